@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"gorm.io/gorm"
+
+	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/handler"
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/config"
+	"github.com/stewardhq/steward/pkg/db"
+)
+
+// env is what every command that touches the database shares.
+type env struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	db    *gorm.DB
+	store *model.Store
+}
+
+// open loads configuration, opens and migrates the database.
+func open(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*env, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if extra != nil {
+		extra(fs)
+	}
+	cfg, err := config.Load(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg, stderr)
+	g, err := db.Open(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, g, log); err != nil {
+		closeDB(g)
+		return nil, err
+	}
+	return &env{cfg: cfg, log: log, db: g, store: model.NewStore(g, log)}, nil
+}
+
+func closeDB(g *gorm.DB) {
+	if sqlDB, err := g.DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	e, err := open(ctx, "migrate", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer closeDB(e.db)
+	fmt.Fprintln(stderr, "database is up to date:", db.Describe(e.cfg.DatabaseURL))
+	return nil
+}
+
+// serve runs the API until ctx ends. ready, when set, receives the bound
+// address (tests listen on 127.0.0.1:0).
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
+	e, err := open(ctx, "serve", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer closeDB(e.db)
+	if _, generated, err := e.cfg.Key(); err != nil {
+		return err
+	} else if generated {
+		e.log.Warn("STEWARD_SECRET_KEY is not set: generated one into the data dir; back it up, secrets at rest cannot be read without it",
+			"file", e.cfg.DataDir+"/secret.key")
+	}
+	token, err := bootstrapAdmin(ctx, e)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", e.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "Steward %s listening on http://%s\n", version, addr)
+	fmt.Fprintf(stdout, "database: %s\n", db.Describe(e.cfg.DatabaseURL))
+	if token != "" {
+		fmt.Fprintf(stdout, "admin API token (shown once, keep it safe): %s\n", token)
+		fmt.Fprintf(stdout, "try: curl -H 'Authorization: Bearer %s' http://%s/api/projects\n", token, addr)
+	}
+	if ready != nil {
+		ready <- addr
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapAdmin makes sure user admin exists and can log in. With
+// STEWARD_ADMIN_TOKEN that token is registered (once); otherwise, when no token
+// exists at all, one is generated and returned to be printed once.
+func bootstrapAdmin(ctx context.Context, e *env) (string, error) {
+	if err := e.store.EnsureAdmin(ctx); err != nil {
+		return "", err
+	}
+	if e.cfg.AdminToken != "" {
+		if _, err := e.store.Authenticate(ctx, e.cfg.AdminToken); err == nil {
+			return "", nil
+		}
+		_, _, err := e.store.CreateToken(ctx, model.SystemActor, "admin", "bootstrap (STEWARD_ADMIN_TOKEN)", 0, e.cfg.AdminToken)
+		return "", err
+	}
+	has, err := e.store.HasTokens(ctx)
+	if err != nil || has {
+		return "", err
+	}
+	_, secret, err := e.store.CreateToken(ctx, model.SystemActor, "admin", "bootstrap", 0, "")
+	return secret, err
+}

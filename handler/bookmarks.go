@@ -1,0 +1,177 @@
+package handler
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+type bookmarkAttributes struct {
+	URL         string `json:"url"`
+	Description string `json:"description"`
+	CreatedBy   string `json:"created_by"`
+	CreatedAt   string `json:"created_at"`
+	UpdatedAt   string `json:"updated_at"`
+}
+
+func bookmarkResource(b *model.Bookmark, nodeAPIPath string) *jsonapi.Resource {
+	return &jsonapi.Resource{
+		Type: "bookmark", ID: b.ID,
+		Attributes: &bookmarkAttributes{URL: b.URL, Description: b.Description, CreatedBy: b.CreatedBy,
+			CreatedAt: jsonapi.Timestamp(b.CreatedAt), UpdatedAt: jsonapi.Timestamp(b.UpdatedAt)},
+		Links: map[string]string{"self": nodeAPIPath + "/bookmarks/" + b.ID, "parent": nodeAPIPath},
+	}
+}
+
+var (
+	bookmarkListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
+		"id": {Column: "id"}, "url": {Column: "url"}, "description": {Column: "description"},
+		"created_by": {Column: "created_by"},
+		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	}}
+	bookmarkItemSpec = &jsonapi.Spec{}
+	bookmarkFields   = []string{"url", "description"}
+)
+
+func (a *API) routeBookmarks(r *mux.Router) {
+	for _, prefix := range nodePrefixes {
+		r.HandleFunc(prefix+"/bookmarks", a.listBookmarks).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/bookmarks", a.createBookmark).Methods(http.MethodPost)
+		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.showBookmark).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.updateBookmark).Methods(http.MethodPatch)
+		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.deleteBookmark).Methods(http.MethodDelete)
+	}
+}
+
+func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, bookmarkListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n, err := a.resolveNode(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	base := func() *gorm.DB { return model.BookmarksQuery(a.Store.DB.WithContext(ctx), n) }
+	render := func(b *model.Bookmark) *jsonapi.Resource { return bookmarkResource(b, n.APIPath()) }
+	if q.Download != "" {
+		if err := jsonapi.StreamCSV(w, q, base, "id", []string{"url", "description", "created_by", "created_at", "updated_at"}, render); err != nil {
+			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+		}
+		return
+	}
+	page, err := jsonapi.Fetch[model.Bookmark](base(), q, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	data := make([]*jsonapi.Resource, len(page.Rows))
+	for i := range page.Rows {
+		data[i] = render(&page.Rows[i])
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
+}
+
+// bookmarkInScope resolves the node and the bookmark named in the URL.
+func (a *API) bookmarkInScope(r *http.Request) (*model.Node, *model.Bookmark, error) {
+	if _, err := jsonapi.ParseQuery(r, bookmarkItemSpec); err != nil {
+		return nil, nil, err
+	}
+	n, err := a.resolveNode(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := a.Store.GetBookmark(r.Context(), n, mux.Vars(r)["bookmark"])
+	return n, b, err
+}
+
+func (a *API) showBookmark(w http.ResponseWriter, r *http.Request) {
+	n, b, err := a.bookmarkInScope(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, nil)
+}
+
+func decodeBookmark(r *http.Request) (model.BookmarkInput, error) {
+	var in model.BookmarkInput
+	body, err := jsonapi.DecodeBody(r, "bookmark", bookmarkFields)
+	if err != nil {
+		return in, err
+	}
+	var url, desc string
+	if err := jsonapi.First(body.String("url", &url), body.String("description", &desc)); err != nil {
+		return in, err
+	}
+	if body.Has("url") {
+		in.URL = &url
+	}
+	if body.Has("description") {
+		in.Description = &desc
+	}
+	return in, nil
+}
+
+func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) {
+	if _, err := jsonapi.ParseQuery(r, bookmarkItemSpec); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n, err := a.resolveNode(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	in, err := decodeBookmark(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	b, err := a.Store.CreateBookmark(r.Context(), actorOf(r), n, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res := bookmarkResource(b, n.APIPath())
+	w.Header().Set("Location", res.Links["self"])
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, nil)
+}
+
+func (a *API) updateBookmark(w http.ResponseWriter, r *http.Request) {
+	n, b, err := a.bookmarkInScope(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	in, err := decodeBookmark(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if b, err = a.Store.UpdateBookmark(r.Context(), actorOf(r), n, b, in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, nil)
+}
+
+func (a *API) deleteBookmark(w http.ResponseWriter, r *http.Request) {
+	n, b, err := a.bookmarkInScope(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Store.DeleteBookmark(r.Context(), actorOf(r), n, b); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,247 @@
+package handler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyActor
+)
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyRequestID).(string)
+	return id
+}
+
+// actorOf is the authenticated caller; authenticate guarantees one under /api.
+func actorOf(r *http.Request) *model.Actor {
+	a, _ := r.Context().Value(keyActor).(*model.Actor)
+	return a
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+// Flush lets streaming responses (CSV, SSE) through the recorder.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests assigns a request id (or keeps a sane X-Request-Id) and logs
+// one line per request. Query strings are not logged: they may carry filters
+// with user data, never secrets, but there is no need to keep them.
+func (a *API) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), keyRequestID, id))
+		rec := &statusRecorder{ResponseWriter: w}
+		start := time.Now()
+		next.ServeHTTP(rec, r)
+		a.Log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "bytes", rec.bytes, "duration", time.Since(start))
+	})
+}
+
+// recoverPanics turns a panic into a 500 JSON:API error without internals; the
+// stack is logged with the request id so the two can be matched.
+func (a *API) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.Log.Error("panic while handling request", "request_id", requestID(r.Context()),
+					"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				jsonapi.RenderError(w, r, &model.Error{Kind: model.KindInternal, Code: "internal"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody refuses bodies over the limit: at once when Content-Length says
+// so, otherwise when the reader crosses it (DecodeBody reports 413).
+func (a *API) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > a.BodyLimit {
+			jsonapi.RenderError(w, r, &model.Error{Kind: model.KindTooLarge, Code: "too_large",
+				Detail: fmt.Sprintf("the request body is larger than %d bytes", a.BodyLimit)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, a.BodyLimit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// negotiate applies JSON:API content negotiation to every request.
+func (a *API) negotiate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkContentType(r); err != nil {
+			jsonapi.RenderError(w, r, err)
+			return
+		}
+		if err := checkAccept(r); err != nil {
+			jsonapi.RenderError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func hasBody(r *http.Request) bool {
+	return r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
+}
+
+// checkContentType: a body must be JSON:API (or plain JSON, which many
+// clients send); JSON:API with parameters other than ext/profile is a 415,
+// as is any ext, since Steward supports no extensions.
+func checkContentType(r *http.Request) error {
+	if !hasBody(r) && r.Header.Get("Content-Type") == "" {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		if hasBody(r) {
+			return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type",
+				Detail: "send request bodies with Content-Type: " + jsonapi.MediaType}
+		}
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type", Detail: "Content-Type " + ct + " cannot be parsed"}
+	}
+	switch mt {
+	case jsonapi.MediaType:
+		for k := range params {
+			if k != "profile" {
+				return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type",
+					Detail: fmt.Sprintf("media type parameter %q is not supported in Content-Type", k)}
+			}
+		}
+		return nil
+	case "application/json":
+		return nil
+	}
+	if !hasBody(r) {
+		return nil
+	}
+	return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type",
+		Detail: "Content-Type " + mt + " is not supported; send " + jsonapi.MediaType}
+}
+
+// checkAccept: 406 when every JSON:API instance in Accept carries a parameter
+// other than ext/profile (or an ext, none being supported), or when Accept
+// names only media types Steward cannot produce.
+func checkAccept(r *http.Request) error {
+	header := strings.Join(r.Header.Values("Accept"), ",")
+	if strings.TrimSpace(header) == "" {
+		return nil
+	}
+	jsonapiSeen, jsonapiOK, otherOK := false, false, false
+	for _, part := range strings.Split(header, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		mt, params, err := mime.ParseMediaType(part)
+		if err != nil {
+			continue
+		}
+		delete(params, "q")
+		switch mt {
+		case jsonapi.MediaType:
+			jsonapiSeen = true
+			ok := true
+			for k := range params {
+				if k != "profile" {
+					ok = false
+				}
+			}
+			jsonapiOK = jsonapiOK || ok
+		case "*/*", "application/*", "application/json":
+			otherOK = true
+		case "text/csv", "text/plain", "text/event-stream", "application/yaml", "text/yaml", "application/x-yaml", "text/*":
+			// Downloads, logs, streams and the contract are served as these.
+			otherOK = true
+		}
+	}
+	if jsonapiSeen && !jsonapiOK {
+		return &model.Error{Kind: model.KindNotAcceptable, Code: "not_acceptable",
+			Detail: "every " + jsonapi.MediaType + " in Accept has media type parameters other than profile; Steward supports no extensions"}
+	}
+	if !jsonapiOK && !otherOK {
+		return &model.Error{Kind: model.KindNotAcceptable, Code: "not_acceptable",
+			Detail: "Accept allows nothing Steward can send; accept " + jsonapi.MediaType}
+	}
+	return nil
+}
+
+// authenticate requires a valid bearer token for everything under /api except
+// the contract itself.
+func (a *API) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api/openapi.yaml" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		secret := ""
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			secret = h[7:]
+		}
+		actor, err := a.Store.Authenticate(r.Context(), secret)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyActor, actor)))
+	})
+}

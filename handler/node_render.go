@@ -1,0 +1,171 @@
+package handler
+
+import (
+	"strings"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+type projectAttributes struct {
+	Code        string  `json:"code"`
+	Name        string  `json:"name"`
+	Description *string `json:"description"`
+	Archived    bool    `json:"archived"`
+	ProjectType string  `json:"project_type"`
+}
+
+type environmentAttributes struct {
+	Code        string  `json:"code"`
+	Name        string  `json:"name"`
+	Description *string `json:"description"`
+	Archived    bool    `json:"archived"`
+}
+
+// assetAction is one action an asset's template offers.
+type assetAction struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+type assetAttributes struct {
+	Code           string        `json:"code"`
+	Name           string        `json:"name"`
+	Description    *string       `json:"description"`
+	Archived       bool          `json:"archived"`
+	Actions        []assetAction `json:"actions"`
+	MintmodelValid bool          `json:"mintmodel_valid"`
+}
+
+type nodeMeta struct {
+	CanHaveChanges    bool                       `json:"can_have_changes"`
+	CanHaveChildren   bool                       `json:"can_have_children"`
+	CanHaveProperties bool                       `json:"can_have_properties"`
+	CanHaveSettings   bool                       `json:"can_have_settings"`
+	CanHaveTemplates  bool                       `json:"can_have_templates"`
+	RequiresTemplate  bool                       `json:"requires_template"`
+	ChildNodeTypes    []string                   `json:"child_node_types"`
+	CanHaveWorkflows  bool                       `json:"can_have_workflows"`
+	Authorisations    map[string]map[string]bool `json:"authorisations"`
+}
+
+// Steward has no licence tiers and, for now, no per-node authorisation rules:
+// every authenticated user may read and update everything, and meta says so.
+var (
+	readUpdate  = map[string]bool{"read": true, "update": true}
+	readExecute = map[string]bool{"read": true, "execute": true}
+	selfUpdate  = map[string]bool{"update": true}
+
+	nodeMetaByKind = map[string]*nodeMeta{
+		model.KindProject: {
+			CanHaveChanges: true, CanHaveChildren: true, CanHaveProperties: true, CanHaveSettings: true,
+			CanHaveTemplates: true, CanHaveWorkflows: true, ChildNodeTypes: model.ChildKinds(model.KindProject),
+			Authorisations: map[string]map[string]bool{
+				"properties": readUpdate, "settings": readUpdate, "scheduled_activities": readUpdate,
+				"git_remotes": readUpdate, "templates": readUpdate, "workflows": readUpdate,
+				"changes": readExecute, "workflow_runs": readExecute, "environments": readUpdate,
+				"assets": readUpdate, "self": selfUpdate,
+			},
+		},
+		model.KindEnvironment: {
+			CanHaveChanges: true, CanHaveChildren: true, CanHaveProperties: true, CanHaveSettings: true,
+			ChildNodeTypes: model.ChildKinds(model.KindEnvironment),
+			Authorisations: map[string]map[string]bool{
+				"properties": readUpdate, "settings": readUpdate, "scheduled_activities": readUpdate,
+				"changes": readExecute, "assets": readUpdate, "self": selfUpdate,
+			},
+		},
+		model.KindAsset: {
+			CanHaveChanges: true, CanHaveProperties: true, CanHaveSettings: true,
+			ChildNodeTypes: model.ChildKinds(model.KindAsset),
+			Authorisations: map[string]map[string]bool{
+				"properties": readUpdate, "settings": readUpdate, "scheduled_activities": readUpdate,
+				"changes": readExecute, "self": selfUpdate,
+			},
+		},
+	}
+)
+
+// nodeLinks lists, per kind, the sub-resources linked from a node.
+var nodeLinks = map[string][]string{
+	model.KindProject:     {"bookmarks", "changes", "scheduled_activities", "git_remotes", "workflows", "workflow_runs", "templates", "environments", "assets"},
+	model.KindEnvironment: {"bookmarks", "changes", "scheduled_activities", "assets"},
+	model.KindAsset:       {"bookmarks", "changes", "scheduled_activities", "converged_properties", "mintmodels", "mintmodel_history", "version_history"},
+}
+
+// projectCode is the first code in a node path (/projects/<code>/...).
+func projectCode(path string) string {
+	rest := strings.TrimPrefix(path, "/projects/")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
+// nodeRelations is what a node's relationships need besides the node itself.
+type nodeRelations struct {
+	children  map[string][]*model.Node
+	bookmarks map[string][]string
+}
+
+// nodeResource renders a node; rel supplies children and bookmark ids.
+func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
+	self := n.APIPath()
+	links := make(map[string]string, 12)
+	links["self"] = self
+	for _, sub := range nodeLinks[n.Kind] {
+		links[sub] = self + "/" + sub
+	}
+	if pp := n.ParentPath(); pp != "" {
+		links["parent"] = "/api" + pp
+	}
+	rels := map[string]*jsonapi.Relationship{
+		"properties": jsonapi.ToOne("properties", n.PropertiesID, "/api/properties/"+n.PropertiesID),
+		"settings":   jsonapi.ToOne("settings", n.SettingsID, "/api/settings/"+n.SettingsID),
+		"parents":    jsonapi.ToMany(parentIDs(n)),
+	}
+	if n.Kind != model.KindProject {
+		rels["project"] = jsonapi.ToOne(model.KindProject, *n.ProjectID, "/api/projects/"+projectCode(n.Path))
+	}
+	if n.Kind != model.KindAsset {
+		var kids []jsonapi.Identifier
+		for _, c := range rel.children[n.ID] {
+			kids = append(kids, jsonapi.Identifier{Type: c.Kind, ID: c.ID})
+		}
+		rels["children"] = jsonapi.ToMany(kids)
+	} else {
+		rels["mintmodel_history"] = jsonapi.ToMany(nil)
+	}
+	var marks []jsonapi.Identifier
+	for _, id := range rel.bookmarks[n.ID] {
+		marks = append(marks, jsonapi.Identifier{Type: "bookmark", ID: id})
+	}
+	rels["bookmarks"] = jsonapi.ToMany(marks)
+
+	var attrs any
+	switch n.Kind {
+	case model.KindProject:
+		pt := "Standard"
+		if n.ProjectType != nil {
+			pt = *n.ProjectType
+		}
+		attrs = &projectAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, ProjectType: pt}
+	case model.KindEnvironment:
+		attrs = &environmentAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived}
+	default:
+		attrs = &assetAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, Actions: []assetAction{}}
+	}
+	return &jsonapi.Resource{Type: n.Kind, ID: n.ID, Attributes: attrs, Relationships: rels, Links: links, Meta: nodeMetaByKind[n.Kind]}
+}
+
+// parentIDs lists a node's ancestors, project first, from ids it carries.
+func parentIDs(n *model.Node) []jsonapi.Identifier {
+	switch {
+	case n.ParentID == nil:
+		return nil
+	case *n.ParentID == *n.ProjectID:
+		return []jsonapi.Identifier{{Type: model.KindProject, ID: *n.ProjectID}}
+	default:
+		return []jsonapi.Identifier{{Type: model.KindProject, ID: *n.ProjectID}, {Type: model.KindEnvironment, ID: *n.ParentID}}
+	}
+}

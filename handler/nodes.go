@@ -1,0 +1,394 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+// Node URL prefixes. Every sub-resource a node owns is registered under each
+// of them, and resolveNode turns whichever matched into the node.
+const (
+	projectPrefix          = "/api/projects/{project}"
+	environmentPrefix      = projectPrefix + "/environments/{environment}"
+	projectAssetPrefix     = projectPrefix + "/assets/{asset}"
+	environmentAssetPrefix = environmentPrefix + "/assets/{asset}"
+)
+
+var nodePrefixes = []string{projectPrefix, environmentPrefix, projectAssetPrefix, environmentAssetPrefix}
+
+// resolveNode is the one node resolver: mux vars -> canonical path -> node.
+func (a *API) resolveNode(r *http.Request) (*model.Node, error) {
+	v := mux.Vars(r)
+	return a.Store.NodeByPath(r.Context(), model.NodePath(v["project"], v["environment"], v["asset"]))
+}
+
+// resolveParent resolves the node owning a collection (nil for /api/projects).
+func (a *API) resolveParent(r *http.Request) (*model.Node, error) {
+	if mux.Vars(r)["project"] == "" {
+		return nil, nil
+	}
+	return a.resolveNode(r)
+}
+
+func nodeSpec(kind string) *jsonapi.Spec {
+	f := map[string]jsonapi.Field{
+		"id":          {Column: "id"},
+		"code":        {Column: "code"},
+		"name":        {Column: "name"},
+		"description": {Column: "description"},
+		"archived":    {Column: "archived", Kind: jsonapi.Bool},
+		"created_at":  {Column: "created_at", Kind: jsonapi.Time},
+		"updated_at":  {Column: "updated_at", Kind: jsonapi.Time},
+	}
+	if kind == model.KindProject {
+		f["project_type"] = jsonapi.Field{Column: "project_type"}
+	}
+	return &jsonapi.Spec{Filters: f, Includes: nodeIncludes[kind], List: true, Keyset: "id"}
+}
+
+var (
+	nodeIncludes = map[string][]string{
+		model.KindProject:     {"children", "bookmarks"},
+		model.KindEnvironment: {"parents", "project", "children", "bookmarks"},
+		model.KindAsset:       {"parents", "project", "bookmarks"},
+	}
+	nodeCSVColumns = map[string][]string{
+		model.KindProject:     {"code", "name", "description", "archived", "project_type"},
+		model.KindEnvironment: {"code", "name", "description", "archived"},
+		model.KindAsset:       {"code", "name", "description", "archived"},
+	}
+	nodeCreateAttributes = map[string][]string{
+		model.KindProject:     {"code", "name", "description", "project_type"},
+		model.KindEnvironment: {"code", "name", "description"},
+		model.KindAsset:       {"code", "name", "description", "template_name", "template_version"},
+	}
+	nodeUpdateAttributes = map[string][]string{
+		model.KindProject:     {"name", "description", "archived", "project_type"},
+		model.KindEnvironment: {"name", "description", "archived"},
+		model.KindAsset:       {"name", "description", "archived", "template_name", "template_version"},
+	}
+)
+
+func itemSpec(kind string) *jsonapi.Spec {
+	return &jsonapi.Spec{Includes: nodeIncludes[kind]}
+}
+
+func (a *API) routeProjects(r *mux.Router) {
+	a.routeNodeKind(r, "/api", projectPrefix, model.KindProject)
+}
+
+func (a *API) routeEnvironments(r *mux.Router) {
+	a.routeNodeKind(r, projectPrefix, environmentPrefix, model.KindEnvironment)
+}
+
+func (a *API) routeAssets(r *mux.Router) {
+	a.routeNodeKind(r, projectPrefix, projectAssetPrefix, model.KindAsset)
+	a.routeNodeKind(r, environmentPrefix, environmentAssetPrefix, model.KindAsset)
+}
+
+func (a *API) routeNodeKind(r *mux.Router, parentPrefix, itemPrefix, kind string) {
+	collection := parentPrefix + "/" + model.Segment(kind)
+	r.HandleFunc(collection, a.listNodes(kind)).Methods(http.MethodGet)
+	r.HandleFunc(collection, a.createNode(kind)).Methods(http.MethodPost)
+	r.HandleFunc(itemPrefix, a.showNode(kind)).Methods(http.MethodGet)
+	r.HandleFunc(itemPrefix, a.updateNode(kind)).Methods(http.MethodPatch)
+	r.HandleFunc(itemPrefix, a.archiveNode(kind)).Methods(http.MethodDelete)
+}
+
+func (a *API) listNodes(kind string) http.HandlerFunc {
+	spec := nodeSpec(kind)
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := jsonapi.ParseQuery(r, spec)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		parent, err := a.resolveParent(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		ctx := r.Context()
+		base := func() *gorm.DB { return model.ChildrenQuery(a.Store.DB.WithContext(ctx), parent, kind) }
+		if q.Download != "" {
+			// Streamed rows carry only attributes, so no relations are loaded.
+			empty := &nodeRelations{}
+			if err := jsonapi.StreamCSV(w, q, base, "id", nodeCSVColumns[kind], func(n *model.Node) *jsonapi.Resource {
+				return nodeResource(n, empty)
+			}); err != nil {
+				a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+			}
+			return
+		}
+		page, err := jsonapi.Fetch[model.Node](base(), q, "id")
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		nodes := make([]*model.Node, len(page.Rows))
+		for i := range page.Rows {
+			nodes[i] = &page.Rows[i]
+		}
+		data, included, err := a.renderNodes(ctx, nodes, q.Include)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		doc := jsonapi.ListDocument(r, q, data, page.More, false)
+		doc.Included = included
+		if kind == model.KindProject {
+			if doc.Meta == nil {
+				doc.Meta = map[string]any{}
+			}
+			doc.Meta["authorisations"] = selfUpdate
+		}
+		jsonapi.Render(w, http.StatusOK, doc, q)
+	}
+}
+
+// renderNodes renders nodes with their relationships, and the included
+// resources for the include paths (nil when none were asked for).
+func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []string) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	rel, err := a.loadNodeRelations(ctx, nodes)
+	if err != nil {
+		return nil, nil, err
+	}
+	data := make([]*jsonapi.Resource, len(nodes))
+	for i, n := range nodes {
+		data[i] = nodeResource(n, rel)
+	}
+	if len(include) == 0 {
+		return data, nil, nil
+	}
+	included, err := a.nodeIncluded(ctx, nodes, rel, include)
+	return data, included, err
+}
+
+func (a *API) loadNodeRelations(ctx context.Context, nodes []*model.Node) (*nodeRelations, error) {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	children, err := a.Store.ChildrenOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	marks, err := a.Store.BookmarkIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &nodeRelations{children: children, bookmarks: marks}, nil
+}
+
+// nodeIncluded gathers the resources for the requested include paths.
+func (a *API) nodeIncluded(ctx context.Context, nodes []*model.Node, rel *nodeRelations, include []string) ([]*jsonapi.Resource, error) {
+	var related []*model.Node
+	var ids []string
+	for _, path := range include {
+		switch path {
+		case "children":
+			for _, n := range nodes {
+				related = append(related, rel.children[n.ID]...)
+			}
+		case "parents", "project":
+			seen := map[string]bool{}
+			for _, n := range nodes {
+				for _, p := range parentIDs(n) {
+					if (path == "parents" || p.Type == model.KindProject) && !seen[p.ID] {
+						seen[p.ID] = true
+						ids = append(ids, p.ID)
+					}
+				}
+			}
+		case "bookmarks":
+		}
+	}
+	out := []*jsonapi.Resource{}
+	if len(ids) > 0 {
+		byID, err := a.Store.NodesByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if n, ok := byID[id]; ok {
+				related = append(related, n)
+			}
+		}
+	}
+	if len(related) > 0 {
+		relRel, err := a.loadNodeRelations(ctx, related)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range related {
+			out = append(out, nodeResource(n, relRel))
+		}
+	}
+	for _, path := range include {
+		if path != "bookmarks" {
+			continue
+		}
+		nodeIDs := make([]string, len(nodes))
+		paths := map[string]string{}
+		for i, n := range nodes {
+			nodeIDs[i] = n.ID
+			paths[n.ID] = n.APIPath()
+		}
+		marks, err := a.Store.BookmarksOf(ctx, nodeIDs)
+		if err != nil {
+			return nil, err
+		}
+		for i := range marks {
+			out = append(out, bookmarkResource(&marks[i], paths[marks[i].NodeID]))
+		}
+	}
+	return out, nil
+}
+
+// defaultShowIncludes mirrors what the reference shows on a node's page when
+// the client does not choose with include.
+var defaultShowIncludes = map[string][]string{
+	model.KindProject:     {"children", "bookmarks"},
+	model.KindEnvironment: {"parents", "children", "bookmarks"},
+	model.KindAsset:       {"parents", "bookmarks"},
+}
+
+func (a *API) showNode(kind string) http.HandlerFunc {
+	spec := itemSpec(kind)
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := jsonapi.ParseQuery(r, spec)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		n, err := a.resolveNode(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		include := q.Include
+		if !q.IncludeRequested() {
+			include = defaultShowIncludes[kind]
+		}
+		a.renderNode(w, r, q, http.StatusOK, n, include)
+	}
+}
+
+func (a *API) renderNode(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, n *model.Node, include []string) {
+	data, included, err := a.renderNodes(r.Context(), []*model.Node{n}, include)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(include) > 0 && included == nil {
+		included = []*jsonapi.Resource{}
+	}
+	jsonapi.Render(w, status, jsonapi.Document{Data: data[0], Included: included}, q)
+}
+
+func (a *API) createNode(kind string) http.HandlerFunc {
+	spec := itemSpec(kind)
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := jsonapi.ParseQuery(r, spec)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		parent, err := a.resolveParent(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		body, err := jsonapi.DecodeBody(r, kind, nodeCreateAttributes[kind])
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		var in model.NodeInput
+		if err := jsonapi.First(
+			body.Require("code", "name"),
+			body.String("code", &in.Code), body.String("name", &in.Name),
+			body.NullableString("description", &in.Description),
+			body.NullableString("project_type", &in.ProjectType),
+			body.NullableString("template_name", &in.TemplateName),
+			body.NullableString("template_version", &in.TemplateVersion),
+		); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		n, err := a.Store.CreateNode(r.Context(), actorOf(r), parent, kind, in)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", n.APIPath())
+		a.renderNode(w, r, q, http.StatusCreated, n, q.Include)
+	}
+}
+
+func (a *API) updateNode(kind string) http.HandlerFunc {
+	spec := itemSpec(kind)
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := jsonapi.ParseQuery(r, spec)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		n, err := a.resolveNode(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		body, err := jsonapi.DecodeBody(r, kind, nodeUpdateAttributes[kind])
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		in := model.NodeInput{Code: n.Code}
+		set := map[string]bool{}
+		for _, k := range nodeUpdateAttributes[kind] {
+			set[k] = body.Has(k)
+		}
+		if err := jsonapi.First(
+			body.String("name", &in.Name), body.NullableString("description", &in.Description),
+			body.Bool("archived", &in.Archived), body.NullableString("project_type", &in.ProjectType),
+			body.NullableString("template_name", &in.TemplateName),
+			body.NullableString("template_version", &in.TemplateVersion),
+		); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		n, err = a.Store.UpdateNode(r.Context(), actorOf(r), n, in, set)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.renderNode(w, r, q, http.StatusOK, n, q.Include)
+	}
+}
+
+func (a *API) archiveNode(kind string) http.HandlerFunc {
+	spec := &jsonapi.Spec{}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := jsonapi.ParseQuery(r, spec); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		n, err := a.resolveNode(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if _, err := a.Store.ArchiveNode(r.Context(), actorOf(r), n); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

@@ -1,0 +1,120 @@
+package handler
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+// DefaultBodyLimit caps request bodies (413 beyond it).
+const DefaultBodyLimit = 1 << 20
+
+// API holds what every handler needs.
+type API struct {
+	Store     *model.Store
+	Log       *slog.Logger
+	Version   string
+	OpenAPI   []byte // the contract served at /api/openapi.yaml
+	BodyLimit int64
+	router    *mux.Router
+}
+
+// Handler builds the router and wraps it, whole, in the middleware: so 404s,
+// 405s and negotiation failures are JSON:API documents too.
+func (a *API) Handler() http.Handler {
+	if a.BodyLimit == 0 {
+		a.BodyLimit = DefaultBodyLimit
+	}
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
+	r := mux.NewRouter()
+	r.StrictSlash(false)
+	a.router = r
+	r.NotFoundHandler = http.HandlerFunc(notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(a.methodNotAllowed)
+
+	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/api/openapi.yaml", a.openapi).Methods(http.MethodGet, http.MethodHead)
+
+	// Routes are registered with full paths on the root router: a mux
+	// subrouter answers a method mismatch with 404 instead of 405.
+	r.Use(a.authenticate)
+	for _, register := range []func(*mux.Router){
+		a.routeInfo,
+		a.routeIdentity,
+		a.routeProjects,
+		a.routeEnvironments,
+		a.routeAssets,
+		a.routeBookmarks,
+		a.routePropertySets,
+		a.routeEvents,
+	} {
+		register(r)
+	}
+	return a.recoverPanics(a.logRequests(a.negotiate(a.limitBody(r))))
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	jsonapi.RenderError(w, r, &model.Error{Kind: model.KindNotFound, Code: "route_not_found",
+		Detail: "no endpoint at " + r.URL.Path})
+}
+
+// methodNotAllowed answers 405 with the methods the path does accept.
+func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if a.router.Match(probe, &match) && match.MatchErr == nil {
+			allowed = append(allowed, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	jsonapi.RenderError(w, r, &model.Error{Kind: model.KindMethod, Code: "method_not_allowed",
+		Detail: r.Method + " is not allowed here; allowed: " + strings.Join(allowed, ", ")})
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"status":"ok"}`))
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2e9)
+	defer cancel()
+	sqlDB, err := a.Store.DB.DB()
+	if err == nil {
+		err = sqlDB.PingContext(ctx)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		a.Log.Warn("readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"database unreachable"}`))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok"}`))
+}
+
+func (a *API) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(a.OpenAPI)
+}
+
+// fail renders err; server-side failures are logged with the request id and
+// shown to the client without internals.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if jsonapi.Status(err) >= 500 {
+		a.Log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	jsonapi.RenderError(w, r, err)
+}

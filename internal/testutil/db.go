@@ -1,0 +1,127 @@
+package testutil
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/db"
+)
+
+// PostgresEnv names the admin URL of a PostgreSQL server tests may use; when it
+// is set every test database is PostgreSQL, otherwise SQLite.
+const PostgresEnv = "STEWARD_TEST_POSTGRES_URL"
+
+// Dialect is the database family this test run uses.
+func Dialect() db.Dialect {
+	if os.Getenv(PostgresEnv) != "" {
+		return db.Postgres
+	}
+	return db.SQLite
+}
+
+// DB returns a fresh, migrated database that is dropped when the test ends.
+func DB(t testing.TB) *gorm.DB {
+	t.Helper()
+	g, err := db.Open(DatabaseURL(t))
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := g.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	})
+	return g
+}
+
+// DatabaseURL returns the URL of a fresh, migrated, empty database.
+func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	if admin := os.Getenv(PostgresEnv); admin != "" {
+		return postgresDatabase(t, admin)
+	}
+	u := "sqlite://" + filepath.Join(t.TempDir(), "steward.db")
+	g, err := db.Open(u)
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	defer closeGorm(g)
+	if err := db.Migrate(context.Background(), g, nil); err != nil {
+		t.Fatalf("migrate sqlite: %v", err)
+	}
+	return u
+}
+
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+	dbCounter    int
+	dbCounterMu  sync.Mutex
+)
+
+// postgresDatabase clones a per-process migrated template database, which is
+// much faster than migrating each test's database from scratch.
+func postgresDatabase(t testing.TB, admin string) string {
+	t.Helper()
+	adminDB, err := db.Open(admin)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", PostgresEnv, err)
+	}
+	defer closeGorm(adminDB)
+	templateOnce.Do(func() {
+		templateName = fmt.Sprintf("steward_tmpl_%d", os.Getpid())
+		_ = adminDB.Exec("DROP DATABASE IF EXISTS " + templateName).Error
+		if templateErr = adminDB.Exec("CREATE DATABASE " + templateName).Error; templateErr != nil {
+			return
+		}
+		var tg *gorm.DB
+		if tg, templateErr = db.Open(withDatabase(admin, templateName)); templateErr != nil {
+			return
+		}
+		defer closeGorm(tg)
+		templateErr = db.Migrate(context.Background(), tg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	})
+	if templateErr != nil {
+		t.Fatalf("prepare postgres template: %v", templateErr)
+	}
+	dbCounterMu.Lock()
+	dbCounter++
+	name := fmt.Sprintf("steward_t%d_%d", os.Getpid(), dbCounter)
+	dbCounterMu.Unlock()
+	if err := adminDB.Exec("CREATE DATABASE " + name + " TEMPLATE " + templateName).Error; err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		if g, err := db.Open(admin); err == nil {
+			_ = g.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error
+			closeGorm(g)
+		}
+	})
+	return withDatabase(admin, name)
+}
+
+func withDatabase(raw, name string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + strings.TrimPrefix(name, "/")
+	return u.String()
+}
+
+func closeGorm(g *gorm.DB) {
+	if sqlDB, err := g.DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+}

@@ -1,0 +1,83 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies a domain error; the HTTP layer maps each kind to one status.
+type Kind string
+
+const (
+	KindInvalid       Kind = "invalid"                // 422: the request is well-formed but a value is wrong
+	KindBadRequest    Kind = "bad_request"            // 400: the request itself is malformed
+	KindNotFound      Kind = "not_found"              // 404
+	KindConflict      Kind = "conflict"               // 409
+	KindUnauthorized  Kind = "unauthorized"           // 401
+	KindForbidden     Kind = "forbidden"              // 403
+	KindInternal      Kind = "internal"               // 500
+	KindUnavailable   Kind = "unavailable"            // 503
+	KindTooLarge      Kind = "too_large"              // 413
+	KindMethod        Kind = "method_not_allowed"     // 405
+	KindNotAcceptable Kind = "not_acceptable"         // 406
+	KindMediaType     Kind = "unsupported_media_type" // 415
+)
+
+// Error is the one error type domain operations return. Detail is safe to show
+// to clients for every kind but KindInternal.
+type Error struct {
+	Kind      Kind
+	Code      string         // machine-readable, e.g. "taken", "stale_version"
+	Detail    string         // human-readable sentence
+	Pointer   string         // JSON pointer into the request body, e.g. /data/attributes/code
+	Parameter string         // query parameter at fault, e.g. filter[foo_eq]
+	Meta      map[string]any // extra facts, e.g. the current version on a stale write
+	Err       error          // cause, never shown to clients
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Kind, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Kind, e.Detail)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an Error of kind k with a formatted detail.
+func Errorf(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Code: string(k), Detail: fmt.Sprintf(format, args...)}
+}
+
+// Invalid reports a bad attribute value at the given JSON pointer.
+func Invalid(pointer, code, format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Code: code, Pointer: pointer, Detail: fmt.Sprintf(format, args...)}
+}
+
+// BadParameter reports a bad query parameter.
+func BadParameter(param, format string, args ...any) *Error {
+	return &Error{Kind: KindBadRequest, Code: "invalid_parameter", Parameter: param, Detail: fmt.Sprintf(format, args...)}
+}
+
+// NotFound reports a missing record of the named kind.
+func NotFound(what, key string) *Error {
+	return &Error{Kind: KindNotFound, Code: "not_found", Detail: fmt.Sprintf("%s %q was not found", what, key)}
+}
+
+// ErrorKind returns the kind of err, KindInternal when it is not an *Error.
+func ErrorKind(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// AsError returns err as *Error, wrapping unknown errors as internal ones.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: KindInternal, Code: "internal", Detail: "internal server error", Err: err}
+}

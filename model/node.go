@@ -1,0 +1,343 @@
+package model
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Node kinds. Projects, environments and assets are nodes of one tree.
+const (
+	KindProject     = "project"
+	KindEnvironment = "environment"
+	KindAsset       = "asset"
+)
+
+// Node is a project, environment or asset. Path is its canonical API path
+// without /api (/projects/p/environments/e/assets/a) and is unique, so one
+// indexed lookup resolves any URL prefix to a node.
+type Node struct {
+	ID              string `gorm:"primaryKey"`
+	Kind            string
+	Code            string
+	Name            string
+	Description     *string
+	Archived        bool
+	ProjectType     *string
+	ParentID        *string
+	ProjectID       *string
+	Path            string
+	PropertiesID    string
+	SettingsID      string
+	TemplateName    *string
+	TemplateVersion *string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Segment is the path segment naming children of a kind ("environments").
+func Segment(kind string) string { return kind + "s" }
+
+// ParentPath is the path of the node's parent ("" for projects).
+func (n *Node) ParentPath() string {
+	if i := strings.LastIndex(n.Path, "/"+Segment(n.Kind)+"/"); i > 0 {
+		return n.Path[:i]
+	}
+	return ""
+}
+
+// APIPath is the node's URL path.
+func (n *Node) APIPath() string { return "/api" + n.Path }
+
+// ChildKinds lists the kinds a node of kind may own.
+func ChildKinds(kind string) []string {
+	switch kind {
+	case KindProject:
+		return []string{KindEnvironment, KindAsset}
+	case KindEnvironment:
+		return []string{KindAsset}
+	}
+	return []string{}
+}
+
+// NodePath builds the canonical path from codes: project, then optional
+// environment, then optional asset.
+func NodePath(project, environment, asset string) string {
+	p := "/projects/" + project
+	if environment != "" {
+		p += "/environments/" + environment
+	}
+	if asset != "" {
+		p += "/assets/" + asset
+	}
+	return p
+}
+
+var codePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// MaxCodeLength bounds node codes (they appear in every URL below the node).
+const MaxCodeLength = 50
+
+// ValidateCode checks a node code: letters, digits, '_' and '-', 1-50 long.
+func ValidateCode(code string) error {
+	const ptr = "/data/attributes/code"
+	switch {
+	case code == "":
+		return Invalid(ptr, "blank", "code must not be empty")
+	case len(code) > MaxCodeLength:
+		return Invalid(ptr, "too_long", "code must be at most %d characters", MaxCodeLength)
+	case !codePattern.MatchString(code):
+		return Invalid(ptr, "invalid_format", "code %q may contain only letters, digits, '_' and '-'", code)
+	}
+	return nil
+}
+
+func validateName(name string) error {
+	const ptr = "/data/attributes/name"
+	if strings.TrimSpace(name) == "" {
+		return Invalid(ptr, "blank", "name must not be empty")
+	}
+	if len(name) > 200 {
+		return Invalid(ptr, "too_long", "name must be at most 200 characters")
+	}
+	return nil
+}
+
+func validateDescription(d *string) error {
+	if d != nil && len(*d) > 10000 {
+		return Invalid("/data/attributes/description", "too_long", "description must be at most 10000 characters")
+	}
+	return nil
+}
+
+// NodeByPath loads the node at path (without /api). 404 when missing.
+func (s *Store) NodeByPath(ctx context.Context, path string) (*Node, error) {
+	var n Node
+	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("path = ?", path).Take(&n).Error })
+	if ModelNotFound(err) {
+		return nil, NotFound("node", path)
+	}
+	return &n, err
+}
+
+// NodesByID loads nodes by id (for includes and parents), keyed by id.
+func (s *Store) NodesByID(ctx context.Context, ids []string) (map[string]*Node, error) {
+	out := make(map[string]*Node, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var nodes []Node
+	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id IN ?", ids).Find(&nodes).Error }); err != nil {
+		return nil, err
+	}
+	for i := range nodes {
+		out[nodes[i].ID] = &nodes[i]
+	}
+	return out, nil
+}
+
+// ChildrenOf loads the direct children of the given nodes, grouped by parent id.
+func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string][]*Node, error) {
+	out := map[string][]*Node{}
+	if len(parentIDs) == 0 {
+		return out, nil
+	}
+	var nodes []Node
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Where("parent_id IN ?", parentIDs).Order("id").Find(&nodes).Error
+	}); err != nil {
+		return nil, err
+	}
+	for i := range nodes {
+		out[*nodes[i].ParentID] = append(out[*nodes[i].ParentID], &nodes[i])
+	}
+	return out, nil
+}
+
+// ChildrenQuery scopes a list to the children of kind under parent (nil: projects).
+func ChildrenQuery(db *gorm.DB, parent *Node, kind string) *gorm.DB {
+	q := db.Model(&Node{}).Where("kind = ?", kind)
+	if parent == nil {
+		return q.Where("parent_id IS NULL")
+	}
+	return q.Where("parent_id = ?", parent.ID)
+}
+
+// NodeInput is what a client may set on a node.
+type NodeInput struct {
+	Code            string
+	Name            string
+	Description     *string
+	ProjectType     *string
+	TemplateName    *string
+	TemplateVersion *string
+	Archived        bool
+}
+
+// CreateNode creates a node of kind under parent (nil for a project) with its
+// properties and settings, in one transaction. Duplicate codes among siblings
+// and archived parents are 422s.
+func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind string, in NodeInput) (*Node, error) {
+	if err := First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description)); err != nil {
+		return nil, err
+	}
+	if kind == KindAsset {
+		if err := s.checkTemplate(in); err != nil {
+			return nil, err
+		}
+	}
+	now := s.Now()
+	n := &Node{ID: NewID(), Kind: kind, Code: in.Code, Name: in.Name, Description: in.Description,
+		TemplateName: in.TemplateName, TemplateVersion: in.TemplateVersion, CreatedAt: now, UpdatedAt: now}
+	if kind == KindProject {
+		pt := "Standard"
+		if in.ProjectType != nil && *in.ProjectType != "" {
+			pt = *in.ProjectType
+		}
+		n.ProjectType = &pt
+		n.Path = NodePath(in.Code, "", "")
+	} else {
+		n.ParentID = &parent.ID
+		projectID := parent.ID
+		if parent.ProjectID != nil {
+			projectID = *parent.ProjectID
+		}
+		n.ProjectID = &projectID
+		n.Path = parent.Path + "/" + Segment(kind) + "/" + in.Code
+	}
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		if parent != nil {
+			// Re-read the parent inside the transaction: it may have been archived since.
+			var p Node
+			if err := tx.Where("id = ?", parent.ID).Take(&p).Error; err != nil {
+				return err
+			}
+			if p.Archived {
+				return Errorf(KindInvalid, "%s %q is archived and accepts no new %s", p.Kind, p.Code, Segment(kind))
+			}
+		}
+		var taken int64
+		if err := tx.Model(&Node{}).Where("path = ?", n.Path).Count(&taken).Error; err != nil {
+			return err
+		}
+		if taken > 0 {
+			return Invalid("/data/attributes/code", "taken", "%s code %q is already used here", kind, in.Code)
+		}
+		props, err := s.newPropertySet(tx, KindProperties, kind, n.ID, actor.Name(), nil)
+		if err != nil {
+			return err
+		}
+		settings, err := s.newPropertySet(tx, KindSettings, kind, n.ID, actor.Name(), DefaultSettings())
+		if err != nil {
+			return err
+		}
+		n.PropertiesID, n.SettingsID = props.ID, settings.ID
+		if err := tx.Create(n).Error; err != nil {
+			if IsDuplicate(translate(err)) {
+				return Invalid("/data/attributes/code", "taken", "%s code %q is already used here", kind, in.Code)
+			}
+			return err
+		}
+		return s.Record(tx, actor, "api:"+Segment(kind)+":create", n.EventSource(), JSONMap{"code": n.Code})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// EventSource is how events link back to the node.
+func (n *Node) EventSource() *EventSource {
+	return &EventSource{Type: n.Kind, ID: n.ID, Link: n.APIPath()}
+}
+
+// UpdateNode changes name, description (and template fields for assets).
+// The code is the node's identity in every path and cannot change.
+func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeInput, set map[string]bool) (*Node, error) {
+	if set["code"] && in.Code != n.Code {
+		return nil, Invalid("/data/attributes/code", "immutable", "code cannot be changed; it is part of the %s's path", n.Kind)
+	}
+	updates := map[string]any{}
+	if set["name"] {
+		if err := validateName(in.Name); err != nil {
+			return nil, err
+		}
+		updates["name"] = in.Name
+	}
+	if set["description"] {
+		if err := validateDescription(in.Description); err != nil {
+			return nil, err
+		}
+		updates["description"] = in.Description
+	}
+	if set["project_type"] && n.Kind == KindProject && in.ProjectType != nil {
+		updates["project_type"] = in.ProjectType
+	}
+	if set["archived"] {
+		updates["archived"] = in.Archived
+	}
+	if n.Kind == KindAsset && (set["template_name"] || set["template_version"]) {
+		if err := s.checkTemplate(in); err != nil {
+			return nil, err
+		}
+		updates["template_name"], updates["template_version"] = in.TemplateName, in.TemplateVersion
+	}
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		if len(updates) > 0 {
+			updates["updated_at"] = s.Now()
+			if err := tx.Model(&Node{}).Where("id = ?", n.ID).Updates(updates).Error; err != nil {
+				return err
+			}
+		}
+		if err := tx.Where("id = ?", n.ID).Take(n).Error; err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:"+Segment(n.Kind)+":update", n.EventSource(), nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// ArchiveNode archives n: it stays readable but accepts no new children.
+func (s *Store) ArchiveNode(ctx context.Context, actor *Actor, n *Node) (*Node, error) {
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		if err := tx.Model(&Node{}).Where("id = ?", n.ID).Updates(map[string]any{"archived": true, "updated_at": s.Now()}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("id = ?", n.ID).Take(n).Error; err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:"+Segment(n.Kind)+":archive", n.EventSource(), nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// checkTemplate refuses template references until templates exist: an asset
+// may have no template, and naming one is a 422 (no template is known yet).
+func (s *Store) checkTemplate(in NodeInput) error {
+	if in.TemplateName != nil && *in.TemplateName != "" {
+		return Invalid("/data/attributes/template_name", "unknown_template", "template %q does not exist in this project", *in.TemplateName)
+	}
+	if in.TemplateVersion != nil && *in.TemplateVersion != "" {
+		return Invalid("/data/attributes/template_version", "unknown_template_version", "template version %q given without a template", *in.TemplateVersion)
+	}
+	return nil
+}
+
+// First returns the first non-nil error.
+func First(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// Store runs domain operations against the database. Now is the one clock:
+// every timestamp Steward writes comes from it.
+type Store struct {
+	DB  *gorm.DB
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// NewStore returns a Store using the wall clock truncated to microseconds, the
+// precision both databases keep.
+func NewStore(db *gorm.DB, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Store{DB: db, Log: log, Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+}
+
+// NewID returns a time-ordered UUIDv7, so ids sort in creation order and keyset
+// paging walks an index.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Write runs fn in one transaction: either everything it writes lands, or nothing.
+// Database errors are translated to domain errors here and nowhere else.
+func (s *Store) Write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return translate(s.DB.WithContext(ctx).Transaction(fn))
+}
+
+// Read runs fn on a context-bound connection with translated errors.
+func (s *Store) Read(ctx context.Context, fn func(db *gorm.DB) error) error {
+	return translate(fn(s.DB.WithContext(ctx)))
+}
+
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return &Error{Kind: KindNotFound, Code: "not_found", Detail: "the record was not found", Err: err}
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return &Error{Kind: KindConflict, Code: "taken", Detail: "a record with the same key already exists", Err: err}
+	case errors.Is(err, gorm.ErrForeignKeyViolated):
+		return &Error{Kind: KindInvalid, Code: "invalid_reference", Detail: "a referenced record does not exist", Err: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: KindUnavailable, Code: "cancelled", Detail: "the request was cancelled", Err: err}
+	}
+	return &Error{Kind: KindInternal, Code: "internal", Detail: "internal error", Err: err}
+}
+
+// IsDuplicate reports whether err is a unique-key violation.
+func IsDuplicate(err error) bool {
+	return errors.Is(err, gorm.ErrDuplicatedKey) || (ErrorKind(err) == KindConflict && AsError(err).Code == "taken")
+}

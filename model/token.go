@@ -1,0 +1,181 @@
+package model
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// APIToken is a bearer token. Only its SHA-256 hash is stored; the secret is
+// shown once, when it is created.
+type APIToken struct {
+	ID         string `gorm:"primaryKey"`
+	UserID     string
+	Name       string
+	TokenHash  string
+	Prefix     string // first characters of the secret, to tell tokens apart
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+	User       *User `gorm:"foreignKey:UserID"`
+}
+
+// TokenPrefix starts every token so secret scanners can recognise one.
+const TokenPrefix = "stw_"
+
+// HashToken is how tokens are stored and looked up.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewTokenSecret returns a fresh random token secret.
+func NewTokenSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // the OS random source does not fail on Linux
+	}
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// CreateToken issues a token for username (admins for anyone, others only for
+// themselves). secret is used when not empty (the bootstrap admin token).
+// It returns the record and the secret, which is never stored.
+func (s *Store) CreateToken(ctx context.Context, actor *Actor, username, name string, ttl time.Duration, secret string) (*APIToken, string, error) {
+	if username == "" {
+		username = actor.Name()
+	}
+	if username != actor.Name() && !actor.IsAdmin() {
+		return nil, "", Errorf(KindForbidden, "only administrators may create tokens for other users")
+	}
+	if ttl < 0 {
+		return nil, "", Invalid("/data/attributes/expires_at", "invalid", "expiry must be in the future")
+	}
+	if len(name) > 200 {
+		return nil, "", Invalid("/data/attributes/name", "too_long", "name must be at most 200 characters")
+	}
+	if secret == "" {
+		secret = NewTokenSecret()
+	} else if len(secret) < 16 {
+		return nil, "", Errorf(KindInvalid, "a token must be at least 16 characters long")
+	}
+	now := s.Now()
+	tok := &APIToken{ID: NewID(), Name: name, TokenHash: HashToken(secret), Prefix: prefixOf(secret), CreatedAt: now}
+	if ttl > 0 {
+		exp := now.Add(ttl)
+		tok.ExpiresAt = &exp
+	}
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		var u User
+		if err := tx.Where("username = ?", username).Take(&u).Error; err != nil {
+			if err == gorm.ErrRecordNotFound {
+				return Invalid("/data/attributes/username", "not_found", "user %q does not exist", username)
+			}
+			return err
+		}
+		tok.UserID, tok.User = u.ID, &u
+		if err := tx.Omit("User").Create(tok).Error; err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:tokens:create", nil, JSONMap{"token_id": tok.ID, "username": username})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return tok, secret, nil
+}
+
+func prefixOf(secret string) string {
+	if len(secret) > 8 {
+		return secret[:8]
+	}
+	return secret
+}
+
+// Authenticate resolves a bearer secret to its actor. Unknown, expired and
+// revoked tokens are all 401 with the same message, so probing learns nothing.
+func (s *Store) Authenticate(ctx context.Context, secret string) (*Actor, error) {
+	unauthorized := Errorf(KindUnauthorized, "a valid API token is required: send Authorization: Bearer <token>")
+	secret = strings.TrimSpace(secret)
+	if secret == "" {
+		return nil, unauthorized
+	}
+	var tok APIToken
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Preload("User.Groups").Where("token_hash = ?", HashToken(secret)).Take(&tok).Error
+	})
+	if ModelNotFound(err) {
+		return nil, unauthorized
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if tok.RevokedAt != nil || (tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt)) || tok.User == nil {
+		return nil, unauthorized
+	}
+	// last_used_at is advisory: write it at most once a minute per token so
+	// authentication does not turn every read into a write.
+	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) > time.Minute {
+		_ = s.DB.WithContext(ctx).Model(&APIToken{}).Where("id = ?", tok.ID).Update("last_used_at", now).Error
+	}
+	return &Actor{UserID: tok.User.ID, Username: tok.User.Username, Groups: tok.User.GroupNames()}, nil
+}
+
+// TokensQuery scopes the token list: admins see all, others their own.
+func (s *Store) TokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
+	q := db.Model(&APIToken{}).Preload("User")
+	if !actor.IsAdmin() {
+		q = q.Where("user_id = ?", actor.UserID)
+	}
+	return q
+}
+
+// RevokeToken revokes token id. Users revoke their own; admins any. A token
+// the actor may not see is reported as not found.
+func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error {
+	return s.Write(ctx, func(tx *gorm.DB) error {
+		var tok APIToken
+		if err := s.TokensQuery(tx, actor).Where("api_tokens.id = ?", id).Take(&tok).Error; err != nil {
+			if err == gorm.ErrRecordNotFound {
+				return NotFound("token", id)
+			}
+			return err
+		}
+		if tok.RevokedAt != nil {
+			return nil
+		}
+		now := s.Now()
+		if err := tx.Model(&APIToken{}).Where("id = ?", id).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:tokens:revoke", nil, JSONMap{"token_id": id})
+	})
+}
+
+// HasTokens reports whether any token exists (to decide on bootstrapping).
+func (s *Store) HasTokens(ctx context.Context) (bool, error) {
+	var n int64
+	err := s.Read(ctx, func(db *gorm.DB) error { return db.Model(&APIToken{}).Limit(1).Count(&n).Error })
+	return n > 0, err
+}
+
+// EnsureAdmin creates the admin user and group when missing.
+func (s *Store) EnsureAdmin(ctx context.Context) error {
+	_, err := s.UserByName(ctx, "admin")
+	if err == nil {
+		return nil
+	}
+	if !ModelNotFound(err) {
+		return err
+	}
+	_, err = s.CreateUser(ctx, SystemActor, "admin", []string{AdminGroup})
+	return err
+}

@@ -1,0 +1,9 @@
+// Package steward holds the API contract; the service itself lives in cmd/steward.
+package steward
+
+import _ "embed"
+
+// OpenAPI is openapi.yaml, the contract Steward serves at /api/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte

@@ -1,0 +1,96 @@
+// Package config reads Steward's settings from STEWARD_* environment variables
+// and matching command-line flags (flags win), and prepares the data directory
+// and the secret key.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is every setting `steward serve` reads.
+type Config struct {
+	Listen      string `env:"STEWARD_LISTEN" envDefault:"127.0.0.1:8080"`
+	DataDir     string `env:"STEWARD_DATA_DIR" envDefault:"./steward-data"`
+	DatabaseURL string `env:"STEWARD_DATABASE_URL"`
+	SecretKey   string `env:"STEWARD_SECRET_KEY"`
+	AdminToken  string `env:"STEWARD_ADMIN_TOKEN"`
+	LogFormat   string `env:"STEWARD_LOG_FORMAT" envDefault:"text"`
+	LogLevel    string `env:"STEWARD_LOG_LEVEL" envDefault:"info"`
+}
+
+// Load reads the environment, then lets flags on fs override it. args are the
+// command's arguments after its name.
+func Load(fs *flag.FlagSet, args []string) (*Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return nil, err
+	}
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (STEWARD_LISTEN)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the database, mirrors and work trees (STEWARD_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "postgres://... or sqlite://PATH; default a SQLite file in the data dir (STEWARD_DATABASE_URL)")
+	fs.StringVar(&c.SecretKey, "secret-key", c.SecretKey, "AES-256 key for secrets at rest, 32 bytes as hex or base64 (STEWARD_SECRET_KEY)")
+	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bootstrap API token for user admin (STEWARD_ADMIN_TOKEN)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (STEWARD_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (STEWARD_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return nil, fmt.Errorf("STEWARD_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "steward.db")
+	}
+	return &c, nil
+}
+
+// Key decodes SecretKey (64 hex digits or base64 of 32 bytes). When unset, a
+// key is generated into DataDir/secret.key on first use and read from there
+// afterwards; generated reports that this happened so the caller can warn.
+func (c *Config) Key() (key []byte, generated bool, err error) {
+	if c.SecretKey != "" {
+		key, err = decodeKey(c.SecretKey)
+		return key, false, err
+	}
+	path := filepath.Join(c.DataDir, "secret.key")
+	if raw, err := os.ReadFile(path); err == nil {
+		key, err = decodeKey(strings.TrimSpace(string(raw)))
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return key, false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, false, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
+}
+
+func decodeKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, errors.New("the secret key must be 32 bytes, written as 64 hex digits or base64")
+}

@@ -1,0 +1,216 @@
+package jsonapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/stewardhq/steward/model"
+)
+
+// Body is a decoded request document: data.type was checked and every attribute
+// name was allow-listed. Values are read with the typed getters, which tell
+// "absent" from "null" (PATCH keeps absent attributes as they are).
+type Body struct {
+	Type          string
+	ID            string
+	attrs         map[string]json.RawMessage
+	Relationships map[string]json.RawMessage
+	Meta          map[string]json.RawMessage
+}
+
+type wireBody struct {
+	Data *struct {
+		Type          string                     `json:"type"`
+		ID            string                     `json:"id"`
+		Attributes    map[string]json.RawMessage `json:"attributes"`
+		Relationships map[string]json.RawMessage `json:"relationships"`
+		Meta          map[string]json.RawMessage `json:"meta"`
+	} `json:"data"`
+}
+
+// DecodeBody reads r's document for a resource of type typ. allowed lists the
+// attribute names the endpoint accepts; nil accepts any (free-form documents).
+func DecodeBody(r *http.Request, typ string, allowed []string) (*Body, error) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &model.Error{Kind: model.KindTooLarge, Code: "too_large",
+				Detail: fmt.Sprintf("the request body is larger than %d bytes", tooBig.Limit)}
+		}
+		return nil, &model.Error{Kind: model.KindBadRequest, Code: "unreadable_body", Detail: "the request body could not be read"}
+	}
+	var wb wireBody
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&wb); err != nil || dec.More() {
+		detail := "the request body is not valid JSON"
+		if err != nil {
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			switch {
+			case errors.As(err, &se):
+				detail = fmt.Sprintf("the request body is not valid JSON (at byte %d: %s)", se.Offset, se.Error())
+			case errors.As(err, &te):
+				detail = fmt.Sprintf("the request document has %s where %s was expected", te.Value, describe(te.Type.String()))
+			}
+		}
+		return nil, &model.Error{Kind: model.KindBadRequest, Code: "malformed_body", Pointer: "/", Detail: detail}
+	}
+	if wb.Data == nil {
+		return nil, &model.Error{Kind: model.KindBadRequest, Code: "missing_data", Pointer: "/data",
+			Detail: "the request document must have a data object"}
+	}
+	if wb.Data.Type != "" && wb.Data.Type != typ {
+		return nil, &model.Error{Kind: model.KindConflict, Code: "type_mismatch", Pointer: "/data/type",
+			Detail: fmt.Sprintf("data.type %q does not match this endpoint, which takes %q", wb.Data.Type, typ)}
+	}
+	if allowed != nil {
+		var unknown []string
+		for k := range wb.Data.Attributes {
+			if !contains(allowed, k) {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return nil, &model.Error{Kind: model.KindInvalid, Code: "unknown_attribute", Pointer: "/data/attributes/" + unknown[0],
+				Detail: fmt.Sprintf("unknown attribute(s) %s; this endpoint accepts: %s", strings.Join(unknown, ", "), strings.Join(allowed, ", "))}
+		}
+	}
+	attrs := wb.Data.Attributes
+	if attrs == nil {
+		attrs = map[string]json.RawMessage{}
+	}
+	return &Body{Type: typ, ID: wb.Data.ID, attrs: attrs, Relationships: wb.Data.Relationships, Meta: wb.Data.Meta}, nil
+}
+
+func describe(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "map"), strings.HasPrefix(goType, "struct"), strings.HasPrefix(goType, "*struct"):
+		return "an object"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	}
+	return goType
+}
+
+// Has reports whether attribute k was sent (even as null).
+func (b *Body) Has(k string) bool { _, ok := b.attrs[k]; return ok }
+
+// IsNull reports whether attribute k was sent as null.
+func (b *Body) IsNull(k string) bool { v, ok := b.attrs[k]; return ok && string(v) == "null" }
+
+// Attributes returns the attributes as raw JSON values (free-form documents).
+func (b *Body) Attributes() map[string]json.RawMessage { return b.attrs }
+
+// Pointer is the JSON pointer of attribute k.
+func Pointer(k string) string { return "/data/attributes/" + k }
+
+// String reads string attribute k into dst when present. null is refused.
+func (b *Body) String(k string, dst *string) error {
+	v, ok := b.attrs[k]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil || string(v) == "null" {
+		return model.Invalid(Pointer(k), "invalid_type", "%s must be a string", k)
+	}
+	return nil
+}
+
+// NullableString reads string-or-null attribute k into dst when present.
+func (b *Body) NullableString(k string, dst **string) error {
+	v, ok := b.attrs[k]
+	if !ok {
+		return nil
+	}
+	if string(v) == "null" {
+		*dst = nil
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return model.Invalid(Pointer(k), "invalid_type", "%s must be a string or null", k)
+	}
+	*dst = &s
+	return nil
+}
+
+// Bool reads boolean attribute k into dst when present.
+func (b *Body) Bool(k string, dst *bool) error {
+	v, ok := b.attrs[k]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil || string(v) == "null" {
+		return model.Invalid(Pointer(k), "invalid_type", "%s must be true or false", k)
+	}
+	return nil
+}
+
+// Int reads integer attribute k into dst when present.
+func (b *Body) Int(k string, dst *int) error {
+	v, ok := b.attrs[k]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil || string(v) == "null" {
+		return model.Invalid(Pointer(k), "invalid_type", "%s must be a whole number", k)
+	}
+	return nil
+}
+
+// Object reads object attribute k into dst when present; null and non-objects are refused.
+func (b *Body) Object(k string, dst *map[string]any) error {
+	v, ok := b.attrs[k]
+	if !ok {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(v, &m); err != nil || m == nil {
+		return model.Invalid(Pointer(k), "invalid_type", "%s must be an object", k)
+	}
+	*dst = m
+	return nil
+}
+
+// Strings reads an array-of-strings attribute k into dst when present.
+func (b *Body) Strings(k string, dst *[]string) error {
+	v, ok := b.attrs[k]
+	if !ok {
+		return nil
+	}
+	var s []string
+	if err := json.Unmarshal(v, &s); err != nil || string(v) == "null" {
+		return model.Invalid(Pointer(k), "invalid_type", "%s must be an array of strings", k)
+	}
+	*dst = s
+	return nil
+}
+
+// Require reports a 422 for the first of keys that is absent.
+func (b *Body) Require(keys ...string) error {
+	for _, k := range keys {
+		if !b.Has(k) {
+			return model.Invalid(Pointer(k), "required", "%s is required", k)
+		}
+	}
+	return nil
+}
+
+// First returns the first non-nil error, so handlers can read many attributes
+// and report the first problem.
+func First(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

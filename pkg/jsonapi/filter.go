@@ -1,0 +1,238 @@
+package jsonapi
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+)
+
+// Condition is one parsed Ransack predicate, e.g. filter[code_in][]=a.
+type Condition struct {
+	Field     Field
+	Predicate string
+	Values    []any
+	Param     string
+}
+
+// predicates, longest first so "not_eq" wins over "eq".
+var predicates = []string{"not_cont", "not_null", "not_eq", "not_in", "start", "false", "lteq", "gteq", "cont", "null", "true", "end", "eq", "lt", "gt", "in"}
+
+func (q *Query) parseFilter(param, name string, vals []string, spec *Spec) error {
+	switch name {
+	case "m":
+		switch strings.ToLower(vals[len(vals)-1]) {
+		case "or":
+			q.Or = true
+		case "and":
+		default:
+			return model.BadParameter(param, "filter[m] must be and or or")
+		}
+		return nil
+	case "sorts", "s":
+		var items []string
+		for _, v := range vals {
+			items = append(items, splitList(v)...)
+		}
+		return q.parseSort(param, items, spec)
+	}
+	for _, pred := range predicates {
+		attr, ok := strings.CutSuffix(name, "_"+pred)
+		if !ok {
+			continue
+		}
+		f, known := spec.Filters[attr]
+		if !known {
+			continue
+		}
+		c := Condition{Field: f, Predicate: pred, Param: param}
+		multi := pred == "in" || pred == "not_in"
+		raw := vals
+		if !multi {
+			raw = vals[len(vals)-1:]
+		} else if len(vals) == 1 && strings.Contains(vals[0], ",") {
+			raw = splitList(vals[0])
+		}
+		for _, v := range raw {
+			parsed, err := parseValue(f.Kind, pred, v)
+			if err != nil {
+				return model.BadParameter(param, "%s", err.Error())
+			}
+			c.Values = append(c.Values, parsed)
+		}
+		q.Filters = append(q.Filters, c)
+		return nil
+	}
+	return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_filter", Parameter: param,
+		Detail: fmt.Sprintf("cannot filter by %q; filterable attributes: %s; predicates: %s",
+			name, strings.Join(spec.names(), ", "), strings.Join(predicates, ", "))}
+}
+
+func parseValue(kind FieldKind, pred, v string) (any, error) {
+	switch pred {
+	case "null", "not_null", "true", "false":
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("value %q must be true or false", v)
+		}
+		return b, nil
+	case "cont", "not_cont", "start", "end":
+		return v, nil
+	}
+	switch kind {
+	case Bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("value %q must be true or false", v)
+		}
+		return b, nil
+	case Int:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("value %q must be a whole number", v)
+		}
+		return n, nil
+	case Time:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+			if t, err := time.Parse(layout, v); err == nil {
+				return t.UTC(), nil
+			}
+		}
+		return nil, fmt.Errorf("value %q must be an RFC 3339 time such as 2025-04-25T06:21:23Z", v)
+	}
+	return v, nil
+}
+
+// likeEscape escapes LIKE wildcards so a value matches literally.
+var likeEscape = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// clause renders c as SQL with placeholders; column names come from the Spec,
+// never from the request.
+func (c Condition) clause(postgres bool) (string, []any) {
+	col := c.Field.Column
+	like := "LIKE"
+	if postgres {
+		like = "ILIKE" // match SQLite, whose LIKE ignores ASCII case
+	}
+	v := c.Values[0]
+	switch c.Predicate {
+	case "eq":
+		return col + " = ?", []any{v}
+	case "not_eq":
+		return "(" + col + " <> ? OR " + col + " IS NULL)", []any{v}
+	case "lt":
+		return col + " < ?", []any{v}
+	case "lteq":
+		return col + " <= ?", []any{v}
+	case "gt":
+		return col + " > ?", []any{v}
+	case "gteq":
+		return col + " >= ?", []any{v}
+	case "in":
+		return col + " IN ?", []any{c.Values}
+	case "not_in":
+		return "(" + col + " NOT IN ? OR " + col + " IS NULL)", []any{c.Values}
+	case "cont":
+		return col + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string)) + "%"}
+	case "not_cont":
+		return "(" + col + " NOT " + like + ` ? ESCAPE '\' OR ` + col + " IS NULL)", []any{"%" + likeEscape.Replace(v.(string)) + "%"}
+	case "start":
+		return col + " " + like + ` ? ESCAPE '\'`, []any{likeEscape.Replace(v.(string)) + "%"}
+	case "end":
+		return col + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string))}
+	case "null":
+		if v.(bool) {
+			return col + " IS NULL", nil
+		}
+		return col + " IS NOT NULL", nil
+	case "not_null":
+		if v.(bool) {
+			return col + " IS NOT NULL", nil
+		}
+		return col + " IS NULL", nil
+	case "true":
+		return col + " = ?", []any{v.(bool)}
+	case "false":
+		return col + " = ?", []any{!v.(bool)}
+	}
+	return "1 = 0", nil
+}
+
+// Where applies the filters (joined by AND, or OR with filter[m]=or).
+func (q *Query) Where(db *gorm.DB) *gorm.DB {
+	if len(q.Filters) == 0 {
+		return db
+	}
+	pg := db.Dialector.Name() == "postgres"
+	parts := make([]string, 0, len(q.Filters))
+	var args []any
+	for _, c := range q.Filters {
+		sql, a := c.clause(pg)
+		parts = append(parts, "("+sql+")")
+		args = append(args, a...)
+	}
+	joiner := " AND "
+	if q.Or {
+		joiner = " OR "
+	}
+	return db.Where("("+strings.Join(parts, joiner)+")", args...)
+}
+
+// Order applies the requested sort (or the keyset column ascending), always
+// ending with the keyset column so pages are stable.
+func (q *Query) Order(db *gorm.DB, keyset string) *gorm.DB {
+	desc := false
+	for _, s := range q.Sorts {
+		dir := " ASC"
+		if s.Desc {
+			dir = " DESC"
+		}
+		db = db.Order(s.Column + dir)
+		if s.Column == keyset || s.Column == "created_at" {
+			desc = s.Desc
+		}
+	}
+	if desc {
+		return db.Order(keyset + " DESC")
+	}
+	return db.Order(keyset + " ASC")
+}
+
+// After applies the page[after] cursor: rows past the cursor in list order.
+func (q *Query) After(db *gorm.DB, keyset string) *gorm.DB {
+	if q.PageAfter == "" {
+		return db
+	}
+	id, _ := decodeCursor(q.PageAfter)
+	op := " > ?"
+	for _, s := range q.Sorts {
+		if s.Desc {
+			op = " < ?"
+		}
+	}
+	return db.Where(keyset+op, id)
+}
+
+// EncodeCursor makes the opaque page[after] value for the last row's id.
+func EncodeCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", err
+	}
+	if _, err := uuid.Parse(string(b)); err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func isCursor(c string) bool { _, err := decodeCursor(c); return err == nil }

@@ -1,0 +1,253 @@
+package jsonapi
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/stewardhq/steward/model"
+)
+
+// FieldKind is the type of a filterable attribute; values are parsed to it so
+// that SQL compares like with like on both databases.
+type FieldKind uint8
+
+const (
+	String FieldKind = iota
+	Bool
+	Time
+	Int
+)
+
+// Field maps an API attribute name to a SQL column.
+type Field struct {
+	Column string
+	Kind   FieldKind
+}
+
+// Spec declares what one endpoint accepts in its query string. Everything not
+// declared is refused with 400 and source.parameter.
+type Spec struct {
+	Filters      map[string]Field // filterable and sortable attributes
+	Includes     []string         // allowed include paths
+	DefaultLimit int              // 0 means 100
+	MaxLimit     int              // 0 means 1000
+	List         bool             // accepts filter/sort/limit/page/download
+	Extra        []string         // other plain parameters the endpoint reads
+	// Keyset is the column walked by page[after] (a time-ordered UUIDv7 id).
+	Keyset string
+}
+
+// SortField is one sort key.
+type SortField struct {
+	Column string
+	Desc   bool
+}
+
+// Query is a parsed, validated query string.
+type Query struct {
+	Include   []string
+	include   bool
+	Fields    map[string][]string
+	Filters   []Condition
+	Or        bool
+	Sorts     []SortField
+	Limit     int
+	PageSize  int // > 0 when keyset paging was asked for
+	PageAfter string
+	Download  string
+	Extra     url.Values
+}
+
+// IncludeRequested reports whether the client sent include (even empty).
+func (q *Query) IncludeRequested() bool { return q != nil && q.include }
+
+// Includes reports whether path (or a path below it) was requested.
+func (q *Query) Includes(path string) bool {
+	for _, p := range q.Include {
+		if p == path || strings.HasPrefix(p, path+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// Paged reports whether the client walks the list with keyset paging.
+func (q *Query) Paged() bool { return q.PageSize > 0 }
+
+var (
+	fieldsParam = regexp.MustCompile(`^fields\[([a-z_]+)\]$`)
+	filterParam = regexp.MustCompile(`^filter\[([a-z_?]+)\](\[\])?$`)
+	downloadOK  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(csv|log|txt)$`)
+)
+
+// ParseQuery validates r's query string against spec.
+func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
+	values := r.URL.Query()
+	q := &Query{Limit: spec.defaultLimit(), Extra: url.Values{}}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // report the same first error every time
+	for _, key := range keys {
+		vals := values[key]
+		last := vals[len(vals)-1]
+		switch {
+		case key == "include":
+			if err := q.parseInclude(last, spec); err != nil {
+				return nil, err
+			}
+		case fieldsParam.MatchString(key):
+			if q.Fields == nil {
+				q.Fields = map[string][]string{}
+			}
+			q.Fields[fieldsParam.FindStringSubmatch(key)[1]] = splitList(last)
+		case spec.List && key == "sort":
+			if err := q.parseSort(key, splitList(last), spec); err != nil {
+				return nil, err
+			}
+		case spec.List && key == "limit":
+			n, err := strconv.Atoi(last)
+			if err != nil || n < 1 || n > spec.maxLimit() {
+				return nil, model.BadParameter(key, "limit must be a whole number from 1 to %d", spec.maxLimit())
+			}
+			q.Limit = n
+		case spec.List && key == "page[size]":
+			n, err := strconv.Atoi(last)
+			if err != nil || n < 1 || n > spec.maxLimit() {
+				return nil, model.BadParameter(key, "page[size] must be a whole number from 1 to %d", spec.maxLimit())
+			}
+			q.PageSize = n
+		case spec.List && key == "page[after]":
+			if !isCursor(last) {
+				return nil, model.BadParameter(key, "page[after] must be the cursor from a links.next URL")
+			}
+			q.PageAfter = last
+		case spec.List && key == "download":
+			if !downloadOK.MatchString(last) {
+				return nil, model.BadParameter(key, "download must be a file name such as items.csv (letters, digits, '.', '_', '-')")
+			}
+			q.Download = last
+		case spec.List && filterParam.MatchString(key):
+			if err := q.parseFilter(key, filterParam.FindStringSubmatch(key)[1], vals, spec); err != nil {
+				return nil, err
+			}
+		case contains(spec.Extra, key):
+			q.Extra[key] = vals
+		default:
+			return nil, model.BadParameter(key, "unknown query parameter %q", key)
+		}
+	}
+	if q.PageAfter != "" && q.PageSize == 0 {
+		q.PageSize = q.Limit
+	}
+	if q.Paged() {
+		if spec.Keyset == "" {
+			return nil, model.BadParameter("page[size]", "this list does not support page[size]/page[after]; use limit")
+		}
+		for _, s := range q.Sorts {
+			if s.Column != spec.Keyset && s.Column != "created_at" {
+				return nil, model.BadParameter("page[size]", "keyset paging walks the list in creation order; it cannot be combined with another sort")
+			}
+		}
+	}
+	return q, nil
+}
+
+func (s *Spec) defaultLimit() int {
+	if s.DefaultLimit > 0 {
+		return s.DefaultLimit
+	}
+	return 100
+}
+
+func (s *Spec) maxLimit() int {
+	if s.MaxLimit > 0 {
+		return s.MaxLimit
+	}
+	return 1000
+}
+
+func (q *Query) parseInclude(v string, spec *Spec) error {
+	q.include = true
+	for _, p := range splitList(v) {
+		if !contains(spec.Includes, p) {
+			allowed := "none"
+			if len(spec.Includes) > 0 {
+				allowed = strings.Join(spec.Includes, ", ")
+			}
+			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_include", Parameter: "include",
+				Detail: "include path " + strconv.Quote(p) + " is not supported here (supported: " + allowed + ")"}
+		}
+		q.Include = append(q.Include, p)
+	}
+	return nil
+}
+
+// parseSort reads JSON:API sort (-created_at,name) or Ransack sorts ("created_at desc").
+func (q *Query) parseSort(param string, items []string, spec *Spec) error {
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		desc := false
+		name := item
+		if param == "sort" {
+			if strings.HasPrefix(item, "-") {
+				desc, name = true, item[1:]
+			}
+		} else {
+			parts := strings.Fields(item)
+			if len(parts) == 0 || len(parts) > 2 {
+				return model.BadParameter(param, "sort %q must be \"<attribute> [asc|desc]\"", item)
+			}
+			name = parts[0]
+			if len(parts) == 2 {
+				switch strings.ToLower(parts[1]) {
+				case "asc":
+				case "desc":
+					desc = true
+				default:
+					return model.BadParameter(param, "sort direction %q must be asc or desc", parts[1])
+				}
+			}
+		}
+		f, ok := spec.Filters[name]
+		if !ok {
+			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_sort", Parameter: param,
+				Detail: "cannot sort by " + strconv.Quote(name) + "; sortable attributes: " + strings.Join(spec.names(), ", ")}
+		}
+		q.Sorts = append(q.Sorts, SortField{Column: f.Column, Desc: desc})
+	}
+	return nil
+}
+
+func (s *Spec) names() []string {
+	out := make([]string, 0, len(s.Filters))
+	for k := range s.Filters {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
