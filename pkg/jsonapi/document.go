@@ -1,7 +1,6 @@
 package jsonapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -45,31 +44,23 @@ type Resource struct {
 // Identifier returns r's type and id.
 func (r *Resource) Identifier() Identifier { return Identifier{Type: r.Type, ID: r.ID} }
 
-type relKind uint8
-
-const (
-	relLinksOnly relKind = iota // no data member at all
-	relNull                     // "data": null
-	relOne                      // "data": {...}
-	relMany                     // "data": [...]
-)
-
-// Relationship is a relationship object; build it with ToOne, ToMany, ToNull or LinksOnly.
+// Relationship is a relationship object; build it with ToOne, ToMany, ToNull or
+// LinksOnly. Data holds an Identifier, a []Identifier, a nil *Identifier
+// (rendered null) or nothing at all (omitted), so encoding/json renders it
+// natively: a MarshalJSON method here cost a re-scan of every relationship.
 type Relationship struct {
-	kind  relKind
-	one   Identifier
-	many  []Identifier
-	Links map[string]string
+	Data  any               `json:"data,omitempty"`
+	Links map[string]string `json:"links,omitempty"`
 }
 
 // ToOne is a to-one relationship with data and, when related is set, a related link.
 func ToOne(typ, id, related string) *Relationship {
-	return &Relationship{kind: relOne, one: Identifier{typ, id}, Links: relatedLink(related)}
+	return &Relationship{Data: Identifier{Type: typ, ID: id}, Links: relatedLink(related)}
 }
 
 // ToNull is an empty to-one relationship ("data": null).
 func ToNull(related string) *Relationship {
-	return &Relationship{kind: relNull, Links: relatedLink(related)}
+	return &Relationship{Data: (*Identifier)(nil), Links: relatedLink(related)}
 }
 
 // ToMany is a to-many relationship; nil ids render as [].
@@ -77,12 +68,12 @@ func ToMany(ids []Identifier) *Relationship {
 	if ids == nil {
 		ids = []Identifier{}
 	}
-	return &Relationship{kind: relMany, many: ids}
+	return &Relationship{Data: ids}
 }
 
 // LinksOnly is a relationship that carries only a related link.
 func LinksOnly(related string) *Relationship {
-	return &Relationship{kind: relLinksOnly, Links: relatedLink(related)}
+	return &Relationship{Links: relatedLink(related)}
 }
 
 func relatedLink(related string) map[string]string {
@@ -94,50 +85,13 @@ func relatedLink(related string) map[string]string {
 
 // Identifiers returns the identifiers in the relationship's data.
 func (r *Relationship) Identifiers() []Identifier {
-	switch r.kind {
-	case relOne:
-		return []Identifier{r.one}
-	case relMany:
-		return r.many
+	switch d := r.Data.(type) {
+	case Identifier:
+		return []Identifier{d}
+	case []Identifier:
+		return d
 	}
 	return nil
-}
-
-// MarshalJSON writes the relationship with data present, null or absent as built.
-func (r *Relationship) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	sep := false
-	switch r.kind {
-	case relNull:
-		b.WriteString(`"data":null`)
-		sep = true
-	case relOne, relMany:
-		b.WriteString(`"data":`)
-		var v any = r.one
-		if r.kind == relMany {
-			v = r.many
-		}
-		enc, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(enc)
-		sep = true
-	}
-	if len(r.Links) > 0 {
-		if sep {
-			b.WriteByte(',')
-		}
-		b.WriteString(`"links":`)
-		enc, err := json.Marshal(r.Links)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(enc)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
 }
 
 // Document is a top-level document. Data is a *Resource, a []*Resource or nil
