@@ -1,8 +1,10 @@
 package model
 
 import (
+	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -27,14 +29,62 @@ type EventSource struct {
 	Link string // API path of the record
 }
 
+// ReservedEventAttributes are set by Steward on every event; stored attributes
+// never override them.
+var ReservedEventAttributes = []string{"type", "username", "system", "created_at"}
+
 // Record writes an event inside tx. attrs may be nil.
 func (s *Store) Record(tx *gorm.DB, actor *Actor, typ string, src *EventSource, attrs JSONMap) error {
-	ev := Event{ID: NewID(), Type: typ, Username: actor.Name(), System: actor.IsSystem(), Attributes: attrs, CreatedAt: s.Now()}
+	return tx.Create(s.newEvent(actor, typ, src, attrs)).Error
+}
+
+func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONMap) *Event {
+	ev := &Event{ID: NewID(), Type: typ, Username: actor.Name(), System: actor.IsSystem(), Attributes: attrs, CreatedAt: s.Now()}
 	if src != nil {
 		ev.SourceType, ev.SourceID, ev.SourceLink = &src.Type, &src.ID, &src.Link
 	}
 	if ev.Attributes == nil {
 		ev.Attributes = JSONMap{}
 	}
-	return tx.Create(&ev).Error
+	return ev
+}
+
+// EventsQuery is the event list. Every authenticated caller reads the whole
+// audit trail: Steward has no per-node read rules yet.
+func EventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
+
+// EventByID loads one event; an id that is not a UUID is simply not found.
+func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, NotFound("event", id)
+	}
+	var ev Event
+	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&ev).Error })
+	if ModelNotFound(err) {
+		return nil, NotFound("event", id)
+	}
+	return &ev, err
+}
+
+// CreateEvent records a custom event (a client's own audit entry) with free-form
+// attributes. The type is required (422 on /data/attributes/type); the reserved
+// attributes are Steward's to set (422 when sent).
+func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs JSONMap) (*Event, error) {
+	if typ == "" {
+		return nil, Invalid("/data/attributes/type", "required", "type is required and must not be empty")
+	}
+	if len(typ) > 200 {
+		return nil, Invalid("/data/attributes/type", "too_long", "type must be at most 200 characters")
+	}
+	for _, k := range ReservedEventAttributes {
+		if _, ok := attrs[k]; ok && k != "type" {
+			return nil, Invalid("/data/attributes/"+k, "reserved_attribute", "%s is set by Steward and cannot be sent", k)
+		}
+	}
+	delete(attrs, "type")
+	ev := s.newEvent(actor, typ, nil, attrs)
+	if err := s.Write(ctx, func(tx *gorm.DB) error { return tx.Create(ev).Error }); err != nil {
+		return nil, err
+	}
+	return ev, nil
 }

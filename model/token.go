@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -46,17 +47,34 @@ func NewTokenSecret() string {
 }
 
 // CreateToken issues a token for username (admins for anyone, others only for
-// themselves). secret is used when not empty (the bootstrap admin token).
-// It returns the record and the secret, which is never stored.
+// themselves) that lives for ttl (0: no expiry). secret is used when not empty
+// (the bootstrap admin token). It returns the record and the secret, which is
+// never stored.
 func (s *Store) CreateToken(ctx context.Context, actor *Actor, username, name string, ttl time.Duration, secret string) (*APIToken, string, error) {
+	if ttl < 0 {
+		return nil, "", Invalid("/data/attributes/expires_at", "invalid", "expiry must be in the future")
+	}
+	var expires *time.Time
+	if ttl > 0 {
+		exp := s.Now().Add(ttl)
+		expires = &exp
+	}
+	return s.CreateTokenUntil(ctx, actor, username, name, expires, secret)
+}
+
+// CreateTokenUntil is CreateToken with an absolute expiry (nil: none), which
+// must lie in the future: 422 on /data/attributes/expires_at otherwise. 403
+// when a non-admin names another user; 422 for an unknown username.
+func (s *Store) CreateTokenUntil(ctx context.Context, actor *Actor, username, name string, expires *time.Time, secret string) (*APIToken, string, error) {
 	if username == "" {
 		username = actor.Name()
 	}
 	if username != actor.Name() && !actor.IsAdmin() {
 		return nil, "", Errorf(KindForbidden, "only administrators may create tokens for other users")
 	}
-	if ttl < 0 {
-		return nil, "", Invalid("/data/attributes/expires_at", "invalid", "expiry must be in the future")
+	now := s.Now()
+	if expires != nil && !expires.After(now) {
+		return nil, "", Invalid("/data/attributes/expires_at", "invalid", "expires_at must be in the future")
 	}
 	if len(name) > 200 {
 		return nil, "", Invalid("/data/attributes/name", "too_long", "name must be at most 200 characters")
@@ -66,10 +84,9 @@ func (s *Store) CreateToken(ctx context.Context, actor *Actor, username, name st
 	} else if len(secret) < 16 {
 		return nil, "", Errorf(KindInvalid, "a token must be at least 16 characters long")
 	}
-	now := s.Now()
 	tok := &APIToken{ID: NewID(), Name: name, TokenHash: HashToken(secret), Prefix: prefixOf(secret), CreatedAt: now}
-	if ttl > 0 {
-		exp := now.Add(ttl)
+	if expires != nil {
+		exp := expires.UTC().Truncate(time.Microsecond)
 		tok.ExpiresAt = &exp
 	}
 	err := s.Write(ctx, func(tx *gorm.DB) error {
@@ -84,7 +101,9 @@ func (s *Store) CreateToken(ctx context.Context, actor *Actor, username, name st
 		if err := tx.Omit("User").Create(tok).Error; err != nil {
 			return err
 		}
-		return s.Record(tx, actor, "api:tokens:create", nil, JSONMap{"token_id": tok.ID, "username": username})
+		// "username" is the event's own attribute (who acted), so the
+		// token's owner is recorded as "owner".
+		return s.Record(tx, actor, "api:tokens:create", nil, JSONMap{"token_id": tok.ID, "owner": username})
 	})
 	if err != nil {
 		return nil, "", err
@@ -139,8 +158,11 @@ func (s *Store) TokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
 }
 
 // RevokeToken revokes token id. Users revoke their own; admins any. A token
-// the actor may not see is reported as not found.
+// the actor may not see is reported as not found; revoking twice is a no-op.
 func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return NotFound("token", id)
+	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		var tok APIToken
 		if err := s.TokensQuery(tx, actor).Where("api_tokens.id = ?", id).Take(&tok).Error; err != nil {

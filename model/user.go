@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"regexp"
+	"sort"
 	"time"
 
 	"gorm.io/gorm"
@@ -31,14 +32,22 @@ type Group struct {
 	Users          []User `gorm:"many2many:group_members;joinForeignKey:GroupID;joinReferences:UserID"`
 }
 
-// GroupNames lists the user's group names (groups must be preloaded).
+// GroupNames lists the user's group names, sorted (groups must be preloaded).
 func (u *User) GroupNames() []string {
 	out := make([]string, 0, len(u.Groups))
 	for _, g := range u.Groups {
 		out = append(out, g.CN)
 	}
+	sort.Strings(out)
 	return out
 }
+
+// UsersQuery is the user list with groups loaded; every authenticated caller
+// may read it (approvals name users and groups).
+func UsersQuery(db *gorm.DB) *gorm.DB { return db.Model(&User{}).Preload("Groups") }
+
+// GroupsQuery is the group list.
+func GroupsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Group{}) }
 
 // Actor is who performs an operation: an authenticated user or the system.
 type Actor struct {
@@ -102,6 +111,7 @@ func (s *Store) CreateUser(ctx context.Context, actor *Actor, username string, g
 	if err := ValidName("/data/attributes/username", username); err != nil {
 		return nil, err
 	}
+	groups = dedupe(groups)
 	for _, g := range groups {
 		if err := ValidName("/data/attributes/groupnames", g); err != nil {
 			return nil, err
@@ -130,7 +140,7 @@ func (s *Store) CreateUser(ctx context.Context, actor *Actor, username string, g
 			}
 			u.Groups = append(u.Groups, *g)
 		}
-		return s.Record(tx, actor, "api:users:create", nil, JSONMap{"username": username})
+		return s.Record(tx, actor, "api:users:create", nil, JSONMap{"user": username})
 	})
 	if err != nil {
 		return nil, err
@@ -160,11 +170,14 @@ func (s *Store) CreateGroup(ctx context.Context, actor *Actor, cn string, altern
 	if err := ValidName("/data/attributes/cn", cn); err != nil {
 		return nil, err
 	}
+	alternatives = dedupe(alternatives)
+	for _, alt := range alternatives {
+		if alt == "" || len(alt) > 500 {
+			return nil, Invalid("/data/attributes/alternative_cns", "invalid_name", "alternative cns must be 1-500 characters long")
+		}
+	}
 	now := s.Now()
 	g := &Group{ID: NewID(), CN: cn, AlternativeCNs: JSONList(alternatives), CreatedAt: now, UpdatedAt: now}
-	if g.AlternativeCNs == nil {
-		g.AlternativeCNs = JSONList{}
-	}
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Model(&Group{}).Where("cn = ?", cn).Count(&n).Error; err != nil {
@@ -182,6 +195,19 @@ func (s *Store) CreateGroup(ctx context.Context, actor *Actor, cn string, altern
 		return nil, err
 	}
 	return g, nil
+}
+
+// dedupe drops repeated names, keeping the first occurrence; never nil.
+func dedupe(names []string) []string {
+	out := make([]string, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // UserByName loads a user with its groups.

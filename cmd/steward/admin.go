@@ -30,6 +30,11 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if expires < 0 {
 		return fmt.Errorf("--expires must be positive")
 	}
+	// The built-in admin exists once serve has started; create it here too so
+	// `token create --user admin` works on a fresh database, before any serve.
+	if err := e.store.EnsureAdmin(ctx); err != nil {
+		return err
+	}
 	tok, secret, err := e.store.CreateToken(ctx, model.SystemActor, user, name, expires, "")
 	if err != nil {
 		return err

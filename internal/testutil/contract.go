@@ -61,7 +61,9 @@ func CheckContract(t testing.TB, req *http.Request, reqBody []byte, resp *Respon
 		return
 	}
 	ct := resp.Header.Get("Content-Type")
-	if resp.Status == http.StatusNoContent || !strings.Contains(ct, "json") {
+	// A sparse fieldset (fields[type]=...) leaves out attributes the schemas
+	// require; such responses are checked by the tests that ask for them.
+	if resp.Status == http.StatusNoContent || !strings.Contains(ct, "json") || sparse(req) {
 		if _, ok := route.Operation.Responses.Map()[statusKey(resp.Status)]; !ok && resp.Status < 400 {
 			t.Errorf("contract: %s %s answered %d, which openapi.yaml does not list", req.Method, req.URL.Path, resp.Status)
 		}
@@ -77,6 +79,15 @@ func CheckContract(t testing.TB, req *http.Request, reqBody []byte, resp *Respon
 	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
 		t.Errorf("contract: %s %s -> %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, resp.Status, err, truncate(resp.Body))
 	}
+}
+
+func sparse(req *http.Request) bool {
+	for k := range req.URL.Query() {
+		if strings.HasPrefix(k, "fields[") {
+			return true
+		}
+	}
+	return false
 }
 
 func statusKey(s int) string {

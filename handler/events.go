@@ -1,0 +1,199 @@
+package handler
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+// eventAttributes flattens an event: its stored attributes, then the reserved
+// ones, which always win.
+func eventAttributes(ev *model.Event) map[string]any {
+	attrs := make(map[string]any, len(ev.Attributes)+4)
+	for k, v := range ev.Attributes {
+		attrs[k] = v
+	}
+	attrs["type"] = ev.Type
+	attrs["username"] = ev.Username
+	attrs["system"] = ev.System
+	attrs["created_at"] = jsonapi.Timestamp(ev.CreatedAt)
+	return attrs
+}
+
+// eventResource is the event as a plain resource (the CSV download's row).
+func eventResource(ev *model.Event) *jsonapi.Resource {
+	return &jsonapi.Resource{Type: "event", ID: ev.ID, Attributes: eventAttributes(ev)}
+}
+
+// eventWire is an event as the reference renders it. It is not a
+// jsonapi.Resource because the reference's source relationship has a link
+// member named "source" that is null for events about no record, which
+// jsonapi.Relationship (string-only links) cannot express.
+type eventWire struct {
+	Type          string                    `json:"type"`
+	ID            string                    `json:"id"`
+	Attributes    map[string]any            `json:"attributes,omitempty"`
+	Relationships map[string]eventSourceRel `json:"relationships,omitempty"`
+	Links         map[string]string         `json:"links"`
+}
+
+type eventSourceRel struct {
+	Data  *jsonapi.Identifier `json:"data,omitempty"`
+	Links map[string]*string  `json:"links"`
+}
+
+// renderEvent builds the wire form, keeping only fields[event] when asked.
+func renderEvent(ev *model.Event, q *jsonapi.Query) *eventWire {
+	src := eventSourceRel{Links: map[string]*string{"source": ev.SourceLink}}
+	if ev.SourceType != nil && ev.SourceID != nil {
+		src.Data = &jsonapi.Identifier{Type: *ev.SourceType, ID: *ev.SourceID}
+	}
+	out := &eventWire{Type: "event", ID: ev.ID, Attributes: eventAttributes(ev),
+		Relationships: map[string]eventSourceRel{"source": src},
+		Links:         map[string]string{"self": "/api/events/" + ev.ID}}
+	if want, ok := q.Fields["event"]; ok {
+		keep := map[string]bool{}
+		for _, f := range want {
+			keep[f] = true
+		}
+		for k := range out.Attributes {
+			if !keep[k] {
+				delete(out.Attributes, k)
+			}
+		}
+		if !keep["source"] {
+			out.Relationships = nil
+		}
+	}
+	return out
+}
+
+var (
+	// Events are an audit log: 10 by default, up to 1000 a request.
+	eventListSpec = &jsonapi.Spec{List: true, Keyset: "id", DefaultLimit: 10, MaxLimit: 1000, Filters: map[string]jsonapi.Field{
+		"id": {Column: "id", Kind: jsonapi.UUID}, "type": {Column: "type"}, "username": {Column: "username"},
+		"system":     {Column: "system", Kind: jsonapi.Bool},
+		"created_at": {Column: "created_at", Kind: jsonapi.Time},
+	}}
+	eventCSVColumns = []string{"type", "username", "system", "created_at"}
+)
+
+func (a *API) routeEvents(r *mux.Router) {
+	r.HandleFunc("/api/events", a.listEvents).Methods(http.MethodGet)
+	r.HandleFunc("/api/events", a.createEvent).Methods(http.MethodPost)
+	r.HandleFunc("/api/events/{event_id}", a.showEvent).Methods(http.MethodGet)
+}
+
+// listEvents answers oldest to newest. Without an explicit sort or paging the
+// page is the LATEST limit events (in ascending order), which is what a reader
+// of an audit trail wants from "the last 10 events"; partial_response then
+// says older ones exist. With sort, the first limit rows in that order; with
+// page[size]/page[after], a walk from the oldest event forwards.
+func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, eventListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	base := func() *gorm.DB { return model.EventsQuery(a.Store.DB.WithContext(ctx)) }
+	if q.Download != "" {
+		if err := jsonapi.StreamCSV(w, q, base, "id", eventCSVColumns, eventResource); err != nil {
+			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+		}
+		return
+	}
+	var page jsonapi.Page[model.Event]
+	if q.Paged() || len(q.Sorts) > 0 {
+		page, err = jsonapi.Fetch[model.Event](base(), q, "id")
+	} else {
+		page, err = latestEvents(q.Where(base()), q.Limit)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	// ListDocument builds meta and links.next from resources; the data is then
+	// swapped for the wire form. The reference's event_array requires
+	// meta.partial_response on every list.
+	ids := make([]*jsonapi.Resource, len(page.Rows))
+	data := make([]*eventWire, len(page.Rows))
+	for i := range page.Rows {
+		ids[i] = &jsonapi.Resource{Type: "event", ID: page.Rows[i].ID}
+		data[i] = renderEvent(&page.Rows[i], q)
+	}
+	doc := jsonapi.ListDocument(r, q, ids, page.More, true)
+	doc.Data = data
+	jsonapi.Render(w, http.StatusOK, doc, q)
+}
+
+// latestEvents reads the newest n events of db (walking the created_at index
+// backwards) and returns them oldest first.
+func latestEvents(db *gorm.DB, n int) (jsonapi.Page[model.Event], error) {
+	var rows []model.Event
+	if err := db.Order("created_at DESC").Order("id DESC").Limit(n + 1).Find(&rows).Error; err != nil {
+		return jsonapi.Page[model.Event]{}, err
+	}
+	more := len(rows) > n
+	if more {
+		rows = rows[:n]
+	}
+	slices.Reverse(rows)
+	return jsonapi.Page[model.Event]{Rows: rows, More: more}, nil
+}
+
+func (a *API) showEvent(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, plainSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ev, err := a.Store.EventByID(r.Context(), mux.Vars(r)["event_id"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: renderEvent(ev, q)}, q)
+}
+
+// createEvent records a custom event: any attribute keys, type required; who
+// sent it is the username and it is never a system event.
+func (a *API) createEvent(w http.ResponseWriter, r *http.Request) {
+	if _, err := jsonapi.ParseQuery(r, plainSpec); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := jsonapi.DecodeBody(r, "event", nil)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var typ string
+	if err := jsonapi.First(body.Require("type"), body.String("type", &typ)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	attrs := model.JSONMap{}
+	for k, raw := range body.Attributes() {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			a.fail(w, r, model.Invalid(jsonapi.Pointer(k), "invalid_type", "%s is not valid JSON", k))
+			return
+		}
+		attrs[k] = v
+	}
+	ev, err := a.Store.CreateEvent(r.Context(), actorOf(r), typ, attrs)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res := renderEvent(ev, &jsonapi.Query{})
+	w.Header().Set("Location", res.Links["self"])
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, nil)
+}

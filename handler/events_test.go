@@ -1,0 +1,218 @@
+package handler_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/model"
+)
+
+// identEventTypes lists the type attribute of each event in a list response.
+func identEventTypes(t *testing.T, resp *testutil.Response) []string {
+	t.Helper()
+	var out []string
+	for _, item := range resp.List(t) {
+		out = append(out, identAttrs(t, item.(map[string]any))["type"].(string))
+	}
+	return out
+}
+
+func identPartial(t *testing.T, resp *testutil.Response) any {
+	t.Helper()
+	meta, ok := resp.JSON(t)["meta"].(map[string]any)
+	if !ok {
+		t.Fatalf("list has no meta: %s", resp.Body)
+	}
+	return meta["partial_response"]
+}
+
+func TestEventRecordedForProjectCreate(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	project := s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{"code": "opc", "name": "OpsChain"})).
+		Expect(t, http.StatusCreated).Data(t)
+
+	list := s.Get(t, "/api/events?filter[type_eq]=api:projects:create").Expect(t, http.StatusOK)
+	items := list.List(t)
+	if len(items) != 1 || identPartial(t, list) != false {
+		t.Fatalf("want one api:projects:create event: %s", list.Body)
+	}
+	ev := items[0].(map[string]any)
+	a := identAttrs(t, ev)
+	if a["username"] != "admin" || a["system"] != false || a["code"] != "opc" || a["created_at"] == nil {
+		t.Fatalf("event attributes: %v", a)
+	}
+	src := ev["relationships"].(map[string]any)["source"].(map[string]any)
+	data := src["data"].(map[string]any)
+	if data["type"] != "project" || data["id"] != project["id"] || src["links"].(map[string]any)["source"] != "/api/projects/opc" {
+		t.Fatalf("event source: %v", src)
+	}
+	self := ev["links"].(map[string]any)["self"].(string)
+	if self != "/api/events/"+ev["id"].(string) {
+		t.Fatalf("links.self = %s", self)
+	}
+	shown := s.Get(t, self).Expect(t, http.StatusOK).Data(t)
+	if fmt.Sprint(shown) != fmt.Sprint(ev) {
+		t.Fatalf("show differs from list:\n%v\n%v", shown, ev)
+	}
+}
+
+func TestEventListOrderAndLimits(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	for i := 1; i <= 12; i++ {
+		s.Post(t, "/api/events", testutil.Attrs("event", map[string]any{"type": fmt.Sprintf("custom %02d", i)})).
+			Expect(t, http.StatusCreated)
+	}
+	custom := "filter[type_start]=custom"
+	want := func(from, to int) string {
+		var out []string
+		for i := from; i <= to; i++ {
+			out = append(out, fmt.Sprintf("custom %02d", i))
+		}
+		return strings.Join(out, ",")
+	}
+	cases := []struct {
+		name    string
+		query   string
+		types   string
+		partial bool
+	}{
+		// The latest ten, oldest first: what a reader of an audit log expects.
+		{"default is the latest 10 ascending", custom, want(3, 12), true},
+		{"limit", custom + "&limit=3", want(10, 12), true},
+		{"limit covers all", custom + "&limit=1000", want(1, 12), false},
+		{"explicit ascending sort starts at the oldest", custom + "&limit=3&sort=created_at", want(1, 3), true},
+		{"descending sort", custom + "&limit=2&filter[sorts]=created_at desc", "custom 12,custom 11", true},
+		{"keyset paging walks from the oldest", custom + "&page[size]=5", want(1, 5), true},
+		{"or filter", "filter[m]=or&filter[type_eq]=custom 01&filter[username_eq]=nobody", "custom 01", false},
+		{"in filter", "filter[type_in][]=custom 01&filter[type_in][]=custom 07", "custom 01,custom 07", false},
+		{"by username and system", custom + "&filter[username_eq]=admin&filter[system_false]=true&limit=1", "custom 12", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := s.Get(t, "/api/events?"+identQuery(tc.query)).Expect(t, http.StatusOK)
+			if got := strings.Join(identEventTypes(t, resp), ","); got != tc.types {
+				t.Fatalf("types %s, want %s", got, tc.types)
+			}
+			if got := identPartial(t, resp); got != tc.partial {
+				t.Fatalf("partial_response %v, want %v", got, tc.partial)
+			}
+		})
+	}
+
+	bad := []struct{ query, param string }{
+		{"limit=0", "limit"},
+		{"limit=1001", "limit"},
+		{"limit=ten", "limit"},
+		{"filter[secret_eq]=x", "filter[secret_eq]"},
+		{"filter[id_eq]=1 OR 1=1", "filter[id_eq]"},
+		{"filter[created_at_gt]=yesterday", "filter[created_at_gt]"},
+		{"sort=-password", "sort"},
+		{"include=source", "include"},
+		{"page[after]=garbage", "page[after]"},
+		{"foo=bar", "foo"},
+	}
+	for _, tc := range bad {
+		t.Run("rejects "+tc.query, func(t *testing.T) {
+			e := s.Get(t, "/api/events?"+identQuery(tc.query)).Expect(t, http.StatusBadRequest).ErrorObject(t)
+			if got, _ := e["source"].(map[string]any)["parameter"].(string); got != tc.param {
+				t.Fatalf("parameter %q, want %q (%v)", got, tc.param, e)
+			}
+		})
+	}
+}
+
+// identQuery escapes the values of a readable query string.
+func identQuery(q string) string {
+	var parts []string
+	for _, kv := range strings.Split(q, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
+	}
+	return strings.Join(parts, "&")
+}
+
+func TestEventCustom(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	bob := identUser(t, s, "bob")
+	doc := testutil.Attrs("event", map[string]any{
+		"type": "deploy approved", "any_key": "with a value", "count": 3, "ok": true,
+		"nested": map[string]any{"key": "nested value"},
+	})
+	created := s.Do(t, testutil.Request{Method: http.MethodPost, Path: "/api/events", Token: bob, Body: doc}).
+		Expect(t, http.StatusCreated)
+	ev := created.Data(t)
+	a := identAttrs(t, ev)
+	if a["type"] != "deploy approved" || a["username"] != "bob" || a["system"] != false ||
+		a["any_key"] != "with a value" || a["count"] != float64(3) || a["ok"] != true ||
+		fmt.Sprint(a["nested"]) != "map[key:nested value]" {
+		t.Fatalf("custom event attributes: %v", a)
+	}
+	src := ev["relationships"].(map[string]any)["source"].(map[string]any)
+	if links, ok := src["links"].(map[string]any); !ok || links["source"] != nil || len(links) != 1 {
+		t.Fatalf("a custom event's source link must be null: %v", src)
+	}
+	if _, ok := src["data"]; ok {
+		t.Fatalf("a custom event has no source data: %v", src)
+	}
+	if loc := created.Header.Get("Location"); loc != "/api/events/"+ev["id"].(string) {
+		t.Fatalf("Location = %q", loc)
+	}
+	shown := s.Get(t, "/api/events/"+ev["id"].(string)+"?fields[event]=type,any_key").Expect(t, http.StatusOK).Data(t)
+	if got := identAttrs(t, shown); len(got) != 2 || got["any_key"] != "with a value" {
+		t.Fatalf("sparse fields: %v", got)
+	}
+
+	before := identCount(t, s, "events")
+	cases := []struct {
+		name    string
+		body    any
+		status  int
+		pointer string
+	}{
+		{"missing type", testutil.Attrs("event", map[string]any{"any_key": "x"}), http.StatusUnprocessableEntity, "/data/attributes/type"},
+		{"empty type", testutil.Attrs("event", map[string]any{"type": ""}), http.StatusUnprocessableEntity, "/data/attributes/type"},
+		{"type not a string", testutil.Attrs("event", map[string]any{"type": 7}), http.StatusUnprocessableEntity, "/data/attributes/type"},
+		{"username is Steward's", testutil.Attrs("event", map[string]any{"type": "x", "username": "admin"}), http.StatusUnprocessableEntity, "/data/attributes/username"},
+		{"system is Steward's", testutil.Attrs("event", map[string]any{"type": "x", "system": true}), http.StatusUnprocessableEntity, "/data/attributes/system"},
+		{"wrong resource type", testutil.Attrs("project", map[string]any{"type": "x"}), http.StatusConflict, "/data/type"},
+		{"no data", map[string]any{"meta": map[string]any{}}, http.StatusBadRequest, "/data"},
+		{"malformed JSON", `{"data":`, http.StatusBadRequest, "/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := s.Do(t, testutil.Request{Method: http.MethodPost, Path: "/api/events", Body: tc.body, SkipContract: tc.status == http.StatusBadRequest}).
+				Expect(t, tc.status).ErrorObject(t)
+			if got := identPointer(t, e); got != tc.pointer {
+				t.Fatalf("pointer %q, want %q (%v)", got, tc.pointer, e)
+			}
+		})
+	}
+	if after := identCount(t, s, "events"); after != before {
+		t.Fatalf("rejected events were written: %d -> %d", before, after)
+	}
+	s.Get(t, "/api/events/"+model.NewID()).Expect(t, http.StatusNotFound)
+	s.Get(t, "/api/events/not-a-uuid").Expect(t, http.StatusNotFound)
+	s.Do(t, testutil.Request{Method: http.MethodDelete, Path: "/api/events/" + ev["id"].(string)}).Expect(t, http.StatusMethodNotAllowed)
+}
+
+func TestEventCSVDownload(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	s.Post(t, "/api/events", testutil.Attrs("event", map[string]any{"type": "custom, with a comma"})).Expect(t, http.StatusCreated)
+	resp := s.Do(t, testutil.Request{Method: http.MethodGet, Path: "/api/events?download=events.csv&filter[type_start]=custom",
+		Header: map[string]string{"Accept": "text/csv"}}).Expect(t, http.StatusOK)
+	if !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("Content-Disposition = %q", resp.Header.Get("Content-Disposition"))
+	}
+	lines := strings.Split(strings.TrimSpace(string(resp.Body)), "\n")
+	if len(lines) != 2 || lines[0] != "id,type,username,system,created_at" || !strings.Contains(lines[1], `"custom, with a comma",admin,false,`) {
+		t.Fatalf("csv:\n%s", resp.Body)
+	}
+}

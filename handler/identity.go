@@ -1,0 +1,238 @@
+package handler
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+type userAttributes struct {
+	Username     string   `json:"username"`
+	Groupnames   []string `json:"groupnames"`
+	AuthProvider string   `json:"auth_provider"`
+	CreatedAt    string   `json:"created_at"`
+	UpdatedAt    string   `json:"updated_at"`
+}
+
+func userResource(u *model.User) *jsonapi.Resource {
+	return &jsonapi.Resource{Type: "user", ID: u.ID, Attributes: &userAttributes{
+		Username: u.Username, Groupnames: u.GroupNames(), AuthProvider: u.AuthProvider,
+		CreatedAt: jsonapi.Timestamp(u.CreatedAt), UpdatedAt: jsonapi.Timestamp(u.UpdatedAt),
+	}}
+}
+
+type groupAttributes struct {
+	CN             string   `json:"cn"`
+	AlternativeCNs []string `json:"alternative_cns"`
+}
+
+func groupResource(g *model.Group) *jsonapi.Resource {
+	alts := []string(g.AlternativeCNs)
+	if alts == nil {
+		alts = []string{}
+	}
+	return &jsonapi.Resource{Type: "group", ID: g.ID, Attributes: &groupAttributes{CN: g.CN, AlternativeCNs: alts}}
+}
+
+// tokenAttributes never carries the secret: Token is set only on the response
+// to the POST that created it, and omitted everywhere else.
+type tokenAttributes struct {
+	Name        string  `json:"name"`
+	Username    string  `json:"username"`
+	TokenPrefix string  `json:"token_prefix"`
+	CreatedAt   string  `json:"created_at"`
+	LastUsedAt  *string `json:"last_used_at"`
+	ExpiresAt   *string `json:"expires_at"`
+	RevokedAt   *string `json:"revoked_at"`
+	Token       string  `json:"token,omitempty"`
+}
+
+func tokenResource(t *model.APIToken) *jsonapi.Resource {
+	username := ""
+	if t.User != nil {
+		username = t.User.Username
+	}
+	return &jsonapi.Resource{Type: "api_token", ID: t.ID,
+		Attributes: &tokenAttributes{Name: t.Name, Username: username, TokenPrefix: t.Prefix,
+			CreatedAt: jsonapi.Timestamp(t.CreatedAt), LastUsedAt: jsonapi.TimestampPtr(t.LastUsedAt),
+			ExpiresAt: jsonapi.TimestampPtr(t.ExpiresAt), RevokedAt: jsonapi.TimestampPtr(t.RevokedAt)},
+		Links: map[string]string{"self": "/api/tokens/" + t.ID},
+	}
+}
+
+var (
+	userListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
+		"id": {Column: "id", Kind: jsonapi.UUID}, "username": {Column: "username"}, "auth_provider": {Column: "auth_provider"},
+		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	}}
+	groupListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
+		"id": {Column: "id", Kind: jsonapi.UUID}, "cn": {Column: "cn"},
+		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	}}
+	tokenListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
+		"id": {Column: "id", Kind: jsonapi.UUID}, "name": {Column: "name"},
+		"created_at":   {Column: "created_at", Kind: jsonapi.Time},
+		"last_used_at": {Column: "last_used_at", Kind: jsonapi.Time},
+		"expires_at":   {Column: "expires_at", Kind: jsonapi.Time},
+		"revoked_at":   {Column: "revoked_at", Kind: jsonapi.Time},
+	}}
+	plainSpec = &jsonapi.Spec{}
+)
+
+func (a *API) routeIdentity(r *mux.Router) {
+	r.HandleFunc("/api/users", a.listUsers).Methods(http.MethodGet)
+	r.HandleFunc("/api/users", a.createUser).Methods(http.MethodPost)
+	r.HandleFunc("/api/groups", a.listGroups).Methods(http.MethodGet)
+	r.HandleFunc("/api/groups", a.createGroup).Methods(http.MethodPost)
+	r.HandleFunc("/api/tokens", a.listTokens).Methods(http.MethodGet)
+	r.HandleFunc("/api/tokens", a.createToken).Methods(http.MethodPost)
+	r.HandleFunc("/api/tokens/{token_id}", a.revokeToken).Methods(http.MethodDelete)
+}
+
+// listOf renders one page of a simple list (no include) for base, or streams
+// it as CSV when the client asked for a download.
+func listOf[T any](a *API, w http.ResponseWriter, r *http.Request, spec *jsonapi.Spec, base func() *gorm.DB,
+	csvColumns []string, render func(*T) *jsonapi.Resource) {
+	q, err := jsonapi.ParseQuery(r, spec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if q.Download != "" {
+		if err := jsonapi.StreamCSV(w, q, base, spec.Keyset, csvColumns, render); err != nil {
+			a.Log.Error("csv download failed", "request_id", requestID(r.Context()), "err", err)
+		}
+		return
+	}
+	page, err := jsonapi.Fetch[T](base(), q, spec.Keyset)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	data := make([]*jsonapi.Resource, len(page.Rows))
+	for i := range page.Rows {
+		data[i] = render(&page.Rows[i])
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
+	base := func() *gorm.DB { return model.UsersQuery(a.Store.DB.WithContext(r.Context())) }
+	listOf(a, w, r, userListSpec, base, []string{"username", "groupnames", "auth_provider", "created_at", "updated_at"}, userResource)
+}
+
+func (a *API) listGroups(w http.ResponseWriter, r *http.Request) {
+	base := func() *gorm.DB { return model.GroupsQuery(a.Store.DB.WithContext(r.Context())) }
+	listOf(a, w, r, groupListSpec, base, []string{"cn", "alternative_cns"}, groupResource)
+}
+
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
+	base := func() *gorm.DB { return a.Store.TokensQuery(a.Store.DB.WithContext(r.Context()), actorOf(r)) }
+	listOf(a, w, r, tokenListSpec, base,
+		[]string{"name", "username", "token_prefix", "created_at", "last_used_at", "expires_at", "revoked_at"}, tokenResource)
+}
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+	if _, err := jsonapi.ParseQuery(r, plainSpec); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := jsonapi.DecodeBody(r, "user", []string{"username", "groupnames"})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var username string
+	var groups []string
+	if err := jsonapi.First(body.Require("username"), body.String("username", &username), body.Strings("groupnames", &groups)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	u, err := a.Store.CreateUser(r.Context(), actorOf(r), username, groups)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: userResource(u)}, nil)
+}
+
+func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
+	if _, err := jsonapi.ParseQuery(r, plainSpec); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := jsonapi.DecodeBody(r, "group", []string{"cn", "alternative_cns"})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var cn string
+	var alts []string
+	if err := jsonapi.First(body.Require("cn"), body.String("cn", &cn), body.Strings("alternative_cns", &alts)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	g, err := a.Store.CreateGroup(r.Context(), actorOf(r), cn, alts)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: groupResource(g)}, nil)
+}
+
+// createToken is the one response that shows a token's secret.
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
+	if _, err := jsonapi.ParseQuery(r, plainSpec); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := jsonapi.DecodeBody(r, "api_token", []string{"name", "expires_at", "username"})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var name, username string
+	var expiresRaw *string
+	if err := jsonapi.First(body.String("name", &name), body.String("username", &username),
+		body.NullableString("expires_at", &expiresRaw)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var expires *time.Time
+	if expiresRaw != nil {
+		t, err := time.Parse(time.RFC3339Nano, *expiresRaw)
+		if err != nil {
+			a.fail(w, r, model.Invalid(jsonapi.Pointer("expires_at"), "invalid_time",
+				"expires_at must be an RFC 3339 time such as 2030-01-02T15:04:05Z"))
+			return
+		}
+		expires = &t
+	}
+	tok, secret, err := a.Store.CreateTokenUntil(r.Context(), actorOf(r), username, name, expires, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res := tokenResource(tok)
+	res.Attributes.(*tokenAttributes).Token = secret
+	w.Header().Set("Location", res.Links["self"])
+	w.Header().Set("Cache-Control", "no-store")
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, nil)
+}
+
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
+	if _, err := jsonapi.ParseQuery(r, plainSpec); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Store.RevokeToken(r.Context(), actorOf(r), mux.Vars(r)["token_id"]); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
