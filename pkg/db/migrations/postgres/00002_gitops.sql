@@ -1,0 +1,94 @@
+-- +goose Up
+-- Credentials (user, password, ssh key) are stored sealed by pkg/secret; NULL when unset.
+CREATE TABLE git_remotes (
+    id             uuid PRIMARY KEY,
+    project_id     uuid NOT NULL REFERENCES nodes(id),
+    name           text NOT NULL,
+    url            text NOT NULL,
+    archived       boolean NOT NULL DEFAULT false,
+    disabled       boolean NOT NULL DEFAULT false,
+    user_secret    text,
+    password_secret text,
+    ssh_key_secret text,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX git_remotes_name ON git_remotes(project_id, name);
+
+CREATE TABLE templates (
+    id             uuid PRIMARY KEY,
+    project_id     uuid NOT NULL REFERENCES nodes(id),
+    code           text NOT NULL,
+    name           text NOT NULL,
+    description    text,
+    url            text NOT NULL,
+    archived       boolean NOT NULL DEFAULT false,
+    disabled       boolean NOT NULL DEFAULT false,
+    user_secret    text,
+    password_secret text,
+    ssh_key_secret text,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX templates_code ON templates(project_id, code);
+
+-- state: initializing -> ready | broken; resolution runs in the background.
+CREATE TABLE template_versions (
+    id            uuid PRIMARY KEY,
+    template_id   uuid NOT NULL REFERENCES templates(id),
+    version       text NOT NULL,
+    description   text NOT NULL DEFAULT '',
+    state         text NOT NULL,
+    state_reason  text,
+    created_by    text NOT NULL,
+    archived      boolean NOT NULL DEFAULT false,
+    has_mintmodel boolean,
+    git_rev       text NOT NULL,
+    commit_sha    text,
+    actions       jsonb NOT NULL DEFAULT '[]',
+    created_at    timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX template_versions_version ON template_versions(template_id, version);
+CREATE INDEX template_versions_state ON template_versions(state);
+
+ALTER TABLE nodes ADD COLUMN template_version_id uuid REFERENCES template_versions(id);
+
+-- Which template version an asset used, and when.
+CREATE TABLE template_version_history (
+    id                  uuid PRIMARY KEY,
+    asset_id            uuid NOT NULL REFERENCES nodes(id),
+    template_version_id uuid NOT NULL REFERENCES template_versions(id),
+    active_from         timestamptz NOT NULL,
+    active_to           timestamptz
+);
+CREATE INDEX template_version_history_asset ON template_version_history(asset_id, id);
+
+CREATE TABLE mintmodels (
+    id         uuid PRIMARY KEY,
+    asset_id   uuid NOT NULL REFERENCES nodes(id),
+    data       jsonb NOT NULL,
+    sha256     text NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX mintmodels_asset ON mintmodels(asset_id, id);
+
+CREATE TABLE mintmodel_history (
+    id           uuid PRIMARY KEY,
+    asset_id     uuid NOT NULL REFERENCES nodes(id),
+    mintmodel_id uuid NOT NULL REFERENCES mintmodels(id),
+    change_id    uuid,
+    created_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL
+);
+CREATE INDEX mintmodel_history_asset ON mintmodel_history(asset_id, id);
+
+-- +goose Down
+DROP TABLE mintmodel_history;
+DROP TABLE mintmodels;
+DROP TABLE template_version_history;
+ALTER TABLE nodes DROP COLUMN template_version_id;
+DROP TABLE template_versions;
+DROP TABLE templates;
+DROP TABLE git_remotes;
