@@ -10,11 +10,11 @@ import (
 
 // LsRemote lists the remote's branches and tags (name -> commit SHA, annotated
 // tags peeled) without fetching any objects: how schedules notice new commits cheaply.
-func LsRemote(ctx context.Context, remote Remote) (map[string]string, error) {
+func (m *Mirrors) LsRemote(ctx context.Context, remote Remote) (map[string]string, error) {
 	if err := ValidateURL(remote.URL); err != nil {
 		return nil, &Error{Kind: ErrInvalid, Remote: remote.URL, Err: err}
 	}
-	auth, err := remote.Auth.method(remote.URL)
+	auth, err := m.auth(remote)
 	if err != nil {
 		return nil, &Error{Kind: ErrAuth, Remote: remote.URL, Err: err}
 	}

@@ -29,6 +29,9 @@ type Mirrors struct {
 	Dir          string
 	Freshness    time.Duration // a fetch younger than this is reused
 	FetchTimeout time.Duration
+	// KnownHostsFile holds the host keys SSH remotes are checked against when
+	// the remote's own Credentials carry none.
+	KnownHostsFile string
 
 	mu      sync.Mutex
 	mirrors map[string]*mirror
@@ -79,7 +82,7 @@ func (m *Mirrors) with(ctx context.Context, remote Remote, refresh bool, fn func
 // sync clones the mirror on first use (into a temporary folder renamed into
 // place, so a failed clone leaves nothing behind) and fetches when stale.
 func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh bool) error {
-	auth, err := remote.Auth.method(remote.URL)
+	auth, err := m.auth(remote)
 	if err != nil {
 		return &Error{Kind: ErrAuth, Remote: remote.URL, Err: err}
 	}
@@ -124,6 +127,16 @@ func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh b
 	}
 	mr.fetchedAt = time.Now()
 	return nil
+}
+
+// auth builds remote's auth method, falling back to the server's known_hosts file.
+func (m *Mirrors) auth(remote Remote) (transport.AuthMethod, error) {
+	if remote.Auth.KnownHosts == "" && m.KnownHostsFile != "" && isSSH(remote.URL) {
+		if b, err := os.ReadFile(m.KnownHostsFile); err == nil {
+			remote.Auth.KnownHosts = string(b)
+		}
+	}
+	return remote.Auth.method(remote.URL)
 }
 
 // classify turns transport failures into errors that name the remote, never its credentials.

@@ -70,12 +70,12 @@ func TestFetchPicksUpNewCommits(t *testing.T) {
 	if err != nil || got != two {
 		t.Fatalf("after a new commit Resolve = %q, %v; want %q", got, err, two)
 	}
-	refs, err := gitops.LsRemote(ctx, remote)
+	refs, err := m.LsRemote(ctx, remote)
 	if err != nil || refs["refs/heads/main"] != two {
 		t.Fatalf("LsRemote = %v, %v; want main at %s", refs, err, two)
 	}
 	repo.Git("tag", "-a", "v1", "-m", "v1")
-	refs, err = gitops.LsRemote(ctx, remote)
+	refs, err = m.LsRemote(ctx, remote)
 	if err != nil || refs["refs/tags/v1"] != two {
 		t.Fatalf("LsRemote did not peel the annotated tag: %v, %v", refs, err)
 	}

@@ -8,14 +8,20 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/gitops"
+	"github.com/stewardhq/steward/pkg/secret"
 )
 
 // Store runs domain operations against the database. Now is the one clock:
-// every timestamp Steward writes comes from it.
+// every timestamp Steward writes comes from it. Git reads remotes through
+// local mirrors; Secrets seals credentials at rest.
 type Store struct {
-	DB  *gorm.DB
-	Now func() time.Time
-	Log *slog.Logger
+	DB      *gorm.DB
+	Now     func() time.Time
+	Log     *slog.Logger
+	Git     *gitops.Mirrors
+	Secrets *secret.Box
 }
 
 // NewStore returns a Store using the wall clock truncated to microseconds, the

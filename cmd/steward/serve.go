@@ -9,15 +9,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/config"
 	"github.com/stewardhq/steward/pkg/db"
+	"github.com/stewardhq/steward/pkg/secret"
 )
 
 // env is what every command that touches the database shares.
@@ -85,12 +88,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		return err
 	}
 	defer closeDB(e.db)
-	if _, generated, err := e.cfg.Key(); err != nil {
+	key, generated, err := e.cfg.Key()
+	if err != nil {
 		return err
-	} else if generated {
+	}
+	if generated {
 		e.log.Warn("STEWARD_SECRET_KEY is not set: generated one into the data dir; back it up, secrets at rest cannot be read without it",
 			"file", e.cfg.DataDir+"/secret.key")
 	}
+	if e.store.Secrets, err = secret.New(key); err != nil {
+		return err
+	}
+	e.store.Git = gitops.NewMirrors(filepath.Join(e.cfg.DataDir, "git", "mirrors"))
+	e.store.Git.KnownHostsFile = e.cfg.KnownHosts
 	token, err := bootstrapAdmin(ctx, e)
 	if err != nil {
 		return err

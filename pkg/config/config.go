@@ -26,6 +26,8 @@ type Config struct {
 	AdminToken  string `env:"STEWARD_ADMIN_TOKEN"`
 	LogFormat   string `env:"STEWARD_LOG_FORMAT" envDefault:"text"`
 	LogLevel    string `env:"STEWARD_LOG_LEVEL" envDefault:"info"`
+	// KnownHosts is a known_hosts file for SSH remotes; host keys are always checked.
+	KnownHosts string `env:"STEWARD_SSH_KNOWN_HOSTS"`
 }
 
 // Load reads the environment, then lets flags on fs override it. args are the
@@ -42,11 +44,15 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "bootstrap API token for user admin (STEWARD_ADMIN_TOKEN)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (STEWARD_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (STEWARD_LOG_LEVEL)")
+	fs.StringVar(&c.KnownHosts, "ssh-known-hosts", c.KnownHosts, "known_hosts file for SSH git remotes; default <data dir>/known_hosts (STEWARD_SSH_KNOWN_HOSTS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fmt.Errorf("STEWARD_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	if c.KnownHosts == "" {
+		c.KnownHosts = filepath.Join(c.DataDir, "known_hosts")
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "steward.db")
