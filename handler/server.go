@@ -56,6 +56,10 @@ func (a *API) Handler() http.Handler {
 		a.routeBookmarks,
 		a.routePropertySets,
 		a.routeEvents,
+		a.routeGitRemotes,
+		a.routeTemplates,
+		a.routeConvergedProperties,
+		a.routeMintModels,
 	} {
 		register(r)
 	}

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/model"
 )
@@ -33,6 +35,8 @@ func NewServer(t testing.TB) *Server {
 	g := DB(t)
 	log := Logger(t)
 	store := model.NewStore(g, log)
+	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
+	store.Secrets = testSecrets(t)
 	ctx := context.Background()
 	if err := store.EnsureAdmin(ctx); err != nil {
 		t.Fatalf("create admin: %v", err)
@@ -87,7 +91,8 @@ type Request struct {
 	SkipContract bool // for deliberately malformed requests the contract cannot describe
 }
 
-// Do sends req and validates the response against openapi.yaml.
+// Do sends req, validates the response against openapi.yaml (unless
+// SkipContract) and checks the JSON:API rules no schema expresses (always).
 func (s *Server) Do(t testing.TB, req Request) *Response {
 	t.Helper()
 	var body io.Reader
@@ -138,6 +143,7 @@ func (s *Server) Do(t testing.TB, req Request) *Response {
 	if !req.SkipContract {
 		CheckContract(t, hr, raw, r)
 	}
+	CheckDocument(t, hr, r)
 	return r
 }
 
