@@ -48,9 +48,16 @@ func DecodeBody(r *http.Request, typ string, allowed []string) (*Body, error) {
 	}
 	var wb wireBody
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&wb); err != nil || dec.More() {
+	err = dec.Decode(&wb)
+	if err == nil {
+		// Anything after the document (even a stray '}') makes it malformed.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errTrailing
+		}
+	}
+	if err != nil {
 		detail := "the request body is not valid JSON"
-		if err != nil {
+		if err != errTrailing {
 			var se *json.SyntaxError
 			var te *json.UnmarshalTypeError
 			switch {
@@ -83,11 +90,58 @@ func DecodeBody(r *http.Request, typ string, allowed []string) (*Body, error) {
 				Detail: fmt.Sprintf("unknown attribute(s) %s; this endpoint accepts: %s", strings.Join(unknown, ", "), strings.Join(allowed, ", "))}
 		}
 	}
+	if err := checkNUL(wb.Data.Attributes, wb.Data.Relationships, wb.Data.Meta); err != nil {
+		return nil, err
+	}
 	attrs := wb.Data.Attributes
 	if attrs == nil {
 		attrs = map[string]json.RawMessage{}
 	}
 	return &Body{Type: typ, ID: wb.Data.ID, attrs: attrs, Relationships: wb.Data.Relationships, Meta: wb.Data.Meta}, nil
+}
+
+var errTrailing = errors.New("data after the JSON document")
+
+// checkNUL refuses NUL characters in any string of the document: PostgreSQL
+// stores no NUL in text or jsonb, and no attribute needs one.
+func checkNUL(attrs, rels, meta map[string]json.RawMessage) error {
+	for _, part := range []struct {
+		prefix string
+		m      map[string]json.RawMessage
+	}{{"/data/attributes/", attrs}, {"/data/relationships/", rels}, {"/data/meta/", meta}} {
+		for k, v := range part.m {
+			if !bytes.Contains(v, []byte(`\u0000`)) && !strings.ContainsRune(k, 0) {
+				continue
+			}
+			var decoded any
+			if json.Unmarshal(v, &decoded) == nil && !hasNUL(decoded) && !strings.ContainsRune(k, 0) {
+				continue // an escaped backslash followed by "u0000"
+			}
+			return &model.Error{Kind: model.KindInvalid, Code: "invalid_characters", Pointer: part.prefix + strings.ReplaceAll(k, "\x00", ""),
+				Detail: "text must not contain NUL characters (\\u0000)"}
+		}
+	}
+	return nil
+}
+
+func hasNUL(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.ContainsRune(x, 0)
+	case []any:
+		for _, e := range x {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func describe(goType string) string {
@@ -98,6 +152,16 @@ func describe(goType string) string {
 		return "an array"
 	}
 	return goType
+}
+
+// CheckID refuses a data.id naming another resource than the URL does (409);
+// an absent id is fine.
+func (b *Body) CheckID(id string) error {
+	if b.ID != "" && b.ID != id {
+		return &model.Error{Kind: model.KindConflict, Code: "id_mismatch", Pointer: "/data/id",
+			Detail: fmt.Sprintf("data.id %q does not match the resource at this URL (%q)", b.ID, id)}
+	}
+	return nil
 }
 
 // Has reports whether attribute k was sent (even as null).

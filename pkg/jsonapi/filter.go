@@ -21,10 +21,15 @@ type Condition struct {
 	Param     string
 }
 
+// MaxListValues bounds the values of one _in/_not_in filter.
+const MaxListValues = 1000
+
 // predicates, longest first so "not_eq" wins over "eq".
 var predicates = []string{"not_cont", "not_null", "not_eq", "not_in", "start", "false", "lteq", "gteq", "cont", "null", "true", "end", "eq", "lt", "gt", "in"}
 
-func (q *Query) parseFilter(param, name string, vals []string, spec *Spec) error {
+// parseFilter reads one filter parameter. bracketed is the filter[x_in][]=
+// form, whose values are taken whole; filter[x_in]=a,b splits on commas.
+func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, spec *Spec) error {
 	switch name {
 	case "m":
 		switch strings.ToLower(vals[len(vals)-1]) {
@@ -51,13 +56,21 @@ func (q *Query) parseFilter(param, name string, vals []string, spec *Spec) error
 		if !known {
 			continue
 		}
+		if !predicateApplies(f.Kind, pred) {
+			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_filter", Parameter: param,
+				Detail: fmt.Sprintf("predicate %q does not apply to %s attribute %q", pred, kindNames[f.Kind], attr)}
+		}
 		c := Condition{Field: f, Predicate: pred, Param: param}
 		multi := pred == "in" || pred == "not_in"
 		raw := vals
 		if !multi {
 			raw = vals[len(vals)-1:]
-		} else if len(vals) == 1 && strings.Contains(vals[0], ",") {
+		} else if !bracketed && len(vals) == 1 && strings.Contains(vals[0], ",") {
 			raw = splitList(vals[0])
+		}
+		if len(raw) > MaxListValues {
+			// Both databases cap bound parameters per statement.
+			return model.BadParameter(param, "at most %d values may be listed", MaxListValues)
 		}
 		for _, v := range raw {
 			parsed, err := parseValue(f.Kind, pred, v)
@@ -74,6 +87,22 @@ func (q *Query) parseFilter(param, name string, vals []string, spec *Spec) error
 			name, strings.Join(spec.names(), ", "), strings.Join(predicates, ", "))}
 }
 
+var kindNames = map[FieldKind]string{String: "text", Bool: "boolean", Time: "time", Int: "integer", UUID: "id"}
+
+// predicateApplies keeps predicates to the column types both databases can
+// evaluate them on (PostgreSQL has no LIKE on booleans, no text = boolean).
+func predicateApplies(kind FieldKind, pred string) bool {
+	switch pred {
+	case "true", "false":
+		return kind == Bool
+	case "cont", "not_cont", "start", "end":
+		return kind == String || kind == UUID
+	case "lt", "lteq", "gt", "gteq":
+		return kind != Bool
+	}
+	return true
+}
+
 func parseValue(kind FieldKind, pred, v string) (any, error) {
 	switch pred {
 	case "null", "not_null", "true", "false":
@@ -86,6 +115,12 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 		return v, nil
 	}
 	switch kind {
+	case UUID:
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("value %q must be an id (a UUID)", v)
+		}
+		return id.String(), nil
 	case Bool:
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -117,8 +152,12 @@ var likeEscape = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 func (c Condition) clause(postgres bool) (string, []any) {
 	col := c.Field.Column
 	like := "LIKE"
+	likeCol := col
 	if postgres {
 		like = "ILIKE" // match SQLite, whose LIKE ignores ASCII case
+		if c.Field.Kind == UUID {
+			likeCol = "CAST(" + col + " AS text)"
+		}
 	}
 	v := c.Values[0]
 	switch c.Predicate {
@@ -139,13 +178,13 @@ func (c Condition) clause(postgres bool) (string, []any) {
 	case "not_in":
 		return "(" + col + " NOT IN ? OR " + col + " IS NULL)", []any{c.Values}
 	case "cont":
-		return col + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string)) + "%"}
+		return likeCol + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string)) + "%"}
 	case "not_cont":
-		return "(" + col + " NOT " + like + ` ? ESCAPE '\' OR ` + col + " IS NULL)", []any{"%" + likeEscape.Replace(v.(string)) + "%"}
+		return "(" + likeCol + " NOT " + like + ` ? ESCAPE '\' OR ` + col + " IS NULL)", []any{"%" + likeEscape.Replace(v.(string)) + "%"}
 	case "start":
-		return col + " " + like + ` ? ESCAPE '\'`, []any{likeEscape.Replace(v.(string)) + "%"}
+		return likeCol + " " + like + ` ? ESCAPE '\'`, []any{likeEscape.Replace(v.(string)) + "%"}
 	case "end":
-		return col + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string))}
+		return likeCol + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string))}
 	case "null":
 		if v.(bool) {
 			return col + " IS NULL", nil
@@ -192,6 +231,10 @@ func (q *Query) Order(db *gorm.DB, keyset string) *gorm.DB {
 		dir := " ASC"
 		if s.Desc {
 			dir = " DESC"
+		}
+		if s.Nullable {
+			// SQLite's order (NULL is the smallest value) on both databases.
+			dir += map[bool]string{false: " NULLS FIRST", true: " NULLS LAST"}[s.Desc]
 		}
 		db = db.Order(s.Column + dir)
 		if s.Column == keyset || s.Column == "created_at" {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/stewardhq/steward/model"
 )
@@ -20,12 +21,17 @@ const (
 	Bool
 	Time
 	Int
+	// UUID is an id column (uuid on PostgreSQL): values must be UUIDs, so a
+	// malformed id is a 400 rather than a database error.
+	UUID
 )
 
-// Field maps an API attribute name to a SQL column.
+// Field maps an API attribute name to a SQL column. Nullable columns sort
+// with NULL first when ascending on both databases (PostgreSQL would put it last).
 type Field struct {
-	Column string
-	Kind   FieldKind
+	Column   string
+	Kind     FieldKind
+	Nullable bool
 }
 
 // Spec declares what one endpoint accepts in its query string. Everything not
@@ -43,8 +49,9 @@ type Spec struct {
 
 // SortField is one sort key.
 type SortField struct {
-	Column string
-	Desc   bool
+	Column   string
+	Desc     bool
+	Nullable bool
 }
 
 // Query is a parsed, validated query string.
@@ -86,7 +93,11 @@ var (
 
 // ParseQuery validates r's query string against spec.
 func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
-	values := r.URL.Query()
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		// r.URL.Query() would drop the bad pair silently, and with it a filter.
+		return nil, badQueryString(r.URL.RawQuery)
+	}
 	q := &Query{Limit: spec.defaultLimit(), Extra: url.Values{}}
 	keys := make([]string, 0, len(values))
 	for k := range values {
@@ -95,6 +106,14 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 	sort.Strings(keys) // report the same first error every time
 	for _, key := range keys {
 		vals := values[key]
+		for _, v := range append([]string{key}, vals...) {
+			// Databases refuse such text (PostgreSQL with an error), so it
+			// is the client's mistake, not the server's.
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return nil, model.BadParameter(strings.ToValidUTF8(strings.ReplaceAll(key, "\x00", ""), "?"),
+					"query parameters must be UTF-8 text without NUL characters")
+			}
+		}
 		last := vals[len(vals)-1]
 		switch {
 		case key == "include":
@@ -133,7 +152,8 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 			}
 			q.Download = last
 		case spec.List && filterParam.MatchString(key):
-			if err := q.parseFilter(key, filterParam.FindStringSubmatch(key)[1], vals, spec); err != nil {
+			m := filterParam.FindStringSubmatch(key)
+			if err := q.parseFilter(key, m[1], m[2] != "", vals, spec); err != nil {
 				return nil, err
 			}
 		case contains(spec.Extra, key):
@@ -156,6 +176,23 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 		}
 	}
 	return q, nil
+}
+
+// badQueryString names the first pair of raw that cannot be decoded (a ';'
+// separator or a broken %-escape).
+func badQueryString(raw string) error {
+	for _, pair := range strings.Split(raw, "&") {
+		key, value, _ := strings.Cut(pair, "=")
+		_, kerr := url.QueryUnescape(key)
+		_, verr := url.QueryUnescape(value)
+		if strings.Contains(pair, ";") || kerr != nil || verr != nil {
+			if k, err := url.QueryUnescape(strings.SplitN(key, ";", 2)[0]); err == nil {
+				key = k
+			}
+			return model.BadParameter(key, "query parameter %q cannot be decoded: escape ';' as %%3B and '%%' as %%25", key)
+		}
+	}
+	return model.BadParameter("", "the query string cannot be decoded")
 }
 
 func (s *Spec) defaultLimit() int {
@@ -219,7 +256,7 @@ func (q *Query) parseSort(param string, items []string, spec *Spec) error {
 			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_sort", Parameter: param,
 				Detail: "cannot sort by " + strconv.Quote(name) + "; sortable attributes: " + strings.Join(spec.names(), ", ")}
 		}
-		q.Sorts = append(q.Sorts, SortField{Column: f.Column, Desc: desc})
+		q.Sorts = append(q.Sorts, SortField{Column: f.Column, Desc: desc, Nullable: f.Nullable})
 	}
 	return nil
 }
