@@ -62,6 +62,41 @@ func DatabaseURL(t testing.TB) string {
 	return u
 }
 
+// EmptyDatabaseURL returns the URL of a fresh database with no tables at all
+// (not migrated), dropped when the test ends: for testing migrations themselves.
+func EmptyDatabaseURL(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv(PostgresEnv)
+	if admin == "" {
+		return "sqlite://" + filepath.Join(t.TempDir(), "empty.db")
+	}
+	adminDB, err := db.Open(admin)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", PostgresEnv, err)
+	}
+	defer closeGorm(adminDB)
+	name := nextDatabaseName()
+	if err := adminDB.Exec("CREATE DATABASE " + name + " TEMPLATE template0").Error; err != nil {
+		t.Fatalf("create empty database: %v", err)
+	}
+	t.Cleanup(func() { dropDatabase(admin, name) })
+	return withDatabase(admin, name)
+}
+
+func nextDatabaseName() string {
+	dbCounterMu.Lock()
+	defer dbCounterMu.Unlock()
+	dbCounter++
+	return fmt.Sprintf("steward_t%d_%d", os.Getpid(), dbCounter)
+}
+
+func dropDatabase(admin, name string) {
+	if g, err := db.Open(admin); err == nil {
+		_ = g.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error
+		closeGorm(g)
+	}
+}
+
 var (
 	templateOnce sync.Once
 	templateName string
@@ -95,19 +130,11 @@ func postgresDatabase(t testing.TB, admin string) string {
 	if templateErr != nil {
 		t.Fatalf("prepare postgres template: %v", templateErr)
 	}
-	dbCounterMu.Lock()
-	dbCounter++
-	name := fmt.Sprintf("steward_t%d_%d", os.Getpid(), dbCounter)
-	dbCounterMu.Unlock()
+	name := nextDatabaseName()
 	if err := adminDB.Exec("CREATE DATABASE " + name + " TEMPLATE " + templateName).Error; err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
-	t.Cleanup(func() {
-		if g, err := db.Open(admin); err == nil {
-			_ = g.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error
-			closeGorm(g)
-		}
-	})
+	t.Cleanup(func() { dropDatabase(admin, name) })
 	return withDatabase(admin, name)
 }
 
