@@ -29,12 +29,15 @@ func bookmarkResource(b *model.Bookmark, nodeAPIPath string) *jsonapi.Resource {
 
 var (
 	bookmarkListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id"}, "url": {Column: "url"}, "description": {Column: "description"},
+		"id": {Column: "id", Kind: jsonapi.UUID}, "url": {Column: "url"}, "description": {Column: "description"},
 		"created_by": {Column: "created_by"},
 		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
 	}}
 	bookmarkItemSpec = &jsonapi.Spec{}
-	bookmarkFields   = []string{"url", "description"}
+	// The reference's create body carries created_by; it is accepted so such
+	// clients work, and ignored: created_by is always the caller.
+	bookmarkCreateFields = []string{"url", "description", "created_by"}
+	bookmarkUpdateFields = []string{"url", "description"}
 )
 
 func (a *API) routeBookmarks(r *mux.Router) {
@@ -80,35 +83,47 @@ func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) {
 }
 
 // bookmarkInScope resolves the node and the bookmark named in the URL.
-func (a *API) bookmarkInScope(r *http.Request) (*model.Node, *model.Bookmark, error) {
-	if _, err := jsonapi.ParseQuery(r, bookmarkItemSpec); err != nil {
-		return nil, nil, err
+func (a *API) bookmarkInScope(r *http.Request) (*jsonapi.Query, *model.Node, *model.Bookmark, error) {
+	q, err := jsonapi.ParseQuery(r, bookmarkItemSpec)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	n, err := a.resolveNode(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	b, err := a.Store.GetBookmark(r.Context(), n, mux.Vars(r)["bookmark"])
-	return n, b, err
+	return q, n, b, err
 }
 
 func (a *API) showBookmark(w http.ResponseWriter, r *http.Request) {
-	n, b, err := a.bookmarkInScope(r)
+	q, n, b, err := a.bookmarkInScope(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, nil)
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, q)
 }
 
-func decodeBookmark(r *http.Request) (model.BookmarkInput, error) {
+// decodeBookmark reads a bookmark body; id is the bookmark being updated ("" on create).
+func decodeBookmark(r *http.Request, id string) (model.BookmarkInput, error) {
 	var in model.BookmarkInput
-	body, err := jsonapi.DecodeBody(r, "bookmark", bookmarkFields)
+	allowed := bookmarkUpdateFields
+	if id == "" {
+		allowed = bookmarkCreateFields
+	}
+	body, err := jsonapi.DecodeBody(r, "bookmark", allowed)
 	if err != nil {
 		return in, err
 	}
 	var url, desc string
-	if err := jsonapi.First(body.String("url", &url), body.String("description", &desc)); err != nil {
+	idCheck := body.NoClientID
+	if id != "" {
+		idCheck = func() error { return body.CheckID(id) }
+	}
+	var createdBy *string
+	if err := jsonapi.First(idCheck(), body.String("url", &url), body.String("description", &desc),
+		body.NullableString("created_by", &createdBy)); err != nil {
 		return in, err
 	}
 	if body.Has("url") {
@@ -121,7 +136,8 @@ func decodeBookmark(r *http.Request) (model.BookmarkInput, error) {
 }
 
 func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) {
-	if _, err := jsonapi.ParseQuery(r, bookmarkItemSpec); err != nil {
+	q, err := jsonapi.ParseQuery(r, bookmarkItemSpec)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -130,7 +146,7 @@ func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	in, err := decodeBookmark(r)
+	in, err := decodeBookmark(r, "")
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -142,16 +158,16 @@ func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) {
 	}
 	res := bookmarkResource(b, n.APIPath())
 	w.Header().Set("Location", res.Links["self"])
-	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, nil)
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, q)
 }
 
 func (a *API) updateBookmark(w http.ResponseWriter, r *http.Request) {
-	n, b, err := a.bookmarkInScope(r)
+	q, n, b, err := a.bookmarkInScope(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	in, err := decodeBookmark(r)
+	in, err := decodeBookmark(r, b.ID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -160,11 +176,11 @@ func (a *API) updateBookmark(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, nil)
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, q)
 }
 
 func (a *API) deleteBookmark(w http.ResponseWriter, r *http.Request) {
-	n, b, err := a.bookmarkInScope(r)
+	_, n, b, err := a.bookmarkInScope(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return

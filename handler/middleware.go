@@ -98,7 +98,13 @@ func (a *API) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				a.Log.Error("panic while handling request", "request_id", requestID(r.Context()),
+				// logRequests may sit inside this middleware: its id is then
+				// only on the response headers, not on r's context.
+				id := requestID(r.Context())
+				if id == "" {
+					id = w.Header().Get("X-Request-Id")
+				}
+				a.Log.Error("panic while handling request", "request_id", id,
 					"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				jsonapi.RenderError(w, r, &model.Error{Kind: model.KindInternal, Code: "internal"})
 			}

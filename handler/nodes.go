@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"gorm.io/gorm"
@@ -25,7 +26,15 @@ var nodePrefixes = []string{projectPrefix, environmentPrefix, projectAssetPrefix
 // resolveNode is the one node resolver: mux vars -> canonical path -> node.
 func (a *API) resolveNode(r *http.Request) (*model.Node, error) {
 	v := mux.Vars(r)
-	return a.Store.NodeByPath(r.Context(), model.NodePath(v["project"], v["environment"], v["asset"]))
+	path := model.NodePath(v["project"], v["environment"], v["asset"])
+	// No node has a malformed code, and such bytes (NUL, broken UTF-8) are
+	// an error rather than a miss on PostgreSQL: answer 404 without asking.
+	for _, code := range []string{v["project"], v["environment"], v["asset"]} {
+		if code != "" && model.ValidateCode(code) != nil {
+			return nil, model.NotFound("node", strings.ToValidUTF8(path, "?"))
+		}
+	}
+	return a.Store.NodeByPath(r.Context(), path)
 }
 
 // resolveParent resolves the node owning a collection (nil for /api/projects).
@@ -38,10 +47,10 @@ func (a *API) resolveParent(r *http.Request) (*model.Node, error) {
 
 func nodeSpec(kind string) *jsonapi.Spec {
 	f := map[string]jsonapi.Field{
-		"id":          {Column: "id"},
+		"id":          {Column: "id", Kind: jsonapi.UUID},
 		"code":        {Column: "code"},
 		"name":        {Column: "name"},
-		"description": {Column: "description"},
+		"description": {Column: "description", Nullable: true},
 		"archived":    {Column: "archived", Kind: jsonapi.Bool},
 		"created_at":  {Column: "created_at", Kind: jsonapi.Time},
 		"updated_at":  {Column: "updated_at", Kind: jsonapi.Time},
@@ -312,6 +321,7 @@ func (a *API) createNode(kind string) http.HandlerFunc {
 		}
 		var in model.NodeInput
 		if err := jsonapi.First(
+			body.NoClientID(),
 			body.Require("code", "name"),
 			body.String("code", &in.Code), body.String("name", &in.Name),
 			body.NullableString("description", &in.Description),
@@ -356,6 +366,7 @@ func (a *API) updateNode(kind string) http.HandlerFunc {
 			set[k] = body.Has(k)
 		}
 		if err := jsonapi.First(
+			body.CheckID(n.ID),
 			body.String("name", &in.Name), body.NullableString("description", &in.Description),
 			body.Bool("archived", &in.Archived), body.NullableString("project_type", &in.ProjectType),
 			body.NullableString("template_name", &in.TemplateName),

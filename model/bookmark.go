@@ -71,6 +71,9 @@ func (s *Store) BookmarksOf(ctx context.Context, nodeIDs []string) ([]Bookmark, 
 
 // GetBookmark loads bookmark id of node.
 func (s *Store) GetBookmark(ctx context.Context, node *Node, id string) (*Bookmark, error) {
+	if !IsID(id) {
+		return nil, NotFound("bookmark", id)
+	}
 	var b Bookmark
 	err := s.Read(ctx, func(db *gorm.DB) error { return BookmarksQuery(db, node).Where("id = ?", id).Take(&b).Error })
 	if ModelNotFound(err) {

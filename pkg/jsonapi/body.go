@@ -164,6 +164,16 @@ func (b *Body) CheckID(id string) error {
 	return nil
 }
 
+// NoClientID refuses a create request that names its own id: Steward makes
+// every id (403, as JSON:API asks of servers without client-generated ids).
+func (b *Body) NoClientID() error {
+	if b.ID != "" {
+		return &model.Error{Kind: model.KindForbidden, Code: "client_id_unsupported", Pointer: "/data/id",
+			Detail: "ids are assigned by the server; leave data.id out when creating"}
+	}
+	return nil
+}
+
 // Has reports whether attribute k was sent (even as null).
 func (b *Body) Has(k string) bool { _, ok := b.attrs[k]; return ok }
 

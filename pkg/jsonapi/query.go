@@ -45,6 +45,9 @@ type Spec struct {
 	Extra        []string         // other plain parameters the endpoint reads
 	// Keyset is the column walked by page[after] (a time-ordered UUIDv7 id).
 	Keyset string
+	// DownloadExtensions are the file types download= may name, without the
+	// dot; nil means csv (lists). Log-line endpoints set log and txt.
+	DownloadExtensions []string
 }
 
 // SortField is one sort key.
@@ -88,7 +91,7 @@ func (q *Query) Paged() bool { return q.PageSize > 0 }
 var (
 	fieldsParam = regexp.MustCompile(`^fields\[([a-z_]+)\]$`)
 	filterParam = regexp.MustCompile(`^filter\[([a-z_?]+)\](\[\])?$`)
-	downloadOK  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(csv|log|txt)$`)
+	downloadOK  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.([a-z]+)$`)
 )
 
 // ParseQuery validates r's query string against spec.
@@ -147,8 +150,14 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 			}
 			q.PageAfter = last
 		case spec.List && key == "download":
-			if !downloadOK.MatchString(last) {
-				return nil, model.BadParameter(key, "download must be a file name such as items.csv (letters, digits, '.', '_', '-')")
+			exts := spec.DownloadExtensions
+			if exts == nil {
+				exts = []string{"csv"}
+			}
+			m := downloadOK.FindStringSubmatch(last)
+			if m == nil || !contains(exts, m[1]) {
+				return nil, model.BadParameter(key, "download must be a file name such as items.%s (letters, digits, '.', '_', '-'; ending .%s)",
+					exts[0], strings.Join(exts, " or ."))
 			}
 			q.Download = last
 		case spec.List && filterParam.MatchString(key):
