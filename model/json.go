@@ -73,3 +73,37 @@ func (l *JSONList) Scan(src any) error {
 	*l = out
 	return nil
 }
+
+// JSONActors is a JSON array of step actors (approved_by, rejected_by, continued_by).
+type JSONActors []StepActor
+
+// Value stores the list as JSON text; nil becomes [].
+func (l JSONActors) Value() (driver.Value, error) {
+	if l == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal([]StepActor(l))
+	return string(b), err
+}
+
+// Scan reads JSON text or bytes.
+func (l *JSONActors) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*l = JSONActors{}
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("JSONActors: cannot scan %T", src)
+	}
+	out := JSONActors{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	*l = out
+	return nil
+}

@@ -1,0 +1,303 @@
+package model_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/stewardhq/steward/gitops"
+	"github.com/stewardhq/steward/internal/testgit"
+	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/secret"
+)
+
+// remoteStore is a store with a secret box and git mirrors, and project opc.
+func remoteStore(t *testing.T) (*model.Store, *model.Node) {
+	t.Helper()
+	store := model.NewStore(testutil.DB(t), testutil.Logger(t))
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secret.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Secrets = box
+	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
+	p, err := store.CreateNode(context.Background(), model.SystemActor, nil, model.KindProject, model.NodeInput{Code: "opc", Name: "OpsChain"})
+	if err != nil {
+		t.Fatalf("create project: %v", err)
+	}
+	return store, p
+}
+
+// remoteSSHKey is a fresh unencrypted OpenSSH private key in PEM form.
+func remoteSSHKey(t testing.TB) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block))
+}
+
+func remoteStr(s string) *string { return &s }
+
+func remoteCount(t *testing.T, store *model.Store, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := store.DB.Table(table).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// remoteExpectInvalid checks err is a 422 pointing at pointer.
+func remoteExpectInvalid(t *testing.T, err error, pointer string) {
+	t.Helper()
+	e := model.AsError(err)
+	if err == nil || e.Kind != model.KindInvalid || e.Pointer != pointer {
+		t.Fatalf("err = %v (pointer %q), want 422 at %s", err, e.Pointer, pointer)
+	}
+}
+
+func TestRemoteCreateRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	store, p := remoteStore(t)
+	ctx := context.Background()
+	ok := "https://example.com/repo.git"
+	for name, c := range map[string]struct {
+		in      model.GitRemoteInput
+		pointer string
+	}{
+		"blank name":       {model.GitRemoteInput{Name: " ", URL: ok}, "/data/attributes/name"},
+		"url with spaces":  {model.GitRemoteInput{Name: "a", URL: "https://example.com/my repo.git"}, "/data/attributes/url"},
+		"ext transport":    {model.GitRemoteInput{Name: "a", URL: "ext::sh -c touch% /tmp/pwned"}, "/data/attributes/url"},
+		"ext no spaces":    {model.GitRemoteInput{Name: "a", URL: "ext::sh"}, "/data/attributes/url"},
+		"fd transport":     {model.GitRemoteInput{Name: "a", URL: "fd::17"}, "/data/attributes/url"},
+		"unknown scheme":   {model.GitRemoteInput{Name: "a", URL: "gopher://example.com/x"}, "/data/attributes/url"},
+		"empty url":        {model.GitRemoteInput{Name: "a", URL: ""}, "/data/attributes/url"},
+		"password in url":  {model.GitRemoteInput{Name: "a", URL: "https://me:s3cret@example.com/r.git"}, "/data/attributes/url"},
+		"invalid pem":      {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{SSHKey: remoteStr("-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----\n")}}, "/data/attributes/ssh_key_data"},
+		"huge ssh key":     {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{SSHKey: remoteStr(strings.Repeat("k", 5<<20))}}, "/data/attributes/ssh_key_data"},
+		"password too big": {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{Password: remoteStr(strings.Repeat("p", 5000))}}, "/data/attributes/password"},
+	} {
+		_, err := store.CreateGitRemote(ctx, model.SystemActor, p, c.in)
+		t.Run(name, func(t *testing.T) { remoteExpectInvalid(t, err, c.pointer) })
+	}
+	if n := remoteCount(t, store, "git_remotes"); n != 0 {
+		t.Fatalf("%d git remotes written by refused creates", n)
+	}
+}
+
+func TestRemoteCreateRules(t *testing.T) {
+	t.Parallel()
+	store, p := remoteStore(t)
+	ctx := context.Background()
+	for _, u := range []string{"https://github.com/o/r.git", "ssh://git@example.com/o/r.git", "git@github.com:o/r.git", "file:///srv/git/r.git"} {
+		if _, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: u, URL: u}); err != nil {
+			t.Fatalf("create %s: %v", u, err)
+		}
+	}
+	_, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: "git@github.com:o/r.git", URL: "https://x.example/r"})
+	remoteExpectInvalid(t, err, "/data/attributes/name")
+
+	// The same name is fine in another project.
+	other, err := store.CreateNode(ctx, model.SystemActor, nil, model.KindProject, model.NodeInput{Code: "other", Name: "Other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateGitRemote(ctx, model.SystemActor, other, model.GitRemoteInput{Name: "git@github.com:o/r.git", URL: "https://x.example/r"}); err != nil {
+		t.Fatalf("same name in another project: %v", err)
+	}
+
+	if _, err := store.ArchiveNode(ctx, model.SystemActor, other); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.CreateGitRemote(ctx, model.SystemActor, other, model.GitRemoteInput{Name: "late", URL: "https://x.example/r"})
+	if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid || e.Code != "archived_parent" {
+		t.Fatalf("create in archived project: %v, want 422 archived_parent", err)
+	}
+	if n := remoteCount(t, store, "git_remotes"); n != 5 {
+		t.Fatalf("%d git remotes, want 5", n)
+	}
+}
+
+// TestRemoteCredentialsSealed reads the raw rows and events: no plaintext
+// secret may be stored anywhere, and credentials updates keep, replace or clear.
+func TestRemoteCredentialsSealed(t *testing.T) {
+	t.Parallel()
+	store, p := remoteStore(t)
+	ctx := context.Background()
+	user, password, key := "deploy-user-7f3a", "pa55-w0rd-91bc", remoteSSHKey(t)
+	g, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: "origin", URL: "https://example.com/r.git",
+		Credentials: model.CredentialsInput{User: &user, Password: &password, SSHKey: &key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRaw := func(secrets ...string) {
+		t.Helper()
+		for _, table := range []string{"git_remotes", "events"} {
+			rows, err := store.DB.Table(table).Rows()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				var raw strings.Builder
+				for _, v := range vals {
+					if b, ok := v.([]byte); ok {
+						v = string(b)
+					}
+					fmt.Fprint(&raw, v, "|")
+				}
+				for _, s := range secrets {
+					if strings.Contains(raw.String(), s) {
+						t.Fatalf("%s row holds a plaintext secret: %s", table, raw.String())
+					}
+				}
+			}
+			rows.Close()
+		}
+	}
+	checkRaw(user, password, key, strings.Split(key, "\n")[1])
+	if g.UserSecret == nil || g.PasswordSecret == nil || g.SSHKeySecret == nil {
+		t.Fatalf("credentials not stored: %+v", g.Credentials)
+	}
+
+	// nil keeps, a value replaces, "" clears.
+	newPassword := "n3w-pa55-44d1"
+	g2, err := store.UpdateGitRemoteCredentials(ctx, model.SystemActor, p, g, model.CredentialsInput{Password: &newPassword, SSHKey: remoteStr("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2.UserSecret == nil || *g2.UserSecret != *g.UserSecret || g2.PasswordSecret == nil || *g2.PasswordSecret == *g.PasswordSecret || g2.SSHKeySecret != nil {
+		t.Fatalf("after update: %+v (before %+v)", g2.Credentials, g.Credentials)
+	}
+	checkRaw(user, password, newPassword, strings.Split(key, "\n")[1])
+	_, creds, err := store.RemoteForRun(ctx, p, "origin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.Auth.User != user || creds.Auth.Password != newPassword || creds.Auth.SSHKey != nil {
+		t.Fatalf("opened credentials do not match what was set (user %v, password set %v, key %d bytes)",
+			creds.Auth.User == user, creds.Auth.Password == newPassword, len(creds.Auth.SSHKey))
+	}
+
+	_, err = store.UpdateGitRemoteCredentials(ctx, model.SystemActor, p, g2, model.CredentialsInput{})
+	remoteExpectInvalid(t, err, "/data/attributes")
+	_, err = store.UpdateGitRemoteCredentials(ctx, model.SystemActor, p, g2, model.CredentialsInput{SSHKey: remoteStr("not a key")})
+	remoteExpectInvalid(t, err, "/data/attributes/ssh_key_data")
+
+	var events []model.Event
+	if err := store.DB.Where("type LIKE ?", "api:git_remotes:%").Order("id").Find(&events).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[0].Type != "api:git_remotes:create" || events[1].Type != "api:git_remotes:update" {
+		t.Fatalf("events = %+v, want create then update", events)
+	}
+}
+
+func TestRemoteForRunResolvesRealRepo(t *testing.T) {
+	t.Parallel()
+	store, p := remoteStore(t)
+	ctx := context.Background()
+	repo := testgit.New(t)
+	sha := repo.Commit("first", map[string]string{"actions.yaml": "actions: {}\n"})
+	if _, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: "local", URL: repo.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	g, remote, err := store.RemoteForRun(ctx, p, "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Git.Resolve(ctx, remote, "main")
+	if err != nil || got != sha || g.Name != "local" {
+		t.Fatalf("resolve main = %q, %v; want %s", got, err, sha)
+	}
+
+	_, _, err = store.RemoteForRun(ctx, p, "nope")
+	remoteExpectInvalid(t, err, "/data/attributes/git_remote_name")
+	if _, err := store.SetGitRemoteArchived(ctx, model.SystemActor, p, g, true); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = store.RemoteForRun(ctx, p, "local")
+	remoteExpectInvalid(t, err, "/data/attributes/git_remote_name")
+	// Archived remotes stay readable.
+	if ag, err := store.GetGitRemote(ctx, p, g.ID); err != nil || !ag.Archived {
+		t.Fatalf("archived remote: %+v, %v", ag, err)
+	}
+	if _, err := store.SetGitRemoteArchived(ctx, model.SystemActor, p, g, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.RemoteForRun(ctx, p, "local"); err != nil {
+		t.Fatalf("unarchived remote: %v", err)
+	}
+}
+
+func TestRemoteDelete(t *testing.T) {
+	t.Parallel()
+	store, p := remoteStore(t)
+	ctx := context.Background()
+	create := func(name string) *model.GitRemote {
+		t.Helper()
+		g, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: name, URL: "https://example.com/" + name,
+			Credentials: model.CredentialsInput{User: remoteStr("u"), Password: remoteStr("p")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	unused := create("unused")
+	kept, err := store.DeleteGitRemote(ctx, model.SystemActor, p, unused)
+	if err != nil || kept != nil {
+		t.Fatalf("delete unused: kept %+v, %v", kept, err)
+	}
+	if _, err := store.GetGitRemote(ctx, p, unused.ID); model.ErrorKind(err) != model.KindNotFound {
+		t.Fatalf("deleted remote still found: %v", err)
+	}
+
+	// A change that ran with the remote keeps it.
+	used := create("used")
+	testutil.InsertFinishedChange(t, store.DB, p.ID, used.ID)
+	_, err = store.DeleteGitRemote(ctx, model.SystemActor, p, used)
+	if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid || e.Code != "not_archived" {
+		t.Fatalf("delete used, unarchived remote: %v, want 422 not_archived", err)
+	}
+	if g, _ := store.GetGitRemote(ctx, p, used.ID); g == nil || !g.HasAny() {
+		t.Fatalf("refused delete changed the remote: %+v", g)
+	}
+	if used, err = store.SetGitRemoteArchived(ctx, model.SystemActor, p, used, true); err != nil {
+		t.Fatal(err)
+	}
+	kept, err = store.DeleteGitRemote(ctx, model.SystemActor, p, used)
+	if err != nil || kept == nil || kept.HasAny() || !kept.Archived {
+		t.Fatalf("delete used remote: kept %+v, %v; want the row without credentials", kept, err)
+	}
+	var deletes int64
+	store.DB.Model(&model.Event{}).Where("type = ?", "api:git_remotes:delete").Count(&deletes)
+	if deletes != 2 {
+		t.Fatalf("%d delete events, want 2", deletes)
+	}
+}
