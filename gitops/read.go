@@ -22,11 +22,21 @@ var hexRev = regexp.MustCompile(`^[0-9a-fA-F]{4,40}$`)
 // tags peeled to their commit), full SHA, unambiguous short SHA. It fetches
 // first unless the mirror is fresh.
 func (m *Mirrors) Resolve(ctx context.Context, remote Remote, rev string) (string, error) {
+	return m.resolveRev(ctx, remote, rev, false)
+}
+
+// ResolveFresh is Resolve after a fetch, even inside the freshness window: for
+// pinning a rev (a template version) just after a push.
+func (m *Mirrors) ResolveFresh(ctx context.Context, remote Remote, rev string) (string, error) {
+	return m.resolveRev(ctx, remote, rev, true)
+}
+
+func (m *Mirrors) resolveRev(ctx context.Context, remote Remote, rev string, refresh bool) (string, error) {
 	if err := ValidateRev(rev); err != nil {
 		return "", &Error{Kind: ErrInvalid, Remote: remote.URL, Rev: rev, Err: err}
 	}
 	var sha string
-	err := m.with(ctx, remote, false, func(repo *git.Repository) error {
+	err := m.with(ctx, remote, refresh, func(repo *git.Repository) error {
 		h, err := resolve(repo, rev)
 		if err != nil {
 			return &Error{Kind: ErrNotFound, Remote: remote.URL, Rev: rev, Err: err}

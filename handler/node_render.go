@@ -106,6 +106,7 @@ func projectCode(path string) string {
 type nodeRelations struct {
 	children  map[string][]*model.Node
 	bookmarks map[string][]string
+	templates map[string]model.VersionRef // asset id -> its template version
 }
 
 // nodeResource renders a node; rel supplies children and bookmark ids.
@@ -153,7 +154,16 @@ func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
 	case model.KindEnvironment:
 		attrs = &environmentAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived}
 	default:
-		attrs = &assetAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, Actions: []assetAction{}}
+		actions := []assetAction{}
+		if ref, ok := rel.templates[n.ID]; ok {
+			tp := "/api/projects/" + projectCode(n.Path) + "/templates/" + ref.Template.Code
+			rels["template"] = jsonapi.ToOne("template", ref.Template.ID, tp)
+			rels["template_version"] = jsonapi.ToOne("template_version", ref.Version.ID, tp+"/versions/"+ref.Version.Version)
+			for _, act := range ref.Version.Actions {
+				actions = append(actions, assetAction{Name: act.Name, Description: act.Description})
+			}
+		}
+		attrs = &assetAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, Actions: actions}
 	}
 	return &jsonapi.Resource{Type: n.Kind, ID: n.ID, Attributes: attrs, Relationships: rels, Links: links, Meta: nodeMetaByKind[n.Kind]}
 }

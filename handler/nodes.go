@@ -192,7 +192,11 @@ func (a *API) loadNodeRelations(ctx context.Context, nodes []*model.Node) (*node
 	if err != nil {
 		return nil, err
 	}
-	return &nodeRelations{children: children, bookmarks: marks}, nil
+	templates, err := a.Store.AssetTemplates(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &nodeRelations{children: children, bookmarks: marks, templates: templates}, nil
 }
 
 // nodeIncluded gathers the resources for the requested include paths.

@@ -30,7 +30,9 @@ type CredentialsInput struct {
 }
 
 // Any reports whether the input touches any credential.
-func (in CredentialsInput) Any() bool { return in.User != nil || in.Password != nil || in.SSHKey != nil }
+func (in CredentialsInput) Any() bool {
+	return in.User != nil || in.Password != nil || in.SSHKey != nil
+}
 
 // validate checks sizes and that an SSH key parses; errors point at the attribute.
 func (in CredentialsInput) validate() error {

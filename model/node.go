@@ -2,10 +2,12 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -106,6 +108,30 @@ func validateName(name string) error {
 	return nil
 }
 
+// MaxProjectTypeLength bounds project_type (a label such as Standard or Enterprise).
+const MaxProjectTypeLength = 50
+
+func validateProjectType(pt *string) error {
+	const ptr = "/data/attributes/project_type"
+	switch {
+	case pt == nil:
+		return nil
+	case strings.TrimSpace(*pt) == "":
+		return Invalid(ptr, "blank", "project_type must not be empty (leave it out for Standard)")
+	case len(*pt) > MaxProjectTypeLength:
+		return Invalid(ptr, "too_long", "project_type must be at most %d characters", MaxProjectTypeLength)
+	}
+	return nil
+}
+
+// IsID reports whether s can be a record id (a UUID). Looking up anything
+// else would be a type error on PostgreSQL's uuid columns, so callers answer
+// 404 without asking the database.
+func IsID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
 func validateDescription(d *string) error {
 	if d != nil && len(*d) > 10000 {
 		return Invalid("/data/attributes/description", "too_long", "description must be at most 10000 characters")
@@ -184,6 +210,11 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 	if err := First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description)); err != nil {
 		return nil, err
 	}
+	if kind == KindProject {
+		if err := validateProjectType(in.ProjectType); err != nil {
+			return nil, err
+		}
+	}
 	if kind == KindAsset {
 		if err := s.checkTemplate(in); err != nil {
 			return nil, err
@@ -210,13 +241,20 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 	}
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		if parent != nil {
-			// Re-read the parent inside the transaction: it may have been archived since.
-			var p Node
-			if err := tx.Where("id = ?", parent.ID).Take(&p).Error; err != nil {
+			// Re-read the ancestors inside the transaction: one may have been
+			// archived since. An archived project closes its environments too.
+			ids := []string{parent.ID}
+			if parent.ProjectID != nil {
+				ids = append(ids, *parent.ProjectID)
+			}
+			var closed []Node
+			if err := tx.Where("id IN ? AND archived = ?", ids, true).Order("path").Find(&closed).Error; err != nil {
 				return err
 			}
-			if p.Archived {
-				return Errorf(KindInvalid, "%s %q is archived and accepts no new %s", p.Kind, p.Code, Segment(kind))
+			if len(closed) > 0 {
+				p := closed[0]
+				return &Error{Kind: KindInvalid, Code: "archived_parent",
+					Detail: fmt.Sprintf("%s %q is archived and accepts no new %s", p.Kind, p.Code, Segment(kind))}
 			}
 		}
 		var taken int64
@@ -239,6 +277,9 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 			if IsDuplicate(translate(err)) {
 				return Invalid("/data/attributes/code", "taken", "%s code %q is already used here", kind, in.Code)
 			}
+			return err
+		}
+		if err := s.setAssetTemplate(tx, n, in, nil); err != nil {
 			return err
 		}
 		return s.Record(tx, actor, "api:"+Segment(kind)+":create", n.EventSource(), JSONMap{"code": n.Code})
@@ -274,6 +315,9 @@ func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeIn
 		updates["description"] = in.Description
 	}
 	if set["project_type"] && n.Kind == KindProject && in.ProjectType != nil {
+		if err := validateProjectType(in.ProjectType); err != nil {
+			return nil, err
+		}
 		updates["project_type"] = in.ProjectType
 	}
 	if set["archived"] {
@@ -293,6 +337,9 @@ func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeIn
 			}
 		}
 		if err := tx.Where("id = ?", n.ID).Take(n).Error; err != nil {
+			return err
+		}
+		if err := s.setAssetTemplate(tx, n, in, set); err != nil {
 			return err
 		}
 		return s.Record(tx, actor, "api:"+Segment(n.Kind)+":update", n.EventSource(), nil)
@@ -318,18 +365,6 @@ func (s *Store) ArchiveNode(ctx context.Context, actor *Actor, n *Node) (*Node, 
 		return nil, err
 	}
 	return n, nil
-}
-
-// checkTemplate refuses template references until templates exist: an asset
-// may have no template, and naming one is a 422 (no template is known yet).
-func (s *Store) checkTemplate(in NodeInput) error {
-	if in.TemplateName != nil && *in.TemplateName != "" {
-		return Invalid("/data/attributes/template_name", "unknown_template", "template %q does not exist in this project", *in.TemplateName)
-	}
-	if in.TemplateVersion != nil && *in.TemplateVersion != "" {
-		return Invalid("/data/attributes/template_version", "unknown_template_version", "template version %q given without a template", *in.TemplateVersion)
-	}
-	return nil
 }
 
 // First returns the first non-nil error.

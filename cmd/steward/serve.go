@@ -101,6 +101,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	}
 	e.store.Git = gitops.NewMirrors(filepath.Join(e.cfg.DataDir, "git", "mirrors"))
 	e.store.Git.KnownHostsFile = e.cfg.KnownHosts
+	// Template versions are resolved in the background: at start (versions a
+	// crash left initializing), when one is written, and every few seconds.
+	resolverCtx, stopResolver := context.WithCancel(ctx)
+	resolverDone := make(chan struct{})
+	go func() {
+		defer close(resolverDone)
+		e.store.RunTemplateResolver(resolverCtx, 5*time.Second)
+	}()
+	defer func() { stopResolver(); <-resolverDone }()
 	token, err := bootstrapAdmin(ctx, e)
 	if err != nil {
 		return err

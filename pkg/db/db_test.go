@@ -18,6 +18,9 @@ import (
 var coreModels = []any{
 	&model.Node{}, &model.PropertySet{}, &model.PropertySetVersion{}, &model.Bookmark{},
 	&model.Event{}, &model.User{}, &model.Group{}, &model.APIToken{},
+	&model.GitRemote{}, &model.Template{}, &model.TemplateVersion{}, &model.TemplateVersionHistory{},
+	&model.MintModel{}, &model.MintModelHistory{},
+	&model.Change{}, &model.Step{}, &model.LogLine{},
 }
 
 func coreOpen(t *testing.T, url string) *gorm.DB {

@@ -73,18 +73,30 @@ CREATE TABLE mintmodels (
     updated_at timestamptz NOT NULL
 );
 CREATE INDEX mintmodels_asset ON mintmodels(asset_id, id);
+-- One row per distinct MintModel of an asset; its history rows point at it.
+CREATE UNIQUE INDEX mintmodels_sha256 ON mintmodels(asset_id, sha256);
 
 CREATE TABLE mintmodel_history (
     id           uuid PRIMARY KEY,
     asset_id     uuid NOT NULL REFERENCES nodes(id),
     mintmodel_id uuid NOT NULL REFERENCES mintmodels(id),
-    change_id    uuid,
     created_at   timestamptz NOT NULL,
     updated_at   timestamptz NOT NULL
 );
 CREATE INDEX mintmodel_history_asset ON mintmodel_history(asset_id, id);
 
+-- The changes that ran with a history entry's MintModel: a change whose
+-- MintModel equals the latest one joins that entry instead of adding one.
+CREATE TABLE mintmodel_history_changes (
+    mintmodel_history_id uuid NOT NULL REFERENCES mintmodel_history(id),
+    change_id            uuid NOT NULL,
+    created_at           timestamptz NOT NULL,
+    PRIMARY KEY (mintmodel_history_id, change_id)
+);
+CREATE INDEX mintmodel_history_changes_change ON mintmodel_history_changes(change_id);
+
 -- +goose Down
+DROP TABLE mintmodel_history_changes;
 DROP TABLE mintmodel_history;
 DROP TABLE mintmodels;
 DROP TABLE template_version_history;

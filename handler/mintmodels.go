@@ -1,0 +1,274 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+type mintmodelAttributes struct {
+	Data      model.JSONMap `json:"data"`
+	SHA256    string        `json:"sha256"`
+	CreatedAt string        `json:"created_at"`
+	UpdatedAt string        `json:"updated_at"`
+}
+
+type mintmodelHistoryAttributes struct {
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+var (
+	mintmodelListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
+		"id": {Column: "id", Kind: jsonapi.UUID}, "sha256": {Column: "sha256"},
+		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	}}
+	mintmodelItemSpec        = &jsonapi.Spec{}
+	mintmodelHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: []string{"mintmodel"}, Filters: map[string]jsonapi.Field{
+		"id": {Column: "id", Kind: jsonapi.UUID}, "mintmodel_id": {Column: "mintmodel_id", Kind: jsonapi.UUID},
+		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	}}
+	mintmodelHistoryItemSpec = &jsonapi.Spec{Includes: []string{"mintmodel"}}
+)
+
+func (a *API) routeMintModels(r *mux.Router) {
+	for _, prefix := range []string{projectAssetPrefix, environmentAssetPrefix} {
+		// generate first: it would otherwise be read as a MintModel id.
+		r.HandleFunc(prefix+"/mintmodels/generate", a.generateMintModel).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodels", a.listMintModels).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodels/{mintmodel}", a.showMintModel).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodel_history", a.listMintModelHistory).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodel_history/{history}", a.showMintModelHistory).Methods(http.MethodGet)
+	}
+}
+
+func mintmodelResource(m *model.MintModel, asset *model.Node, historyIDs []string) *jsonapi.Resource {
+	hist := make([]jsonapi.Identifier, len(historyIDs))
+	for i, id := range historyIDs {
+		hist[i] = jsonapi.Identifier{Type: "mintmodel_history", ID: id}
+	}
+	return &jsonapi.Resource{
+		Type: "mintmodel", ID: m.ID,
+		Attributes: &mintmodelAttributes{Data: m.Data, SHA256: m.SHA256,
+			CreatedAt: jsonapi.Timestamp(m.CreatedAt), UpdatedAt: jsonapi.Timestamp(m.UpdatedAt)},
+		Relationships: map[string]*jsonapi.Relationship{"mintmodel_history": jsonapi.ToMany(hist)},
+		Links: map[string]string{
+			"self":                     asset.APIPath() + "/mintmodels/" + m.ID,
+			"parent_mintmodel_history": asset.APIPath() + "/mintmodel_history",
+		},
+	}
+}
+
+func mintmodelHistoryResource(h *model.MintModelHistory, asset *model.Node, changeIDs []string) *jsonapi.Resource {
+	changes := make([]jsonapi.Identifier, len(changeIDs))
+	for i, id := range changeIDs {
+		changes[i] = jsonapi.Identifier{Type: "change", ID: id}
+	}
+	parents := append(parentIDs(asset), jsonapi.Identifier{Type: model.KindAsset, ID: asset.ID})
+	return &jsonapi.Resource{
+		Type: "mintmodel_history", ID: h.ID,
+		Attributes: &mintmodelHistoryAttributes{CreatedAt: jsonapi.Timestamp(h.CreatedAt), UpdatedAt: jsonapi.Timestamp(h.UpdatedAt)},
+		Relationships: map[string]*jsonapi.Relationship{
+			"parents":          jsonapi.ToMany(parents),
+			"mintmodel":        jsonapi.ToOne("mintmodel", h.MintmodelID, asset.APIPath()+"/mintmodels/"+h.MintmodelID),
+			"opschain_changes": jsonapi.ToMany(changes),
+		},
+		Links: map[string]string{"self": asset.APIPath() + "/mintmodel_history/" + h.ID},
+	}
+}
+
+// assetInScope validates the query and resolves the asset in the URL.
+func (a *API) assetInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, error) {
+	q, err := jsonapi.ParseQuery(r, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := a.resolveNode(r)
+	return q, n, err
+}
+
+func (a *API) generateMintModel(w http.ResponseWriter, r *http.Request) {
+	q, asset, err := a.assetInScope(r, mintmodelItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	g, err := a.Store.GenerateMintModel(r.Context(), asset)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var history []string
+	if g.Stored {
+		ids, err := a.Store.MintModelHistoryIDs(r.Context(), []string{g.ID})
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		history = ids[g.ID]
+	}
+	res := mintmodelResource(g.MintModel, asset, history)
+	if !g.Stored {
+		// Nothing is stored under this id: self is where it can be generated again.
+		res.Links["self"] = asset.APIPath() + "/mintmodels/generate"
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: res}, q)
+}
+
+func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) {
+	q, asset, err := a.assetInScope(r, mintmodelListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	base := func() *gorm.DB { return model.MintModelsQuery(a.Store.DB.WithContext(ctx), asset) }
+	if q.Download != "" {
+		// Rows stream without their history links, which would cost a query per batch.
+		render := func(m *model.MintModel) *jsonapi.Resource { return mintmodelResource(m, asset, nil) }
+		if err := jsonapi.StreamCSV(w, q, base, "id", []string{"sha256", "created_at", "updated_at", "data"}, render); err != nil {
+			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+		}
+		return
+	}
+	page, err := jsonapi.Fetch[model.MintModel](base(), q, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ids := make([]string, len(page.Rows))
+	for i := range page.Rows {
+		ids[i] = page.Rows[i].ID
+	}
+	history, err := a.Store.MintModelHistoryIDs(ctx, ids)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	data := make([]*jsonapi.Resource, len(page.Rows))
+	for i := range page.Rows {
+		data[i] = mintmodelResource(&page.Rows[i], asset, history[page.Rows[i].ID])
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
+}
+
+func (a *API) showMintModel(w http.ResponseWriter, r *http.Request) {
+	q, asset, err := a.assetInScope(r, mintmodelItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	m, err := a.Store.GetMintModel(r.Context(), asset, mux.Vars(r)["mintmodel"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	history, err := a.Store.MintModelHistoryIDs(r.Context(), []string{m.ID})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: mintmodelResource(m, asset, history[m.ID])}, q)
+}
+
+func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) {
+	q, asset, err := a.assetInScope(r, mintmodelHistoryListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	base := func() *gorm.DB { return model.MintModelHistoryQuery(a.Store.DB.WithContext(ctx), asset) }
+	if q.Download != "" {
+		render := func(h *model.MintModelHistory) *jsonapi.Resource { return mintmodelHistoryResource(h, asset, nil) }
+		if err := jsonapi.StreamCSV(w, q, base, "id", []string{"created_at", "updated_at"}, render); err != nil {
+			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+		}
+		return
+	}
+	page, err := jsonapi.Fetch[model.MintModelHistory](base(), q, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	entries := make([]*model.MintModelHistory, len(page.Rows))
+	for i := range page.Rows {
+		entries[i] = &page.Rows[i]
+	}
+	data, included, err := a.renderMintModelHistory(ctx, asset, entries, q.Includes("mintmodel"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	doc := jsonapi.ListDocument(r, q, data, page.More, false)
+	doc.Included = included
+	jsonapi.Render(w, http.StatusOK, doc, q)
+}
+
+// showMintModelHistory includes the entry's MintModel unless the client's
+// include leaves it out, as the reference's example does.
+func (a *API) showMintModelHistory(w http.ResponseWriter, r *http.Request) {
+	q, asset, err := a.assetInScope(r, mintmodelHistoryItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	h, err := a.Store.GetMintModelHistory(r.Context(), asset, mux.Vars(r)["history"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	withModel := !q.IncludeRequested() || q.Includes("mintmodel")
+	data, included, err := a.renderMintModelHistory(r.Context(), asset, []*model.MintModelHistory{h}, withModel)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data[0], Included: included}, q)
+}
+
+// renderMintModelHistory renders entries with their change links and, when
+// withModel, their MintModels for included (nil otherwise).
+func (a *API) renderMintModelHistory(ctx context.Context, asset *model.Node, entries []*model.MintModelHistory, withModel bool) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	ids := make([]string, len(entries))
+	modelIDs := make([]string, 0, len(entries))
+	seen := map[string]bool{}
+	for i, h := range entries {
+		ids[i] = h.ID
+		if !seen[h.MintmodelID] {
+			seen[h.MintmodelID] = true
+			modelIDs = append(modelIDs, h.MintmodelID)
+		}
+	}
+	changes, err := a.Store.MintModelHistoryChangeIDs(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	data := make([]*jsonapi.Resource, len(entries))
+	for i, h := range entries {
+		data[i] = mintmodelHistoryResource(h, asset, changes[h.ID])
+	}
+	if !withModel {
+		return data, nil, nil
+	}
+	models, err := a.Store.MintModelsByID(ctx, modelIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	history, err := a.Store.MintModelHistoryIDs(ctx, modelIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	included := make([]*jsonapi.Resource, 0, len(models))
+	for _, id := range modelIDs {
+		if m := models[id]; m != nil {
+			included = append(included, mintmodelResource(m, asset, history[id]))
+		}
+	}
+	return data, included, nil
+}

@@ -1,0 +1,245 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+type templateAttributes struct {
+	Name        string  `json:"name"`
+	URL         string  `json:"url"`
+	Archived    bool    `json:"archived"`
+	Disabled    bool    `json:"disabled"`
+	CreatedAt   string  `json:"created_at"`
+	UpdatedAt   string  `json:"updated_at"`
+	User        *string `json:"user"`
+	Password    *string `json:"password"`
+	SSHKeyData  *string `json:"ssh_key_data"`
+	Code        string  `json:"code"`
+	Description *string `json:"description"`
+}
+
+const templatePrefix = projectPrefix + "/templates/{template}"
+
+func templatePath(project *model.Node, t *model.Template) string {
+	return project.APIPath() + "/templates/" + t.Code
+}
+
+// templateResource renders t; versionIDs are its versions' ids (relationship data).
+func templateResource(t *model.Template, project *model.Node, versionIDs []string) *jsonapi.Resource {
+	self := templatePath(project, t)
+	ids := make([]jsonapi.Identifier, len(versionIDs))
+	for i, id := range versionIDs {
+		ids[i] = jsonapi.Identifier{Type: "template_version", ID: id}
+	}
+	versions := jsonapi.ToMany(ids)
+	versions.Links = map[string]string{"related": self + "/versions"}
+	return &jsonapi.Resource{
+		Type: "template", ID: t.ID,
+		Attributes: &templateAttributes{Name: t.Name, URL: t.URL, Archived: t.Archived, Disabled: t.Disabled,
+			CreatedAt: jsonapi.Timestamp(t.CreatedAt), UpdatedAt: jsonapi.Timestamp(t.UpdatedAt),
+			User: hiddenCredential(t.UserSecret), Password: hiddenCredential(t.PasswordSecret),
+			SSHKeyData: hiddenCredential(t.SSHKeySecret), Code: t.Code, Description: t.Description},
+		Relationships: map[string]*jsonapi.Relationship{"template_versions": versions},
+		Links:         map[string]string{"project": project.APIPath(), "self": self, "template_versions": self + "/versions"},
+		Meta:          nullMeta,
+	}
+}
+
+var (
+	templateListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
+		"id": {Column: "id", Kind: jsonapi.UUID}, "code": {Column: "code"}, "name": {Column: "name"},
+		"description": {Column: "description"}, "url": {Column: "url"},
+		"archived": {Column: "archived", Kind: jsonapi.Bool}, "disabled": {Column: "disabled", Kind: jsonapi.Bool},
+		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	}}
+	templateItemSpec     = &jsonapi.Spec{}
+	templateCSVColumns   = []string{"code", "name", "description", "url", "archived", "disabled", "created_at", "updated_at", "user", "password", "ssh_key_data"}
+	templateCreateFields = append([]string{"code", "name", "description", "url"}, gitRemoteCredFields...)
+	// One PATCH URL takes two bodies, as for git remotes: archived alone, or credentials.
+	templatePatchFields = append([]string{"archived"}, gitRemoteCredFields...)
+)
+
+func (a *API) routeTemplates(r *mux.Router) {
+	r.HandleFunc(projectPrefix+"/templates", a.listTemplates).Methods(http.MethodGet)
+	r.HandleFunc(projectPrefix+"/templates", a.createTemplate).Methods(http.MethodPost)
+	r.HandleFunc(templatePrefix, a.showTemplate).Methods(http.MethodGet)
+	r.HandleFunc(templatePrefix, a.patchTemplate).Methods(http.MethodPatch)
+	a.routeTemplateVersions(r)
+	a.routeVersionHistory(r)
+}
+
+// renderTemplates renders templates with their version ids.
+func (a *API) renderTemplates(ctx context.Context, project *model.Node, ts []*model.Template) ([]*jsonapi.Resource, error) {
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	versions, err := a.Store.TemplateVersionIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*jsonapi.Resource, len(ts))
+	for i, t := range ts {
+		out[i] = templateResource(t, project, versions[t.ID])
+	}
+	return out, nil
+}
+
+func (a *API) renderTemplate(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, project *model.Node, t *model.Template) {
+	data, err := a.renderTemplates(r.Context(), project, []*model.Template{t})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if status == http.StatusCreated {
+		w.Header().Set("Location", data[0].Links["self"])
+	}
+	jsonapi.Render(w, status, jsonapi.Document{Data: data[0]}, q)
+}
+
+func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, templateListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, err := a.resolveNode(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	base := func() *gorm.DB { return model.TemplatesQuery(a.Store.DB.WithContext(ctx), p) }
+	if q.Download != "" {
+		// CSV rows carry attributes only, so version ids are not loaded.
+		if err := jsonapi.StreamCSV(w, q, base, "id", templateCSVColumns, func(t *model.Template) *jsonapi.Resource {
+			return templateResource(t, p, nil)
+		}); err != nil {
+			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+		}
+		return
+	}
+	page, err := jsonapi.Fetch[model.Template](base(), q, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ts := make([]*model.Template, len(page.Rows))
+	for i := range page.Rows {
+		ts[i] = &page.Rows[i]
+	}
+	data, err := a.renderTemplates(ctx, p, ts)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
+}
+
+// templateInScope resolves the project and the template named in the URL.
+func (a *API) templateInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, *model.Template, error) {
+	q, err := jsonapi.ParseQuery(r, spec)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := a.resolveNode(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	t, err := a.Store.GetTemplate(r.Context(), p, mux.Vars(r)["template"])
+	return q, p, t, err
+}
+
+func (a *API) showTemplate(w http.ResponseWriter, r *http.Request) {
+	q, p, t, err := a.templateInScope(r, templateItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.renderTemplate(w, r, q, http.StatusOK, p, t)
+}
+
+func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, templateItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, err := a.resolveNode(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := jsonapi.DecodeBody(r, "template", templateCreateFields)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in model.TemplateInput
+	if err := jsonapi.First(body.Require("code", "name", "url"), body.String("code", &in.Code), body.String("name", &in.Name),
+		body.NullableString("description", &in.Description), body.String("url", &in.URL)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if in.Credentials, err = decodeCredentials(body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	t, err := a.Store.CreateTemplate(r.Context(), actorOf(r), p, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.renderTemplate(w, r, q, http.StatusCreated, p, t)
+}
+
+// patchTemplate serves the reference's two PATCH bodies on one URL
+// ({code_to_archive} and {code_to_update}): {archived}, or credentials.
+// A body mixing them is refused.
+func (a *API) patchTemplate(w http.ResponseWriter, r *http.Request) {
+	q, p, t, err := a.templateInScope(r, templateItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := jsonapi.DecodeBody(r, "template", templatePatchFields)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := body.CheckID(t.ID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	creds := false
+	for _, k := range gitRemoteCredFields {
+		creds = creds || body.Has(k)
+	}
+	switch {
+	case body.Has("archived") && creds:
+		err = model.Invalid(jsonapi.Pointer("archived"), "mixed_update",
+			"send either archived (to archive or unarchive) or user/password/ssh_key_data (to change credentials), not both")
+	case body.Has("archived"):
+		var archived bool
+		if err = body.Bool("archived", &archived); err == nil {
+			t, err = a.Store.SetTemplateArchived(r.Context(), actorOf(r), p, t, archived)
+		}
+	default:
+		var in model.CredentialsInput
+		if in, err = decodeCredentials(body); err == nil {
+			t, err = a.Store.UpdateTemplateCredentials(r.Context(), actorOf(r), p, t, in)
+		}
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.renderTemplate(w, r, q, http.StatusOK, p, t)
+}
