@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/gitops"
+	"github.com/stewardhq/steward/pkg/converge"
 )
 
 // Template versions are written as initializing and resolved here, outside
@@ -162,7 +163,7 @@ func (s *Store) resolveRev(ctx context.Context, t *Template, v *TemplateVersion)
 		return broken("commit %s: %s", sha, err.Error())
 	}
 	res.actions = af.List()
-	_, err = s.Git.ReadFile(ctx, remote, sha, MintModelTemplatePath(t.Code))
+	_, err = s.Git.ReadFile(ctx, remote, sha, converge.MintModelPath(t.Code))
 	switch {
 	case err == nil:
 		res.hasMintmodel = true
@@ -181,11 +182,6 @@ func gitProblem(err error, broken func(string, ...any) (*resolution, error)) (*r
 		return broken("%s", ge.Error())
 	}
 	return nil, err
-}
-
-// MintModelTemplatePath is where a template's commit keeps its MintModel template.
-func MintModelTemplatePath(templateCode string) string {
-	return "mintmodel/templates/assets/" + templateCode + ".json.tmpl"
 }
 
 // writeResolution stores res on v unless v was re-pointed since it was read,
