@@ -22,7 +22,10 @@ type API struct {
 	Version   string
 	OpenAPI   []byte // the contract served at /api/openapi.yaml
 	BodyLimit int64
-	router    *mux.Router
+	// Stopping is closed when the server starts shutting down, so that
+	// long-lived streams end instead of holding shutdown up.
+	Stopping <-chan struct{}
+	router   *mux.Router
 }
 
 // Handler builds the router and wraps it, whole, in the middleware: so 404s,
@@ -60,6 +63,9 @@ func (a *API) Handler() http.Handler {
 		a.routeTemplates,
 		a.routeConvergedProperties,
 		a.routeMintModels,
+		a.routeChanges,
+		a.routeSteps,
+		a.routeLogLines,
 	} {
 		register(r)
 	}

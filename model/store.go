@@ -22,6 +22,16 @@ type Store struct {
 	Log     *slog.Logger
 	Git     *gitops.Mirrors
 	Secrets *secret.Box
+	// WakeHook, set by the engine, nudges its loops when there is new work.
+	WakeHook func()
+}
+
+// Wake tells the engine (if any) that changes or steps need attention now
+// rather than at its next tick.
+func (s *Store) Wake() {
+	if s.WakeHook != nil {
+		s.WakeHook()
+	}
 }
 
 // NewStore returns a Store using the wall clock truncated to microseconds, the

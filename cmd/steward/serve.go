@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/model"
@@ -110,6 +111,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		e.store.RunTemplateResolver(resolverCtx, 5*time.Second)
 	}()
 	defer func() { stopResolver(); <-resolverDone }()
+	// Workers claim and run steps until the server stops; steps still
+	// running then are stopped and recorded as errors.
+	engineCtx, stopEngine := context.WithCancel(ctx)
+	eng := &engine.Engine{Store: e.store, Log: e.log, Workers: e.cfg.Workers, WorkDir: filepath.Join(e.cfg.DataDir, "work")}
+	if err := eng.Start(engineCtx); err != nil {
+		stopEngine()
+		return err
+	}
+	defer func() { stopEngine(); eng.Wait() }()
 	token, err := bootstrapAdmin(ctx, e)
 	if err != nil {
 		return err
@@ -118,8 +128,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	if err != nil {
 		return err
 	}
-	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI}
+	stopping := make(chan struct{})
+	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv.RegisterOnShutdown(func() { close(stopping) })
 
 	addr := ln.Addr().String()
 	fmt.Fprintf(stdout, "Steward %s listening on http://%s\n", version, addr)

@@ -28,6 +28,8 @@ type Config struct {
 	LogLevel    string `env:"STEWARD_LOG_LEVEL" envDefault:"info"`
 	// KnownHosts is a known_hosts file for SSH remotes; host keys are always checked.
 	KnownHosts string `env:"STEWARD_SSH_KNOWN_HOSTS"`
+	// Workers is how many steps this process runs at once.
+	Workers int `env:"STEWARD_WORKERS" envDefault:"4"`
 }
 
 // Load reads the environment, then lets flags on fs override it. args are the
@@ -45,8 +47,12 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json (STEWARD_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (STEWARD_LOG_LEVEL)")
 	fs.StringVar(&c.KnownHosts, "ssh-known-hosts", c.KnownHosts, "known_hosts file for SSH git remotes; default <data dir>/known_hosts (STEWARD_SSH_KNOWN_HOSTS)")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "steps this process runs at once (STEWARD_WORKERS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		return nil, fmt.Errorf("STEWARD_WORKERS must be between 1 and 1024, not %d", c.Workers)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fmt.Errorf("STEWARD_LOG_FORMAT must be text or json, not %q", c.LogFormat)

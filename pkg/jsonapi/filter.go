@@ -267,10 +267,15 @@ func EncodeCursor(id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
-func decodeCursor(c string) (string, error) {
+// decodeCursor returns the id a cursor carries: a UUID string, or an int64
+// for lists keyed by an integer identity (log lines).
+func decodeCursor(c string) (any, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return "", err
+	}
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil && n >= 0 {
+		return n, nil
 	}
 	if _, err := uuid.Parse(string(b)); err != nil {
 		return "", err
@@ -278,4 +283,10 @@ func decodeCursor(c string) (string, error) {
 	return string(b), nil
 }
 
-func isCursor(c string) bool { _, err := decodeCursor(c); return err == nil }
+// isCursor accepts only cursors of the list's keyset kind, so a number never
+// reaches a uuid column (nor a UUID an integer one).
+func isCursor(c string, intKeyset bool) bool {
+	v, err := decodeCursor(c)
+	_, isInt := v.(int64)
+	return err == nil && isInt == intKeyset
+}

@@ -45,6 +45,9 @@ type Spec struct {
 	Extra        []string         // other plain parameters the endpoint reads
 	// Keyset is the column walked by page[after] (a time-ordered UUIDv7 id).
 	Keyset string
+	// IntKeyset says the keyset column is an integer identity (log lines)
+	// rather than a UUID, so cursors carry numbers.
+	IntKeyset bool
 	// DownloadExtensions are the file types download= may name, without the
 	// dot; nil means csv (lists). Log-line endpoints set log and txt.
 	DownloadExtensions []string
@@ -145,7 +148,7 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 			}
 			q.PageSize = n
 		case spec.List && key == "page[after]":
-			if !isCursor(last) {
+			if !isCursor(last, spec.IntKeyset) {
 				return nil, model.BadParameter(key, "page[after] must be the cursor from a links.next URL")
 			}
 			q.PageAfter = last

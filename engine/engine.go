@@ -1,0 +1,184 @@
+// Package engine runs changes: it starts them as their node's queue allows,
+// claims their queued steps from the database (the steps table is the work
+// queue), runs each step's script in a checkout of the change's commit, and
+// ends steps whose worker was lost. Every decision is a model operation in
+// one transaction; the engine only decides when to call them.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/stewardhq/steward/model"
+)
+
+// Defaults for the zero values of Engine's settings.
+const (
+	DefaultWorkers = 4
+	DefaultLease   = 30 * time.Second
+	DefaultTick    = time.Second
+	DefaultGrace   = 10 * time.Second
+)
+
+// Engine runs steps in this process. Any number of processes may run one
+// against the same database: claims are exclusive and leases expire.
+type Engine struct {
+	Store   *model.Store
+	Log     *slog.Logger
+	Workers int    // steps run at once by this process (STEWARD_WORKERS)
+	WorkDir string // checkouts and step files, a folder per change
+	Owner   string // names this process on the leases it holds; unique per process
+	// Lease is how long a claim holds without renewal; it is renewed every
+	// third of it, and a lapsed lease means the worker was lost.
+	Lease time.Duration
+	// Tick is how often the loops look for work nobody woke them for
+	// (changes created on another replica, lapsed leases).
+	Tick time.Duration
+	// Grace is how long a cancelled or timed-out step's processes have
+	// between SIGTERM and SIGKILL.
+	Grace time.Duration
+
+	wakeAdvance  chan struct{}
+	wakeDispatch chan struct{}
+	wg           sync.WaitGroup
+
+	mu        sync.Mutex
+	running   map[string]*runningStep // by step id
+	checkouts map[string]*sync.Mutex  // by change id
+}
+
+// runningStep is a step this process is executing.
+type runningStep struct {
+	changeID string
+	nudge    chan struct{} // "look again": a cancel may have happened
+}
+
+// Start checks the settings and starts the loops; they stop when ctx ends
+// (Wait waits for that). It wires the store's Wake hook to this engine so
+// that new changes and finished steps are picked up at once.
+func (e *Engine) Start(ctx context.Context) error {
+	if e.Store == nil || e.Store.Git == nil || e.WorkDir == "" {
+		return errors.New("engine: a Store with Git mirrors, and a WorkDir, are required")
+	}
+	if e.Log == nil {
+		e.Log = slog.Default()
+	}
+	if e.Workers <= 0 {
+		e.Workers = DefaultWorkers
+	}
+	if e.Lease <= 0 {
+		e.Lease = DefaultLease
+	}
+	if e.Tick <= 0 {
+		e.Tick = DefaultTick
+	}
+	if e.Grace <= 0 {
+		e.Grace = DefaultGrace
+	}
+	if e.Owner == "" {
+		e.Owner = NewOwner()
+	}
+	if err := os.MkdirAll(e.WorkDir, 0o700); err != nil {
+		return fmt.Errorf("engine: work dir: %w", err)
+	}
+	e.wakeAdvance = make(chan struct{}, 1)
+	e.wakeDispatch = make(chan struct{}, 1)
+	e.running = map[string]*runningStep{}
+	e.checkouts = map[string]*sync.Mutex{}
+	prev := e.Store.WakeHook
+	e.Store.WakeHook = func() {
+		e.Wake()
+		if prev != nil {
+			prev()
+		}
+	}
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); e.advanceLoop(ctx) }()
+	go func() { defer e.wg.Done(); e.dispatchLoop(ctx) }()
+	e.Log.Info("engine started", "owner", e.Owner, "workers", e.Workers, "work_dir", e.WorkDir)
+	return nil
+}
+
+// Wait blocks until the loops and every step this process runs have
+// stopped, after Start's context ended.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Wake makes the loops look now, and the running steps check whether they
+// were cancelled. It never blocks.
+func (e *Engine) Wake() {
+	poke(e.wakeAdvance)
+	poke(e.wakeDispatch)
+	e.mu.Lock()
+	for _, r := range e.running {
+		poke(r.nudge)
+	}
+	e.mu.Unlock()
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // one wake-up is already waiting
+	}
+}
+
+// NewOwner names a process for its leases: host, pid and a random suffix,
+// so a restarted process never takes over its predecessor's leases.
+func NewOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// advanceLoop starts changes that wait to start, ends steps whose lease
+// lapsed, and removes the work trees of finished changes.
+func (e *Engine) advanceLoop(ctx context.Context) {
+	t := time.NewTicker(e.Tick)
+	defer t.Stop()
+	var lastReap, lastClean time.Time
+	for {
+		e.advanceWaiting(ctx)
+		if time.Since(lastReap) >= e.Tick {
+			if n, err := e.Store.ReapExpiredLeases(ctx); err != nil && ctx.Err() == nil {
+				e.Log.Error("ending steps of lost workers failed", "err", err)
+			} else if n > 0 {
+				e.Log.Warn("ended steps whose worker was lost", "steps", n)
+			}
+			lastReap = time.Now()
+		}
+		if time.Since(lastClean) >= 10*e.Tick {
+			e.cleanWorkDirs(ctx)
+			lastClean = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wakeAdvance:
+		case <-t.C:
+		}
+	}
+}
+
+// advanceWaiting gives every change that has not started a chance to.
+func (e *Engine) advanceWaiting(ctx context.Context) {
+	ids, err := e.Store.ActiveChangeIDs(ctx, 1000)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.Log.Error("listing changes to start failed", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if err := e.Store.AdvanceChange(ctx, id); err != nil && ctx.Err() == nil {
+			e.Log.Error("advancing a change failed", "change", id, "err", err)
+		}
+	}
+}

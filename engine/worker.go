@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/stewardhq/steward/model"
+)
+
+// dispatchLoop claims queued steps while this process has free workers and
+// runs each in its own goroutine. It sleeps until woken (a step was queued
+// here, a worker came free) or the tick (steps queued by another replica).
+func (e *Engine) dispatchLoop(ctx context.Context) {
+	t := time.NewTicker(e.Tick)
+	defer t.Stop()
+	slots := make(chan struct{}, e.Workers)
+	for {
+	claim:
+		for ctx.Err() == nil {
+			select {
+			case slots <- struct{}{}:
+			default:
+				break claim // all workers busy: a finishing one wakes us
+			}
+			st, c, err := e.Store.ClaimStep(ctx, e.Owner, e.Lease)
+			if err != nil || st == nil {
+				<-slots
+				if err != nil && ctx.Err() == nil {
+					e.Log.Error("claiming a step failed", "err", err)
+				}
+				break
+			}
+			run := e.register(st, c)
+			e.wg.Add(1)
+			go func() {
+				defer func() {
+					e.unregister(st.ID)
+					<-slots
+					poke(e.wakeDispatch)
+					e.wg.Done()
+				}()
+				e.runStep(ctx, st, c, run)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wakeDispatch:
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Engine) register(st *model.Step, c *model.Change) *runningStep {
+	r := &runningStep{changeID: c.ID, nudge: make(chan struct{}, 1)}
+	e.mu.Lock()
+	e.running[st.ID] = r
+	e.mu.Unlock()
+	return r
+}
+
+func (e *Engine) unregister(stepID string) {
+	e.mu.Lock()
+	delete(e.running, stepID)
+	e.mu.Unlock()
+}
+
+// runStep executes a claimed step and reports the outcome. The report is
+// retried for a while (the database may blink); if it never lands, the
+// lease lapses and the step is ended as lost.
+func (e *Engine) runStep(ctx context.Context, st *model.Step, c *model.Change, run *runningStep) {
+	log := e.Log.With("change", c.ID, "step", st.ID, "action", st.Action)
+	lw := NewLogWriter(e.Store, c.ID, st.ID)
+	res := e.execute(ctx, st, c, lw, run.nudge)
+	if err := lw.Close(); err != nil {
+		log.Error("storing the step's log failed", "err", err)
+	}
+	fctx := context.WithoutCancel(ctx)
+	for attempt, delay := 0, 100*time.Millisecond; ; attempt, delay = attempt+1, delay*2 {
+		err := e.Store.FinishStep(fctx, st.ID, e.Owner, res)
+		switch {
+		case err == nil:
+			log.Debug("step finished", "ok", res.OK, "reason", res.Reason)
+			return
+		case model.ErrorKind(err) == model.KindConflict || model.ErrorKind(err) == model.KindNotFound:
+			// Reaped after a lapsed lease (or deleted): its outcome is
+			// already recorded.
+			log.Warn("step result not recorded: the step is no longer ours", "err", err)
+			return
+		case attempt >= 6:
+			log.Error("recording the step's result failed; its lease will lapse", "err", err)
+			return
+		}
+		log.Warn("recording the step's result failed; retrying", "err", err)
+		time.Sleep(delay)
+	}
+}

@@ -1,0 +1,284 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+var (
+	changeFilters = map[string]jsonapi.Field{
+		"id":                     {Column: "id", Kind: jsonapi.UUID},
+		"action":                 {Column: "action"},
+		"name":                   {Column: "name", Nullable: true},
+		"status_code":            {Column: "status"},
+		"created_by":             {Column: "created_by"},
+		"git_remote_name":        {Column: "git_remote_name"},
+		"git_rev":                {Column: "git_rev"},
+		"commit_sha":             {Column: "commit_sha", Nullable: true},
+		"scheduled":              {Column: "scheduled", Kind: jsonapi.Bool},
+		"requires_approval_from": {Column: "requires_approval_from", Nullable: true},
+		"original_change_id":     {Column: "original_change_id", Kind: jsonapi.UUID, Nullable: true},
+		"created_at":             {Column: "created_at", Kind: jsonapi.Time},
+		"started_at":             {Column: "started_at", Kind: jsonapi.Time, Nullable: true},
+		"finished_at":            {Column: "finished_at", Kind: jsonapi.Time, Nullable: true},
+		"updated_at":             {Column: "updated_at", Kind: jsonapi.Time},
+		"project_code":           {Column: model.ChangeNodeColumn(model.KindProject, "code")},
+		"project_name":           {Column: model.ChangeNodeColumn(model.KindProject, "name")},
+		"environment_code":       {Column: model.ChangeNodeColumn(model.KindEnvironment, "code"), Nullable: true},
+		"environment_name":       {Column: model.ChangeNodeColumn(model.KindEnvironment, "name"), Nullable: true},
+		"asset_code":             {Column: model.ChangeNodeColumn(model.KindAsset, "code"), Nullable: true},
+		"asset_name":             {Column: model.ChangeNodeColumn(model.KindAsset, "name"), Nullable: true},
+	}
+	changeIncludes   = []string{"steps", "parents"}
+	changeListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: changeFilters, Includes: changeIncludes}
+	changeItemSpec   = &jsonapi.Spec{Includes: changeIncludes}
+	changeCSVColumns = []string{"action", "name", "status_code", "created_by", "project_name", "environment_name",
+		"asset_name", "git_remote_name", "git_rev", "commit_sha", "scheduled", "requires_approval_from",
+		"metadata", "property_overrides", "created_at", "started_at", "finished_at", "updated_at"}
+	changeCreateAttributes = []string{"action", "name", "parent_path", "git_remote_name", "git_rev",
+		"metadata", "property_overrides", "template_version"}
+)
+
+func (a *API) routeChanges(r *mux.Router) {
+	r.HandleFunc("/api/changes", a.listChanges).Methods(http.MethodGet)
+	r.HandleFunc("/api/changes", a.createChange).Methods(http.MethodPost)
+	r.HandleFunc("/api/changes/{change_id}", a.showChange).Methods(http.MethodGet)
+	r.HandleFunc("/api/changes/{change_id}", a.cancelChange).Methods(http.MethodDelete)
+	r.HandleFunc("/api/changes/{change_id}/retry", a.retryChange).Methods(http.MethodPost)
+	for _, prefix := range nodePrefixes {
+		r.HandleFunc(prefix+"/changes", a.listChanges).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/changes", a.createChange).Methods(http.MethodPost)
+		r.HandleFunc(prefix+"/changes/{change_id}", a.showChange).Methods(http.MethodGet)
+	}
+}
+
+// nodeScoped reports whether the route sits below a node (/api/projects/...).
+func nodeScoped(r *http.Request) bool { return mux.Vars(r)["project"] != "" }
+
+func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, changeListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var node *model.Node
+	if nodeScoped(r) {
+		if node, err = a.resolveNode(r); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	ctx := r.Context()
+	base := func() *gorm.DB {
+		db := a.Store.DB.WithContext(ctx)
+		if node != nil {
+			return model.NodeChangesQuery(db, node)
+		}
+		return model.ChangesQuery(db)
+	}
+	if q.Download != "" {
+		a.streamChangesCSV(ctx, w, q, base)
+		return
+	}
+	page, err := jsonapi.Fetch[model.Change](base(), q, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	changes := make([]*model.Change, len(page.Rows))
+	for i := range page.Rows {
+		changes[i] = &page.Rows[i]
+	}
+	hasAny := len(changes) > 0
+	if !hasAny {
+		// has_any tells "nothing matches" from "nothing yet": it ignores filters.
+		var ids []string
+		if err := base().Limit(1).Pluck("id", &ids).Error; err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		hasAny = len(ids) > 0
+	}
+	// Queue facts cost queries per change; finished changes have none to tell.
+	data, included, err := a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool { return !model.Terminal(c.Status) })
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	doc := jsonapi.ListDocument(r, q, data, page.More, true)
+	doc.Meta["has_any"] = hasAny
+	doc.Included = included
+	jsonapi.Render(w, http.StatusOK, doc, q)
+}
+
+// streamChangesCSV writes every matching change as CSV. Rows carry
+// attributes only; the nodes they name are loaded once each.
+func (a *API) streamChangesCSV(ctx context.Context, w http.ResponseWriter, q *jsonapi.Query, base func() *gorm.DB) {
+	cc := &changeContext{nodes: map[string]*model.Node{}}
+	render := func(c *model.Change) *jsonapi.Resource {
+		if cc.nodes[c.NodeID] == nil {
+			nodes, err := a.nodesWithAncestors(ctx, []string{c.NodeID})
+			if err != nil {
+				return &jsonapi.Resource{Type: "change", ID: c.ID}
+			}
+			for id, n := range nodes {
+				cc.nodes[id] = n
+			}
+		}
+		return changeResource(c, cc)
+	}
+	if err := jsonapi.StreamCSV(w, q, base, "id", changeCSVColumns, render); err != nil {
+		a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+	}
+}
+
+// renderChanges renders changes and, for the include paths, the included
+// resources (nil when none were asked for).
+func (a *API) renderChanges(ctx context.Context, changes []*model.Change, include []string, wantQueue func(*model.Change) bool) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	cc, err := a.loadChangeContext(ctx, changes, wantQueue)
+	if err != nil {
+		return nil, nil, err
+	}
+	data := make([]*jsonapi.Resource, len(changes))
+	for i, c := range changes {
+		data[i] = changeResource(c, cc)
+	}
+	if len(include) == 0 {
+		return data, nil, nil
+	}
+	included, err := a.changeIncluded(ctx, changes, cc, include)
+	return data, included, err
+}
+
+func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, c *model.Change) {
+	data, included, err := a.renderChanges(r.Context(), []*model.Change{c}, q.Include, func(*model.Change) bool { return true })
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if status == http.StatusCreated {
+		w.Header().Set("Location", data[0].Links["self"])
+	}
+	jsonapi.Render(w, status, jsonapi.Document{Data: data[0], Included: included}, q)
+}
+
+// changeInScope resolves the change named in the URL, below the node when
+// the route has one.
+func (a *API) changeInScope(r *http.Request) (*model.Change, error) {
+	id := mux.Vars(r)["change_id"]
+	if !nodeScoped(r) {
+		return a.Store.GetChange(r.Context(), id)
+	}
+	node, err := a.resolveNode(r)
+	if err != nil {
+		return nil, err
+	}
+	return a.Store.GetNodeChange(r.Context(), node, id)
+}
+
+func (a *API) showChange(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, changeItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	c, err := a.changeInScope(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.renderChange(w, r, q, http.StatusOK, c)
+}
+
+func (a *API) createChange(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, changeItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var node *model.Node
+	if nodeScoped(r) {
+		if node, err = a.resolveNode(r); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	body, err := jsonapi.DecodeBody(r, "change", changeCreateAttributes)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in model.ChangeInput
+	var parentPath string
+	var metadata, overrides map[string]any
+	if err := jsonapi.First(
+		body.NoClientID(),
+		body.Require("action"),
+		body.String("action", &in.Action),
+		body.NullableString("name", &in.Name),
+		body.String("parent_path", &parentPath),
+		body.NullableString("git_remote_name", &in.GitRemoteName),
+		body.NullableString("git_rev", &in.GitRev),
+		body.NullableString("template_version", &in.TemplateVersion),
+		body.Object("metadata", &metadata),
+		body.Object("property_overrides", &overrides),
+	); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	in.Metadata, in.PropertyOverrides = metadata, overrides
+	ctx := r.Context()
+	switch {
+	case node != nil && body.Has("parent_path"):
+		a.fail(w, r, model.Invalid(jsonapi.Pointer("parent_path"), "not_allowed",
+			"parent_path must be left out here: the change runs on %s, the node in the URL", node.Path))
+		return
+	case node == nil:
+		if err := body.Require("parent_path"); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if node, err = a.Store.ChangeTarget(ctx, parentPath); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	c, err := a.Store.CreateChange(ctx, actorOf(r), node, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.renderChange(w, r, q, http.StatusCreated, c)
+}
+
+func (a *API) cancelChange(w http.ResponseWriter, r *http.Request) {
+	if _, err := jsonapi.ParseQuery(r, &jsonapi.Spec{}); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if _, err := a.Store.CancelChange(r.Context(), actorOf(r), mux.Vars(r)["change_id"]); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) retryChange(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, changeItemSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	c, err := a.Store.RetryChange(r.Context(), actorOf(r), mux.Vars(r)["change_id"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.renderChange(w, r, q, http.StatusCreated, c)
+}

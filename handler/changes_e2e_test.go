@@ -1,0 +1,61 @@
+package handler_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/internal/testutil/enginetest"
+	"github.com/stewardhq/steward/model"
+)
+
+// TestChangeRunsOverHTTP drives a change through the API only: created,
+// approved by a member of ops, continued, and seen to succeed.
+func TestChangeRunsOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := enginetest.NewServer(t)
+	chgServer(t, s)
+	ctx := context.Background()
+	if _, err := s.Store.CreateUser(ctx, model.SystemActor, "olivia", []string{"ops"}); err != nil {
+		t.Fatal(err)
+	}
+	const opsToken = "stw_chg-olivia-token-0123456789"
+	if _, _, err := s.Store.CreateToken(ctx, model.SystemActor, "olivia", "test", 0, opsToken); err != nil {
+		t.Fatal(err)
+	}
+
+	id := s.Post(t, chgEnv+"/changes", chgBody("deploy", nil)).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	isNamed := func(name string) func(*model.Step) bool {
+		return func(st *model.Step) bool { return st.Name != nil && *st.Name == name }
+	}
+	approval := testutil.WaitStep(t, s.Store, id, isNamed("Approval"), model.StatusWaiting)
+	links := s.Get(t, "/api/steps/"+approval.ID).Expect(t, http.StatusOK).Data(t)["links"].(map[string]any)
+	if links["approve"] == nil || links["reject"] == nil || links["continue"] != nil {
+		t.Fatalf("waiting approval step links = %v", links)
+	}
+	approved := s.Do(t, testutil.Request{Method: http.MethodPost, Path: links["approve"].(string), Token: opsToken,
+		Body: testutil.Attrs("", map[string]any{"message": "looks good"})}).Expect(t, http.StatusOK).Data(t)
+	by := chgAttrs(approved)["approved_by"].([]any)
+	if len(by) != 1 || by[0].(map[string]any)["username"] != "olivia" || by[0].(map[string]any)["message"] != "looks good" {
+		t.Fatalf("approved_by = %v", by)
+	}
+
+	smoke := testutil.WaitStep(t, s.Store, id, isNamed("Smoke check"), model.StatusWaiting)
+	s.Post(t, "/api/steps/"+smoke.ID+"/continue", nil).Expect(t, http.StatusOK)
+	testutil.WaitChange(t, s.Store, id, model.StatusSuccess, model.StatusError)
+
+	doc := s.Get(t, "/api/changes/"+id+"?include=steps").Expect(t, http.StatusOK).JSON(t)
+	a := chgAttrs(doc["data"].(map[string]any))
+	if a["status_code"] != model.StatusSuccess || a["started_at"] == nil || a["finished_at"] == nil {
+		t.Fatalf("change = %v", a)
+	}
+	for _, r := range doc["included"].([]any) {
+		if st := chgAttrs(r.(map[string]any)); st["status_code"] != model.StatusSuccess {
+			t.Fatalf("step %v is %v", st["name"], st["status_code"])
+		}
+	}
+	if n := len(s.Get(t, "/api/changes?filter[status_code_eq]=success").Expect(t, http.StatusOK).List(t)); n != 1 {
+		t.Fatalf("%d successful changes listed", n)
+	}
+}

@@ -1,0 +1,185 @@
+package handler
+
+import (
+	"bufio"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+type logLineAttributes struct {
+	ChangeID string `json:"change_id"`
+	StepID   string `json:"step_id"`
+	Message  string `json:"message"`
+	LoggedAt string `json:"logged_at"`
+}
+
+// logLineResource renders a line as the reference does: no links, no
+// relationships; the id is the line's sequence number, which orders a log.
+func logLineResource(l *model.LogLine) *jsonapi.Resource {
+	return &jsonapi.Resource{Type: "log_line", ID: strconv.FormatInt(l.ID, 10),
+		Attributes: &logLineAttributes{ChangeID: l.ChangeID, StepID: l.StepID, Message: l.Message,
+			LoggedAt: jsonapi.Timestamp(l.LoggedAt)}}
+}
+
+// logLineListSpec: logs are long, so paging walks the integer id; downloads
+// are plain text.
+var logLineListSpec = &jsonapi.Spec{List: true, Keyset: "id", IntKeyset: true, DefaultLimit: 100, MaxLimit: 1000,
+	DownloadExtensions: []string{"log", "txt"},
+	Filters: map[string]jsonapi.Field{
+		"id":        {Column: "id", Kind: jsonapi.Int},
+		"change_id": {Column: "change_id", Kind: jsonapi.UUID},
+		"step_id":   {Column: "step_id", Kind: jsonapi.UUID},
+		"message":   {Column: "message"},
+		"logged_at": {Column: "logged_at", Kind: jsonapi.Time},
+	}}
+
+// logDownloadBatch is how many lines a download reads per query.
+const logDownloadBatch = 5000
+
+func (a *API) routeLogLines(r *mux.Router) {
+	r.HandleFunc("/api/changes/{change_id}/log_lines", a.changeLogLines).Methods(http.MethodGet)
+	r.HandleFunc("/api/steps/{step_id}/log_lines", a.stepLogLines).Methods(http.MethodGet)
+	r.HandleFunc("/api/log_lines", a.allLogLines).Methods(http.MethodGet)
+}
+
+// changeLogLines lists a change's lines, or follows them live when the client
+// accepts text/event-stream.
+func (a *API) changeLogLines(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, logLineListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	id := mux.Vars(r)["change_id"]
+	if _, err := a.Store.LogChangeStatus(ctx, id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	base := func() *gorm.DB { return model.LogLinesQuery(a.Store.DB.WithContext(ctx), id, "") }
+	if wantsEventStream(r) {
+		a.followChangeLog(w, r, id, q, base)
+		return
+	}
+	a.serveLogLines(w, r, q, base)
+}
+
+func (a *API) stepLogLines(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, logLineListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	id := mux.Vars(r)["step_id"]
+	if err := a.Store.LogStepExists(ctx, id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.serveLogLines(w, r, q, func() *gorm.DB { return model.LogLinesQuery(a.Store.DB.WithContext(ctx), "", id) })
+}
+
+func (a *API) allLogLines(w http.ResponseWriter, r *http.Request) {
+	q, err := jsonapi.ParseQuery(r, logLineListSpec)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	a.serveLogLines(w, r, q, func() *gorm.DB { return model.LogLinesQuery(a.Store.DB.WithContext(ctx), "", "") })
+}
+
+// serveLogLines answers a list document, or the plain-text download.
+func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB) {
+	if q.Download != "" {
+		a.downloadLogLines(w, r, q, base)
+		return
+	}
+	if wantsEventStream(r) && !acceptsJSON(r) {
+		a.fail(w, r, &model.Error{Kind: model.KindNotAcceptable, Code: "not_acceptable",
+			Detail: "only /api/changes/{change_id}/log_lines streams text/event-stream; accept " + jsonapi.MediaType})
+		return
+	}
+	page, err := jsonapi.Fetch[model.LogLine](base(), q, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	data := make([]*jsonapi.Resource, len(page.Rows))
+	for i := range page.Rows {
+		data[i] = logLineResource(&page.Rows[i])
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, true), q)
+}
+
+// downloadLogLines streams every matching message, one per line, oldest first
+// whatever the sort, reading in id ranges so memory stays flat.
+func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", q.Download))
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	rc := http.NewResponseController(w)
+	var after int64
+	for {
+		lines, err := model.LogLinesAfter(q.Where(base()), after, logDownloadBatch)
+		if err != nil {
+			a.Log.Error("log download failed", "request_id", requestID(r.Context()), "err", err)
+			return
+		}
+		for i := range lines {
+			_, _ = bw.WriteString(lines[i].Message)
+			_ = bw.WriteByte('\n')
+			after = lines[i].ID
+		}
+		if err := bw.Flush(); err != nil {
+			return
+		}
+		_ = rc.Flush()
+		if len(lines) < logDownloadBatch {
+			return
+		}
+	}
+}
+
+// wantsEventStream reports whether Accept asks for text/event-stream.
+func wantsEventStream(r *http.Request) bool {
+	return acceptsAny(r, "text/event-stream")
+}
+
+func acceptsJSON(r *http.Request) bool {
+	if strings.TrimSpace(strings.Join(r.Header.Values("Accept"), "")) == "" {
+		return true
+	}
+	return acceptsAny(r, jsonapi.MediaType, "application/json", "application/*", "*/*")
+}
+
+// acceptsAny reports whether Accept lists one of types with a non-zero q.
+func acceptsAny(r *http.Request, types ...string) bool {
+	for _, part := range strings.Split(strings.Join(r.Header.Values("Accept"), ","), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if q, ok := params["q"]; ok {
+			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
+				continue
+			}
+		}
+		for _, t := range types {
+			if mt == t {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,159 @@
+package handler
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+var (
+	// sseHeartbeat keeps proxies from closing a quiet stream.
+	sseHeartbeat = 15 * time.Second
+	// ssePoll is the safety net under notifications (a lost LISTEN
+	// connection, a change that ended without a last line).
+	ssePoll = time.Second
+)
+
+// sseBatch is how many lines one read sends.
+const sseBatch = 500
+
+// followChangeLog streams the change's lines as Server-Sent Events, from the
+// one after Last-Event-ID (or the first), until the change is terminal; then
+// an "end" event tells the client not to reconnect. It wakes on new-line
+// notifications and polls slowly in case one is missed.
+func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID string, q *jsonapi.Query, base func() *gorm.DB) {
+	if err := checkStreamQuery(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	after, err := lastEventID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	// Subscribe before the first read: a line stored in between wakes us.
+	sub := a.Store.SubscribeLogLines(changeID)
+	defer sub.Close()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise hold events back
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	bw := bufio.NewWriterSize(w, 32<<10)
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	_, _ = bw.WriteString("retry: 2000\n: following change " + changeID + "\n\n")
+	if flush() != nil {
+		return
+	}
+	heartbeat := time.NewTicker(sseHeartbeat)
+	defer heartbeat.Stop()
+	poll := time.NewTicker(ssePoll)
+	defer poll.Stop()
+	for {
+		// The status is read before the lines: every line stored before the
+		// change ended is then among those read below.
+		status, err := a.Store.LogChangeStatus(ctx, changeID)
+		if err != nil {
+			a.streamFailed(r, err)
+			return
+		}
+		for {
+			lines, err := model.LogLinesAfter(q.Where(base()), after, sseBatch)
+			if err != nil {
+				a.streamFailed(r, err)
+				return
+			}
+			for i := range lines {
+				writeLogEvent(bw, &lines[i])
+				after = lines[i].ID
+			}
+			if len(lines) < sseBatch {
+				break
+			}
+			if flush() != nil {
+				return
+			}
+		}
+		if model.Terminal(status) {
+			_, _ = bw.WriteString("event: end\ndata: {\"status\":" + strconv.Quote(status) + "}\n\n")
+			_ = flush()
+			return
+		}
+		if flush() != nil {
+			return
+		}
+	wait:
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.Stopping:
+			return // the client resumes with Last-Event-ID, here after a restart or on another replica
+		case <-sub.C:
+		case <-poll.C:
+		case <-heartbeat.C:
+			_, _ = bw.WriteString(": heartbeat\n\n")
+			if flush() != nil {
+				return
+			}
+			goto wait
+		}
+	}
+}
+
+func (a *API) streamFailed(r *http.Request, err error) {
+	if r.Context().Err() == nil {
+		a.Log.Error("log stream failed", "request_id", requestID(r.Context()), "err", err)
+	}
+}
+
+// writeLogEvent writes one line as an event: its id is the line's id (what
+// the client sends back as Last-Event-ID), its data the resource as JSON.
+func writeLogEvent(bw *bufio.Writer, l *model.LogLine) {
+	data, _ := json.Marshal(logLineResource(l))
+	_, _ = bw.WriteString("id: ")
+	_, _ = bw.WriteString(strconv.FormatInt(l.ID, 10))
+	_, _ = bw.WriteString("\ndata: ")
+	_, _ = bw.Write(data)
+	_, _ = bw.WriteString("\n\n")
+}
+
+// lastEventID is where a reconnecting client resumes: after this line id.
+func lastEventID(r *http.Request) (int64, error) {
+	v := strings.TrimSpace(r.Header.Get("Last-Event-ID"))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, model.BadParameter("Last-Event-ID", "Last-Event-ID must be the id of a log line event (a whole number)")
+	}
+	return n, nil
+}
+
+// checkStreamQuery refuses parameters a live stream cannot honour (it always
+// runs oldest first, to the end): only conditions apply.
+func checkStreamQuery(r *http.Request) error {
+	for key := range r.URL.Query() {
+		if !strings.HasPrefix(key, "filter[") || key == "filter[sorts]" || key == "filter[s]" {
+			return model.BadParameter(key, "a live log stream (Accept: text/event-stream) takes only filter[...] conditions")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,329 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/gitops"
+)
+
+// ChangeInput is what a client sends to create a change. TemplateVersion
+// (asset changes only) runs another version of the asset's template than
+// the one the asset uses.
+type ChangeInput struct {
+	Action                      string
+	Name                        *string
+	GitRemoteName, GitRev       *string
+	Metadata, PropertyOverrides JSONMap
+	TemplateVersion             *string
+}
+
+const (
+	ptrAction          = "/data/attributes/action"
+	ptrGitRemoteName   = "/data/attributes/git_remote_name"
+	ptrGitRev          = "/data/attributes/git_rev"
+	ptrTemplateVersion = "/data/attributes/template_version"
+)
+
+// changeOrigin is where a change's actions come from: a remote, a rev and
+// the commit it resolved to.
+type changeOrigin struct {
+	remote            gitops.Remote // opened credentials: never render or log
+	remoteID          *string
+	remoteName, rev   string
+	sha               string
+	templateVersionID *string
+	templateCode      string // asset changes: actions.yaml may sit in this folder
+}
+
+// CreateChange validates in against node and the commit it resolves to,
+// then stores the change (initializing) with its whole step tree, in one
+// transaction, and wakes the engine. Nothing is written when anything is
+// wrong: an archived node, a remote or rev that does not resolve, an
+// actions.yaml without the action, a step tree with a cycle.
+func (s *Store) CreateChange(ctx context.Context, actor *Actor, node *Node, in ChangeInput) (*Change, error) {
+	if err := validateChangeInput(in); err != nil {
+		return nil, err
+	}
+	if err := s.Read(ctx, func(db *gorm.DB) error { return nodeOpen(db, node) }); err != nil {
+		return nil, err
+	}
+	origin, err := s.changeOrigin(ctx, node, in)
+	if err != nil {
+		return nil, err
+	}
+	file, where, err := s.readChangeActions(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := file.Actions[in.Action]; !ok {
+		return nil, unknownAction(file, where, origin.sha, in.Action)
+	}
+	approval, err := s.approvalGroup(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	c := &Change{ID: NewID(), NodeID: node.ID, Action: in.Action, Name: in.Name, Status: StatusInitializing,
+		GitRemoteID: origin.remoteID, GitRemoteName: origin.remoteName, GitRev: origin.rev, CommitSHA: &origin.sha,
+		TemplateVersionID: origin.templateVersionID, Metadata: orEmpty(in.Metadata),
+		PropertyOverrides: orEmpty(in.PropertyOverrides), RequiresApprovalFrom: approval,
+		CreatedBy: actor.Name(), CreatedAt: now, UpdatedAt: now}
+	steps, err := buildStepTree(file, where, c.ID, in.Action, approval, now)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Write(ctx, func(tx *gorm.DB) error {
+		// Re-checked inside the transaction: the node may have been archived
+		// while the commit was being read.
+		if err := nodeOpen(tx, node); err != nil {
+			return err
+		}
+		if err := tx.Create(c).Error; err != nil {
+			return err
+		}
+		if err := tx.CreateInBatches(steps, 200).Error; err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:changes:create", changeEventSource(c), JSONMap{
+			"action": c.Action, "node": node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
+			"commit_sha": origin.sha, "steps": len(steps)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Wake()
+	return c, nil
+}
+
+func validateChangeInput(in ChangeInput) error {
+	if err := ValidateActionName(ptrAction, in.Action); err != nil {
+		return err
+	}
+	if in.Name != nil && (strings.TrimSpace(*in.Name) == "" || len(*in.Name) > 200) {
+		return Invalid("/data/attributes/name", "invalid_name", "name must be 1 to 200 characters when given")
+	}
+	return nil
+}
+
+func orEmpty(m JSONMap) JSONMap {
+	if m == nil {
+		return JSONMap{}
+	}
+	return m
+}
+
+// nodeOpen refuses a node that is archived or sits below an archived one.
+func nodeOpen(db *gorm.DB, n *Node) error {
+	var closed []Node
+	if err := db.Where("path IN ? AND archived = ?", lineage(n.Path), true).Order("path").Limit(1).Find(&closed).Error; err != nil {
+		return err
+	}
+	if len(closed) == 0 {
+		return nil
+	}
+	c := closed[0]
+	if c.ID == n.ID {
+		return &Error{Kind: KindInvalid, Code: "archived_node",
+			Detail: fmt.Sprintf("%s %s is archived and accepts no new changes", n.Kind, n.Path)}
+	}
+	return &Error{Kind: KindInvalid, Code: "archived_node",
+		Detail: fmt.Sprintf("%s %s is archived, so %s %s accepts no new changes", c.Kind, c.Path, n.Kind, n.Path)}
+}
+
+// changeOrigin finds the remote and commit a change on node runs: the named
+// remote and rev for projects and environments, the template version's
+// commit for assets.
+func (s *Store) changeOrigin(ctx context.Context, node *Node, in ChangeInput) (*changeOrigin, error) {
+	if s.Git == nil {
+		return nil, Errorf(KindInternal, "no git mirrors configured")
+	}
+	if node.Kind == KindAsset {
+		return s.assetChangeOrigin(ctx, node, in)
+	}
+	if in.TemplateVersion != nil {
+		return nil, Invalid(ptrTemplateVersion, "not_allowed",
+			"template_version applies to asset changes only; %s changes name git_remote_name and git_rev", node.Kind)
+	}
+	switch {
+	case in.GitRemoteName == nil || *in.GitRemoteName == "":
+		return nil, Invalid(ptrGitRemoteName, "required", "git_remote_name is required: the name of one of the project's git remotes")
+	case in.GitRev == nil || *in.GitRev == "":
+		return nil, Invalid(ptrGitRev, "required", "git_rev is required: a branch, tag or commit SHA")
+	}
+	if err := gitops.ValidateRev(*in.GitRev); err != nil {
+		return nil, Invalid(ptrGitRev, "invalid_git_rev", "%s", err.Error())
+	}
+	project := node
+	if node.ProjectID != nil {
+		var err error
+		if project, err = s.nodeByID(ctx, *node.ProjectID); err != nil {
+			return nil, err
+		}
+	}
+	g, remote, err := s.RemoteForRun(ctx, project, *in.GitRemoteName)
+	if err != nil {
+		return nil, err
+	}
+	sha, err := s.Git.Resolve(ctx, remote, *in.GitRev)
+	if err != nil {
+		return nil, originGitError(err, *in.GitRev, g.Name)
+	}
+	return &changeOrigin{remote: remote, remoteID: &g.ID, remoteName: g.Name, rev: *in.GitRev, sha: sha}, nil
+}
+
+func (s *Store) assetChangeOrigin(ctx context.Context, asset *Node, in ChangeInput) (*changeOrigin, error) {
+	for _, a := range []struct {
+		ptr string
+		v   *string
+	}{{ptrGitRemoteName, in.GitRemoteName}, {ptrGitRev, in.GitRev}} {
+		if a.v != nil {
+			return nil, Invalid(a.ptr, "not_allowed", "asset changes run their template version's commit; leave %s out",
+				strings.TrimPrefix(a.ptr, "/data/attributes/"))
+		}
+	}
+	tpl, tv, remote, err := s.AssetTemplate(ctx, asset)
+	if err != nil {
+		return nil, err
+	}
+	if tpl == nil {
+		return nil, &Error{Kind: KindInvalid, Code: "no_template",
+			Detail: fmt.Sprintf("asset %s has no template, so it has no actions; give it a template_name and template_version", asset.Path)}
+	}
+	if in.TemplateVersion != nil && *in.TemplateVersion != tv.Version {
+		v, err := s.GetTemplateVersion(ctx, tpl, *in.TemplateVersion)
+		if ModelNotFound(err) {
+			return nil, Invalid(ptrTemplateVersion, "unknown_template_version", "template %q has no version %q", tpl.Code, *in.TemplateVersion)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v.State != VersionReady || v.CommitSHA == nil || v.Archived {
+			state := v.State
+			if v.Archived {
+				state = "archived"
+			}
+			return nil, Invalid(ptrTemplateVersion, "template_version_not_ready",
+				"template %s version %s is %s; changes run ready versions only", tpl.Code, v.Version, state)
+		}
+		tv = v
+	}
+	return &changeOrigin{remote: remote, remoteName: tpl.Code, rev: tv.GitRev, sha: *tv.CommitSHA,
+		templateVersionID: &tv.ID, templateCode: tpl.Code}, nil
+}
+
+// originGitError makes a failed resolve a 422 that names the rev and the
+// remote: at git_rev when the rev is the problem, else at git_remote_name.
+func originGitError(err error, rev, remoteName string) error {
+	var ge *gitops.Error
+	if !errors.As(err, &ge) {
+		return err
+	}
+	ptr := ptrGitRemoteName
+	if ge.Kind == gitops.ErrInvalid || (ge.Kind == gitops.ErrNotFound && ge.Rev != "") {
+		ptr = ptrGitRev
+	}
+	e := AsError(GitError(err, ptr))
+	e.Detail = fmt.Sprintf("git_rev %q cannot be resolved on git remote %q: %s", rev, remoteName, e.Detail)
+	return e
+}
+
+// readChangeActions reads and parses the actions file at the origin's
+// commit: <template_code>/actions.yaml first for asset templates (as the
+// template resolver does), then actions.yaml at the root. where names the
+// file and commit in later errors.
+func (s *Store) readChangeActions(ctx context.Context, o *changeOrigin) (*ActionsFile, string, error) {
+	files := []string{"actions.yaml"}
+	if o.templateCode != "" {
+		files = []string{path.Join(o.templateCode, "actions.yaml"), "actions.yaml"}
+	}
+	for _, file := range files {
+		data, err := s.Git.ReadFile(ctx, o.remote, o.sha, file)
+		if errors.Is(err, gitops.ErrFileNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, "", GitError(err, "")
+		}
+		af, err := ParseActionsFile(file, data)
+		if err != nil {
+			return nil, "", &Error{Kind: KindInvalid, Code: "invalid_actions_file", Pointer: ptrAction,
+				Meta: map[string]any{"commit_sha": o.sha}, Detail: fmt.Sprintf("commit %s: %s", o.sha, err.Error())}
+		}
+		return af, fmt.Sprintf("%s at commit %s", file, o.sha), nil
+	}
+	return nil, "", &Error{Kind: KindInvalid, Code: "no_actions_file", Pointer: ptrAction,
+		Meta:   map[string]any{"commit_sha": o.sha},
+		Detail: fmt.Sprintf("commit %s (git_rev %q of %q) has no %s", o.sha, o.rev, o.remoteName, strings.Join(files, " or "))}
+}
+
+func unknownAction(file *ActionsFile, where, sha, action string) error {
+	closest := closestActions(file, action)
+	detail := fmt.Sprintf("action %q is not defined in %s", action, where)
+	if len(closest) > 0 {
+		detail += "; closest: " + strings.Join(closest, ", ")
+	} else {
+		names := file.Names
+		if len(names) > 20 {
+			names = append(names[:20:20], "...")
+		}
+		detail += "; defined: " + strings.Join(names, ", ")
+	}
+	return &Error{Kind: KindInvalid, Code: "unknown_action", Pointer: ptrAction, Detail: detail,
+		Meta: map[string]any{"commit_sha": sha, "closest_actions": closest}}
+}
+
+// approvalGroup is the requires_approval_from setting nearest node: its own
+// settings, then its environment's, then its project's. A null value at a
+// level switches approvals off below it.
+func (s *Store) approvalGroup(ctx context.Context, node *Node) (*string, error) {
+	paths := lineage(node.Path)
+	var nodes []Node
+	var sets []PropertySet
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		if err := db.Where("path IN ?", paths).Find(&nodes).Error; err != nil {
+			return err
+		}
+		ids := make([]string, len(nodes))
+		for i := range nodes {
+			ids[i] = nodes[i].SettingsID
+		}
+		return db.Where("id IN ?", ids).Find(&sets).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	setOf := map[string]JSONMap{}
+	for i := range sets {
+		setOf[sets[i].ID] = sets[i].Data
+	}
+	byPath := map[string]string{}
+	for i := range nodes {
+		byPath[nodes[i].Path] = nodes[i].SettingsID
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		data := setOf[byPath[paths[i]]]
+		if _, ok := data["requires_approval_from"]; ok {
+			return ParseSettings(data).RequiresApprovalFrom, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Store) nodeByID(ctx context.Context, id string) (*Node, error) {
+	var n Node
+	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&n).Error }); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// ChangeLink is a change's URL: below the node it runs on.
+func ChangeLink(nodePath, changeID string) string {
+	return "/api" + nodePath + "/changes/" + changeID
+}

@@ -1,0 +1,211 @@
+package model
+
+import (
+	"context"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// ChangesQuery is the list of every change.
+func ChangesQuery(db *gorm.DB) *gorm.DB { return db.Model(&Change{}) }
+
+// NodeChangesQuery is the list of the changes that run on node itself (a
+// change's URL is below its own node, so lists and lookups agree).
+func NodeChangesQuery(db *gorm.DB, node *Node) *gorm.DB {
+	return db.Model(&Change{}).Where("node_id = ?", node.ID)
+}
+
+// StepsQuery is the list of every step.
+func StepsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Step{}) }
+
+// Change list columns that come from the change's node and its ancestors,
+// as correlated subqueries so filters and sorts stay in SQL and the changes
+// table keeps its unqualified column names.
+const (
+	changeNodeIs  = " WHERE c.id = changes.node_id)"
+	changeProject = "(SELECT p.%s FROM nodes c JOIN nodes p ON p.id = COALESCE(c.project_id, c.id)" + changeNodeIs
+	// The environment is the node itself or, for an asset, its parent.
+	changeEnvironment = "(SELECT e.%s FROM nodes c JOIN nodes e ON e.kind = 'environment' AND (e.id = c.id OR e.id = c.parent_id)" + changeNodeIs
+	changeAsset       = "(SELECT c.%s FROM nodes c WHERE c.id = changes.node_id AND c.kind = 'asset')"
+)
+
+// ChangeNodeColumn is the SQL for attribute (code or name) of the change's
+// project, environment or asset (kind), for list filters.
+func ChangeNodeColumn(kind, attribute string) string {
+	if attribute != "code" && attribute != "name" {
+		panic("ChangeNodeColumn: unsupported attribute " + attribute)
+	}
+	tpl := map[string]string{KindProject: changeProject, KindEnvironment: changeEnvironment, KindAsset: changeAsset}[kind]
+	return strings.Replace(tpl, "%s", attribute, 1)
+}
+
+// GetChange loads change id; 404 when missing.
+func (s *Store) GetChange(ctx context.Context, id string) (*Change, error) {
+	return s.findChange(ctx, id, nil)
+}
+
+// GetNodeChange loads change id of node; a change of another node is a 404.
+func (s *Store) GetNodeChange(ctx context.Context, node *Node, id string) (*Change, error) {
+	return s.findChange(ctx, id, node)
+}
+
+func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change, error) {
+	if !IsID(id) {
+		return nil, NotFound("change", id)
+	}
+	var c Change
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		q := ChangesQuery(db)
+		if node != nil {
+			q = NodeChangesQuery(db, node)
+		}
+		return q.Where("id = ?", id).Take(&c).Error
+	})
+	if ModelNotFound(err) {
+		return nil, NotFound("change", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// GetStep loads step id; 404 when missing.
+func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
+	if !IsID(id) {
+		return nil, NotFound("step", id)
+	}
+	var st Step
+	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&st).Error })
+	if ModelNotFound(err) {
+		return nil, NotFound("step", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// ChangeTarget resolves a parent_path (a node path, with or without /api)
+// to the node a change will run on: a missing node is a 422 at parent_path,
+// as the URL itself exists.
+func (s *Store) ChangeTarget(ctx context.Context, parentPath string) (*Node, error) {
+	const ptr = "/data/attributes/parent_path"
+	p := strings.TrimSuffix(strings.TrimPrefix(parentPath, "/api"), "/")
+	if p == "" || !strings.HasPrefix(p, "/projects/") {
+		return nil, Invalid(ptr, "invalid_parent_path",
+			"parent_path must be the path of a project, environment or asset, e.g. /projects/opc/environments/dev")
+	}
+	for i, seg := range strings.Split(p[1:], "/") {
+		if i%2 == 1 && ValidateCode(seg) != nil {
+			return nil, Invalid(ptr, "unknown_node", "no project, environment or asset at %q", strings.ToValidUTF8(p, "?"))
+		}
+	}
+	n, err := s.NodeByPath(ctx, p)
+	if ModelNotFound(err) {
+		return nil, Invalid(ptr, "unknown_node", "no project, environment or asset at %q", p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Read(ctx, func(db *gorm.DB) error { return nodeOpen(db, n) }); err != nil {
+		e := AsError(err)
+		e.Pointer = ptr
+		return nil, e
+	}
+	return n, nil
+}
+
+// ChangeSteps loads the steps of the given changes in tree order (position),
+// keyed by change id.
+func (s *Store) ChangeSteps(ctx context.Context, changeIDs []string) (map[string][]Step, error) {
+	out := map[string][]Step{}
+	if len(changeIDs) == 0 {
+		return out, nil
+	}
+	var steps []Step
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Where("change_id IN ?", changeIDs).Order("change_id, position").Find(&steps).Error
+	}); err != nil {
+		return nil, err
+	}
+	for _, st := range steps {
+		out[st.ChangeID] = append(out[st.ChangeID], st)
+	}
+	return out, nil
+}
+
+// StepChildren lists the child step ids of each given step, in order.
+func (s *Store) StepChildren(ctx context.Context, stepIDs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(stepIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID       string
+		ParentID string
+	}
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Select("id", "parent_id").Where("parent_id IN ?", stepIDs).Order("position").Scan(&rows).Error
+	}); err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ParentID] = append(out[r.ParentID], r.ID)
+	}
+	return out, nil
+}
+
+// StepPropertyVersions lists the property versions each given step wrote
+// (its accepted STEWARD_PROPERTIES_PATCH), oldest first.
+func (s *Store) StepPropertyVersions(ctx context.Context, stepIDs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(stepIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID     string
+		StepID string
+	}
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&PropertySetVersion{}).Select("id", "step_id").Where("step_id IN ?", stepIDs).Order("id").Scan(&rows).Error
+	}); err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.StepID] = append(out[r.StepID], r.ID)
+	}
+	return out, nil
+}
+
+// ChangesByID loads changes by id, keyed by id.
+func (s *Store) ChangesByID(ctx context.Context, ids []string) (map[string]*Change, error) {
+	out := map[string]*Change{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []Change
+	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id IN ?", ids).Find(&rows).Error }); err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		out[rows[i].ID] = &rows[i]
+	}
+	return out, nil
+}
+
+// ChangeApprovalStep is the wait step a change's node settings added in
+// front of its action (see buildStepTree), or nil. steps are the change's
+// steps in position order.
+func ChangeApprovalStep(c *Change, steps []Step) *Step {
+	if c.RequiresApprovalFrom == nil || len(steps) < 2 {
+		return nil
+	}
+	st := &steps[1]
+	if st.Kind == StepWait && st.ParentID != nil && *st.ParentID == steps[0].ID && st.Name != nil &&
+		*st.Name == ChangeApprovalName && st.RequiresApprovalFrom != nil && *st.RequiresApprovalFrom == *c.RequiresApprovalFrom {
+		return st
+	}
+	return nil
+}

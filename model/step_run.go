@@ -1,0 +1,102 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/gitops"
+	"github.com/stewardhq/steward/pkg/converge"
+)
+
+// RunContext is what a change's steps run with: the node, the remote and
+// commit to check out, where actions.yaml sits in it, and the converged
+// properties (repository, project, environment, asset, then the change's
+// property_overrides).
+type RunContext struct {
+	Node   *Node
+	Source *RepositorySource // Remote carries opened credentials: never render or log it
+	// ActionsDir is the folder of actions.yaml inside the checkout ("" for
+	// the root); steps run there.
+	ActionsDir string
+	Properties JSONMap
+}
+
+// ChangeRunContext resolves c's run context now. Properties are read fresh,
+// so a step sees the patches earlier steps applied.
+func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, error) {
+	if c.CommitSHA == nil {
+		return nil, Errorf(KindInternal, "change %s has no commit", c.ID)
+	}
+	node, err := s.nodeByID(ctx, c.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	rc := &RunContext{Node: node}
+	if c.TemplateVersionID != nil {
+		err = s.templateRunSource(ctx, c, rc)
+	} else {
+		err = s.remoteRunSource(ctx, c, rc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	conv, err := s.ConvergedPropertiesAt(ctx, node, rc.Source)
+	if err != nil {
+		return nil, err
+	}
+	rc.Properties = JSONMap(converge.Merge(conv.Data, c.PropertyOverrides))
+	return rc, nil
+}
+
+// templateRunSource: asset changes run their template version's commit from
+// the template's repository, in <template code>/ when actions.yaml is there.
+func (s *Store) templateRunSource(ctx context.Context, c *Change, rc *RunContext) error {
+	var tv TemplateVersion
+	var tpl Template
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		if err := db.Where("id = ?", *c.TemplateVersionID).Take(&tv).Error; err != nil {
+			return err
+		}
+		return db.Where("id = ?", tv.TemplateID).Take(&tpl).Error
+	})
+	if err != nil {
+		return err
+	}
+	remote, err := s.TemplateRemote(&tpl)
+	if err != nil {
+		return err
+	}
+	rc.Source = &RepositorySource{Remote: remote, CommitSHA: *c.CommitSHA,
+		Label: fmt.Sprintf("template %q version %q", tpl.Code, tv.Version)}
+	_, err = s.Git.ReadFile(ctx, remote, *c.CommitSHA, path.Join(tpl.Code, "actions.yaml"))
+	switch {
+	case err == nil:
+		rc.ActionsDir = tpl.Code
+	case !errors.Is(err, gitops.ErrFileNotFound):
+		return GitError(err, "")
+	}
+	return nil
+}
+
+// remoteRunSource: project and environment changes run the commit of the
+// project's git remote they name.
+func (s *Store) remoteRunSource(ctx context.Context, c *Change, rc *RunContext) error {
+	project := rc.Node
+	if project.ProjectID != nil {
+		var err error
+		if project, err = s.nodeByID(ctx, *project.ProjectID); err != nil {
+			return err
+		}
+	}
+	_, remote, err := s.RemoteForRun(ctx, project, c.GitRemoteName)
+	if err != nil {
+		return err
+	}
+	rc.Source = &RepositorySource{Remote: remote, CommitSHA: *c.CommitSHA,
+		Label: fmt.Sprintf("git remote %q", c.GitRemoteName)}
+	return nil
+}

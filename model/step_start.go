@@ -1,0 +1,275 @@
+package model
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/stewardhq/steward/pkg/converge"
+)
+
+// QueueInfo says whether a change may run beside others on its node and,
+// when it waits, which changes are ahead of it.
+type QueueInfo struct {
+	ParallelChangesAllowed, BlockedByChangeInSameParent bool
+	BlockedByQueue                                      []string
+}
+
+// activeChangeStatuses are the statuses of changes that hold or queue for
+// their node.
+var activeChangeStatuses = []string{StatusInitializing, StatusPending, StatusRunning}
+
+// parallelSettings reads allow_parallel for node: each key from the nearest
+// of the node, its environment and its project that sets it, else its
+// default.
+func parallelSettings(db *gorm.DB, node *Node) (Settings, error) {
+	paths := lineage(node.Path)
+	var nodes []Node
+	if err := db.Where("path IN ?", paths).Find(&nodes).Error; err != nil {
+		return Settings{}, err
+	}
+	ids := make([]string, len(nodes))
+	byPath := map[string]string{}
+	for i := range nodes {
+		ids[i] = nodes[i].SettingsID
+		byPath[nodes[i].Path] = nodes[i].SettingsID
+	}
+	var sets []PropertySet
+	if err := db.Where("id IN ?", ids).Find(&sets).Error; err != nil {
+		return Settings{}, err
+	}
+	data := map[string]JSONMap{}
+	for i := range sets {
+		data[sets[i].ID] = sets[i].Data
+	}
+	out := ParseSettings(nil)
+	var changesSet, sameSet bool
+	for i := len(paths) - 1; i >= 0; i-- {
+		ap, _ := data[byPath[paths[i]]]["allow_parallel"].(map[string]any)
+		if v, ok := ap["changes"].(bool); ok && !changesSet {
+			out.AllowParallelChanges, changesSet = v, true
+		}
+		if v, ok := ap["runs_of_same_change"].(bool); ok && !sameSet {
+			out.AllowParallelRunsOfSameChange, sameSet = v, true
+		}
+	}
+	return out, nil
+}
+
+// queueFor lists the changes that keep c from starting, oldest first: with
+// allow_parallel.changes false every active change on the node that is
+// running or was created before c; with runs_of_same_change false, those of
+// them running the same action. sameNode reports a blocker of the first
+// kind. Earlier changes block later ones even while they wait themselves,
+// which is what makes blocked changes start in creation order.
+func queueFor(db *gorm.DB, c *Change, set Settings) (blockers []string, sameNode bool, err error) {
+	if set.AllowParallelChanges && set.AllowParallelRunsOfSameChange {
+		return nil, false, nil
+	}
+	var rows []Change
+	q := db.Select("id", "action", "status", "created_at").
+		Where("node_id = ? AND id <> ? AND status IN ?", c.NodeID, c.ID, activeChangeStatuses).
+		Where("status = ? OR created_at < ? OR (created_at = ? AND id < ?)", StatusRunning, c.CreatedAt, c.CreatedAt, c.ID)
+	if set.AllowParallelChanges {
+		q = q.Where("action = ?", c.Action)
+	}
+	if err := q.Order("created_at, id").Find(&rows).Error; err != nil {
+		return nil, false, err
+	}
+	for _, o := range rows {
+		blockers = append(blockers, o.ID)
+	}
+	return blockers, !set.AllowParallelChanges && len(rows) > 0, nil
+}
+
+// ChangeQueueInfo explains c's place in its node's queue (the meta of a
+// change document). Only initializing and pending changes can be blocked.
+func (s *Store) ChangeQueueInfo(ctx context.Context, c *Change) (QueueInfo, error) {
+	out := QueueInfo{BlockedByQueue: []string{}}
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		var node Node
+		if err := db.Where("id = ?", c.NodeID).Take(&node).Error; err != nil {
+			return err
+		}
+		set, err := parallelSettings(db, &node)
+		if err != nil {
+			return err
+		}
+		out.ParallelChangesAllowed = set.AllowParallelChanges
+		if c.Status != StatusInitializing && c.Status != StatusPending {
+			return nil
+		}
+		blockers, sameNode, err := queueFor(db, c, set)
+		if blockers != nil {
+			out.BlockedByQueue = blockers
+		}
+		out.BlockedByChangeInSameParent = sameNode
+		return err
+	})
+	return out, err
+}
+
+// startChange starts an initializing or pending change unless its queue
+// blocks it (then it waits pending). An asset change whose template
+// version has a MintModel renders it first, outside the transaction (it
+// reads Git), and stores it as the change starts; a MintModel that cannot
+// be rendered fails the change.
+func (s *Store) startChange(ctx context.Context, c *Change) error {
+	var node Node
+	var set Settings
+	var blocked bool
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		if err := db.Where("id = ?", c.NodeID).Take(&node).Error; err != nil {
+			return err
+		}
+		var err error
+		if set, err = parallelSettings(db, &node); err != nil {
+			return err
+		}
+		b, _, err := queueFor(db, c, set)
+		blocked = len(b) > 0
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if blocked {
+		if c.Status == StatusPending {
+			return nil // the common case: nothing to write
+		}
+		_, err := s.moveChange(ctx, c.ID, func(r *changeRun) error { return r.startIfFree(&node, set, nil) })
+		return err
+	}
+	var mm *converge.Rendered
+	mmErr := error(nil)
+	if c.MintmodelID == nil && c.TemplateVersionID != nil {
+		mm, mmErr = s.renderChangeMintModel(ctx, c, &node)
+	}
+	if mmErr != nil && ErrorKind(mmErr) != KindInvalid {
+		return mmErr // a database or Git outage: try again on the next pass
+	}
+	if mmErr != nil {
+		// Said in the log of its first step before the change ends, so
+		// the log is complete when the change is seen finished.
+		s.logStepLine(ctx, c.ID, s.firstStepID(ctx, c.ID), "the change could not start: "+AsError(mmErr).Detail)
+	}
+	_, err = s.moveChange(ctx, c.ID, func(r *changeRun) error {
+		if mmErr != nil {
+			return r.failStart(mmErr)
+		}
+		return r.startIfFree(&node, set, mm)
+	})
+	return err
+}
+
+// startIfFree re-checks the queue under the lock (serialised per node on
+// PostgreSQL by locking the node row, so two changes on one node cannot
+// both see the other as not yet running) and starts the change or leaves it
+// pending.
+func (r *changeRun) startIfFree(node *Node, set Settings, mm *converge.Rendered) error {
+	if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
+		return r.progress()
+	}
+	if r.s.postgres() {
+		var locked Node
+		if err := r.tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
+			return err
+		}
+	}
+	blockers, _, err := queueFor(r.tx, r.c, set)
+	if err != nil {
+		return err
+	}
+	if len(blockers) > 0 {
+		if r.c.Status != StatusPending {
+			r.c.Status, r.cDirty = StatusPending, true
+		}
+		return r.pendSteps()
+	}
+	if mm != nil {
+		m, _, _, err := r.s.RecordMintModel(r.tx, node, mm, r.c.ID)
+		if err != nil {
+			return err
+		}
+		r.c.MintmodelID = &m.ID
+	}
+	r.c.Status, r.c.StartedAt, r.cDirty = StatusRunning, &r.now, true
+	if err := r.pendSteps(); err != nil {
+		return err
+	}
+	if err := r.changeEvent(SystemActor, "start", nil); err != nil {
+		return err
+	}
+	return r.progress()
+}
+
+// pendSteps moves the steps of a change out of initializing: they wait to
+// be reached.
+func (r *changeRun) pendSteps() error {
+	for _, st := range r.steps {
+		if st.Status == StatusInitializing {
+			st.Status, r.dirty[st] = StatusPending, true
+		}
+	}
+	return nil
+}
+
+// failStart ends a change that cannot start (its MintModel does not
+// render): error, every step aborted.
+func (r *changeRun) failStart(cause error) error {
+	if Terminal(r.c.Status) || r.c.Status == StatusRunning {
+		return nil
+	}
+	r.c.StartedAt = &r.now
+	return r.endChange(SystemActor, StatusError, JSONMap{"reason": AsError(cause).Detail})
+}
+
+// firstStepID is the id of the change's first step ("" when it has none).
+func (s *Store) firstStepID(ctx context.Context, changeID string) string {
+	var ids []string
+	_ = s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Where("change_id = ?", changeID).Order("position").Limit(1).Pluck("id", &ids).Error
+	})
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// renderChangeMintModel renders the MintModel of an asset change's template
+// version (nil when it has none) with the asset's converged properties and
+// the change's overrides.
+func (s *Store) renderChangeMintModel(ctx context.Context, c *Change, asset *Node) (*converge.Rendered, error) {
+	var tv TemplateVersion
+	var tpl Template
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		if err := db.Where("id = ?", *c.TemplateVersionID).Take(&tv).Error; err != nil {
+			return err
+		}
+		return db.Where("id = ?", tv.TemplateID).Take(&tpl).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	if tv.HasMintmodel == nil || !*tv.HasMintmodel {
+		return nil, nil
+	}
+	rc, err := s.ChangeRunContext(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return s.RenderMintModel(ctx, &tpl, rc.Source, rc.Properties)
+}
+
+// logStepLine appends one line to a step's log, best effort: the line
+// explains a transition that is already committed.
+func (s *Store) logStepLine(ctx context.Context, changeID, stepID, msg string) {
+	if stepID == "" {
+		return
+	}
+	line := LogLine{ChangeID: changeID, StepID: stepID, Message: msg, LoggedAt: s.Now()}
+	if err := s.AppendLogLines(context.WithoutCancel(ctx), []LogLine{line}); err != nil {
+		s.Log.Error("writing a step log line failed", "change", changeID, "step", stepID, "err", err)
+	}
+}

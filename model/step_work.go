@@ -1,0 +1,287 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The worker side of the queue. A queued run step is claimed by exactly one
+// worker: on PostgreSQL with SELECT ... FOR UPDATE SKIP LOCKED (concurrent
+// claimers take different rows and never wait on each other); on SQLite the
+// claim's immediate transaction holds the one write lock. A claim is a lease
+// (owner + expiry) the worker renews while the process runs; a lease that
+// expires means the worker died, and ReapExpiredLeases ends the step as
+// error instead of running it again.
+
+// ClaimStep claims the oldest queued run step for owner: it becomes running
+// with a lease of the given length. nil, nil, nil when nothing is queued.
+func (s *Store) ClaimStep(ctx context.Context, owner string, lease time.Duration) (*Step, *Change, error) {
+	// A cheap read first, so idle workers do not take SQLite's write lock.
+	var ids []string
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Where("status = ?", StatusQueued).Limit(1).Pluck("id", &ids).Error
+	}); err != nil || len(ids) == 0 {
+		return nil, nil, err
+	}
+	var st Step
+	var c Change
+	var found bool
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		q := tx.Where("status = ?", StatusQueued).Order("queued_at, id").Limit(1)
+		if s.postgres() {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		var rows []Step
+		if err := q.Find(&rows).Error; err != nil || len(rows) == 0 {
+			return err
+		}
+		st, found = rows[0], true
+		now := s.Now()
+		expires := now.Add(lease)
+		st.Status, st.LeaseOwner, st.LeaseExpiresAt, st.StartedAt, st.UpdatedAt = StatusRunning, &owner, &expires, &now, now
+		if err := tx.Model(&Step{}).Where("id = ? AND status = ?", st.ID, StatusQueued).Updates(map[string]any{
+			"status": st.Status, "lease_owner": owner, "lease_expires_at": expires, "started_at": now, "updated_at": now,
+		}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("id = ?", st.ChangeID).Take(&c).Error; err != nil {
+			return err
+		}
+		r := &changeRun{s: s, tx: tx}
+		return r.stepEvent(SystemActor, &st, "start", JSONMap{"worker": owner})
+	})
+	if err != nil || !found {
+		return nil, nil, err
+	}
+	return &st, &c, nil
+}
+
+// RenewLease extends owner's lease on a running step. stillRunning is false
+// when the step is no longer owner's to run (cancelled, or reaped after the
+// lease lapsed): the worker must kill its process.
+func (s *Store) RenewLease(ctx context.Context, stepID, owner string, lease time.Duration) (stillRunning bool, err error) {
+	var n int64
+	err = s.Write(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		res := tx.Model(&Step{}).Where("id = ? AND status = ? AND lease_owner = ?", stepID, StatusRunning, owner).
+			Updates(map[string]any{"lease_expires_at": now.Add(lease), "updated_at": now})
+		n = res.RowsAffected
+		return res.Error
+	})
+	return n == 1, err
+}
+
+// StepHeld reports, reading only, whether owner still holds the step (and
+// its status): the cheap check a worker makes whenever it is nudged (a
+// cancel in this process), between lease renewals.
+func (s *Store) StepHeld(ctx context.Context, stepID, owner string) (held bool, status string, err error) {
+	var rows []Step
+	err = s.Read(ctx, func(db *gorm.DB) error {
+		return db.Select("status", "lease_owner").Where("id = ?", stepID).Limit(1).Find(&rows).Error
+	})
+	if err != nil || len(rows) == 0 {
+		return false, "", err
+	}
+	st := rows[0]
+	return st.Status == StatusRunning && st.LeaseOwner != nil && *st.LeaseOwner == owner, st.Status, nil
+}
+
+// FinishStep records the end of owner's run of a step. On success the
+// step's property patch is applied in the same transaction; then the step's
+// children are reached, or it finishes and the change moves on. A patch that
+// does not apply fails the step: nothing of it is written, the step's log
+// says why, then the step ends as error (log first, so whoever sees the step
+// finished reads a complete log). A step that was cancelled meanwhile stays
+// cancelled (nil); one owner no longer holds is a conflict.
+func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result StepResult) error {
+	var refused *Error
+	var changeID string
+	_, err := s.moveChangeOfStep(ctx, stepID, func(r *changeRun) error {
+		st := r.byID[stepID]
+		if st.Status == StatusCancelled {
+			return nil
+		}
+		if st.Status != StatusRunning || st.LeaseOwner == nil || *st.LeaseOwner != owner {
+			return &Error{Kind: KindConflict, Code: "step_not_held",
+				Detail: fmt.Sprintf("step %s is %s and not held by worker %s", st.ID, st.Status, owner)}
+		}
+		if result.OK && len(bytes.TrimSpace(result.PropertyPatch)) > 0 {
+			if err := r.applyPropertyPatch(st, result.PropertyPatch); err != nil {
+				if ErrorKind(err) == KindInvalid {
+					refused, changeID = AsError(err), r.c.ID
+				}
+				return err // rolls back; a refused patch is reported below
+			}
+		}
+		if !result.OK {
+			if err := r.finish(SystemActor, st, StatusError, "error", JSONMap{"reason": result.Reason}); err != nil {
+				return err
+			}
+			return r.progress()
+		}
+		// Its own script is done: release the lease, then its children run
+		// (or, having none, it succeeds as progress drives it).
+		st.LeaseOwner, st.LeaseExpiresAt, r.dirty[st] = nil, nil, true
+		return r.progress()
+	})
+	if refused != nil {
+		s.logStepLine(ctx, changeID, stepID, "the properties patch was not applied, so the step failed: "+refused.Detail)
+		return s.FinishStep(ctx, stepID, owner, StepResult{Reason: "properties patch not applied"})
+	}
+	return err
+}
+
+// moveChangeOfStep is moveChange for the change that step belongs to.
+func (s *Store) moveChangeOfStep(ctx context.Context, stepID string, fn func(r *changeRun) error) (*changeRun, error) {
+	if !IsID(stepID) {
+		return nil, NotFound("step", stepID)
+	}
+	var ids []string
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Where("id = ?", stepID).Pluck("change_id", &ids).Error
+	}); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, NotFound("step", stepID)
+	}
+	return s.moveChange(ctx, ids[0], fn)
+}
+
+// ReapExpiredLeases ends every running step whose lease has lapsed (its
+// worker died or lost the database) as error, with a log line saying so,
+// and moves its change on. The step is not run again: it may have done
+// part of its work. It returns how many steps it ended.
+//
+// It goes in three moves so that the log line is stored before the step
+// ends: fence the step (its lease passes to reapedPrefix+owner, so the lost
+// worker, should it come back, can no longer renew or finish it), write the
+// line, then end the step. A reaper that dies between them leaves a fenced,
+// lapsed lease that the next pass picks up again.
+func (s *Store) ReapExpiredLeases(ctx context.Context) (int, error) {
+	type expired struct{ ID, ChangeID string }
+	var rows []expired
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Select("id", "change_id").
+			Where("status = ? AND lease_owner IS NOT NULL AND lease_expires_at < ?", StatusRunning, s.Now()).
+			Order("lease_expires_at").Find(&rows).Error
+	}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range rows {
+		var owner string
+		var expiredAt time.Time
+		_, err := s.moveChange(ctx, e.ChangeID, func(r *changeRun) error {
+			st := r.byID[e.ID]
+			// Re-checked under the lock: the worker may have finished or
+			// renewed meanwhile.
+			if st == nil || st.Status != StatusRunning || st.LeaseOwner == nil || st.LeaseExpiresAt == nil || !st.LeaseExpiresAt.Before(r.now) {
+				return nil
+			}
+			owner, expiredAt = strings.TrimPrefix(*st.LeaseOwner, reapedPrefix), *st.LeaseExpiresAt
+			fenced := reapedPrefix + owner
+			st.LeaseOwner, r.dirty[st] = &fenced, true
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		if owner == "" {
+			continue
+		}
+		s.logStepLine(ctx, e.ChangeID, e.ID, fmt.Sprintf(
+			"the worker running this step (%s) was lost: its lease expired at %s without the step finishing; the step is marked error and was not run again",
+			owner, expiredAt.UTC().Format(time.RFC3339)))
+		_, err = s.moveChange(ctx, e.ChangeID, func(r *changeRun) error {
+			st := r.byID[e.ID]
+			if st.Status != StatusRunning || st.LeaseOwner == nil || *st.LeaseOwner != reapedPrefix+owner {
+				return nil // cancelled meanwhile
+			}
+			if err := r.finish(SystemActor, st, StatusError, "error", JSONMap{"reason": "worker_lost", "worker": owner}); err != nil {
+				return err
+			}
+			return r.progress()
+		})
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// reapedPrefix marks the lease of a step being ended by the reaper.
+const reapedPrefix = "reaped:"
+
+// maxPropertyPatch bounds what a step may ask to change in one run.
+const maxPropertyPatch = 1 << 20
+
+// applyPropertyPatch applies the RFC 6902 patches a step wrote (one JSON
+// array, or several one after another) to the properties of the change's
+// node, as a new version linked to the step. A patch that does not apply
+// is a 422 saying why; nothing is written then.
+func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
+	if len(raw) > maxPropertyPatch {
+		return Errorf(KindInvalid, "the patch is %d bytes; at most %d are accepted", len(raw), maxPropertyPatch)
+	}
+	var node Node
+	if err := r.tx.Where("id = ?", r.c.NodeID).Take(&node).Error; err != nil {
+		return err
+	}
+	var ps PropertySet
+	q := r.tx
+	if r.s.postgres() {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Where("id = ?", node.PropertiesID).Take(&ps).Error; err != nil {
+		return err
+	}
+	doc, err := json.Marshal(map[string]any(ps.Data))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for i := 1; ; i++ {
+		var ops json.RawMessage
+		if err := dec.Decode(&ops); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return Errorf(KindInvalid, "patch %d is not JSON: %v", i, err)
+		}
+		patch, err := jsonpatch.DecodePatch(ops)
+		if err != nil {
+			return Errorf(KindInvalid, "patch %d is not an RFC 6902 JSON patch (an array of operations): %v", i, err)
+		}
+		if doc, err = patch.Apply(doc); err != nil {
+			return Errorf(KindInvalid, "patch %d does not apply to the properties of %s: %v", i, node.Path, err)
+		}
+	}
+	var data JSONMap
+	if err := json.Unmarshal(doc, &data); err != nil || data == nil {
+		return Errorf(KindInvalid, "the patched properties of %s are not a JSON object", node.Path)
+	}
+	res := r.tx.Model(&PropertySet{}).Where("id = ?", ps.ID).
+		Updates(map[string]any{"version": gorm.Expr("version + 1"), "data": data, "updated_at": r.now})
+	if res.Error != nil {
+		return res.Error
+	}
+	version := ps.Version + 1
+	v := &PropertySetVersion{ID: NewID(), PropertySetID: ps.ID, Version: version, Data: data, StepID: &st.ID,
+		CreatedBy: r.c.CreatedBy, CreatedAt: r.now}
+	if err := r.tx.Create(v).Error; err != nil {
+		return err
+	}
+	return r.s.Record(r.tx, SystemActor, "api:properties:update", node.EventSource(),
+		JSONMap{"properties_id": ps.ID, "version": version, "step_id": st.ID, "change_id": r.c.ID})
+}
