@@ -196,7 +196,7 @@ func closestActions(file *ActionsFile, name string) []string {
 		name string
 		dist int
 	}
-	limit := max(1, len(name)/3)
+	limit := max(2, len(name)/3)
 	var cands []cand
 	lower := strings.ToLower(name)
 	for _, n := range file.Names {
@@ -217,26 +217,32 @@ func closestActions(file *ActionsFile, name string) []string {
 	return out
 }
 
-// editDistance is the Levenshtein distance between a and b, by runes.
+// editDistance is the optimal-string-alignment distance between a and b, by
+// runes: Levenshtein plus swaps of neighbours, the commonest typo ("biuld").
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	rows := make([][]int, len(ra)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(rb)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return rows[len(ra)][len(rb)]
 }
 
 func strPtr(s string) *string { return &s }
