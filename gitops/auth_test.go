@@ -2,9 +2,6 @@ package gitops
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/cgi"
@@ -21,22 +18,9 @@ import (
 	"github.com/stewardhq/steward/internal/testgit"
 )
 
-func testKey(t *testing.T) []byte {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(block)
-}
-
 func TestAuthMethods(t *testing.T) {
 	t.Parallel()
-	key := testKey(t)
+	key := testgit.SSHKey(t)
 	pub, err := ssh.ParsePrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +44,7 @@ func TestAuthMethods(t *testing.T) {
 	if err := keys.HostKeyCallback("git.example.com:22", &net22{}, pub.PublicKey()); err != nil {
 		t.Errorf("the known host key was refused: %v", err)
 	}
-	other, _ := ssh.ParsePrivateKey(testKey(t))
+	other, _ := ssh.ParsePrivateKey(testgit.SSHKey(t))
 	if err := keys.HostKeyCallback("git.example.com:22", &net22{}, other.PublicKey()); err == nil {
 		t.Error("an unknown host key was accepted")
 	}

@@ -51,12 +51,7 @@ func (a *API) routeBookmarks(r *mux.Router) {
 }
 
 func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, bookmarkListSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	n, err := a.resolveNode(r)
+	q, n, err := a.nodeInScope(r, bookmarkListSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -64,31 +59,15 @@ func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.BookmarksQuery(a.Store.DB.WithContext(ctx), n) }
 	render := func(b *model.Bookmark) *jsonapi.Resource { return bookmarkResource(b, n.APIPath()) }
-	if q.Download != "" {
-		if err := jsonapi.StreamCSV(w, q, base, "id", []string{"url", "description", "created_by", "created_at", "updated_at"}, render); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
-		return
+	columns := []string{"url", "description", "created_by", "created_at", "updated_at"}
+	if l, ok := listPage(a, w, r, q, base, "id", columns, render, nil); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.Bookmark](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	data := make([]*jsonapi.Resource, len(page.Rows))
-	for i := range page.Rows {
-		data[i] = render(&page.Rows[i])
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 }
 
 // bookmarkInScope resolves the node and the bookmark named in the URL.
 func (a *API) bookmarkInScope(r *http.Request) (*jsonapi.Query, *model.Node, *model.Bookmark, error) {
-	q, err := jsonapi.ParseQuery(r, bookmarkItemSpec)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	n, err := a.resolveNode(r)
+	q, n, err := a.nodeInScope(r, bookmarkItemSpec)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -136,12 +115,7 @@ func decodeBookmark(r *http.Request, id string) (model.BookmarkInput, error) {
 }
 
 func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, bookmarkItemSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	n, err := a.resolveNode(r)
+	q, n, err := a.nodeInScope(r, bookmarkItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -43,7 +43,7 @@ type changeAttributes struct {
 	FinishedAt           *string         `json:"finished_at"`
 	UpdatedAt            string          `json:"updated_at"`
 	AssetName            *string         `json:"asset_name"`
-	EnvironmentName      *string         `json:"environment_name"`
+	EnvironmentName      string          `json:"environment_name"` // "" outside an environment: the reference wants a string
 	ProjectName          string          `json:"project_name"`
 	GitRemoteName        string          `json:"git_remote_name"`
 	GitRev               string          `json:"git_rev"`
@@ -179,7 +179,7 @@ func changeResource(c *model.Change, cc *changeContext) *jsonapi.Resource {
 		ProjectName: project.Name, GitRemoteName: c.GitRemoteName, GitRev: c.GitRev, CommitSHA: c.CommitSHA,
 		RequiresApprovalFrom: c.RequiresApprovalFrom}
 	if env != nil {
-		attrs.EnvironmentName = &env.Name
+		attrs.EnvironmentName = env.Name
 	}
 	if node.Kind == model.KindAsset {
 		attrs.AssetName = &node.Name

@@ -62,17 +62,10 @@ func (a *API) routeChanges(r *mux.Router) {
 func nodeScoped(r *http.Request) bool { return mux.Vars(r)["project"] != "" }
 
 func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, changeListSpec)
+	q, node, err := a.parentInScope(r, changeListSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
-	}
-	var node *model.Node
-	if nodeScoped(r) {
-		if node, err = a.resolveNode(r); err != nil {
-			a.fail(w, r, err)
-			return
-		}
 	}
 	ctx := r.Context()
 	base := func() *gorm.DB {
@@ -82,20 +75,14 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		return model.ChangesQuery(db)
 	}
-	if q.Download != "" {
-		a.streamChangesCSV(ctx, w, q, base)
+	l, ok := listPage(a, w, r, q, base, "id", changeCSVColumns, a.changeCSVRow(ctx), func(changes []*model.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		// Queue facts cost queries per change; finished changes have none to tell.
+		return a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool { return !model.Terminal(c.Status) })
+	})
+	if !ok {
 		return
 	}
-	page, err := jsonapi.Fetch[model.Change](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	changes := make([]*model.Change, len(page.Rows))
-	for i := range page.Rows {
-		changes[i] = &page.Rows[i]
-	}
-	hasAny := len(changes) > 0
+	hasAny := len(l.Rows) > 0
 	if !hasAny {
 		// has_any tells "nothing matches" from "nothing yet": it ignores filters.
 		var ids []string
@@ -105,23 +92,16 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		hasAny = len(ids) > 0
 	}
-	// Queue facts cost queries per change; finished changes have none to tell.
-	data, included, err := a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool { return !model.Terminal(c.Status) })
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	doc := jsonapi.ListDocument(r, q, data, page.More, true)
+	doc := l.document(r, q, true)
 	doc.Meta["has_any"] = hasAny
-	doc.Included = included
 	jsonapi.Render(w, http.StatusOK, doc, q)
 }
 
-// streamChangesCSV writes every matching change as CSV. Rows carry
-// attributes only; the nodes they name are loaded once each.
-func (a *API) streamChangesCSV(ctx context.Context, w http.ResponseWriter, q *jsonapi.Query, base func() *gorm.DB) {
+// changeCSVRow renders changes as CSV rows. Rows carry attributes only; the
+// nodes they name are loaded once each.
+func (a *API) changeCSVRow(ctx context.Context) func(*model.Change) *jsonapi.Resource {
 	cc := &changeContext{nodes: map[string]*model.Node{}}
-	render := func(c *model.Change) *jsonapi.Resource {
+	return func(c *model.Change) *jsonapi.Resource {
 		if cc.nodes[c.NodeID] == nil {
 			nodes, err := a.nodesWithAncestors(ctx, []string{c.NodeID})
 			if err != nil {
@@ -132,9 +112,6 @@ func (a *API) streamChangesCSV(ctx context.Context, w http.ResponseWriter, q *js
 			}
 		}
 		return changeResource(c, cc)
-	}
-	if err := jsonapi.StreamCSV(w, q, base, "id", changeCSVColumns, render); err != nil {
-		a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
 	}
 }
 
@@ -197,17 +174,10 @@ func (a *API) showChange(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createChange(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, changeItemSpec)
+	q, node, err := a.parentInScope(r, changeItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
-	}
-	var node *model.Node
-	if nodeScoped(r) {
-		if node, err = a.resolveNode(r); err != nil {
-			a.fail(w, r, err)
-			return
-		}
 	}
 	body, err := jsonapi.DecodeBody(r, "change", changeCreateAttributes)
 	if err != nil {

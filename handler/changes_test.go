@@ -116,7 +116,7 @@ func TestChangeCreateAndShow(t *testing.T) {
 
 	// Project and asset-less project changes.
 	pc := s.Post(t, chgProject+"/changes", chgBody("build", nil)).Expect(t, http.StatusCreated).Data(t)
-	if chgAttrs(pc)["environment_name"] != nil || len(chgRelIDs(pc, "parents")) != 1 {
+	if chgAttrs(pc)["environment_name"] != "" || len(chgRelIDs(pc, "parents")) != 1 {
 		t.Fatalf("project change = %v", pc)
 	}
 

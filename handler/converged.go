@@ -28,12 +28,7 @@ func (a *API) routeConvergedProperties(r *mux.Router) {
 }
 
 func (a *API) showConvergedProperties(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, convergedSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	n, err := a.resolveNode(r)
+	q, n, err := a.nodeInScope(r, convergedSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -48,10 +48,15 @@ type eventSourceRel struct {
 	Links map[string]*string  `json:"links"`
 }
 
+// eventSourceTypes are the source types the reference's event schema admits.
+// An event about anything else (a change, an asset) keeps its source link but
+// leaves the linkage out rather than break that schema.
+var eventSourceTypes = map[string]bool{"project": true, "environment": true, "step": true}
+
 // renderEvent builds the wire form, keeping only fields[event] when asked.
 func renderEvent(ev *model.Event, q *jsonapi.Query) *eventWire {
 	src := eventSourceRel{Links: map[string]*string{"source": ev.SourceLink}}
-	if ev.SourceType != nil && ev.SourceID != nil {
+	if ev.SourceType != nil && ev.SourceID != nil && eventSourceTypes[*ev.SourceType] {
 		src.Data = &jsonapi.Identifier{Type: *ev.SourceType, ID: *ev.SourceID}
 	}
 	out := &eventWire{Type: "event", ID: ev.ID, Attributes: eventAttributes(ev),
@@ -103,10 +108,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.EventsQuery(a.Store.DB.WithContext(ctx)) }
-	if q.Download != "" {
-		if err := jsonapi.StreamCSV(w, q, base, "id", eventCSVColumns, eventResource); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
+	if downloadCSV(a, w, r, q, base, "id", eventCSVColumns, eventResource) {
 		return
 	}
 	var page jsonapi.Page[model.Event]

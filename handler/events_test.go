@@ -61,6 +61,25 @@ func TestEventRecordedForProjectCreate(t *testing.T) {
 	}
 }
 
+// The reference's event source admits only project, environment and step
+// linkage: an asset's event keeps the link and leaves the linkage out.
+func TestEventSourceOutsideReferenceTypes(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{"code": "opc", "name": "OpsChain"})).
+		Expect(t, http.StatusCreated)
+	s.Post(t, "/api/projects/opc/assets", testutil.Attrs("asset", map[string]any{"code": "soa", "name": "SOA"})).
+		Expect(t, http.StatusCreated)
+	items := s.Get(t, "/api/events?filter[type_eq]=api:assets:create").Expect(t, http.StatusOK).List(t)
+	if len(items) != 1 {
+		t.Fatalf("want one api:assets:create event, got %v", items)
+	}
+	src := items[0].(map[string]any)["relationships"].(map[string]any)["source"].(map[string]any)
+	if _, ok := src["data"]; ok || src["links"].(map[string]any)["source"] != "/api/projects/opc/assets/soa" {
+		t.Fatalf("asset event source: %v", src)
+	}
+}
+
 func TestEventListOrderAndLimits(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)

@@ -11,18 +11,6 @@ import (
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
-type gitRemoteAttributes struct {
-	Name       string  `json:"name"`
-	URL        string  `json:"url"`
-	Archived   bool    `json:"archived"`
-	Disabled   bool    `json:"disabled"`
-	CreatedAt  string  `json:"created_at"`
-	UpdatedAt  string  `json:"updated_at"`
-	User       *string `json:"user"`
-	Password   *string `json:"password"`
-	SSHKeyData *string `json:"ssh_key_data"`
-}
-
 type gitRemoteMeta struct {
 	CredentialsRemoved bool     `json:"credentials_removed"`
 	Messages           []string `json:"messages"`
@@ -34,12 +22,9 @@ var nullMeta = json.RawMessage("null")
 func gitRemoteResource(g *model.GitRemote, project *model.Node) *jsonapi.Resource {
 	return &jsonapi.Resource{
 		Type: "git_remote", ID: g.ID,
-		Attributes: &gitRemoteAttributes{Name: g.Name, URL: g.URL, Archived: g.Archived, Disabled: g.Disabled,
-			CreatedAt: jsonapi.Timestamp(g.CreatedAt), UpdatedAt: jsonapi.Timestamp(g.UpdatedAt),
-			User: hiddenCredential(g.UserSecret), Password: hiddenCredential(g.PasswordSecret),
-			SSHKeyData: hiddenCredential(g.SSHKeySecret)},
-		Links: map[string]string{"project": project.APIPath(), "self": project.APIPath() + "/git_remotes/" + g.ID},
-		Meta:  nullMeta,
+		Attributes: newRemoteAttributes(g.Name, g.URL, g.Archived, g.Disabled, g.CreatedAt, g.UpdatedAt, g.Credentials),
+		Links:      map[string]string{"project": project.APIPath(), "self": project.APIPath() + "/git_remotes/" + g.ID},
+		Meta:       nullMeta,
 	}
 }
 
@@ -49,12 +34,9 @@ var (
 		"archived": {Column: "archived", Kind: jsonapi.Bool}, "disabled": {Column: "disabled", Kind: jsonapi.Bool},
 		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
 	}}
-	gitRemoteItemSpec   = &jsonapi.Spec{}
-	gitRemoteCSVColumns = []string{"name", "url", "archived", "disabled", "created_at", "updated_at", "user", "password", "ssh_key_data"}
-	gitRemoteCredFields = []string{"user", "password", "ssh_key_data"}
-	// One PATCH URL takes two bodies: archived alone, or credentials.
-	gitRemoteCreateFields = append([]string{"name", "url"}, gitRemoteCredFields...)
-	gitRemotePatchFields  = append([]string{"archived"}, gitRemoteCredFields...)
+	gitRemoteItemSpec     = &jsonapi.Spec{}
+	gitRemoteCSVColumns   = []string{"name", "url", "archived", "disabled", "created_at", "updated_at", "user", "password", "ssh_key_data"}
+	gitRemoteCreateFields = append([]string{"name", "url"}, credentialFields...)
 )
 
 func (a *API) routeGitRemotes(r *mux.Router) {
@@ -66,12 +48,7 @@ func (a *API) routeGitRemotes(r *mux.Router) {
 }
 
 func (a *API) listGitRemotes(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, gitRemoteListSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.resolveNode(r)
+	q, p, err := a.nodeInScope(r, gitRemoteListSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -79,31 +56,14 @@ func (a *API) listGitRemotes(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.GitRemotesQuery(a.Store.DB.WithContext(ctx), p) }
 	render := func(g *model.GitRemote) *jsonapi.Resource { return gitRemoteResource(g, p) }
-	if q.Download != "" {
-		if err := jsonapi.StreamCSV(w, q, base, "id", gitRemoteCSVColumns, render); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
-		return
+	if l, ok := listPage(a, w, r, q, base, "id", gitRemoteCSVColumns, render, nil); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.GitRemote](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	data := make([]*jsonapi.Resource, len(page.Rows))
-	for i := range page.Rows {
-		data[i] = render(&page.Rows[i])
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 }
 
 // gitRemoteInScope resolves the project and the remote named in the URL.
 func (a *API) gitRemoteInScope(r *http.Request) (*jsonapi.Query, *model.Node, *model.GitRemote, error) {
-	q, err := jsonapi.ParseQuery(r, gitRemoteItemSpec)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	p, err := a.resolveNode(r)
+	q, p, err := a.nodeInScope(r, gitRemoteItemSpec)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -120,29 +80,8 @@ func (a *API) showGitRemote(w http.ResponseWriter, r *http.Request) {
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: gitRemoteResource(g, p)}, q)
 }
 
-// decodeCredentials reads user/password/ssh_key_data; null and "" both clear.
-func decodeCredentials(body *jsonapi.Body) (model.CredentialsInput, error) {
-	var in model.CredentialsInput
-	dst := map[string]**string{"user": &in.User, "password": &in.Password, "ssh_key_data": &in.SSHKey}
-	for _, k := range gitRemoteCredFields {
-		if err := body.NullableString(k, dst[k]); err != nil {
-			return in, err
-		}
-		if body.IsNull(k) {
-			empty := ""
-			*dst[k] = &empty
-		}
-	}
-	return in, nil
-}
-
 func (a *API) createGitRemote(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, gitRemoteItemSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.resolveNode(r)
+	q, p, err := a.nodeInScope(r, gitRemoteItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -171,43 +110,21 @@ func (a *API) createGitRemote(w http.ResponseWriter, r *http.Request) {
 	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, q)
 }
 
-// patchGitRemote serves both PATCH bodies of the reference: {archived} to
-// archive or unarchive, or {user, password, ssh_key_data} to change
-// credentials. A body mixing the two is refused, so a client never archives
-// by accident while rotating a key (or the reverse).
+// patchGitRemote serves both PATCH bodies of the reference (see
+// decodeRemotePatch): archive or unarchive, or change credentials.
 func (a *API) patchGitRemote(w http.ResponseWriter, r *http.Request) {
 	q, p, g, err := a.gitRemoteInScope(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	body, err := jsonapi.DecodeBody(r, "git_remote", gitRemotePatchFields)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := body.CheckID(g.ID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	creds := false
-	for _, k := range gitRemoteCredFields {
-		creds = creds || body.Has(k)
-	}
+	archived, creds, err := decodeRemotePatch(r, "git_remote", g.ID)
 	switch {
-	case body.Has("archived") && creds:
-		err = model.Invalid(jsonapi.Pointer("archived"), "mixed_update",
-			"send either archived (to archive or unarchive) or user/password/ssh_key_data (to change credentials), not both")
-	case body.Has("archived"):
-		var archived bool
-		if err = body.Bool("archived", &archived); err == nil {
-			g, err = a.Store.SetGitRemoteArchived(r.Context(), actorOf(r), p, g, archived)
-		}
+	case err != nil:
+	case archived != nil:
+		g, err = a.Store.SetGitRemoteArchived(r.Context(), actorOf(r), p, g, *archived)
 	default:
-		var in model.CredentialsInput
-		if in, err = decodeCredentials(body); err == nil {
-			g, err = a.Store.UpdateGitRemoteCredentials(r.Context(), actorOf(r), p, g, in)
-		}
+		g, err = a.Store.UpdateGitRemoteCredentials(r.Context(), actorOf(r), p, g, creds)
 	}
 	if err != nil {
 		a.fail(w, r, err)

@@ -2,15 +2,10 @@ package handler_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/csv"
-	"encoding/pem"
 	"net/http"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
@@ -41,19 +36,6 @@ func remoteServer(t *testing.T) *testutil.Server {
 	return s
 }
 
-func remoteSSHKey(t *testing.T) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(block))
-}
-
 func remoteAttrs(t *testing.T, r *testutil.Response) map[string]any {
 	t.Helper()
 	return r.Data(t)["attributes"].(map[string]any)
@@ -74,7 +56,7 @@ func remoteCreds(t *testing.T, attrs map[string]any, user, password, key bool) {
 func TestRemoteLifecycle(t *testing.T) {
 	t.Parallel()
 	s := remoteServer(t)
-	key := remoteSSHKey(t)
+	key := string(testgit.SSHKey(t))
 	sec := remoteSecrets{"robot-user-5d1e", "t0ken-8842-secret", key, strings.Split(key, "\n")[1]}
 
 	created := sec.check(t, s.Post(t, remoteColl, testutil.Attrs("git_remote", map[string]any{
@@ -174,7 +156,7 @@ func TestRemoteLifecycle(t *testing.T) {
 func TestRemoteBadInput(t *testing.T) {
 	t.Parallel()
 	s := remoteServer(t)
-	key := remoteSSHKey(t)
+	key := string(testgit.SSHKey(t))
 	sec := remoteSecrets{"hunter2-b4d-input"}
 	first := s.Post(t, remoteColl, testutil.Attrs("git_remote", map[string]any{"name": "origin", "url": "https://example.com/r.git"})).Expect(t, http.StatusCreated)
 	self := remoteColl + "/" + first.Data(t)["id"].(string)

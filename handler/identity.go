@@ -103,22 +103,9 @@ func listOf[T any](a *API, w http.ResponseWriter, r *http.Request, spec *jsonapi
 		a.fail(w, r, err)
 		return
 	}
-	if q.Download != "" {
-		if err := jsonapi.StreamCSV(w, q, base, spec.Keyset, csvColumns, render); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(r.Context()), "err", err)
-		}
-		return
+	if l, ok := listPage(a, w, r, q, base, spec.Keyset, csvColumns, render, nil); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[T](base(), q, spec.Keyset)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	data := make([]*jsonapi.Resource, len(page.Rows))
-	for i := range page.Rows {
-		data[i] = render(&page.Rows[i])
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {

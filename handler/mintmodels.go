@@ -69,7 +69,9 @@ func mintmodelHistoryResource(h *model.MintModelHistory, asset *model.Node, chan
 	for i, id := range changeIDs {
 		changes[i] = jsonapi.Identifier{Type: "change", ID: id}
 	}
-	parents := append(parentIDs(asset), jsonapi.Identifier{Type: model.KindAsset, ID: asset.ID})
+	// The project and the asset, as the reference's schema (which admits no
+	// environment here) has it, whichever level the asset lives at.
+	parents := []jsonapi.Identifier{{Type: model.KindProject, ID: *asset.ProjectID}, {Type: model.KindAsset, ID: asset.ID}}
 	return &jsonapi.Resource{
 		Type: "mintmodel_history", ID: h.ID,
 		Attributes: &mintmodelHistoryAttributes{CreatedAt: jsonapi.Timestamp(h.CreatedAt), UpdatedAt: jsonapi.Timestamp(h.UpdatedAt)},
@@ -82,18 +84,8 @@ func mintmodelHistoryResource(h *model.MintModelHistory, asset *model.Node, chan
 	}
 }
 
-// assetInScope validates the query and resolves the asset in the URL.
-func (a *API) assetInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, error) {
-	q, err := jsonapi.ParseQuery(r, spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	n, err := a.resolveNode(r)
-	return q, n, err
-}
-
 func (a *API) generateMintModel(w http.ResponseWriter, r *http.Request) {
-	q, asset, err := a.assetInScope(r, mintmodelItemSpec)
+	q, asset, err := a.nodeInScope(r, mintmodelItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -121,44 +113,37 @@ func (a *API) generateMintModel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) {
-	q, asset, err := a.assetInScope(r, mintmodelListSpec)
+	q, asset, err := a.nodeInScope(r, mintmodelListSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.MintModelsQuery(a.Store.DB.WithContext(ctx), asset) }
-	if q.Download != "" {
-		// Rows stream without their history links, which would cost a query per batch.
-		render := func(m *model.MintModel) *jsonapi.Resource { return mintmodelResource(m, asset, nil) }
-		if err := jsonapi.StreamCSV(w, q, base, "id", []string{"sha256", "created_at", "updated_at", "data"}, render); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
+	// CSV rows stream without their history links, which would cost a query per batch.
+	csvRow := func(m *model.MintModel) *jsonapi.Resource { return mintmodelResource(m, asset, nil) }
+	columns := []string{"sha256", "created_at", "updated_at", "data"}
+	if l, ok := listPage(a, w, r, q, base, "id", columns, csvRow, func(ms []*model.MintModel) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		ids := make([]string, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ID
 		}
-		return
+		history, err := a.Store.MintModelHistoryIDs(ctx, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		data := make([]*jsonapi.Resource, len(ms))
+		for i, m := range ms {
+			data[i] = mintmodelResource(m, asset, history[m.ID])
+		}
+		return data, nil, nil
+	}); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.MintModel](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ids := make([]string, len(page.Rows))
-	for i := range page.Rows {
-		ids[i] = page.Rows[i].ID
-	}
-	history, err := a.Store.MintModelHistoryIDs(ctx, ids)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	data := make([]*jsonapi.Resource, len(page.Rows))
-	for i := range page.Rows {
-		data[i] = mintmodelResource(&page.Rows[i], asset, history[page.Rows[i].ID])
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 }
 
 func (a *API) showMintModel(w http.ResponseWriter, r *http.Request) {
-	q, asset, err := a.assetInScope(r, mintmodelItemSpec)
+	q, asset, err := a.nodeInScope(r, mintmodelItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -177,43 +162,25 @@ func (a *API) showMintModel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) {
-	q, asset, err := a.assetInScope(r, mintmodelHistoryListSpec)
+	q, asset, err := a.nodeInScope(r, mintmodelHistoryListSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.MintModelHistoryQuery(a.Store.DB.WithContext(ctx), asset) }
-	if q.Download != "" {
-		render := func(h *model.MintModelHistory) *jsonapi.Resource { return mintmodelHistoryResource(h, asset, nil) }
-		if err := jsonapi.StreamCSV(w, q, base, "id", []string{"created_at", "updated_at"}, render); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
-		return
+	csvRow := func(h *model.MintModelHistory) *jsonapi.Resource { return mintmodelHistoryResource(h, asset, nil) }
+	if l, ok := listPage(a, w, r, q, base, "id", []string{"created_at", "updated_at"}, csvRow, func(entries []*model.MintModelHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		return a.renderMintModelHistory(ctx, asset, entries, q.Includes("mintmodel"))
+	}); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.MintModelHistory](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	entries := make([]*model.MintModelHistory, len(page.Rows))
-	for i := range page.Rows {
-		entries[i] = &page.Rows[i]
-	}
-	data, included, err := a.renderMintModelHistory(ctx, asset, entries, q.Includes("mintmodel"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	doc := jsonapi.ListDocument(r, q, data, page.More, false)
-	doc.Included = included
-	jsonapi.Render(w, http.StatusOK, doc, q)
 }
 
 // showMintModelHistory includes the entry's MintModel unless the client's
 // include leaves it out, as the reference's example does.
 func (a *API) showMintModelHistory(w http.ResponseWriter, r *http.Request) {
-	q, asset, err := a.assetInScope(r, mintmodelHistoryItemSpec)
+	q, asset, err := a.nodeInScope(r, mintmodelHistoryItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return

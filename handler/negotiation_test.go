@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -184,7 +183,7 @@ func TestServerPanicIsA500WithoutInternals(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 	coreCreate(t, s, "/api/projects", "project", "p")
-	var logged coreLog
+	var logged testutil.SyncBuffer
 	s.API.Log = slog.New(slog.NewTextHandler(&logged, nil))
 	before := coreCount(t, s)
 	clock := s.Store.Now
@@ -207,22 +206,4 @@ func TestServerPanicIsA500WithoutInternals(t *testing.T) {
 	}
 	before.unchanged(t, s, "a request that panicked")
 	s.Get(t, "/api/projects/p").Expect(t, http.StatusOK) // the server lives on
-}
-
-// coreLog collects log output written by the server's goroutines.
-type coreLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *coreLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *coreLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -37,12 +37,25 @@ func (a *API) resolveNode(r *http.Request) (*model.Node, error) {
 	return a.Store.NodeByPath(r.Context(), path)
 }
 
-// resolveParent resolves the node owning a collection (nil for /api/projects).
-func (a *API) resolveParent(r *http.Request) (*model.Node, error) {
-	if mux.Vars(r)["project"] == "" {
-		return nil, nil
+// nodeInScope parses the query against spec and resolves the node in the
+// URL: how every handler below a node starts.
+func (a *API) nodeInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, error) {
+	q, err := jsonapi.ParseQuery(r, spec)
+	if err != nil {
+		return nil, nil, err
 	}
-	return a.resolveNode(r)
+	n, err := a.resolveNode(r)
+	return q, n, err
+}
+
+// parentInScope is nodeInScope for collections that also sit at the root
+// (/api/projects, /api/changes), where there is no node and it returns nil.
+func (a *API) parentInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, error) {
+	if mux.Vars(r)["project"] == "" {
+		q, err := jsonapi.ParseQuery(r, spec)
+		return q, nil, err
+	}
+	return a.nodeInScope(r, spec)
 }
 
 func nodeSpec(kind string) *jsonapi.Spec {
@@ -113,44 +126,23 @@ func (a *API) routeNodeKind(r *mux.Router, parentPrefix, itemPrefix, kind string
 func (a *API) listNodes(kind string) http.HandlerFunc {
 	spec := nodeSpec(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := jsonapi.ParseQuery(r, spec)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		parent, err := a.resolveParent(r)
+		q, parent, err := a.parentInScope(r, spec)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
 		ctx := r.Context()
 		base := func() *gorm.DB { return model.ChildrenQuery(a.Store.DB.WithContext(ctx), parent, kind) }
-		if q.Download != "" {
-			// Streamed rows carry only attributes, so no relations are loaded.
-			empty := &nodeRelations{}
-			if err := jsonapi.StreamCSV(w, q, base, "id", nodeCSVColumns[kind], func(n *model.Node) *jsonapi.Resource {
-				return nodeResource(n, empty)
-			}); err != nil {
-				a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-			}
+		// Streamed rows carry only attributes, so no relations are loaded.
+		empty := &nodeRelations{}
+		csvRow := func(n *model.Node) *jsonapi.Resource { return nodeResource(n, empty) }
+		l, ok := listPage(a, w, r, q, base, "id", nodeCSVColumns[kind], csvRow, func(nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+			return a.renderNodes(ctx, nodes, q.Include)
+		})
+		if !ok {
 			return
 		}
-		page, err := jsonapi.Fetch[model.Node](base(), q, "id")
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		nodes := make([]*model.Node, len(page.Rows))
-		for i := range page.Rows {
-			nodes[i] = &page.Rows[i]
-		}
-		data, included, err := a.renderNodes(ctx, nodes, q.Include)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		doc := jsonapi.ListDocument(r, q, data, page.More, false)
-		doc.Included = included
+		doc := l.document(r, q, false)
 		if kind == model.KindProject {
 			if doc.Meta == nil {
 				doc.Meta = map[string]any{}
@@ -265,22 +257,19 @@ func (a *API) nodeIncluded(ctx context.Context, nodes []*model.Node, rel *nodeRe
 }
 
 // defaultShowIncludes mirrors what the reference shows on a node's page when
-// the client does not choose with include.
+// the client does not choose with include. An asset shows its project, not
+// all its parents: the reference's asset document admits no environment in
+// included, so an environment's asset would otherwise fail its schema.
 var defaultShowIncludes = map[string][]string{
 	model.KindProject:     {"children", "bookmarks"},
 	model.KindEnvironment: {"parents", "children", "bookmarks"},
-	model.KindAsset:       {"parents", "bookmarks"},
+	model.KindAsset:       {"project", "bookmarks"},
 }
 
 func (a *API) showNode(kind string) http.HandlerFunc {
 	spec := itemSpec(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := jsonapi.ParseQuery(r, spec)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		n, err := a.resolveNode(r)
+		q, n, err := a.nodeInScope(r, spec)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -308,12 +297,7 @@ func (a *API) renderNode(w http.ResponseWriter, r *http.Request, q *jsonapi.Quer
 func (a *API) createNode(kind string) http.HandlerFunc {
 	spec := itemSpec(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := jsonapi.ParseQuery(r, spec)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		parent, err := a.resolveParent(r)
+		q, parent, err := a.parentInScope(r, spec)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -349,12 +333,7 @@ func (a *API) createNode(kind string) http.HandlerFunc {
 func (a *API) updateNode(kind string) http.HandlerFunc {
 	spec := itemSpec(kind)
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := jsonapi.ParseQuery(r, spec)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		n, err := a.resolveNode(r)
+		q, n, err := a.nodeInScope(r, spec)
 		if err != nil {
 			a.fail(w, r, err)
 			return

@@ -129,9 +129,14 @@ func TestNodeLifecycle(t *testing.T) {
 				t.Fatalf("show has no included: %v", show)
 			}
 			if k.typ != "project" {
-				parents := show["data"].(map[string]any)["relationships"].(map[string]any)["parents"].(map[string]any)["data"].([]any)
-				if len(parents) == 0 || len(show["included"].([]any)) < len(parents) {
-					t.Fatalf("show does not include the parents %v: %v", parents, show["included"])
+				// The show includes the node's project, as the reference does.
+				project := show["data"].(map[string]any)["relationships"].(map[string]any)["project"].(map[string]any)["data"].(map[string]any)
+				found := false
+				for _, r := range show["included"].([]any) {
+					found = found || r.(map[string]any)["id"] == project["id"]
+				}
+				if !found {
+					t.Fatalf("show does not include the project %v: %v", project, show["included"])
 				}
 			}
 
@@ -355,7 +360,8 @@ func TestNodeShowIncludes(t *testing.T) {
 		{"/api/projects/p/environments/e", []string{"asset", "bookmark", "project"}},
 		{"/api/projects/p/environments/e?include=project", []string{"project"}},
 		{"/api/projects/p/environments/e?include=bookmarks,project", []string{"bookmark", "project"}},
-		{"/api/projects/p/environments/e/assets/a", []string{"environment", "project"}},
+		{"/api/projects/p/environments/e/assets/a", []string{"project"}},
+		{"/api/projects/p/environments/e/assets/a?include=parents", []string{"environment", "project"}},
 		{"/api/projects/p/environments/e/assets/a?include=project", []string{"project"}},
 		{"/api/projects/p/assets/pa?include=parents,project", []string{"project"}},
 	}

@@ -152,22 +152,9 @@ func (a *API) listPropertySetVersions(kind string) http.HandlerFunc {
 		ctx := r.Context()
 		base := func() *gorm.DB { return model.PropertySetVersionsQuery(a.Store.DB.WithContext(ctx), ps.PropertySet) }
 		render := func(v *model.PropertySetVersion) *jsonapi.Resource { return propertySetVersionResource(ps, v) }
-		if q.Download != "" {
-			if err := jsonapi.StreamCSV(w, q, base, "id", []string{"version", "created_at", "data"}, render); err != nil {
-				a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-			}
-			return
+		if l, ok := listPage(a, w, r, q, base, "id", []string{"version", "created_at", "data"}, render, nil); ok {
+			jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 		}
-		page, err := jsonapi.Fetch[model.PropertySetVersion](base(), q, "id")
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		data := make([]*jsonapi.Resource, len(page.Rows))
-		for i := range page.Rows {
-			data[i] = render(&page.Rows[i])
-		}
-		jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 	}
 }
 

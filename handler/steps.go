@@ -53,29 +53,14 @@ func (a *API) listSteps(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.StepsQuery(a.Store.DB.WithContext(ctx)) }
-	if q.Download != "" {
-		// Rows carry attributes only: no relationships are loaded.
-		render := func(st *model.Step) *jsonapi.Resource { return stepResource(st, "", nil, nil) }
-		if err := jsonapi.StreamCSV(w, q, base, "id", stepCSVColumns, render); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
-		return
+	// CSV rows carry attributes only: no relationships are loaded.
+	csvRow := func(st *model.Step) *jsonapi.Resource { return stepResource(st, "", nil, nil) }
+	if l, ok := listPage(a, w, r, q, base, "id", stepCSVColumns, csvRow, func(steps []*model.Step) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		data, err := a.renderSteps(ctx, steps)
+		return data, nil, err
+	}); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.Step](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	steps := make([]*model.Step, len(page.Rows))
-	for i := range page.Rows {
-		steps[i] = &page.Rows[i]
-	}
-	data, err := a.renderSteps(ctx, steps)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 }
 
 func (a *API) renderStep(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, st *model.Step) {

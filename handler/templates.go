@@ -12,15 +12,7 @@ import (
 )
 
 type templateAttributes struct {
-	Name        string  `json:"name"`
-	URL         string  `json:"url"`
-	Archived    bool    `json:"archived"`
-	Disabled    bool    `json:"disabled"`
-	CreatedAt   string  `json:"created_at"`
-	UpdatedAt   string  `json:"updated_at"`
-	User        *string `json:"user"`
-	Password    *string `json:"password"`
-	SSHKeyData  *string `json:"ssh_key_data"`
+	remoteAttributes
 	Code        string  `json:"code"`
 	Description *string `json:"description"`
 }
@@ -42,10 +34,8 @@ func templateResource(t *model.Template, project *model.Node, versionIDs []strin
 	versions.Links = map[string]string{"related": self + "/versions"}
 	return &jsonapi.Resource{
 		Type: "template", ID: t.ID,
-		Attributes: &templateAttributes{Name: t.Name, URL: t.URL, Archived: t.Archived, Disabled: t.Disabled,
-			CreatedAt: jsonapi.Timestamp(t.CreatedAt), UpdatedAt: jsonapi.Timestamp(t.UpdatedAt),
-			User: hiddenCredential(t.UserSecret), Password: hiddenCredential(t.PasswordSecret),
-			SSHKeyData: hiddenCredential(t.SSHKeySecret), Code: t.Code, Description: t.Description},
+		Attributes: &templateAttributes{Code: t.Code, Description: t.Description,
+			remoteAttributes: newRemoteAttributes(t.Name, t.URL, t.Archived, t.Disabled, t.CreatedAt, t.UpdatedAt, t.Credentials)},
 		Relationships: map[string]*jsonapi.Relationship{"template_versions": versions},
 		Links:         map[string]string{"project": project.APIPath(), "self": self, "template_versions": self + "/versions"},
 		Meta:          nullMeta,
@@ -61,9 +51,7 @@ var (
 	}}
 	templateItemSpec     = &jsonapi.Spec{}
 	templateCSVColumns   = []string{"code", "name", "description", "url", "archived", "disabled", "created_at", "updated_at", "user", "password", "ssh_key_data"}
-	templateCreateFields = append([]string{"code", "name", "description", "url"}, gitRemoteCredFields...)
-	// One PATCH URL takes two bodies, as for git remotes: archived alone, or credentials.
-	templatePatchFields = append([]string{"archived"}, gitRemoteCredFields...)
+	templateCreateFields = append([]string{"code", "name", "description", "url"}, credentialFields...)
 )
 
 func (a *API) routeTemplates(r *mux.Router) {
@@ -105,51 +93,26 @@ func (a *API) renderTemplate(w http.ResponseWriter, r *http.Request, q *jsonapi.
 }
 
 func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, templateListSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.resolveNode(r)
+	q, p, err := a.nodeInScope(r, templateListSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.TemplatesQuery(a.Store.DB.WithContext(ctx), p) }
-	if q.Download != "" {
-		// CSV rows carry attributes only, so version ids are not loaded.
-		if err := jsonapi.StreamCSV(w, q, base, "id", templateCSVColumns, func(t *model.Template) *jsonapi.Resource {
-			return templateResource(t, p, nil)
-		}); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
-		return
+	// CSV rows carry attributes only, so version ids are not loaded.
+	csvRow := func(t *model.Template) *jsonapi.Resource { return templateResource(t, p, nil) }
+	if l, ok := listPage(a, w, r, q, base, "id", templateCSVColumns, csvRow, func(ts []*model.Template) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		data, err := a.renderTemplates(ctx, p, ts)
+		return data, nil, err
+	}); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.Template](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ts := make([]*model.Template, len(page.Rows))
-	for i := range page.Rows {
-		ts[i] = &page.Rows[i]
-	}
-	data, err := a.renderTemplates(ctx, p, ts)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 }
 
 // templateInScope resolves the project and the template named in the URL.
 func (a *API) templateInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, *model.Template, error) {
-	q, err := jsonapi.ParseQuery(r, spec)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	p, err := a.resolveNode(r)
+	q, p, err := a.nodeInScope(r, spec)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -167,12 +130,7 @@ func (a *API) showTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, templateItemSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.resolveNode(r)
+	q, p, err := a.nodeInScope(r, templateItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -201,41 +159,21 @@ func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 // patchTemplate serves the reference's two PATCH bodies on one URL
-// ({code_to_archive} and {code_to_update}): {archived}, or credentials.
-// A body mixing them is refused.
+// ({code_to_archive} and {code_to_update}, see decodeRemotePatch): archive
+// or unarchive, or change credentials.
 func (a *API) patchTemplate(w http.ResponseWriter, r *http.Request) {
 	q, p, t, err := a.templateInScope(r, templateItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	body, err := jsonapi.DecodeBody(r, "template", templatePatchFields)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := body.CheckID(t.ID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	creds := false
-	for _, k := range gitRemoteCredFields {
-		creds = creds || body.Has(k)
-	}
+	archived, creds, err := decodeRemotePatch(r, "template", t.ID)
 	switch {
-	case body.Has("archived") && creds:
-		err = model.Invalid(jsonapi.Pointer("archived"), "mixed_update",
-			"send either archived (to archive or unarchive) or user/password/ssh_key_data (to change credentials), not both")
-	case body.Has("archived"):
-		var archived bool
-		if err = body.Bool("archived", &archived); err == nil {
-			t, err = a.Store.SetTemplateArchived(r.Context(), actorOf(r), p, t, archived)
-		}
+	case err != nil:
+	case archived != nil:
+		t, err = a.Store.SetTemplateArchived(r.Context(), actorOf(r), p, t, *archived)
 	default:
-		var in model.CredentialsInput
-		if in, err = decodeCredentials(body); err == nil {
-			t, err = a.Store.UpdateTemplateCredentials(r.Context(), actorOf(r), p, t, in)
-		}
+		t, err = a.Store.UpdateTemplateCredentials(r.Context(), actorOf(r), p, t, creds)
 	}
 	if err != nil {
 		a.fail(w, r, err)

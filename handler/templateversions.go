@@ -77,22 +77,9 @@ func (a *API) listTemplateVersions(w http.ResponseWriter, r *http.Request) {
 	tp := templatePath(p, t)
 	base := func() *gorm.DB { return model.TemplateVersionsQuery(a.Store.DB.WithContext(ctx), t) }
 	render := func(v *model.TemplateVersion) *jsonapi.Resource { return templateVersionResource(v, tp) }
-	if q.Download != "" {
-		if err := jsonapi.StreamCSV(w, q, base, "id", templateVersionCSVColumns, render); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
-		return
+	if l, ok := listPage(a, w, r, q, base, "id", templateVersionCSVColumns, render, nil); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.TemplateVersion](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	data := make([]*jsonapi.Resource, len(page.Rows))
-	for i := range page.Rows {
-		data[i] = render(&page.Rows[i])
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, false), q)
 }
 
 // versionInScope resolves project, template and version from the URL.

@@ -98,52 +98,23 @@ func (a *API) renderVersionHistory(ctx context.Context, asset *model.Node, rows 
 }
 
 func (a *API) listVersionHistory(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, versionHistoryListSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	asset, err := a.resolveNode(r)
+	q, asset, err := a.nodeInScope(r, versionHistoryListSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
 	base := func() *gorm.DB { return model.VersionHistoryQuery(a.Store.DB.WithContext(ctx), asset) }
-	if q.Download != "" {
-		if err := jsonapi.StreamCSV(w, q, base, "id", versionHistoryCSV, func(h *model.TemplateVersionHistory) *jsonapi.Resource {
-			return versionHistoryResource(h, asset, "")
-		}); err != nil {
-			a.Log.Error("csv download failed", "request_id", requestID(ctx), "err", err)
-		}
-		return
+	csvRow := func(h *model.TemplateVersionHistory) *jsonapi.Resource { return versionHistoryResource(h, asset, "") }
+	if l, ok := listPage(a, w, r, q, base, "id", versionHistoryCSV, csvRow, func(rows []*model.TemplateVersionHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		return a.renderVersionHistory(ctx, asset, rows, q.Include)
+	}); ok {
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
-	page, err := jsonapi.Fetch[model.TemplateVersionHistory](base(), q, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	rows := make([]*model.TemplateVersionHistory, len(page.Rows))
-	for i := range page.Rows {
-		rows[i] = &page.Rows[i]
-	}
-	data, included, err := a.renderVersionHistory(ctx, asset, rows, q.Include)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	doc := jsonapi.ListDocument(r, q, data, page.More, false)
-	doc.Included = included
-	jsonapi.Render(w, http.StatusOK, doc, q)
 }
 
 func (a *API) showVersionHistory(w http.ResponseWriter, r *http.Request) {
-	q, err := jsonapi.ParseQuery(r, versionHistoryItemSpec)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	asset, err := a.resolveNode(r)
+	q, asset, err := a.nodeInScope(r, versionHistoryItemSpec)
 	if err != nil {
 		a.fail(w, r, err)
 		return

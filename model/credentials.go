@@ -123,3 +123,24 @@ func GitError(err error, pointer string) error {
 	code := "git_" + string(ge.Kind)
 	return &Error{Kind: KindInvalid, Code: code, Pointer: pointer, Detail: ge.Error(), Err: err}
 }
+
+// columns are c as column updates; the zero Credentials clears them all.
+func (c Credentials) columns() map[string]any {
+	return map[string]any{"user_secret": c.UserSecret, "password_secret": c.PasswordSecret, "ssh_key_secret": c.SSHKeySecret}
+}
+
+// credentialUpdates seals in over cur (row rowID's credentials, shared by git
+// remotes and templates) and returns the column updates and the event
+// attributes, which name the credentials that changed, never their values.
+func (s *Store) credentialUpdates(rowID string, cur Credentials, in CredentialsInput) (map[string]any, JSONMap, error) {
+	if !in.Any() {
+		return nil, nil, Invalid("/data/attributes", "empty_update", "send user, password or ssh_key_data (null or \"\" clears one)")
+	}
+	if err := s.sealCredentials(rowID, &cur, in); err != nil {
+		return nil, nil, err
+	}
+	// An object (name -> whether the request set it), not a list: the
+	// reference's event attribute values are booleans, numbers, objects or strings.
+	changed := map[string]any{"user": in.User != nil, "password": in.Password != nil, "ssh_key_data": in.SSHKey != nil}
+	return cur.columns(), JSONMap{"credentials": changed}, nil
+}

@@ -144,24 +144,11 @@ func (s *Store) SetGitRemoteArchived(ctx context.Context, actor *Actor, project 
 // UpdateGitRemoteCredentials replaces, keeps (nil) or clears ("") each
 // credential. The event names which ones changed, never their values.
 func (s *Store) UpdateGitRemoteCredentials(ctx context.Context, actor *Actor, project *Node, g *GitRemote, in CredentialsInput) (*GitRemote, error) {
-	if !in.Any() {
-		return nil, Invalid("/data/attributes", "empty_update", "send user, password or ssh_key_data (null or \"\" clears one)")
-	}
-	c := g.Credentials
-	if err := s.sealCredentials(g.ID, &c, in); err != nil {
+	updates, attrs, err := s.credentialUpdates(g.ID, g.Credentials, in)
+	if err != nil {
 		return nil, err
 	}
-	var changed []any
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"user", in.User}, {"password", in.Password}, {"ssh_key_data", in.SSHKey}} {
-		if f.v != nil {
-			changed = append(changed, f.name)
-		}
-	}
-	updates := map[string]any{"user_secret": c.UserSecret, "password_secret": c.PasswordSecret, "ssh_key_secret": c.SSHKeySecret}
-	return s.updateGitRemote(ctx, actor, project, g, "api:git_remotes:update", updates, JSONMap{"credentials": changed})
+	return s.updateGitRemote(ctx, actor, project, g, "api:git_remotes:update", updates, attrs)
 }
 
 func (s *Store) updateGitRemote(ctx context.Context, actor *Actor, project *Node, g *GitRemote, typ string, updates map[string]any, extra JSONMap) (*GitRemote, error) {
@@ -210,8 +197,9 @@ func (s *Store) DeleteGitRemote(ctx context.Context, actor *Actor, project *Node
 			return &Error{Kind: KindInvalid, Code: "not_archived",
 				Detail: fmt.Sprintf("git remote %q is used by a change: archive it first, then delete removes its credentials", g.Name)}
 		}
-		if err := tx.Model(&GitRemote{}).Where("id = ?", g.ID).Updates(map[string]any{
-			"user_secret": nil, "password_secret": nil, "ssh_key_secret": nil, "updated_at": s.Now()}).Error; err != nil {
+		cleared := Credentials{}.columns()
+		cleared["updated_at"] = s.Now()
+		if err := tx.Model(&GitRemote{}).Where("id = ?", g.ID).Updates(cleared).Error; err != nil {
 			return err
 		}
 		if err := tx.Where("id = ?", g.ID).Take(&cur).Error; err != nil {

@@ -2,15 +2,11 @@ package model_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/internal/testgit"
@@ -38,20 +34,6 @@ func remoteStore(t *testing.T) (*model.Store, *model.Node) {
 		t.Fatalf("create project: %v", err)
 	}
 	return store, p
-}
-
-// remoteSSHKey is a fresh unencrypted OpenSSH private key in PEM form.
-func remoteSSHKey(t testing.TB) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(block))
 }
 
 func remoteStr(s string) *string { return &s }
@@ -142,7 +124,7 @@ func TestRemoteCredentialsSealed(t *testing.T) {
 	t.Parallel()
 	store, p := remoteStore(t)
 	ctx := context.Background()
-	user, password, key := "deploy-user-7f3a", "pa55-w0rd-91bc", remoteSSHKey(t)
+	user, password, key := "deploy-user-7f3a", "pa55-w0rd-91bc", string(testgit.SSHKey(t))
 	g, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: "origin", URL: "https://example.com/r.git",
 		Credentials: model.CredentialsInput{User: &user, Password: &password, SSHKey: &key}})
 	if err != nil {

@@ -6,104 +6,64 @@ import (
 	"fmt"
 )
 
-// JSONMap is a free-form JSON object stored as jsonb (PostgreSQL) or text (SQLite).
+// JSON columns are jsonb (PostgreSQL) or text (SQLite) and NOT NULL, so every
+// JSON column type stores nil as its empty JSON value and reads NULL as it:
+// callers never meet a nil map or list from the database.
+
+// jsonValue stores v as JSON text, or empty when isNil.
+func jsonValue(isNil bool, empty string, v any) (driver.Value, error) {
+	if isNil {
+		return empty, nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// scanJSON reads JSON text or bytes from src into dst, starting from empty (a
+// fresh empty value of the type), which is also what NULL reads as.
+func scanJSON[T any](name string, src any, dst *T, empty T) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*dst = empty
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("%s: cannot scan %T", name, src)
+	}
+	if err := json.Unmarshal(b, &empty); err != nil {
+		return err
+	}
+	*dst = empty
+	return nil
+}
+
+// JSONMap is a free-form JSON object.
 type JSONMap map[string]any
 
 // Value stores the map as JSON text; nil becomes {}.
-func (m JSONMap) Value() (driver.Value, error) {
-	if m == nil {
-		return "{}", nil
-	}
-	b, err := json.Marshal(map[string]any(m))
-	return string(b), err
-}
+func (m JSONMap) Value() (driver.Value, error) { return jsonValue(m == nil, "{}", map[string]any(m)) }
 
 // Scan reads JSON text or bytes.
-func (m *JSONMap) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*m = JSONMap{}
-		return nil
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("JSONMap: cannot scan %T", src)
-	}
-	out := JSONMap{}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	*m = out
-	return nil
-}
+func (m *JSONMap) Scan(src any) error { return scanJSON("JSONMap", src, m, JSONMap{}) }
 
-// JSONList is a JSON array of strings stored like JSONMap.
+// JSONList is a JSON array of strings.
 type JSONList []string
 
 // Value stores the list as JSON text; nil becomes [].
-func (l JSONList) Value() (driver.Value, error) {
-	if l == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal([]string(l))
-	return string(b), err
-}
+func (l JSONList) Value() (driver.Value, error) { return jsonValue(l == nil, "[]", []string(l)) }
 
 // Scan reads JSON text or bytes.
-func (l *JSONList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*l = JSONList{}
-		return nil
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("JSONList: cannot scan %T", src)
-	}
-	out := JSONList{}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	*l = out
-	return nil
-}
+func (l *JSONList) Scan(src any) error { return scanJSON("JSONList", src, l, JSONList{}) }
 
 // JSONActors is a JSON array of step actors (approved_by, rejected_by, continued_by).
 type JSONActors []StepActor
 
 // Value stores the list as JSON text; nil becomes [].
-func (l JSONActors) Value() (driver.Value, error) {
-	if l == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal([]StepActor(l))
-	return string(b), err
-}
+func (l JSONActors) Value() (driver.Value, error) { return jsonValue(l == nil, "[]", []StepActor(l)) }
 
 // Scan reads JSON text or bytes.
-func (l *JSONActors) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*l = JSONActors{}
-		return nil
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("JSONActors: cannot scan %T", src)
-	}
-	out := JSONActors{}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	*l = out
-	return nil
-}
+func (l *JSONActors) Scan(src any) error { return scanJSON("JSONActors", src, l, JSONActors{}) }

@@ -57,12 +57,7 @@ func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, e
 func (s *Store) templateRunSource(ctx context.Context, c *Change, rc *RunContext) error {
 	var tv TemplateVersion
 	var tpl Template
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		if err := db.Where("id = ?", *c.TemplateVersionID).Take(&tv).Error; err != nil {
-			return err
-		}
-		return db.Where("id = ?", tv.TemplateID).Take(&tpl).Error
-	})
+	err := s.Read(ctx, func(db *gorm.DB) error { return takeVersion(db, *c.TemplateVersionID, &tv, &tpl) })
 	if err != nil {
 		return err
 	}

@@ -243,12 +243,7 @@ func (s *Store) firstStepID(ctx context.Context, changeID string) string {
 func (s *Store) renderChangeMintModel(ctx context.Context, c *Change, asset *Node) (*converge.Rendered, error) {
 	var tv TemplateVersion
 	var tpl Template
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		if err := db.Where("id = ?", *c.TemplateVersionID).Take(&tv).Error; err != nil {
-			return err
-		}
-		return db.Where("id = ?", tv.TemplateID).Take(&tpl).Error
-	})
+	err := s.Read(ctx, func(db *gorm.DB) error { return takeVersion(db, *c.TemplateVersionID, &tv, &tpl) })
 	if err != nil {
 		return nil, err
 	}

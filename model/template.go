@@ -41,10 +41,7 @@ func (s *Store) AssetTemplate(ctx context.Context, asset *Node) (*Template, *Tem
 			return err
 		}
 		found = true
-		if err := db.Where("id = ?", *id).Take(&tv).Error; err != nil {
-			return err
-		}
-		return db.Where("id = ?", tv.TemplateID).Take(&tpl).Error
+		return takeVersion(db, *id, &tv, &tpl)
 	})
 	if err != nil || !found {
 		return nil, nil, gitops.Remote{}, err
@@ -187,25 +184,11 @@ func (s *Store) SetTemplateArchived(ctx context.Context, actor *Actor, project *
 // UpdateTemplateCredentials replaces, keeps (nil) or clears ("") each
 // credential. The event names which ones changed, never their values.
 func (s *Store) UpdateTemplateCredentials(ctx context.Context, actor *Actor, project *Node, t *Template, in CredentialsInput) (*Template, error) {
-	if !in.Any() {
-		return nil, Invalid("/data/attributes", "empty_update", "send user, password or ssh_key_data (null or \"\" clears one)")
-	}
-	c := t.Credentials
-	if err := s.sealCredentials(t.ID, &c, in); err != nil {
+	updates, attrs, err := s.credentialUpdates(t.ID, t.Credentials, in)
+	if err != nil {
 		return nil, err
 	}
-	changed := []any{}
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"user", in.User}, {"password", in.Password}, {"ssh_key_data", in.SSHKey}} {
-		if f.v != nil {
-			changed = append(changed, f.name)
-		}
-	}
-	return s.updateTemplate(ctx, actor, project, t, "api:templates:update", map[string]any{
-		"user_secret": c.UserSecret, "password_secret": c.PasswordSecret, "ssh_key_secret": c.SSHKeySecret,
-	}, JSONMap{"credentials": changed})
+	return s.updateTemplate(ctx, actor, project, t, "api:templates:update", updates, attrs)
 }
 
 func (s *Store) updateTemplate(ctx context.Context, actor *Actor, project *Node, t *Template, event string, updates map[string]any, extra JSONMap) (*Template, error) {

@@ -219,7 +219,13 @@ func (s *Store) AssignTemplateVersion(ctx context.Context, actor *Actor, project
 			}
 		}
 		attrs := out.eventAttrs(t)
-		attrs["asset_paths"] = paths
+		// An object (path -> asset id), not a list: the reference's event
+		// attribute values are booleans, numbers, objects or strings.
+		moved := JSONMap{}
+		for _, a := range assets {
+			moved[a.Path] = a.ID
+		}
+		attrs["assets"] = moved
 		return s.Record(tx, actor, "api:template_versions:assign_to_assets", project.EventSource(), attrs)
 	})
 	if err != nil {

@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
@@ -46,39 +45,14 @@ type Action struct {
 	Description string `json:"description"`
 }
 
-// ActionList is a JSON array of actions stored as jsonb (PostgreSQL) or text (SQLite).
+// ActionList is a JSON array of actions, a JSON column like JSONList.
 type ActionList []Action
 
 // Value stores the list as JSON text; nil becomes [].
-func (l ActionList) Value() (driver.Value, error) {
-	if l == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal([]Action(l))
-	return string(b), err
-}
+func (l ActionList) Value() (driver.Value, error) { return jsonValue(l == nil, "[]", []Action(l)) }
 
 // Scan reads JSON text or bytes.
-func (l *ActionList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*l = ActionList{}
-		return nil
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("ActionList: cannot scan %T", src)
-	}
-	out := ActionList{}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	*l = out
-	return nil
-}
+func (l *ActionList) Scan(src any) error { return scanJSON("ActionList", src, l, ActionList{}) }
 
 // TemplateVersionInput is a PUT of a version: GitRev is required, nil
 // Description and Archived leave the stored values as they are.
@@ -94,6 +68,14 @@ var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 // TemplateVersionsQuery scopes versions to a template.
 func TemplateVersionsQuery(db *gorm.DB, t *Template) *gorm.DB {
 	return db.Model(&TemplateVersion{}).Where("template_id = ?", t.ID)
+}
+
+// takeVersion reads template version id into tv and its template into tpl.
+func takeVersion(db *gorm.DB, id string, tv *TemplateVersion, tpl *Template) error {
+	if err := db.Where("id = ?", id).Take(tv).Error; err != nil {
+		return err
+	}
+	return db.Where("id = ?", tv.TemplateID).Take(tpl).Error
 }
 
 // GetTemplateVersion loads version of t by name; 404 when missing.

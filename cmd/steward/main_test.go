@@ -19,24 +19,6 @@ import (
 	"github.com/stewardhq/steward/internal/testutil"
 )
 
-// lockedBuffer is written by the serve goroutine and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // cliInstance is one data directory and database shared by the commands of a test.
 type cliInstance struct {
 	dataDir string
@@ -74,14 +56,14 @@ func (c *cliInstance) run(t *testing.T, cmd ...string) (string, string, error) {
 // server is a running `steward serve`.
 type server struct {
 	url    string
-	stdout *lockedBuffer
+	stdout *testutil.SyncBuffer
 	stop   func() error // cancels the context and waits for serve to return
 }
 
 func (c *cliInstance) serve(t *testing.T, extra ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	args := append(c.args("serve", "--listen", "127.0.0.1:0"), extra...)

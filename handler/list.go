@@ -1,0 +1,74 @@
+package handler
+
+import (
+	"net/http"
+
+	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+// listed is one rendered page of a list, for the handler to finish (meta,
+// links) before rendering it.
+type listed[T any] struct {
+	Rows           []*T
+	Data, Included []*jsonapi.Resource
+	More           bool
+}
+
+// document wraps the page in a list document; alwaysMeta as in
+// jsonapi.ListDocument, for the reference lists that require meta.
+func (l listed[T]) document(r *http.Request, q *jsonapi.Query, alwaysMeta bool) jsonapi.Document {
+	doc := jsonapi.ListDocument(r, q, l.Data, l.More, alwaysMeta)
+	doc.Included = l.Included
+	return doc
+}
+
+// listPage answers a list request: a download streams every matching row as CSV
+// through row; otherwise one page is fetched and rendered by page, or by row
+// when page is nil. page exists because most resources render a whole page at
+// once to load their relations in a few queries, while CSV rows carry
+// attributes only. ok is false when the response is already written (the
+// download, or an error).
+func listPage[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB, keyset string,
+	columns []string, row func(*T) *jsonapi.Resource, page func([]*T) (data, included []*jsonapi.Resource, err error)) (l listed[T], ok bool) {
+	if downloadCSV(a, w, r, q, base, keyset, columns, row) {
+		return l, false
+	}
+	p, err := jsonapi.Fetch[T](base(), q, keyset)
+	if err != nil {
+		a.fail(w, r, err)
+		return l, false
+	}
+	l.More = p.More
+	l.Rows = make([]*T, len(p.Rows))
+	for i := range p.Rows {
+		l.Rows[i] = &p.Rows[i]
+	}
+	if page != nil {
+		if l.Data, l.Included, err = page(l.Rows); err != nil {
+			a.fail(w, r, err)
+			return l, false
+		}
+		return l, true
+	}
+	l.Data = make([]*jsonapi.Resource, len(l.Rows))
+	for i, t := range l.Rows {
+		l.Data[i] = row(t)
+	}
+	return l, true
+}
+
+// downloadCSV streams the rows of a list that asked for ?download= and
+// reports whether it did. The status line is sent before the first row, so a
+// failure part way can only be logged, not answered.
+func downloadCSV[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB, keyset string,
+	columns []string, row func(*T) *jsonapi.Resource) bool {
+	if q.Download == "" {
+		return false
+	}
+	if err := jsonapi.StreamCSV(w, q, base, keyset, columns, row); err != nil {
+		a.Log.Error("csv download failed", "request_id", requestID(r.Context()), "err", err)
+	}
+	return true
+}
