@@ -76,8 +76,11 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 		return model.ChangesQuery(db)
 	}
 	l, ok := listPage(a, w, r, q, base, "id", changeCSVColumns, a.changeCSVRow(ctx), func(changes []*model.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-		// Queue facts cost queries per change; finished changes have none to tell.
-		return a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool { return !model.Terminal(c.Status) })
+		// Queue facts cost a few queries per change, so a list computes them only
+		// for changes still waiting to start, the ones they explain.
+		return a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool {
+			return c.Status == model.StatusInitializing || c.Status == model.StatusPending
+		})
 	})
 	if !ok {
 		return
