@@ -133,6 +133,11 @@ func TestMintModelStoredEndpoints(t *testing.T) {
 	}
 	first := history[0].(map[string]any)
 	modelA := models[0].(map[string]any)
+	// The asset itself names its history.
+	asset := s.Get(t, convWeb).Expect(t, http.StatusOK).Data(t)
+	if got := convRelIDs(asset, "mintmodel_history"); !reflect.DeepEqual(got, []string{first["id"].(string), history[1].(map[string]any)["id"].(string)}) {
+		t.Fatalf("asset mintmodel_history relationship %v", got)
+	}
 	if !reflect.DeepEqual(convRelIDs(first, "opschain_changes"), []string{c1, c2}) ||
 		!reflect.DeepEqual(convRelIDs(modelA, "mintmodel_history"), []string{first["id"].(string)}) {
 		t.Fatalf("history %v / model %v", first, modelA)

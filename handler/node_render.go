@@ -104,9 +104,10 @@ func projectCode(path string) string {
 
 // nodeRelations is what a node's relationships need besides the node itself.
 type nodeRelations struct {
-	children  map[string][]*model.Node
-	bookmarks map[string][]string
-	templates map[string]model.VersionRef // asset id -> its template version
+	children         map[string][]*model.Node
+	bookmarks        map[string][]string
+	templates        map[string]model.VersionRef // asset id -> its template version
+	mintmodelHistory map[string][]string         // asset id -> its MintModel history ids
 }
 
 // nodeResource renders a node; rel supplies children and bookmark ids.
@@ -135,7 +136,11 @@ func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
 		}
 		rels["children"] = jsonapi.ToMany(kids)
 	} else {
-		rels["mintmodel_history"] = jsonapi.ToMany(nil)
+		var history []jsonapi.Identifier
+		for _, id := range rel.mintmodelHistory[n.ID] {
+			history = append(history, jsonapi.Identifier{Type: "mintmodel_history", ID: id})
+		}
+		rels["mintmodel_history"] = jsonapi.ToMany(history)
 	}
 	var marks []jsonapi.Identifier
 	for _, id := range rel.bookmarks[n.ID] {

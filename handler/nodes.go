@@ -188,7 +188,11 @@ func (a *API) loadNodeRelations(ctx context.Context, nodes []*model.Node) (*node
 	if err != nil {
 		return nil, err
 	}
-	return &nodeRelations{children: children, bookmarks: marks, templates: templates}, nil
+	history, err := a.Store.AssetMintModelHistoryIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &nodeRelations{children: children, bookmarks: marks, templates: templates, mintmodelHistory: history}, nil
 }
 
 // nodeIncluded gathers the resources for the requested include paths.

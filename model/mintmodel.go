@@ -257,3 +257,20 @@ func (s *Store) MintModelsByID(ctx context.Context, ids []string) (map[string]*M
 	}
 	return out, nil
 }
+
+// AssetMintModelHistoryIDs returns the MintModel history ids of each asset, oldest
+// first, keyed by asset id: one query for a whole page of nodes.
+func (s *Store) AssetMintModelHistoryIDs(ctx context.Context, assetIDs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(assetIDs) == 0 {
+		return out, nil
+	}
+	var rows []MintModelHistory
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Select("id", "asset_id").Where("asset_id IN ?", assetIDs).Order("id").Find(&rows).Error
+	})
+	for _, h := range rows {
+		out[h.AssetID] = append(out[h.AssetID], h.ID)
+	}
+	return out, err
+}
