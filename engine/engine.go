@@ -156,6 +156,7 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 		}
 		if time.Since(lastClean) >= 10*e.Tick {
 			e.cleanWorkDirs(ctx)
+			e.killOrphans(ctx)
 			lastClean = time.Now()
 		}
 		select {

@@ -285,3 +285,22 @@ func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
 	return r.s.Record(r.tx, SystemActor, "api:properties:update", node.EventSource(),
 		JSONMap{"properties_id": ps.ID, "version": version, "step_id": st.ID, "change_id": r.c.ID})
 }
+
+// StepsNotRunning returns those of ids that name steps which exist and are
+// not running: processes still carrying such an id are leftovers.
+func (s *Store) StepsNotRunning(ctx context.Context, ids []string) ([]string, error) {
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if IsID(id) {
+			valid = append(valid, id)
+		}
+	}
+	if len(valid) == 0 {
+		return nil, nil
+	}
+	var out []string
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Where("id IN ? AND status <> ?", valid, StatusRunning).Pluck("id", &out).Error
+	})
+	return out, err
+}
