@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/converge"
 )
 
 const (
@@ -53,8 +55,11 @@ func convAssign(t *testing.T, s *testutil.Server, path, url, code, sha string) {
 	}
 	now := s.Store.Now()
 	tpl := &model.Template{ID: model.NewID(), ProjectID: *asset.ProjectID, Code: code, Name: code, URL: url, CreatedAt: now, UpdatedAt: now}
+	// has_mintmodel as the resolver would find it at that commit.
+	_, readErr := s.Store.Git.ReadFile(ctx, gitops.Remote{URL: url}, sha, converge.MintModelPath(code))
+	hasMintModel := readErr == nil
 	tv := &model.TemplateVersion{ID: model.NewID(), TemplateID: tpl.ID, Version: "1.0", State: model.VersionReady,
-		CreatedBy: "test", GitRev: sha, CommitSHA: &sha, CreatedAt: now, UpdatedAt: now}
+		CreatedBy: "test", GitRev: sha, CommitSHA: &sha, HasMintmodel: &hasMintModel, CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.DB.Create(tpl).Error; err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,9 @@ func TestMintModelGenerateWithoutTemplate(t *testing.T) {
 	if e["code"] != "no_template" || !strings.Contains(e["detail"].(string), "no template") {
 		t.Fatalf("error %v", e)
 	}
+	if v := s.Get(t, convAPI).Expect(t, http.StatusOK).Data(t)["attributes"].(map[string]any)["mintmodel_valid"]; v != false {
+		t.Fatalf("an asset without a template has mintmodel_valid %v", v)
+	}
 	// MintModels belong to assets only.
 	s.Get(t, convEnv+"/mintmodels/generate").Expect(t, http.StatusNotFound)
 }
@@ -133,8 +136,11 @@ func TestMintModelStoredEndpoints(t *testing.T) {
 	}
 	first := history[0].(map[string]any)
 	modelA := models[0].(map[string]any)
-	// The asset itself names its history.
+	// The asset itself names its history, and its template offers a MintModel.
 	asset := s.Get(t, convWeb).Expect(t, http.StatusOK).Data(t)
+	if v := asset["attributes"].(map[string]any)["mintmodel_valid"]; v != true {
+		t.Fatalf("mintmodel_valid %v for an asset whose template has a MintModel", v)
+	}
 	if got := convRelIDs(asset, "mintmodel_history"); !reflect.DeepEqual(got, []string{first["id"].(string), history[1].(map[string]any)["id"].(string)}) {
 		t.Fatalf("asset mintmodel_history relationship %v", got)
 	}

@@ -168,9 +168,17 @@ func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
 				actions = append(actions, assetAction{Name: act.Name, Description: act.Description})
 			}
 		}
-		attrs = &assetAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, Actions: actions}
+		attrs = &assetAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, Actions: actions,
+			MintmodelValid: hasMintModel(rel.templates[n.ID])}
 	}
 	return &jsonapi.Resource{Type: n.Kind, ID: n.ID, Attributes: attrs, Relationships: rels, Links: links, Meta: nodeMetaByKind[n.Kind]}
+}
+
+// hasMintModel reports whether the asset's template version was resolved with
+// a MintModel template: rendering itself is checked by mintmodels/generate
+// and when a change starts, not on every listing.
+func hasMintModel(ref model.VersionRef) bool {
+	return ref.Version != nil && ref.Version.HasMintmodel != nil && *ref.Version.HasMintmodel
 }
 
 // parentIDs lists a node's ancestors, project first, from ids it carries.
