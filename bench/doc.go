@@ -1,4 +1,6 @@
 // Package bench holds Steward's measured targets as Go benchmarks that print
-// figures: rendering cost against encoding/json, and deep keyset pages against
-// the first page. Run: go test -run '^$' -bench . -benchmem ./bench/
+// figures: list rendering against encoding/json, deep keyset pages, Git reads
+// and checkouts against the git CLI, and log storage. Dispatch and throughput
+// live beside the engine (engine/dispatch_bench_test.go).
+// Run: go test -run '^$' -bench . -benchmem ./bench/ ./engine/
 package bench
