@@ -101,7 +101,7 @@ func decodeBookmark(r *http.Request, id string) (model.BookmarkInput, error) {
 		idCheck = func() error { return body.CheckID(id) }
 	}
 	var createdBy *string
-	if err := jsonapi.First(idCheck(), body.String("url", &url), body.String("description", &desc),
+	if err := model.First(idCheck(), body.String("url", &url), body.String("description", &desc),
 		body.NullableString("created_by", &createdBy)); err != nil {
 		return in, err
 	}

@@ -190,7 +190,7 @@ func (a *API) createChange(w http.ResponseWriter, r *http.Request) {
 	var in model.ChangeInput
 	var parentPath string
 	var metadata, overrides map[string]any
-	if err := jsonapi.First(
+	if err := model.First(
 		body.NoClientID(),
 		body.Require("action"),
 		body.String("action", &in.Action),

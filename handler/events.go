@@ -177,7 +177,7 @@ func (a *API) createEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var typ string
-	if err := jsonapi.First(body.Require("type"), body.String("type", &typ)); err != nil {
+	if err := model.First(body.Require("type"), body.String("type", &typ)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -92,7 +92,7 @@ func (a *API) createGitRemote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in model.GitRemoteInput
-	if err := jsonapi.First(body.Require("name", "url"), body.String("name", &in.Name), body.String("url", &in.URL)); err != nil {
+	if err := model.First(body.Require("name", "url"), body.String("name", &in.Name), body.String("url", &in.URL)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

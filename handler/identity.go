@@ -136,7 +136,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var username string
 	var groups []string
-	if err := jsonapi.First(body.Require("username"), body.String("username", &username), body.Strings("groupnames", &groups)); err != nil {
+	if err := model.First(body.Require("username"), body.String("username", &username), body.Strings("groupnames", &groups)); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -160,7 +160,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	var cn string
 	var alts []string
-	if err := jsonapi.First(body.Require("cn"), body.String("cn", &cn), body.Strings("alternative_cns", &alts)); err != nil {
+	if err := model.First(body.Require("cn"), body.String("cn", &cn), body.Strings("alternative_cns", &alts)); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -185,7 +185,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var name, username string
 	var expiresRaw *string
-	if err := jsonapi.First(body.String("name", &name), body.String("username", &username),
+	if err := model.First(body.String("name", &name), body.String("username", &username),
 		body.NullableString("expires_at", &expiresRaw)); err != nil {
 		a.fail(w, r, err)
 		return

@@ -312,7 +312,7 @@ func (a *API) createNode(kind string) http.HandlerFunc {
 			return
 		}
 		var in model.NodeInput
-		if err := jsonapi.First(
+		if err := model.First(
 			body.NoClientID(),
 			body.Require("code", "name"),
 			body.String("code", &in.Code), body.String("name", &in.Name),
@@ -352,7 +352,7 @@ func (a *API) updateNode(kind string) http.HandlerFunc {
 		for _, k := range nodeUpdateAttributes[kind] {
 			set[k] = body.Has(k)
 		}
-		if err := jsonapi.First(
+		if err := model.First(
 			body.CheckID(n.ID),
 			body.String("name", &in.Name), body.NullableString("description", &in.Description),
 			body.Bool("archived", &in.Archived), body.NullableString("project_type", &in.ProjectType),

@@ -125,7 +125,7 @@ func (a *API) updatePropertySet(kind string) http.HandlerFunc {
 		}
 		var data map[string]any
 		var version int
-		if err := jsonapi.First(body.Require("data"), body.Object("data", &data), body.Int("version", &version)); err != nil {
+		if err := model.First(body.Require("data"), body.Object("data", &data), body.Int("version", &version)); err != nil {
 			a.fail(w, r, err)
 			return
 		}

@@ -105,7 +105,7 @@ func (a *API) updateStep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var skip bool
-	if err := jsonapi.First(body.CheckID(st.ID), body.Require("skip_on_retry"), body.Bool("skip_on_retry", &skip)); err != nil {
+	if err := model.First(body.CheckID(st.ID), body.Require("skip_on_retry"), body.Bool("skip_on_retry", &skip)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -117,7 +117,7 @@ func (a *API) putTemplateVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	var in model.TemplateVersionInput
 	var archived bool
-	if err := jsonapi.First(body.Require("git_rev"), body.String("git_rev", &in.GitRev),
+	if err := model.First(body.Require("git_rev"), body.String("git_rev", &in.GitRev),
 		body.NullableString("description", &in.Description), body.Bool("archived", &archived)); err != nil {
 		a.fail(w, r, err)
 		return
@@ -146,7 +146,7 @@ func (a *API) assignTemplateVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var paths []string
-	if err := jsonapi.First(body.Require("asset_paths"), body.Strings("asset_paths", &paths)); err != nil {
+	if err := model.First(body.Require("asset_paths"), body.Strings("asset_paths", &paths)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -55,7 +54,7 @@ func EventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
 
 // EventByID loads one event; an id that is not a UUID is simply not found.
 func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsID(id) {
 		return nil, NotFound("event", id)
 	}
 	var ev Event

@@ -212,7 +212,7 @@ func LogLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 // LogChangeStatus returns the status of the change whose log is read (404
 // when there is none): followers stop once it is terminal.
 func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, error) {
-	if _, err := uuid.Parse(changeID); err != nil {
+	if !IsID(changeID) {
 		return "", NotFound("change", changeID)
 	}
 	var status []string
@@ -230,7 +230,7 @@ func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, e
 
 // LogStepExists reports a 404 for a step that does not exist.
 func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
-	if _, err := uuid.Parse(stepID); err != nil {
+	if !IsID(stepID) {
 		return NotFound("step", stepID)
 	}
 	var n int64

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -77,7 +76,7 @@ func (s *Store) GetPropertySet(ctx context.Context, kind, id string) (*PropertyS
 
 func loadPropertySet(db *gorm.DB, kind, id string) (*PropertySetWithOwner, error) {
 	// A non-UUID would be a type error on PostgreSQL's uuid column, not a miss.
-	if _, err := uuid.Parse(id); err != nil || !ValidPropertySetKind(kind) {
+	if !IsID(id) || !ValidPropertySetKind(kind) {
 		return nil, NotFound(kind, id)
 	}
 	var ps PropertySet
@@ -111,7 +110,7 @@ func (s *Store) UpdatePropertySet(ctx context.Context, actor *Actor, kind, id st
 	if err := validatePropertySetData(kind, in.Data); err != nil {
 		return nil, err
 	}
-	if _, err := uuid.Parse(id); err != nil || !ValidPropertySetKind(kind) {
+	if !IsID(id) || !ValidPropertySetKind(kind) {
 		return nil, NotFound(kind, id)
 	}
 	var out *PropertySetWithOwner

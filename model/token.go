@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -160,7 +159,7 @@ func (s *Store) TokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
 // RevokeToken revokes token id. Users revoke their own; admins any. A token
 // the actor may not see is reported as not found; revoking twice is a no-op.
 func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error {
-	if _, err := uuid.Parse(id); err != nil {
+	if !IsID(id) {
 		return NotFound("token", id)
 	}
 	return s.Write(ctx, func(tx *gorm.DB) error {

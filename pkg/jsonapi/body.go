@@ -277,14 +277,3 @@ func (b *Body) Require(keys ...string) error {
 	}
 	return nil
 }
-
-// First returns the first non-nil error, so handlers can read many attributes
-// and report the first problem.
-func First(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}

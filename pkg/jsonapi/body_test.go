@@ -114,7 +114,7 @@ func TestBodyGettersNullVersusAbsent(t *testing.T) {
 	var count int
 	var tags []string
 	var data map[string]any
-	if err := First(b.Bool("archived", &archived), b.Int("count", &count), b.Strings("tags", &tags), b.Object("data", &data)); err != nil {
+	if err := model.First(b.Bool("archived", &archived), b.Int("count", &count), b.Strings("tags", &tags), b.Object("data", &data)); err != nil {
 		t.Fatalf("typed getters: %v", err)
 	}
 	if !archived || count != 3 || len(tags) != 2 || data["k"] != "v" {
@@ -157,7 +157,7 @@ func TestBodyCheckID(t *testing.T) {
 		t.Fatalf("client-generated id on create: %v", err)
 	}
 	b, _ = coreDecode(`{"data":{"type":"project"}}`, nil)
-	if err := First(b.CheckID("b"), b.NoClientID()); err != nil {
+	if err := model.First(b.CheckID("b"), b.NoClientID()); err != nil {
 		t.Fatalf("absent id refused: %v", err)
 	}
 }
