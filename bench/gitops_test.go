@@ -61,6 +61,7 @@ func bigRepo(b *testing.B) string {
 func BenchmarkResolveAndReadActions(b *testing.B) {
 	dir := bigRepo(b)
 	m := gitops.NewMirrors(b.TempDir())
+	m.AllowLocal = true
 	m.Freshness = time.Hour // warm: measure reading, not fetching
 	remote := gitops.Remote{URL: "file://" + dir}
 	ctx := context.Background()
@@ -84,6 +85,7 @@ func BenchmarkResolveAndReadActions(b *testing.B) {
 func BenchmarkMaterialise(b *testing.B) {
 	dir := bigRepo(b)
 	m := gitops.NewMirrors(b.TempDir())
+	m.AllowLocal = true
 	m.Freshness = time.Hour
 	remote := gitops.Remote{URL: "file://" + dir}
 	ctx := context.Background()

@@ -72,7 +72,12 @@ func (c Credentials) method(raw string) (transport.AuthMethod, error) {
 	}
 	user := c.User
 	if user == "" {
-		user = "git" // token-only: most forges accept any user name with a token
+		// The URL's user (https://u@host/...) when it names one; else
+		// token-only: most forges accept any user name with a token.
+		user = "git"
+		if u, err := url.Parse(raw); err == nil && u.User != nil && u.User.Username() != "" {
+			user = u.User.Username()
+		}
 	}
 	return &githttp.BasicAuth{Username: user, Password: c.Password}, nil
 }

@@ -3,11 +3,6 @@ package gitops
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,26 +64,10 @@ func (*net22) String() string  { return "192.0.2.1:22" }
 // basic auth: a wrong password is an auth error that never shows the password.
 func TestBadCredentials(t *testing.T) {
 	t.Parallel()
-	execPath, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
 	repo := testgit.New(t)
 	sha := repo.Commit("one", map[string]string{"a.txt": "1"})
-	backend := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
-		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(repo.Dir), "GIT_HTTP_EXPORT_ALL=1"},
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "bob" || p != "right-password" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		backend.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	url := srv.URL + "/" + filepath.Base(repo.Dir)
+	srv := testgit.NewHTTPServer(t, repo, map[string]string{"bob": "right-password"})
+	url := srv.RepoURL
 	ctx := context.Background()
 
 	m := NewMirrors(t.TempDir())

@@ -4,22 +4,19 @@ import (
 	"context"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // LsRemote lists the remote's branches and tags (name -> commit SHA, annotated
 // tags peeled) without fetching any objects: how schedules notice new commits cheaply.
 func (m *Mirrors) LsRemote(ctx context.Context, remote Remote) (map[string]string, error) {
-	if err := ValidateURL(remote.URL); err != nil {
+	if err := m.ValidateURL(remote.URL); err != nil {
 		return nil, &Error{Kind: ErrInvalid, Remote: remote.URL, Err: err}
 	}
-	auth, err := m.auth(remote)
+	auth, err := m.auth(ctx, remote)
 	if err != nil {
-		return nil, &Error{Kind: ErrAuth, Remote: remote.URL, Err: err}
+		return nil, err
 	}
-	r := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{remote.URL}})
-	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: git.AppendPeeled})
+	refs, err := listRefs(ctx, remote.URL, auth, git.AppendPeeled)
 	if err != nil {
 		return nil, classify(remote.URL, err)
 	}

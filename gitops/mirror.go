@@ -6,14 +6,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // Remote is a Git remote and how to authenticate to it.
@@ -25,13 +30,26 @@ type Remote struct {
 // Mirrors keeps one bare mirror per remote URL under Dir. go-git is not safe
 // for concurrent use of one repository, so every operation on a mirror holds
 // that mirror's lock; different remotes proceed in parallel.
+//
+// Remotes of different projects (and credentials) share the mirror of their
+// URL, so every use proves its own credentials against the server before the
+// mirror is read: a fetch, or inside the freshness window an authenticated
+// ls-remote. A remote that cannot list the repository never reads it here.
 type Mirrors struct {
-	Dir          string
-	Freshness    time.Duration // a fetch younger than this is reused
+	Dir string
+	// Freshness is how long after a fetch a use proves access with an
+	// ls-remote and fetches only when the remote's refs differ from the
+	// mirror's; after it, every use fetches.
+	Freshness    time.Duration
 	FetchTimeout time.Duration
 	// KnownHostsFile holds the host keys SSH remotes are checked against when
 	// the remote's own Credentials carry none.
 	KnownHostsFile string
+	// AllowLocal accepts file:// and local-path remotes (see ValidateURL).
+	AllowLocal bool
+	// Private are folders no local remote may point into, beside Dir (the
+	// server's data dir: its mirrors, work trees and key).
+	Private []string
 
 	mu      sync.Mutex
 	mirrors map[string]*mirror
@@ -67,7 +85,7 @@ func (m *Mirrors) get(url string) *mirror {
 // with runs fn on the up-to-date mirror of remote, holding its lock. refresh
 // forces a fetch even inside the freshness window.
 func (m *Mirrors) with(ctx context.Context, remote Remote, refresh bool, fn func(*git.Repository) error) error {
-	if err := ValidateURL(remote.URL); err != nil {
+	if err := m.ValidateURL(remote.URL); err != nil {
 		return &Error{Kind: ErrInvalid, Remote: remote.URL, Err: err}
 	}
 	mr := m.get(remote.URL)
@@ -81,13 +99,16 @@ func (m *Mirrors) with(ctx context.Context, remote Remote, refresh bool, fn func
 
 // sync clones the mirror on first use (into a temporary folder renamed into
 // place, so a failed clone leaves nothing behind) and fetches when stale.
+// Every call talks to the server with remote's credentials (clone, fetch or
+// ls-remote), so a failure to authenticate is never hidden by a mirror that
+// other credentials filled.
 func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh bool) error {
-	auth, err := m.auth(remote)
-	if err != nil {
-		return &Error{Kind: ErrAuth, Remote: remote.URL, Err: err}
-	}
 	ctx, cancel := context.WithTimeout(ctx, m.FetchTimeout)
 	defer cancel()
+	auth, err := m.auth(ctx, remote)
+	if err != nil {
+		return err
+	}
 	if mr.repo == nil {
 		if repo, err := git.PlainOpen(mr.path); err == nil {
 			mr.repo = repo
@@ -116,7 +137,13 @@ func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh b
 		return nil
 	}
 	if !refresh && time.Since(mr.fetchedAt) < m.Freshness {
-		return nil
+		refs, err := listRefs(ctx, remote.URL, auth, git.IgnorePeeled)
+		if err != nil {
+			return classify(remote.URL, err)
+		}
+		if sameRefs(mr.repo, refs) {
+			return nil
+		}
 	}
 	err = mr.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin", Auth: auth, Force: true, Prune: true, Tags: git.AllTags,
@@ -129,15 +156,75 @@ func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh b
 	return nil
 }
 
-// auth builds remote's auth method, falling back to the server's known_hosts file.
-func (m *Mirrors) auth(remote Remote) (transport.AuthMethod, error) {
+// listRefs is an authenticated ls-remote: it moves no objects.
+func listRefs(ctx context.Context, url string, auth transport.AuthMethod, peeling git.PeelingOption) ([]*plumbing.Reference, error) {
+	r := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
+	return r.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: peeling})
+}
+
+// sameRefs reports whether the mirror's branches and tags are exactly the
+// remote's (refs as an ls-remote without peeling lists them).
+func sameRefs(repo *git.Repository, remote []*plumbing.Reference) bool {
+	want := map[plumbing.ReferenceName]plumbing.Hash{}
+	for _, ref := range remote {
+		if ref.Type() == plumbing.HashReference && (ref.Name().IsBranch() || ref.Name().IsTag()) {
+			want[ref.Name()] = ref.Hash()
+		}
+	}
+	iter, err := repo.Storer.IterReferences()
+	if err != nil {
+		return false
+	}
+	defer iter.Close()
+	same, seen := true, 0
+	_ = iter.ForEach(func(ref *plumbing.Reference) error {
+		if !ref.Name().IsBranch() && !ref.Name().IsTag() {
+			return nil
+		}
+		if h, ok := want[ref.Name()]; !ok || ref.Type() != plumbing.HashReference || h != ref.Hash() {
+			same = false
+			return storer.ErrStop
+		}
+		seen++
+		return nil
+	})
+	return same && seen == len(want)
+}
+
+// auth builds remote's auth method, falling back to the server's known_hosts
+// file. When no method can be built (an SSH remote without a key or without
+// known_hosts) nothing was sent yet: a server that cannot be reached is
+// reported as unreachable, and only a reachable one as an auth error that
+// says what is missing.
+func (m *Mirrors) auth(ctx context.Context, remote Remote) (transport.AuthMethod, error) {
 	if remote.Auth.KnownHosts == "" && m.KnownHostsFile != "" && isSSH(remote.URL) {
 		if b, err := os.ReadFile(m.KnownHostsFile); err == nil {
 			remote.Auth.KnownHosts = string(b)
 		}
 	}
-	return remote.Auth.method(remote.URL)
+	method, err := remote.Auth.method(remote.URL)
+	if err == nil {
+		return method, nil
+	}
+	if ep, perr := transport.NewEndpoint(remote.URL); perr == nil && ep.Host != "" {
+		port := ep.Port
+		if port == 0 {
+			port = 22
+		}
+		conn, derr := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(ep.Host, strconv.Itoa(port)))
+		if derr != nil {
+			return nil, classify(remote.URL, derr)
+		}
+		conn.Close()
+	}
+	return nil, &Error{Kind: ErrAuth, Remote: remote.URL, Err: setupError{err}}
 }
+
+// setupError is an auth method that could not be built from the remote's
+// credentials; its message is ours (never a credential) and is shown.
+type setupError struct{ error }
+
+func (e setupError) Unwrap() error { return e.error }
 
 // classify turns transport failures into errors that name the remote, never its credentials.
 func classify(url string, err error) error {
@@ -179,6 +266,10 @@ func (e *Error) Error() string {
 	}
 	switch e.Kind {
 	case ErrAuth:
+		var setup setupError
+		if errors.As(e.Err, &setup) {
+			return msg + ": authentication failed: " + setup.Error()
+		}
 		return msg + ": authentication failed"
 	case ErrTimeout:
 		return msg + ": timed out"

@@ -24,6 +24,7 @@ func TestResolveRevs(t *testing.T) {
 	second := repo.Commit("second", map[string]string{"actions.yaml": "actions: {build: {run: make}}\n"})
 
 	m := gitops.NewMirrors(t.TempDir())
+	m.AllowLocal = true // the test repositories are file:// remotes
 	remote := gitops.Remote{URL: repo.URL()}
 	ctx := context.Background()
 	cases := []struct{ rev, want string }{
@@ -59,6 +60,7 @@ func TestFetchPicksUpNewCommits(t *testing.T) {
 	repo := testgit.New(t)
 	repo.Commit("one", map[string]string{"a.txt": "1"})
 	m := gitops.NewMirrors(t.TempDir())
+	m.AllowLocal = true // the test repositories are file:// remotes
 	m.Freshness = 0
 	remote := gitops.Remote{URL: repo.URL()}
 	ctx := context.Background()
@@ -99,6 +101,7 @@ func TestReadAndMaterialise(t *testing.T) {
 		sha = next
 	}
 	m := gitops.NewMirrors(t.TempDir())
+	m.AllowLocal = true // the test repositories are file:// remotes
 	remote := gitops.Remote{URL: repo.URL()}
 	ctx := context.Background()
 
@@ -130,6 +133,7 @@ func TestUnreachableRemoteLeavesNoMirror(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	m := gitops.NewMirrors(dir)
+	m.AllowLocal = true
 	_, err := m.Resolve(context.Background(), gitops.Remote{URL: "file://" + filepath.Join(dir, "does-not-exist")}, "main")
 	if err == nil {
 		t.Fatal("resolving against a missing repository succeeded")
@@ -144,13 +148,14 @@ func TestValidateURLAndRev(t *testing.T) {
 	t.Parallel()
 	good := []string{"https://github.com/a/b.git", "ssh://git@host/a.git", "git@github.com:a/b.git", "file:///tmp/x"}
 	bad := []string{"", "ext::sh -c touch% /tmp/pwned", "https://host/a b", "ftp://host/x", "fd::17", "https://"}
+	m := &gitops.Mirrors{AllowLocal: true}
 	for _, u := range good {
-		if err := gitops.ValidateURL(u); err != nil {
+		if err := m.ValidateURL(u); err != nil {
 			t.Errorf("ValidateURL(%q) = %v", u, err)
 		}
 	}
 	for _, u := range bad {
-		if err := gitops.ValidateURL(u); err == nil {
+		if err := m.ValidateURL(u); err == nil {
 			t.Errorf("ValidateURL(%q) accepted", u)
 		}
 	}

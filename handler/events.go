@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 
@@ -182,10 +181,10 @@ func (a *API) createEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attrs := model.JSONMap{}
-	for k, raw := range body.Attributes() {
+	for k := range body.Attributes() {
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			a.fail(w, r, model.Invalid(jsonapi.Pointer(k), "invalid_type", "%s is not valid JSON", k))
+		if err := body.Value(k, &v); err != nil { // numbers kept exactly
+			a.fail(w, r, err)
 			return
 		}
 		attrs[k] = v

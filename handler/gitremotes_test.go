@@ -304,3 +304,20 @@ func TestRemoteResolvesRealRepo(t *testing.T) {
 		t.Fatalf("archived remote for a run: %v, want 422", err)
 	}
 }
+
+// TestRemoteLocalURLs: unless local remotes are allowed, file:// URLs and
+// local paths reach the server's disk and are 422s at /data/attributes/url.
+func TestRemoteLocalURLs(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	s.Store.Git.AllowLocal = false // before the first request
+	s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{"code": "opc", "name": "OpsChain"})).Expect(t, http.StatusCreated)
+	for _, u := range []string{"file:///etc", "file://" + s.Store.Git.Dir, "/tmp/x", "./x"} {
+		r := s.Post(t, remoteColl, testutil.Attrs("git_remote", map[string]any{"name": "local", "url": u})).Expect(t, http.StatusUnprocessableEntity)
+		if src, _ := r.ErrorObject(t)["source"].(map[string]any); src["pointer"] != "/data/attributes/url" {
+			t.Fatalf("%s: error %s, want pointer /data/attributes/url", u, r.Body)
+		}
+	}
+	// Test servers allow them, as STEWARD_ALLOW_LOCAL_REMOTES does.
+	remoteServer(t).Post(t, remoteColl, testutil.Attrs("git_remote", map[string]any{"name": "local", "url": "file:///etc"})).Expect(t, http.StatusCreated)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"regexp"
@@ -113,18 +114,79 @@ func (a *API) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody refuses bodies over the limit: at once when Content-Length says
-// so, otherwise when the reader crosses it (DecodeBody reports 413).
+// maxDrain bounds how much of a body Steward reads and throws away beyond
+// the limit (and beyond what a handler read) before it answers.
+const maxDrain = 4 << 20
+
+// limitBody refuses bodies over the limit with a 413 and Connection: close:
+// at once when Content-Length says so, otherwise when the reader crosses it
+// (DecodeBody reports 413).
+//
+// Many clients (node's among them) send the whole body before they read the
+// answer. Closing a connection with unread data makes the kernel reset it,
+// and the reset reaches such a client before (and instead of) the answer.
+// net/http itself reads at most 256 KiB of what a handler left unread, so
+// the rest of the body, up to maxDrain, is read and discarded here first: the
+// connection then closes cleanly and the client reads the 413 (or the 401,
+// 404, ... of a handler that never read the body). Beyond that bound, or
+// when the client waits for 100 Continue and so has sent nothing, the body
+// is not read.
 func (a *API) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		drain := !strings.EqualFold(r.Header.Get("Expect"), "100-continue")
 		if r.ContentLength > a.BodyLimit {
+			if drain && r.ContentLength <= a.BodyLimit+maxDrain {
+				_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength)
+			}
+			w.Header().Set("Connection", "close")
 			jsonapi.RenderError(w, r, &model.Error{Kind: model.KindTooLarge, Code: "too_large",
 				Detail: fmt.Sprintf("the request body is larger than %d bytes", a.BodyLimit)})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, a.BodyLimit)
+		body := &limitedBody{ReadCloser: r.Body, w: w, limit: a.BodyLimit, left: a.BodyLimit, drain: drain}
+		r.Body = body
 		next.ServeHTTP(w, r)
+		if drain {
+			_, _ = io.Copy(io.Discard, body) // stops at the limit plus maxDrain
+		}
 	})
+}
+
+// limitedBody is http.MaxBytesReader, but one that, crossing the limit,
+// reads on (up to maxDrain) before it reports *http.MaxBytesError, and marks
+// the answer Connection: close.
+type limitedBody struct {
+	io.ReadCloser
+	w     http.ResponseWriter
+	limit int64
+	left  int64
+	drain bool
+	err   error
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if int64(len(p))-1 > b.left {
+		p = p[:b.left+1] // one byte past the limit tells whether it is crossed
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) <= b.left {
+		b.left -= int64(n)
+		b.err = err
+		return n, err
+	}
+	n, b.left = int(b.left), 0
+	b.err = &http.MaxBytesError{Limit: b.limit}
+	b.w.Header().Set("Connection", "close")
+	if b.drain {
+		_, _ = io.CopyN(io.Discard, b.ReadCloser, maxDrain)
+	}
+	return n, b.err
 }
 
 // negotiate applies JSON:API content negotiation to every request.

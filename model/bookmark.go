@@ -71,7 +71,8 @@ func (s *Store) BookmarksOf(ctx context.Context, nodeIDs []string) ([]Bookmark, 
 
 // GetBookmark loads bookmark id of node.
 func (s *Store) GetBookmark(ctx context.Context, node *Node, id string) (*Bookmark, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("bookmark", id)
 	}
 	var b Bookmark

@@ -51,7 +51,8 @@ func (s *Store) GetNodeChange(ctx context.Context, node *Node, id string) (*Chan
 }
 
 func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("change", id)
 	}
 	var c Change
@@ -73,7 +74,8 @@ func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change,
 
 // GetStep loads step id; 404 when missing.
 func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("step", id)
 	}
 	var st Step

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Kind classifies a domain error; the HTTP layer maps each kind to one status.
@@ -61,7 +62,50 @@ func BadParameter(param, format string, args ...any) *Error {
 
 // NotFound reports a missing record of the named kind.
 func NotFound(what, key string) *Error {
-	return &Error{Kind: KindNotFound, Code: "not_found", Detail: fmt.Sprintf("%s %q was not found", what, key)}
+	return &Error{Kind: KindNotFound, Code: "not_found", Detail: what + " " + Echo(key) + " was not found"}
+}
+
+// MaxEcho bounds how many characters of client input an error detail quotes.
+const MaxEcho = 100
+
+// Echo quotes client input for an error detail (as %q does), cut to MaxEcho
+// characters and marked with "…" when longer: a 64 KB code is not sent back whole.
+func Echo(s string) string { return strconv.Quote(Truncate(s, MaxEcho)) }
+
+// Truncate cuts s to its first n characters followed by "…" when it is longer.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	count := 0
+	for i := range s {
+		if count == n {
+			return s[:i] + "…"
+		}
+		count++
+	}
+	return s
+}
+
+// Caps on what one rendered error may carry; Echo keeps details well under
+// them, and Bounded enforces them for every error, whoever built it.
+const (
+	maxDetail = 1000
+	maxSource = 200
+)
+
+// Bounded returns e with Detail, Pointer and Parameter cut to the caps
+// (itself when they are within them): the error renderer's guarantee that no
+// error echoes unbounded input.
+func (e *Error) Bounded() *Error {
+	if len(e.Detail) <= maxDetail && len(e.Pointer) <= maxSource && len(e.Parameter) <= maxSource {
+		return e
+	}
+	c := *e
+	c.Detail = Truncate(c.Detail, maxDetail)
+	c.Pointer = Truncate(c.Pointer, maxSource)
+	c.Parameter = Truncate(c.Parameter, maxSource)
+	return &c
 }
 
 // ErrorKind returns the kind of err, KindInternal when it is not an *Error.

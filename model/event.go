@@ -54,7 +54,8 @@ func EventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
 
 // EventByID loads one event; an id that is not a UUID is simply not found.
 func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("event", id)
 	}
 	var ev Event

@@ -44,9 +44,11 @@ func (g *GitRemote) eventAttrs(project *Node) JSONMap {
 	return JSONMap{"git_remote_id": g.ID, "name": g.Name, "url": gitops.Redact(g.URL), "project": project.Code}
 }
 
-func validateRemoteURL(raw string) error {
+// validateRemoteURL checks a git remote's or template's URL with the
+// store's mirrors: file:// and local paths only when they allow local remotes.
+func (s *Store) validateRemoteURL(raw string) error {
 	const ptr = "/data/attributes/url"
-	if err := gitops.ValidateURL(raw); err != nil {
+	if err := s.Git.ValidateURL(raw); err != nil {
 		return Invalid(ptr, "invalid_url", "%s", err.Error())
 	}
 	// A password inside the URL would be stored and shown in clear text;
@@ -71,7 +73,8 @@ func (s *Store) GetGitRemote(ctx context.Context, project *Node, id string) (*Gi
 	if err := requireProject(project); err != nil {
 		return nil, err
 	}
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("git remote", id)
 	}
 	var g GitRemote
@@ -89,7 +92,7 @@ func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node
 	if err := requireProject(project); err != nil {
 		return nil, err
 	}
-	if err := First(validateName(in.Name), validateRemoteURL(in.URL)); err != nil {
+	if err := First(validateName(in.Name), s.validateRemoteURL(in.URL)); err != nil {
 		return nil, err
 	}
 	now := s.Now()

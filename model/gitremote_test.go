@@ -29,6 +29,7 @@ func remoteStore(t *testing.T) (*model.Store, *model.Node) {
 	}
 	store.Secrets = box
 	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
+	store.Git.AllowLocal = true // the test repositories are file:// remotes
 	p, err := store.CreateNode(context.Background(), model.SystemActor, nil, model.KindProject, model.NodeInput{Code: "opc", Name: "OpsChain"})
 	if err != nil {
 		t.Fatalf("create project: %v", err)
@@ -281,5 +282,84 @@ func TestRemoteDelete(t *testing.T) {
 	store.DB.Model(&model.Event{}).Where("type = ?", "api:git_remotes:delete").Count(&deletes)
 	if deletes != 2 {
 		t.Fatalf("%d delete events, want 2", deletes)
+	}
+}
+
+// TestRemotesShareNoUnprovenFetch: remotes of two projects on one URL share a
+// mirror, but a change through a remote without credentials, or with a wrong
+// password, is refused (git_auth) right after a good remote fetched, and the
+// Git server saw each of them.
+func TestRemotesShareNoUnprovenFetch(t *testing.T) {
+	t.Parallel()
+	store, sec := remoteStore(t)
+	ctx := context.Background()
+	repo := testgit.New(t)
+	repo.Commit("actions", map[string]string{"actions.yaml": "actions:\n  build:\n    run: echo private\n"})
+	srv := testgit.NewHTTPServer(t, repo, map[string]string{"bob": "right"})
+	other, err := store.CreateNode(ctx, model.SystemActor, nil, model.KindProject, model.NodeInput{Code: "other", Name: "Other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		project  *model.Node
+		name     string
+		password string
+	}{{sec, "good", "right"}, {sec, "wrong", "wrong"}, {other, "nocreds", ""}} {
+		in := model.GitRemoteInput{Name: r.name, URL: srv.RepoURL}
+		if r.password != "" {
+			in.Credentials = model.CredentialsInput{User: remoteStr("bob"), Password: remoteStr(r.password)}
+		}
+		if _, err := store.CreateGitRemote(ctx, model.SystemActor, r.project, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change := func(project *model.Node, remote string) error {
+		_, err := store.CreateChange(ctx, model.SystemActor, project, model.ChangeInput{Action: "build", GitRemoteName: remoteStr(remote), GitRev: remoteStr("main")})
+		return err
+	}
+	if err := change(sec, "good"); err != nil {
+		t.Fatalf("change through the good remote: %v", err)
+	}
+	for _, c := range []struct {
+		project        *model.Node
+		remote         string
+		user, password string
+	}{{other, "nocreds", "", ""}, {sec, "wrong", "bob", "wrong"}} {
+		before := srv.Requests(c.user, c.password)
+		err := change(c.project, c.remote)
+		if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid || e.Code != "git_auth" || e.Pointer != "/data/attributes/git_remote_name" {
+			t.Fatalf("change through %s right after a good fetch: %v, want 422 git_auth", c.remote, err)
+		}
+		if srv.Requests(c.user, c.password) == before {
+			t.Fatalf("the Git server saw no request from %s", c.remote)
+		}
+	}
+}
+
+// TestLocalRemotesRefusedUnlessAllowed: with local remotes off, file:// and
+// local-path URLs are 422s at url for git remotes and templates, and a
+// remote stored while they were allowed cannot be used for a change.
+func TestLocalRemotesRefusedUnlessAllowed(t *testing.T) {
+	t.Parallel()
+	store, p := remoteStore(t)
+	ctx := context.Background()
+	repo := testgit.New(t)
+	repo.Commit("actions", map[string]string{"actions.yaml": "actions:\n  build:\n    run: echo hi\n"})
+	if _, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: "stored", URL: repo.URL()}); err != nil {
+		t.Fatalf("file:// remote with local remotes allowed: %v", err)
+	}
+	store.Git.AllowLocal = false
+	for i, u := range []string{"file:///etc", repo.URL(), "/tmp/x", "./x"} {
+		_, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: fmt.Sprintf("local%d", i), URL: u})
+		remoteExpectInvalid(t, err, "/data/attributes/url")
+		_, err = store.CreateTemplate(ctx, model.SystemActor, p, model.TemplateInput{Code: fmt.Sprintf("t%d", i), Name: "T", URL: u})
+		remoteExpectInvalid(t, err, "/data/attributes/url")
+	}
+	_, err := store.CreateChange(ctx, model.SystemActor, p, model.ChangeInput{Action: "build", GitRemoteName: remoteStr("stored"), GitRev: remoteStr("main")})
+	if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid {
+		t.Fatalf("change through a stored file:// remote with local remotes off: %v, want 422", err)
+	}
+	if n := remoteCount(t, store, "changes"); n != 0 {
+		t.Fatalf("%d changes written", n)
 	}
 }

@@ -1,9 +1,13 @@
 package model
 
 import (
+	"bytes"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/stewardhq/steward/pkg/converge"
 )
 
 // JSON columns are jsonb (PostgreSQL) or text (SQLite) and NOT NULL, so every
@@ -41,14 +45,89 @@ func scanJSON[T any](name string, src any, dst *T, empty T) error {
 	return nil
 }
 
-// JSONMap is a free-form JSON object.
+// JSONMap is a free-form JSON object. Its numbers are exact (see
+// converge.CanonicalNumber): float64 where that writes back the same text,
+// json.Number otherwise, so 123456789012345678901234567890 is never rounded
+// and both databases return the same text.
 type JSONMap map[string]any
 
 // Value stores the map as JSON text; nil becomes {}.
 func (m JSONMap) Value() (driver.Value, error) { return jsonValue(m == nil, "{}", map[string]any(m)) }
 
-// Scan reads JSON text or bytes.
-func (m *JSONMap) Scan(src any) error { return scanJSON("JSONMap", src, m, JSONMap{}) }
+// Scan reads JSON text or bytes, numbers exact.
+func (m *JSONMap) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*m = JSONMap{}
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("JSONMap: cannot scan %T", src)
+	}
+	if string(bytes.TrimSpace(b)) == "null" {
+		*m = JSONMap{}
+		return nil
+	}
+	obj, err := DecodeJSONObject(b)
+	if err != nil {
+		return fmt.Errorf("JSONMap: %w", err)
+	}
+	*m = obj
+	return nil
+}
+
+// UnmarshalJSON decodes an object with its numbers exact; null is nil.
+func (m *JSONMap) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		*m = nil
+		return nil
+	}
+	obj, err := DecodeJSONObject(b)
+	if err != nil {
+		return err
+	}
+	*m = obj
+	return nil
+}
+
+// DecodeJSON decodes one JSON value as free-form documents hold it: numbers
+// exact, in the text both databases store. A number that cannot be kept
+// (beyond what PostgreSQL's numeric stores, or expanding the document by more
+// than converge.MaxNumberGrowth) is a 422 whose Pointer is the number's JSON
+// pointer within the value; callers prefix where the value sits. Anything
+// else that fails is the decoder's error: raw was not one JSON value.
+func DecodeJSON(raw []byte) (any, error) {
+	v, err := converge.DecodeJSON(raw)
+	var ne *converge.NumberError
+	if errors.As(err, &ne) {
+		where := ""
+		if ne.Pointer != "" {
+			where = " at " + Truncate(ne.Pointer, MaxEcho)
+		}
+		return nil, &Error{Kind: KindInvalid, Code: "invalid_number", Pointer: ne.Pointer,
+			Detail: "the number" + where + " cannot be stored: it " + ne.Msg}
+	}
+	return v, err
+}
+
+// DecodeJSONObject is DecodeJSON for a value that must be an object.
+func DecodeJSONObject(raw []byte) (JSONMap, error) {
+	v, err := DecodeJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errNotObject
+	}
+	return JSONMap(obj), nil
+}
+
+var errNotObject = errors.New("the JSON value is not an object")
 
 // JSONList is a JSON array of strings.
 type JSONList []string

@@ -71,6 +71,25 @@ func (s *Store) AppendLogLines(ctx context.Context, lines []LogLine) error {
 	return nil
 }
 
+// appendLogLineTx writes one line inside tx, ordered with the batches as
+// AppendLogLines orders them; its followers learn of it when tx commits
+// (PostgreSQL) or when the caller publishes it (in process).
+func (s *Store) appendLogLineTx(tx *gorm.DB, l LogLine) error {
+	l.Message = cleanMessage(l.Message)
+	if s.postgres() {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", logLockClass, l.ChangeID).Error; err != nil {
+			return err
+		}
+	}
+	if err := tx.Create(&l).Error; err != nil {
+		return err
+	}
+	if s.postgres() {
+		return tx.Exec("SELECT pg_notify(?, ?)", LogLinesChannel, l.ChangeID).Error
+	}
+	return nil
+}
+
 // postgres reports whether the store runs on PostgreSQL (else SQLite).
 func (s *Store) postgres() bool { return s.DB.Dialector.Name() == "postgres" }
 
@@ -212,7 +231,8 @@ func LogLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 // LogChangeStatus returns the status of the change whose log is read (404
 // when there is none): followers stop once it is terminal.
 func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, error) {
-	if !IsID(changeID) {
+	changeID, ok := ParseID(changeID)
+	if !ok {
 		return "", NotFound("change", changeID)
 	}
 	var status []string
@@ -230,7 +250,8 @@ func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, e
 
 // LogStepExists reports a 404 for a step that does not exist.
 func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
-	if !IsID(stepID) {
+	stepID, ok := ParseID(stepID)
+	if !ok {
 		return NotFound("step", stepID)
 	}
 	var n int64

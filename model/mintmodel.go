@@ -185,7 +185,8 @@ func MintModelHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 
 // GetMintModel loads MintModel id of asset.
 func (s *Store) GetMintModel(ctx context.Context, asset *Node, id string) (*MintModel, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("mintmodel", id)
 	}
 	var m MintModel
@@ -198,7 +199,8 @@ func (s *Store) GetMintModel(ctx context.Context, asset *Node, id string) (*Mint
 
 // GetMintModelHistory loads history entry id of asset.
 func (s *Store) GetMintModelHistory(ctx context.Context, asset *Node, id string) (*MintModelHistory, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("mintmodel_history", id)
 	}
 	var h MintModelHistory

@@ -76,7 +76,8 @@ func (s *Store) GetPropertySet(ctx context.Context, kind, id string) (*PropertyS
 
 func loadPropertySet(db *gorm.DB, kind, id string) (*PropertySetWithOwner, error) {
 	// A non-UUID would be a type error on PostgreSQL's uuid column, not a miss.
-	if !IsID(id) || !ValidPropertySetKind(kind) {
+	id, ok := ParseID(id)
+	if !ok || !ValidPropertySetKind(kind) {
 		return nil, NotFound(kind, id)
 	}
 	var ps PropertySet
@@ -110,7 +111,8 @@ func (s *Store) UpdatePropertySet(ctx context.Context, actor *Actor, kind, id st
 	if err := validatePropertySetData(kind, in.Data); err != nil {
 		return nil, err
 	}
-	if !IsID(id) || !ValidPropertySetKind(kind) {
+	id, ok := ParseID(id)
+	if !ok || !ValidPropertySetKind(kind) {
 		return nil, NotFound(kind, id)
 	}
 	var out *PropertySetWithOwner

@@ -21,7 +21,8 @@ func Retryable(status string) bool {
 // everything below them) are marked success without running and say so in
 // their log; every other step starts again.
 func (s *Store) RetryChange(ctx context.Context, actor *Actor, id string) (*Change, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("change", id)
 	}
 	var out *Change
@@ -151,7 +152,8 @@ func remoteUsable(tx *gorm.DB, remoteID *string) error {
 // SetSkipOnRetry flags (or unflags) step id to be skipped when its change
 // is retried; records api:steps:update.
 func (s *Store) SetSkipOnRetry(ctx context.Context, actor *Actor, stepID string, skip bool) (*Step, error) {
-	if !IsID(stepID) {
+	stepID, ok := ParseID(stepID)
+	if !ok {
 		return nil, NotFound("step", stepID)
 	}
 	var st Step

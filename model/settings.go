@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -151,7 +152,7 @@ func jsonType(v any) string {
 		return "an object"
 	case []any:
 		return "an array"
-	case float64, int, int64:
+	case float64, int, int64, json.Number:
 		return "a number"
 	}
 	return fmt.Sprintf("%T", v)

@@ -45,7 +45,8 @@ type changeRun struct {
 // are locked too so a worker's concurrent claim (which skips locked rows)
 // either lands before this reads them or waits for the next pass.
 func (s *Store) lockChange(tx *gorm.DB, id string) (*changeRun, error) {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return nil, NotFound("change", id)
 	}
 	var c Change

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,5 +210,69 @@ func TestReapExpiredLeases(t *testing.T) {
 	}
 	if got := m.change(t, live.ID); got.Status != model.StatusRunning {
 		t.Errorf("the live change is %s", got.Status)
+	}
+}
+
+// TestConcurrentReapersLogOnce: reapers on several replicas find the same
+// lapsed lease at once; the step ends once, with one log line.
+func TestConcurrentReapersLogOnce(t *testing.T) {
+	m := newMachine(t)
+	m.start(t, "one")
+	st := m.claim(t, "dead", time.Second)
+	now := m.store.Now
+	m.store.Now = func() time.Time { return now().Add(time.Minute) }
+	const reapers = 4
+	var wg sync.WaitGroup
+	var total atomic.Int32
+	for i := 0; i < reapers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := m.store.ReapExpiredLeases(m.ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			total.Add(int32(n))
+		}()
+	}
+	wg.Wait()
+	if total.Load() != 1 {
+		t.Errorf("%d reapers ended the step %d times", reapers, total.Load())
+	}
+	var lines int64
+	if err := m.store.DB.Model(&model.LogLine{}).Where("step_id = ?", st.ID).Count(&lines).Error; err != nil {
+		t.Fatal(err)
+	}
+	if lines != 1 {
+		t.Errorf("the lost step has %d log lines, want 1", lines)
+	}
+}
+
+// TestEndStepsOf ends a gone owner's steps at once, lease or not, and
+// leaves everyone else's.
+func TestEndStepsOf(t *testing.T) {
+	m := newMachine(t)
+	gone := m.start(t, "one")
+	goneStep := m.claim(t, "gone", time.Hour)
+	live := m.start(t, "two") // another action: it does not queue behind the first
+	m.claim(t, "alive", time.Hour)
+	if n, err := m.store.EndStepsOf(m.ctx, "gone"); err != nil || n != 1 {
+		t.Fatalf("ended %d (%v), want 1", n, err)
+	}
+	if got := m.change(t, gone.ID); got.Status != model.StatusError {
+		t.Errorf("the gone owner's change is %s", got.Status)
+	}
+	if got := m.change(t, live.ID); got.Status != model.StatusRunning {
+		t.Errorf("another owner's change is %s", got.Status)
+	}
+	var lines []model.LogLine
+	if err := m.store.DB.Where("step_id = ?", goneStep.ID).Find(&lines).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0].Message, "(gone) stopped before it finished") {
+		t.Errorf("log of the ended step: %+v", lines)
+	}
+	if n, _ := m.store.EndStepsOf(m.ctx, ""); n != 0 {
+		t.Errorf("an empty owner ended %d steps", n)
 	}
 }

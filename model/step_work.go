@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -143,7 +142,8 @@ func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result Ste
 
 // moveChangeOfStep is moveChange for the change that step belongs to.
 func (s *Store) moveChangeOfStep(ctx context.Context, stepID string, fn func(r *changeRun) error) (*changeRun, error) {
-	if !IsID(stepID) {
+	stepID, ok := ParseID(stepID)
+	if !ok {
 		return nil, NotFound("step", stepID)
 	}
 	var ids []string
@@ -160,69 +160,76 @@ func (s *Store) moveChangeOfStep(ctx context.Context, stepID string, fn func(r *
 
 // ReapExpiredLeases ends every running step whose lease has lapsed (its
 // worker died or lost the database) as error, with a log line saying so,
-// and moves its change on. The step is not run again: it may have done
-// part of its work. It returns how many steps it ended.
-//
-// It goes in three moves so that the log line is stored before the step
-// ends: fence the step (its lease passes to reapedPrefix+owner, so the lost
-// worker, should it come back, can no longer renew or finish it), write the
-// line, then end the step. A reaper that dies between them leaves a fenced,
-// lapsed lease that the next pass picks up again.
+// and lets its change go on (a sequential parent's next children are
+// aborted, the change errors). The step is not run again: its script may
+// have had side effects. Each step ends in one transaction with its log
+// line, so a crash or a second reaper never logs it twice.
 func (s *Store) ReapExpiredLeases(ctx context.Context) (int, error) {
-	type expired struct{ ID, ChangeID string }
-	var rows []expired
+	return s.endLostSteps(ctx, "lease_expires_at < ?", []any{s.Now()},
+		func(st *Step, now time.Time) bool { return st.LeaseExpiresAt != nil && st.LeaseExpiresAt.Before(now) },
+		func(owner string, st *Step) string {
+			return fmt.Sprintf("the worker running this step (%s) was lost: its lease expired at %s without the step finishing; the step is marked error and was not run again",
+				owner, st.LeaseExpiresAt.UTC().Format(time.RFC3339))
+		})
+}
+
+// EndStepsOf ends at once, as ReapExpiredLeases would once their leases
+// lapsed, the running steps leased to owner: a process known to be gone
+// (its successor holds the data dir lock it held).
+func (s *Store) EndStepsOf(ctx context.Context, owner string) (int, error) {
+	if owner == "" {
+		return 0, nil
+	}
+	return s.endLostSteps(ctx, "lease_owner = ?", []any{owner},
+		func(st *Step, _ time.Time) bool { return *st.LeaseOwner == owner },
+		func(owner string, _ *Step) string {
+			return fmt.Sprintf("the server running this step (%s) stopped before it finished; the server now holding its data dir ended it: the step is marked error and was not run again", owner)
+		})
+}
+
+// endLostSteps ends the running steps matching where (re-checked with
+// still under the change's lock: the worker may have finished or renewed
+// meanwhile) as error, each with the log line message gives.
+func (s *Store) endLostSteps(ctx context.Context, where string, args []any, still func(*Step, time.Time) bool,
+	message func(owner string, st *Step) string) (int, error) {
+	type lost struct{ ID, ChangeID string }
+	var rows []lost
 	if err := s.Read(ctx, func(db *gorm.DB) error {
 		return db.Model(&Step{}).Select("id", "change_id").
-			Where("status = ? AND lease_owner IS NOT NULL AND lease_expires_at < ?", StatusRunning, s.Now()).
+			Where("status = ? AND lease_owner IS NOT NULL", StatusRunning).Where(where, args...).
 			Order("lease_expires_at").Find(&rows).Error
 	}); err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, e := range rows {
-		var owner string
-		var expiredAt time.Time
+		ended := false
 		_, err := s.moveChange(ctx, e.ChangeID, func(r *changeRun) error {
 			st := r.byID[e.ID]
-			// Re-checked under the lock: the worker may have finished or
-			// renewed meanwhile.
-			if st == nil || st.Status != StatusRunning || st.LeaseOwner == nil || st.LeaseExpiresAt == nil || !st.LeaseExpiresAt.Before(r.now) {
+			if st == nil || st.Status != StatusRunning || st.LeaseOwner == nil || !still(st, r.now) {
 				return nil
 			}
-			owner, expiredAt = strings.TrimPrefix(*st.LeaseOwner, reapedPrefix), *st.LeaseExpiresAt
-			fenced := reapedPrefix + owner
-			st.LeaseOwner, r.dirty[st] = &fenced, true
-			return nil
-		})
-		if err != nil {
-			return n, err
-		}
-		if owner == "" {
-			continue
-		}
-		s.logStepLine(ctx, e.ChangeID, e.ID, fmt.Sprintf(
-			"the worker running this step (%s) was lost: its lease expired at %s without the step finishing; the step is marked error and was not run again",
-			owner, expiredAt.UTC().Format(time.RFC3339)))
-		_, err = s.moveChange(ctx, e.ChangeID, func(r *changeRun) error {
-			st := r.byID[e.ID]
-			if st.Status != StatusRunning || st.LeaseOwner == nil || *st.LeaseOwner != reapedPrefix+owner {
-				return nil // cancelled meanwhile
+			owner := *st.LeaseOwner
+			line := LogLine{ChangeID: e.ChangeID, StepID: e.ID, Message: message(owner, st), LoggedAt: r.now}
+			if err := s.appendLogLineTx(r.tx, line); err != nil {
+				return err
 			}
 			if err := r.finish(SystemActor, st, StatusError, "error", JSONMap{"reason": "worker_lost", "worker": owner}); err != nil {
 				return err
 			}
+			ended = true
 			return r.progress()
 		})
 		if err != nil {
 			return n, err
 		}
-		n++
+		if ended {
+			publishLogLines(s, e.ChangeID)
+			n++
+		}
 	}
 	return n, nil
 }
-
-// reapedPrefix marks the lease of a step being ended by the reaper.
-const reapedPrefix = "reaped:"
 
 // maxPropertyPatch bounds what a step may ask to change in one run.
 const maxPropertyPatch = 1 << 20
@@ -267,8 +274,11 @@ func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
 			return Errorf(KindInvalid, "patch %d does not apply to the properties of %s: %v", i, node.Path, err)
 		}
 	}
-	var data JSONMap
-	if err := json.Unmarshal(doc, &data); err != nil || data == nil {
+	// Numbers stay exact: the patch library keeps their text, and so does this.
+	data, err := DecodeJSONObject(doc)
+	if e := (*Error)(nil); errors.As(err, &e) {
+		return Errorf(KindInvalid, "the patched properties of %s cannot be stored: %s", node.Path, e.Detail)
+	} else if err != nil {
 		return Errorf(KindInvalid, "the patched properties of %s are not a JSON object", node.Path)
 	}
 	res := r.tx.Model(&PropertySet{}).Where("id = ?", ps.ID).

@@ -130,7 +130,7 @@ func (s *Store) CreateTemplate(ctx context.Context, actor *Actor, project *Node,
 	if project.Kind != KindProject {
 		return nil, NotFound("project", project.Path)
 	}
-	if err := First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description), validateRemoteURL(in.URL)); err != nil {
+	if err := First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description), s.validateRemoteURL(in.URL)); err != nil {
 		return nil, err
 	}
 	now := s.Now()

@@ -60,7 +60,14 @@ func (s *StepRef) UnmarshalYAML(unmarshal func(any) error) error {
 // ParseActionsFile reads data (the file at path, named in errors) strictly:
 // unknown fields, unknown child actions and bad run_as values are errors
 // that name the file and line.
-func ParseActionsFile(path string, data []byte) (*ActionsFile, error) {
+func ParseActionsFile(path string, data []byte) (_ *ActionsFile, err error) {
+	// The YAML library panics on some malformed files (`steps: !!seq`, found
+	// by FuzzParseActionsFile): such a file is refused like any broken one.
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%s: the YAML parser failed on this file; check its tags (such as !!seq) and structure", path)
+		}
+	}()
 	var f ActionsFile
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
 		return nil, fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, false))

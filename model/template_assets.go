@@ -30,7 +30,8 @@ func VersionHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 
 // GetVersionHistory loads history row id of asset; 404 when missing.
 func (s *Store) GetVersionHistory(ctx context.Context, asset *Node, id string) (*TemplateVersionHistory, error) {
-	if asset.Kind != KindAsset || !IsID(id) {
+	id, ok := ParseID(id)
+	if asset.Kind != KindAsset || !ok {
 		return nil, NotFound("template version history", id)
 	}
 	var h TemplateVersionHistory

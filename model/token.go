@@ -159,7 +159,8 @@ func (s *Store) TokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
 // RevokeToken revokes token id. Users revoke their own; admins any. A token
 // the actor may not see is reported as not found; revoking twice is a no-op.
 func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error {
-	if !IsID(id) {
+	id, ok := ParseID(id)
+	if !ok {
 		return NotFound("token", id)
 	}
 	return s.Write(ctx, func(tx *gorm.DB) error {

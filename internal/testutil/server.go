@@ -36,6 +36,7 @@ func NewServer(t testing.TB) *Server {
 	log := Logger(t)
 	store := model.NewStore(g, log)
 	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
+	store.Git.AllowLocal = true // the test repositories are file:// remotes
 	store.Secrets = testSecrets(t)
 	ctx := context.Background()
 	if err := store.EnsureAdmin(ctx); err != nil {

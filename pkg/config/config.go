@@ -30,6 +30,14 @@ type Config struct {
 	KnownHosts string `env:"STEWARD_SSH_KNOWN_HOSTS"`
 	// Workers is how many steps this process runs at once.
 	Workers int `env:"STEWARD_WORKERS" envDefault:"4"`
+	// StepIsolation is how steps are kept from the server's secrets:
+	// "namespace" (the default) or "none" (only when set explicitly).
+	StepIsolation string `env:"STEWARD_STEP_ISOLATION" envDefault:"namespace"`
+	// StepUser is the unprivileged user steps run as when the server runs as root.
+	StepUser string `env:"STEWARD_STEP_USER" envDefault:"nobody"`
+	// AllowLocalRemotes lets git remotes be file:// URLs or local paths, which
+	// reach the server's own disk; off unless set.
+	AllowLocalRemotes bool `env:"STEWARD_ALLOW_LOCAL_REMOTES"`
 }
 
 // Load reads the environment, then lets flags on fs override it. args are the
@@ -48,6 +56,9 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (STEWARD_LOG_LEVEL)")
 	fs.StringVar(&c.KnownHosts, "ssh-known-hosts", c.KnownHosts, "known_hosts file for SSH git remotes; default <data dir>/known_hosts (STEWARD_SSH_KNOWN_HOSTS)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "steps this process runs at once (STEWARD_WORKERS)")
+	fs.StringVar(&c.StepIsolation, "step-isolation", c.StepIsolation, "namespace, or none to run steps with the server's own access (STEWARD_STEP_ISOLATION)")
+	fs.StringVar(&c.StepUser, "step-user", c.StepUser, "user (name or uid) steps run as when the server runs as root (STEWARD_STEP_USER)")
+	fs.BoolVar(&c.AllowLocalRemotes, "allow-local-remotes", c.AllowLocalRemotes, "accept file:// and local-path git remotes (STEWARD_ALLOW_LOCAL_REMOTES)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -56,6 +67,9 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fmt.Errorf("STEWARD_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	if c.StepIsolation != "namespace" && c.StepIsolation != "none" {
+		return nil, fmt.Errorf("STEWARD_STEP_ISOLATION must be namespace or none, not %q", c.StepIsolation)
 	}
 	if c.KnownHosts == "" {
 		c.KnownHosts = filepath.Join(c.DataDir, "known_hosts")

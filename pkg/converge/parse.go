@@ -47,9 +47,9 @@ func IsPropertyFile(name string) bool {
 }
 
 // Parse reads a .json, .yaml/.yml or .toml property file into a JSON object.
-// Values are normalised to what encoding/json produces (float64 numbers,
-// string keys, RFC 3339 times), so repository documents merge and render
-// exactly like the properties stored in the database. An empty YAML or TOML
+// Values are normalised to what encoding/json produces (string keys, RFC 3339
+// times) with numbers exact (see CanonicalNumber), so repository documents
+// merge and render exactly like the properties stored in the database. An empty YAML or TOML
 // file is an empty object; the top level must be an object.
 func Parse(file string, content []byte) (map[string]any, error) {
 	if len(content) > MaxFileSize {
@@ -78,6 +78,7 @@ func Parse(file string, content []byte) (map[string]any, error) {
 
 func parseJSON(file string, content []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(content))
+	dec.UseNumber() // normalise makes the numbers canonical; none is rounded
 	var v any
 	err := dec.Decode(&v)
 	if err == nil {
@@ -146,8 +147,12 @@ func normalise(file string, v any) (map[string]any, error) {
 	if err != nil {
 		return nil, &ParseError{File: file, Msg: "a value cannot be represented in JSON: " + err.Error()}
 	}
-	var out any
-	if err := json.Unmarshal(raw, &out); err != nil {
+	out, err := DecodeJSON(raw)
+	if err != nil {
+		var ne *NumberError
+		if errors.As(err, &ne) {
+			return nil, &ParseError{File: file, Msg: "the number at " + ne.Pointer + " " + ne.Msg}
+		}
 		return nil, &ParseError{File: file, Msg: err.Error()}
 	}
 	obj, ok := out.(map[string]any)

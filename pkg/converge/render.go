@@ -76,8 +76,7 @@ func RenderMintModel(file string, source []byte, data map[string]any) (*Rendered
 		return nil, templateError(file, err)
 	}
 	out := buf.Bytes()
-	var v any
-	if err := json.Unmarshal(out, &v); err != nil {
+	if err := json.Unmarshal(out, new(any)); err != nil {
 		re := &RenderError{File: file, Msg: "the rendered MintModel is not valid JSON: " + err.Error()}
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
@@ -86,6 +85,10 @@ func RenderMintModel(file string, source []byte, data map[string]any) (*Rendered
 			re.Msg = fmt.Sprintf("the rendered MintModel is not valid JSON (output line %d, column %d): %s", line, col, syn.Error())
 		}
 		return nil, re
+	}
+	v, err := DecodeJSON(out) // valid JSON: only a number out of range fails
+	if err != nil {
+		return nil, &RenderError{File: file, Msg: "the rendered MintModel cannot be stored: " + err.Error()}
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {

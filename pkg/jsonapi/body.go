@@ -75,7 +75,7 @@ func DecodeBody(r *http.Request, typ string, allowed []string) (*Body, error) {
 	}
 	if wb.Data.Type != "" && wb.Data.Type != typ {
 		return nil, &model.Error{Kind: model.KindConflict, Code: "type_mismatch", Pointer: "/data/type",
-			Detail: fmt.Sprintf("data.type %q does not match this endpoint, which takes %q", wb.Data.Type, typ)}
+			Detail: fmt.Sprintf("data.type %s does not match this endpoint, which takes %q", model.Echo(wb.Data.Type), typ)}
 	}
 	if allowed != nil {
 		var unknown []string
@@ -114,7 +114,9 @@ func checkNUL(attrs, rels, meta map[string]json.RawMessage) error {
 				continue
 			}
 			var decoded any
-			if json.Unmarshal(v, &decoded) == nil && !hasNUL(decoded) && !strings.ContainsRune(k, 0) {
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber() // 1e400 is no reason to suspect a NUL
+			if dec.Decode(&decoded) == nil && !hasNUL(decoded) && !strings.ContainsRune(k, 0) {
 				continue // an escaped backslash followed by "u0000"
 			}
 			return &model.Error{Kind: model.KindInvalid, Code: "invalid_characters", Pointer: part.prefix + strings.ReplaceAll(k, "\x00", ""),
@@ -157,11 +159,20 @@ func describe(goType string) string {
 // CheckID refuses a data.id naming another resource than the URL does (409);
 // an absent id is fine.
 func (b *Body) CheckID(id string) error {
-	if b.ID != "" && b.ID != id {
+	if b.ID != "" && b.ID != id && canonicalID(b.ID) != canonicalID(id) {
 		return &model.Error{Kind: model.KindConflict, Code: "id_mismatch", Pointer: "/data/id",
-			Detail: fmt.Sprintf("data.id %q does not match the resource at this URL (%q)", b.ID, id)}
+			Detail: fmt.Sprintf("data.id %s does not match the resource at this URL (%s)", model.Echo(b.ID), model.Echo(id))}
 	}
 	return nil
+}
+
+// canonicalID is the lower-case form of a UUID (ids compare that way on both
+// databases); anything else as it is.
+func canonicalID(s string) string {
+	if id, ok := model.ParseID(s); ok {
+		return id
+	}
+	return s
 }
 
 // NoClientID refuses a create request that names its own id: Steward makes
@@ -240,18 +251,53 @@ func (b *Body) Int(k string, dst *int) error {
 	return nil
 }
 
-// Object reads object attribute k into dst when present; null and non-objects are refused.
+// Object reads object attribute k into dst when present; null and non-objects
+// are refused. Numbers are exact (model.DecodeJSON): what is stored and read
+// back is the number as sent, never a rounded float.
 func (b *Body) Object(k string, dst *map[string]any) error {
 	v, ok := b.attrs[k]
 	if !ok {
 		return nil
 	}
-	var m map[string]any
-	if err := json.Unmarshal(v, &m); err != nil || m == nil {
+	val, err := b.value(k, v)
+	if err != nil {
+		return err
+	}
+	m, ok := val.(map[string]any)
+	if !ok {
 		return model.Invalid(Pointer(k), "invalid_type", "%s must be an object", k)
 	}
 	*dst = m
 	return nil
+}
+
+// Value reads attribute k, any JSON value, into dst when present (free-form
+// attributes), numbers exact as Object reads them.
+func (b *Body) Value(k string, dst *any) error {
+	v, ok := b.attrs[k]
+	if !ok {
+		return nil
+	}
+	val, err := b.value(k, v)
+	if err != nil {
+		return err
+	}
+	*dst = val
+	return nil
+}
+
+func (b *Body) value(k string, raw json.RawMessage) (any, error) {
+	val, err := model.DecodeJSON(raw)
+	var e *model.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Pointer = Pointer(k) + e.Pointer
+		return nil, &c
+	}
+	if err != nil { // DecodeBody checked the document, so this is not expected
+		return nil, model.Invalid(Pointer(k), "invalid_type", "%s is not valid JSON", k)
+	}
+	return val, nil
 }
 
 // Strings reads an array-of-strings attribute k into dst when present.

@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -169,5 +170,18 @@ func TestDecodeBodyTooLarge(t *testing.T) {
 	_, err := DecodeBody(r, "project", nil)
 	if Status(err) != http.StatusRequestEntityTooLarge {
 		t.Fatalf("got %v, want 413", err)
+	}
+}
+
+// TestDecodeBodyNULCheckKeepsBigNumbers: a number float64 cannot hold does
+// not make the NUL check refuse the document.
+func TestDecodeBodyNULCheckKeepsBigNumbers(t *testing.T) {
+	b, err := coreDecode(`{"data":{"attributes":{"data":{"s":"\\u0000","n":1e400}}}}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := b.Object("data", &m); err != nil || m["s"] != `\u0000` || m["n"] != json.Number("1"+strings.Repeat("0", 400)) {
+		t.Fatalf("%#v, %v", m, err)
 	}
 }

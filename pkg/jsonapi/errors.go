@@ -51,7 +51,7 @@ func Status(err error) int {
 // ErrorObjectOf turns err into an error object; internals never leak: a non-domain
 // error becomes a generic 500.
 func ErrorObjectOf(err error) ErrorObject {
-	e := model.AsError(err)
+	e := model.AsError(err).Bounded() // never echo unbounded input
 	status := Status(e)
 	obj := ErrorObject{
 		Status: strconv.Itoa(status),

@@ -83,8 +83,8 @@ func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, s
 		return nil
 	}
 	return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_filter", Parameter: param,
-		Detail: fmt.Sprintf("cannot filter by %q; filterable attributes: %s; predicates: %s",
-			name, strings.Join(spec.names(), ", "), strings.Join(predicates, ", "))}
+		Detail: fmt.Sprintf("cannot filter by %s; filterable attributes: %s; predicates: %s",
+			model.Echo(name), strings.Join(spec.names(), ", "), strings.Join(predicates, ", "))}
 }
 
 var kindNames = map[FieldKind]string{String: "text", Bool: "boolean", Time: "time", Int: "integer", UUID: "id"}
@@ -108,7 +108,7 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 	case "null", "not_null", "true", "false":
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("value %q must be true or false", v)
+			return nil, fmt.Errorf("value %s must be true or false", model.Echo(v))
 		}
 		return b, nil
 	case "cont", "not_cont", "start", "end":
@@ -118,19 +118,19 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 	case UUID:
 		id, err := uuid.Parse(v)
 		if err != nil {
-			return nil, fmt.Errorf("value %q must be an id (a UUID)", v)
+			return nil, fmt.Errorf("value %s must be an id (a UUID)", model.Echo(v))
 		}
 		return id.String(), nil
 	case Bool:
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("value %q must be true or false", v)
+			return nil, fmt.Errorf("value %s must be true or false", model.Echo(v))
 		}
 		return b, nil
 	case Int:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("value %q must be a whole number", v)
+			return nil, fmt.Errorf("value %s must be a whole number", model.Echo(v))
 		}
 		return n, nil
 	case Time:
@@ -139,7 +139,7 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 				return t.UTC(), nil
 			}
 		}
-		return nil, fmt.Errorf("value %q must be an RFC 3339 time such as 2025-04-25T06:21:23Z", v)
+		return nil, fmt.Errorf("value %s must be an RFC 3339 time such as 2025-04-25T06:21:23Z", model.Echo(v))
 	}
 	return v, nil
 }
@@ -277,10 +277,12 @@ func decodeCursor(c string) (any, error) {
 	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil && n >= 0 {
 		return n, nil
 	}
-	if _, err := uuid.Parse(string(b)); err != nil {
+	id, err := uuid.Parse(string(b))
+	if err != nil {
 		return "", err
 	}
-	return string(b), nil
+	// Canonical, so that both databases compare it as the same id.
+	return id.String(), nil
 }
 
 // isCursor accepts only cursors of the list's keyset kind, so a number never

@@ -171,7 +171,7 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 		case contains(spec.Extra, key):
 			q.Extra[key] = vals
 		default:
-			return nil, model.BadParameter(key, "unknown query parameter %q", key)
+			return nil, model.BadParameter(key, "unknown query parameter %s", model.Echo(key))
 		}
 	}
 	if q.PageAfter != "" && q.PageSize == 0 {
@@ -201,7 +201,7 @@ func badQueryString(raw string) error {
 			if k, err := url.QueryUnescape(strings.SplitN(key, ";", 2)[0]); err == nil {
 				key = k
 			}
-			return model.BadParameter(key, "query parameter %q cannot be decoded: escape ';' as %%3B and '%%' as %%25", key)
+			return model.BadParameter(key, "query parameter %s cannot be decoded: escape ';' as %%3B and '%%' as %%25", model.Echo(key))
 		}
 	}
 	return model.BadParameter("", "the query string cannot be decoded")
@@ -230,7 +230,7 @@ func (q *Query) parseInclude(v string, spec *Spec) error {
 				allowed = strings.Join(spec.Includes, ", ")
 			}
 			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_include", Parameter: "include",
-				Detail: "include path " + strconv.Quote(p) + " is not supported here (supported: " + allowed + ")"}
+				Detail: "include path " + model.Echo(p) + " is not supported here (supported: " + allowed + ")"}
 		}
 		q.Include = append(q.Include, p)
 	}
@@ -250,7 +250,7 @@ func (q *Query) parseSort(param string, items []string, spec *Spec) error {
 		} else {
 			parts := strings.Fields(item)
 			if len(parts) == 0 || len(parts) > 2 {
-				return model.BadParameter(param, "sort %q must be \"<attribute> [asc|desc]\"", item)
+				return model.BadParameter(param, "sort %s must be \"<attribute> [asc|desc]\"", model.Echo(item))
 			}
 			name = parts[0]
 			if len(parts) == 2 {
@@ -259,14 +259,14 @@ func (q *Query) parseSort(param string, items []string, spec *Spec) error {
 				case "desc":
 					desc = true
 				default:
-					return model.BadParameter(param, "sort direction %q must be asc or desc", parts[1])
+					return model.BadParameter(param, "sort direction %s must be asc or desc", model.Echo(parts[1]))
 				}
 			}
 		}
 		f, ok := spec.Filters[name]
 		if !ok {
 			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_sort", Parameter: param,
-				Detail: "cannot sort by " + strconv.Quote(name) + "; sortable attributes: " + strings.Join(spec.names(), ", ")}
+				Detail: "cannot sort by " + model.Echo(name) + "; sortable attributes: " + strings.Join(spec.names(), ", ")}
 		}
 		q.Sorts = append(q.Sorts, SortField{Column: f.Column, Desc: desc, Nullable: f.Nullable})
 	}
