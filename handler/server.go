@@ -39,6 +39,7 @@ func (a *API) Handler() http.Handler {
 	}
 	r := mux.NewRouter()
 	r.StrictSlash(false)
+	r.SkipClean(true) // API paths are never rewritten or redirected: see plainPaths
 	a.router = r
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(a.methodNotAllowed)
@@ -50,6 +51,7 @@ func (a *API) Handler() http.Handler {
 	// Routes are registered with full paths on the root router: a mux
 	// subrouter answers a method mismatch with 404 instead of 405.
 	r.Use(a.authenticate)
+	r.Use(a.idempotent) // after authenticate: keys are scoped to the caller
 	for _, register := range []func(*mux.Router){
 		a.routeInfo,
 		a.routeIdentity,
@@ -69,7 +71,7 @@ func (a *API) Handler() http.Handler {
 	} {
 		register(r)
 	}
-	return a.recoverPanics(a.logRequests(a.negotiate(a.limitBody(r))))
+	return a.recoverPanics(a.logRequests(a.limitBody(plainPaths(a.negotiate(r)))))
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {

@@ -20,7 +20,7 @@ var coreModels = []any{
 	&model.Event{}, &model.User{}, &model.Group{}, &model.APIToken{},
 	&model.GitRemote{}, &model.Template{}, &model.TemplateVersion{}, &model.TemplateVersionHistory{},
 	&model.MintModel{}, &model.MintModelHistory{},
-	&model.Change{}, &model.Step{}, &model.LogLine{},
+	&model.Change{}, &model.Step{}, &model.LogLine{}, &model.IdempotencyKey{},
 }
 
 func coreOpen(t *testing.T, url string) *gorm.DB {
