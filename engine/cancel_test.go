@@ -13,6 +13,7 @@ import (
 
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/internal/testutil/enginetest"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -39,7 +40,7 @@ func TestCancelKillsProcesses(t *testing.T) {
     run: echo never
   sleepy-then:
     steps: [sleepy, after]
-`, dir)), func(e *engine.Engine) { e.Grace = 300 * time.Millisecond })
+`, dir)), enginetest.Unisolated, func(e *engine.Engine) { e.Grace = 300 * time.Millisecond })
 
 	for _, action := range []string{"sleepy-then", "stubborn"} {
 		t.Run(action, func(t *testing.T) {

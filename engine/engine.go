@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -44,6 +46,10 @@ type Engine struct {
 	// Grace is how long a cancelled or timed-out step's processes have
 	// between SIGTERM and SIGKILL.
 	Grace time.Duration
+	// Sandbox runs the steps' scripts; by default in namespaces that hide
+	// WorkDir but for the step's own folders. One that is unavailable
+	// makes every step fail with the reason instead of running unisolated.
+	Sandbox *sandbox.Sandbox
 
 	wakeAdvance  chan struct{}
 	wakeDispatch chan struct{}
@@ -85,8 +91,18 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.Owner == "" {
 		e.Owner = NewOwner()
 	}
+	// Absolute, so that steps find their folders whatever the sandbox
+	// does to the server's working directory.
+	abs, err := filepath.Abs(e.WorkDir)
+	if err != nil {
+		return fmt.Errorf("engine: work dir: %w", err)
+	}
+	e.WorkDir = abs
 	if err := os.MkdirAll(e.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("engine: work dir: %w", err)
+	}
+	if e.Sandbox == nil {
+		e.Sandbox = sandbox.Open(sandbox.Config{Mode: sandbox.Namespace, Hide: []string{e.WorkDir}})
 	}
 	e.wakeAdvance = make(chan struct{}, 1)
 	e.wakeDispatch = make(chan struct{}, 1)
@@ -102,7 +118,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.advanceLoop(ctx) }()
 	go func() { defer e.wg.Done(); e.dispatchLoop(ctx) }()
-	e.Log.Info("engine started", "owner", e.Owner, "workers", e.Workers, "work_dir", e.WorkDir)
+	e.Log.Info("engine started", "owner", e.Owner, "workers", e.Workers, "work_dir", e.WorkDir, "step_isolation", e.Sandbox.Describe())
 	return nil
 }
 

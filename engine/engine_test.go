@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/testutil/enginetest"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -54,7 +55,7 @@ func TestStepTrees(t *testing.T) {
     run: sleep 0.3; echo slow done
   nested:
     steps: [seq-ok, par-fail, hello]
-`, dir)))
+`, dir)), enginetest.Unisolated)
 
 	cases := []struct {
 		action, want, steps string

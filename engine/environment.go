@@ -26,7 +26,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // passed-through server variables, the `env` then `opschain.env` property
 // objects, the action's own env, then Steward's variables (which nothing
 // overrides). skipped lists property names that could not be used.
-func stepEnvironment(st *model.Step, c *model.Change, rc *model.RunContext, propsFile, patchFile string) (env, skipped []string) {
+func stepEnvironment(st *model.Step, c *model.Change, rc *model.RunContext, propsFile, patchFile, home string) (env, skipped []string) {
 	vars := map[string]string{}
 	for _, k := range passedThrough {
 		if v, ok := os.LookupEnv(k); ok {
@@ -35,6 +35,9 @@ func stepEnvironment(st *model.Step, c *model.Change, rc *model.RunContext, prop
 	}
 	if vars["PATH"] == "" {
 		vars["PATH"] = defaultPath
+	}
+	if home != "" {
+		vars["HOME"] = home
 	}
 	fromProps := func(obj any) {
 		m, _ := obj.(map[string]any)
@@ -94,7 +97,11 @@ func sortedKeys[V any](m map[string]V) []string {
 // string, or an object {content, mode, format} where mode is an octal
 // string (default "0600") and format is raw (default), base64, or json
 // (content, any JSON value, is written as JSON).
-func writeFiles(dir string, props model.JSONMap) error {
+//
+// The folder is the step's (earlier steps of the change may have left links
+// in it), so every path is resolved inside it with os.Root: a link cannot
+// make this process write elsewhere.
+func (e *Engine) writeFiles(dir string, props model.JSONMap) error {
 	oc, _ := props["opschain"].(map[string]any)
 	files, ok := oc["files"]
 	if !ok || files == nil {
@@ -114,15 +121,7 @@ func writeFiles(dir string, props model.JSONMap) error {
 			clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 			return fmt.Errorf("%q: paths are relative to the step's working directory and stay inside it", name)
 		}
-		target := filepath.Join(dir, clean)
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		_ = os.Remove(target) // a link left by an earlier step must not be followed
-		if err := os.WriteFile(target, data, mode); err != nil {
-			return err
-		}
-		if err := os.Chmod(target, mode); err != nil {
+		if err := e.writeOwned(dir, clean, data, mode); err != nil {
 			return err
 		}
 	}

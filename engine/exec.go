@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -48,26 +48,34 @@ func (e *Engine) execute(ctx context.Context, st *model.Step, c *model.Change, l
 		return fail("the step could not be prepared: checking out commit %s failed: %s", *c.CommitSHA, model.AsError(model.GitError(err, "")).Detail)
 	}
 	dir := filepath.Join(src, filepath.FromSlash(rc.ActionsDir))
+	home := filepath.Join(e.changeDir(c.ID), "home")
 	stepDir := filepath.Join(e.changeDir(c.ID), "steps", st.ID)
-	if err := os.MkdirAll(stepDir, 0o700); err != nil {
-		return fail("the step could not be prepared: %v", err)
+	for _, d := range []string{home, stepDir} {
+		if err := e.ownedDir(d); err != nil {
+			return fail("the step could not be prepared: %v", err)
+		}
 	}
 	propsFile, patchFile := filepath.Join(stepDir, "properties.json"), filepath.Join(stepDir, "properties-patch.json")
 	props, err := json.Marshal(map[string]any(rc.Properties))
 	if err == nil {
-		err = os.WriteFile(propsFile, props, 0o600)
+		err = e.writeOwned(stepDir, "properties.json", props, 0o600)
 	}
 	if err != nil {
 		return fail("the step could not be prepared: writing its properties failed: %v", err)
 	}
-	if err := writeFiles(dir, rc.Properties); err != nil {
+	if err := e.writeFiles(dir, rc.Properties); err != nil {
 		return fail("the step could not be prepared: opschain.files: %v", err)
 	}
-	env, skipped := stepEnvironment(st, c, rc, propsFile, patchFile)
+	if e.Sandbox.Mode() == sandbox.None {
+		home = "" // the server's own, as the step shares its access anyway
+	}
+	env, skipped := stepEnvironment(st, c, rc, propsFile, patchFile, home)
 	for _, name := range skipped {
 		lw.Line(fmt.Sprintf("environment variable %q from the properties was not set: not a valid variable name, or reserved", name))
 	}
-	res := e.runProcess(ctx, st, dir, env, lw, nudge)
+	spec := sandbox.Spec{Args: []string{"/bin/sh", "-e", "-c", *st.Run}, Dir: dir, Env: env,
+		Expose: []string{src, stepDir, home}}
+	res := e.runProcess(ctx, st, spec, lw, nudge)
 	if !res.OK {
 		return res
 	}
@@ -80,13 +88,10 @@ func (e *Engine) execute(ctx context.Context, st *model.Step, c *model.Change, l
 }
 
 // runProcess starts the script and supervises it until it exits.
-func (e *Engine) runProcess(ctx context.Context, st *model.Step, dir string, env []string, lw stepLog, nudge <-chan struct{}) model.StepResult {
-	cmd := exec.Command("/bin/sh", "-e", "-c", *st.Run)
-	cmd.Dir, cmd.Env = dir, env
-	// Its own group so a stop reaches everything the script started; and
-	// killed if this process dies, so a crashed server leaves no step
-	// running that the reaper is about to declare lost.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+func (e *Engine) runProcess(ctx context.Context, st *model.Step, spec sandbox.Spec, lw stepLog, nudge <-chan struct{}) model.StepResult {
+	// The sandbox starts it in its own group, so a stop reaches everything
+	// the script started, and kills it if this process dies, so a crashed
+	// server leaves no step running that the reaper is about to declare lost.
 	// One pipe for stdout and stderr keeps their lines in order. It is an
 	// *os.File, so Wait does not wait for it to close: a background process
 	// holding it cannot keep the step alive.
@@ -95,8 +100,8 @@ func (e *Engine) runProcess(ctx context.Context, st *model.Step, dir string, env
 		lw.Line(fmt.Sprintf("the step could not start: %v", err))
 		return model.StepResult{Reason: err.Error()}
 	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	err = cmd.Start()
+	spec.Stdout, spec.Stderr = pw, pw
+	proc, err := e.Sandbox.Start(spec)
 	pw.Close()
 	if err != nil {
 		pr.Close()
@@ -105,9 +110,13 @@ func (e *Engine) runProcess(ctx context.Context, st *model.Step, dir string, env
 	}
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(lw, pr); close(copied) }()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	pgid := cmd.Process.Pid
+	type ending struct {
+		exit sandbox.Exit
+		err  error
+	}
+	exited := make(chan ending, 1)
+	go func() { x, err := proc.Wait(); exited <- ending{x, err} }()
+	pgid := proc.Pid
 
 	renew := time.NewTicker(e.Lease / 3)
 	defer renew.Stop()
@@ -135,11 +144,11 @@ func (e *Engine) runProcess(ctx context.Context, st *model.Step, dir string, env
 		}
 		stop("cancelled", fmt.Sprintf("%s: stopping its processes (SIGTERM, then SIGKILL after %s)", why, e.Grace))
 	}
-	var waitErr error
+	var end ending
 wait:
 	for {
 		select {
-		case waitErr = <-exited:
+		case end = <-exited:
 			break wait
 		case <-renew.C:
 			if held, err := e.Store.RenewLease(context.WithoutCancel(ctx), st.ID, e.Owner, e.Lease); err == nil && !held {
@@ -174,28 +183,22 @@ wait:
 		return model.StepResult{Reason: "cancelled"}
 	case stopped == "shutdown":
 		return model.StepResult{Reason: "the server shut down while the step ran"}
-	case waitErr != nil:
-		lw.Line(fmt.Sprintf("the step failed: %s", describeExit(waitErr)))
-		return model.StepResult{Reason: describeExit(waitErr)}
+	case end.err != nil:
+		lw.Line(fmt.Sprintf("the step could not run: %v", end.err))
+		return model.StepResult{Reason: end.err.Error()}
+	case !end.exit.OK():
+		lw.Line(fmt.Sprintf("the step failed: %s", end.exit))
+		return model.StepResult{Reason: end.exit.String()}
 	}
 	return model.StepResult{OK: true}
-}
-
-func describeExit(err error) string {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return "killed by signal " + ws.Signal().String()
-		}
-		return fmt.Sprintf("exit status %d", ee.ExitCode())
-	}
-	return err.Error()
 }
 
 // readPatch reads what the step wrote to $STEWARD_PROPERTIES_PATCH (nil when
 // it wrote nothing).
 func readPatch(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// The step owns the folder: a link it left there must not make this
+	// process read a file of its choosing.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -203,5 +206,8 @@ func readPatch(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(path))
+	}
 	return io.ReadAll(io.LimitReader(f, maxPatchRead))
 }

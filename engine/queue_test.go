@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/internal/testutil/enginetest"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -26,7 +27,7 @@ const queueActions = `
 // action queue. Waiting changes are pending and say what they wait for.
 func TestQueueing(t *testing.T) {
 	dir := t.TempDir()
-	f := newFixture(t, actions(fmt.Sprintf(queueActions, dir)))
+	f := newFixture(t, actions(fmt.Sprintf(queueActions, dir)), enginetest.Unisolated)
 
 	t.Run("one change at a time", func(t *testing.T) {
 		serial, other := f.node("serial"), f.node("other")

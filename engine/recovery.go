@@ -44,6 +44,10 @@ func (e *Engine) checkout(ctx context.Context, c *model.Change, rc *model.RunCon
 		_ = os.RemoveAll(tmp)
 		return "", err
 	}
+	if err := e.giveTree(tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", err
+	}
 	if err := os.Rename(tmp, dir); err != nil {
 		_ = os.RemoveAll(tmp)
 		return "", err

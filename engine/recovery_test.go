@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/engine"
+	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
@@ -29,6 +30,9 @@ import (
 const (
 	helperEnv   = "STEWARD_ENGINE_TEST_WORKER"
 	helperDBEnv = "STEWARD_ENGINE_TEST_DB"
+	// helperDataEnv is the worker's data dir, hidden from its steps; without
+	// it the worker runs steps unisolated (they write to the test's folder).
+	helperDataEnv = "STEWARD_ENGINE_TEST_DATA_DIR"
 )
 
 // TestWorkerProcess is not a test: it is the worker process of the tests
@@ -43,6 +47,12 @@ func TestWorkerProcess(t *testing.T) {
 	defer stop()
 	e := &engine.Engine{Store: store, Log: store.Log, Owner: owner, WorkDir: t.TempDir(),
 		Lease: time.Second, Tick: 50 * time.Millisecond, Grace: time.Second}
+	if data := os.Getenv(helperDataEnv); data != "" {
+		e.WorkDir = filepath.Join(data, "work")
+		e.Sandbox = sandbox.Open(sandbox.Config{Mode: sandbox.Namespace, Hide: []string{data}})
+	} else {
+		enginetest.Unisolated(e)
+	}
 	if err := e.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +74,7 @@ func sharedStore(t *testing.T, url string) *model.Store {
 	})
 	store := model.NewStore(g, testutil.Logger(t))
 	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
+	store.Git.AllowLocal = true // the fixture's repository is a file:// remote
 	// The key testutil's servers use, so every process opens the same secrets.
 	if store.Secrets, err = secret.New(bytes.Repeat([]byte{0x5e}, 32)); err != nil {
 		t.Fatal(err)
@@ -72,10 +83,10 @@ func sharedStore(t *testing.T, url string) *model.Store {
 }
 
 // startWorker starts a worker process on the database at url.
-func startWorker(t *testing.T, url, owner string) *exec.Cmd {
+func startWorker(t *testing.T, url, owner string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+owner, helperDBEnv+"="+url)
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+owner, helperDBEnv+"="+url), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -147,7 +158,7 @@ func TestCrashRecovery(t *testing.T) {
 	_ = worker.Wait()
 	testutil.WaitFor(t, "the step's process to die with its worker", func() (bool, string) { return !alive(pid), "alive" })
 
-	enginetest.Start(t, store)
+	enginetest.Start(t, store, enginetest.Unisolated)
 	got := testutil.WaitChange(t, store, c.ID, model.StatusError)
 	var steps []model.Step
 	if err := store.DB.Where("change_id = ?", c.ID).Order("position").Find(&steps).Error; err != nil {
@@ -195,7 +206,7 @@ func TestExactlyOnceAcrossProcesses(t *testing.T) {
 	// four workers, so the other process (slower to start) gets its share.
 	started := time.Now()
 	startWorker(t, url, "other-process")
-	enginetest.Start(t, store)
+	enginetest.Start(t, store, enginetest.Unisolated)
 	for _, c := range changes {
 		testutil.WaitChange(t, store, c.ID, model.StatusSuccess)
 	}

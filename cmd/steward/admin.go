@@ -19,7 +19,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.StringVar(&user, "user", "", "user the token authenticates as (required)")
 		fs.StringVar(&name, "name", "", "a label to recognise the token by")
 		fs.DurationVar(&expires, "expires", 0, "lifetime such as 720h; 0 never expires")
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func userCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var groups groupList
 	e, err := open(ctx, "user create", rest, stderr, func(fs *flag.FlagSet) {
 		fs.Var(&groups, "group", "group to add the user to (repeatable; created when missing)")
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}

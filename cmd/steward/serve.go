@@ -10,16 +10,19 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/engine"
+	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/config"
+	"github.com/stewardhq/steward/pkg/datadir"
 	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/secret"
 )
@@ -32,8 +35,9 @@ type env struct {
 	store *model.Store
 }
 
-// open loads configuration, opens and migrates the database.
-func open(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*env, error) {
+// open loads configuration, opens and migrates the database. prepare, when
+// set, runs on the configuration before the database is opened.
+func open(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), prepare func(*config.Config) error) (*env, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if extra != nil {
@@ -44,6 +48,11 @@ func open(ctx context.Context, name string, args []string, stderr io.Writer, ext
 		return nil, err
 	}
 	log := newLogger(cfg, stderr)
+	if prepare != nil {
+		if err := prepare(cfg); err != nil {
+			return nil, err
+		}
+	}
 	g, err := db.Open(cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -72,7 +81,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 }
 
 func migrate(ctx context.Context, args []string, stderr io.Writer) error {
-	e, err := open(ctx, "migrate", args, stderr, nil)
+	e, err := open(ctx, "migrate", args, stderr, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -83,11 +92,18 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 
 // serve runs the API until ctx ends. ready, when set, receives the bound
 // address (tests listen on 127.0.0.1:0).
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
-	e, err := open(ctx, "serve", args, stderr, nil)
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) (err error) {
+	// One server per data dir, held from before the database is touched:
+	// a second one refuses to start instead of sharing its work trees.
+	var lock *datadir.Lock
+	e, err := open(ctx, "serve", args, stderr, nil, func(cfg *config.Config) (err error) {
+		lock, err = datadir.Acquire(cfg.DataDir)
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	defer lock.Release()
 	defer closeDB(e.db)
 	key, generated, err := e.cfg.Key()
 	if err != nil {
@@ -102,6 +118,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	}
 	e.store.Git = gitops.NewMirrors(filepath.Join(e.cfg.DataDir, "git", "mirrors"))
 	e.store.Git.KnownHostsFile = e.cfg.KnownHosts
+	e.store.Git.AllowLocal = e.cfg.AllowLocalRemotes
+	e.store.Git.Private = []string{e.cfg.DataDir}
 	// Template versions are resolved in the background: at start (versions a
 	// crash left initializing), when one is written, and every few seconds.
 	resolverCtx, stopResolver := context.WithCancel(ctx)
@@ -114,7 +132,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	// Workers claim and run steps until the server stops; steps still
 	// running then are stopped and recorded as errors.
 	engineCtx, stopEngine := context.WithCancel(ctx)
-	eng := &engine.Engine{Store: e.store, Log: e.log, Workers: e.cfg.Workers, WorkDir: filepath.Join(e.cfg.DataDir, "work")}
+	eng := &engine.Engine{Store: e.store, Log: e.log, Workers: e.cfg.Workers, WorkDir: filepath.Join(e.cfg.DataDir, "work"),
+		Owner: engine.NewOwner(), Sandbox: openSandbox(e.cfg)}
+	warnIsolation(eng.Sandbox, stdout, e.log)
+	// The data dir's previous holder is gone (its lock was free): its steps
+	// end now rather than when their leases lapse. Other replicas' steps
+	// keep their leases.
+	if prev := lock.Previous(); prev != "" {
+		if n, err := e.store.EndStepsOf(ctx, prev); err != nil {
+			stopEngine()
+			return err
+		} else if n > 0 {
+			e.log.Warn("ended the steps the previous server on this data dir left running", "steps", n, "owner", prev)
+		}
+	}
+	if err := lock.Record(eng.Owner); err != nil {
+		stopEngine()
+		return err
+	}
 	if err := eng.Start(engineCtx); err != nil {
 		stopEngine()
 		return err
@@ -157,6 +192,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		return err
 	}
 	return nil
+}
+
+// openSandbox isolates steps from everything this server keeps: the data
+// dir (database, key, mirrors, work trees) and a SQLite file kept elsewhere.
+func openSandbox(cfg *config.Config) *sandbox.Sandbox {
+	hide := []string{cfg.DataDir}
+	if path, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite://"); ok {
+		hide = append(hide, filepath.Dir(path))
+	}
+	return sandbox.Open(sandbox.Config{Mode: sandbox.Mode(cfg.StepIsolation), User: cfg.StepUser, Hide: hide})
+}
+
+// warnIsolation says loudly, on stdout beside the URL and in the log, when
+// steps are not isolated or cannot run at all.
+func warnIsolation(s *sandbox.Sandbox, stdout io.Writer, log *slog.Logger) {
+	switch {
+	case s.Unavailable() != nil:
+		fmt.Fprintf(stdout, "WARNING: steps will not run: step isolation is unavailable: %v\n"+
+			"         (run as root, or allow user namespaces; or set STEWARD_STEP_ISOLATION=none to run steps with this server's access)\n", s.Unavailable())
+		log.Error("step isolation is unavailable: every step will fail until it is fixed", "reason", s.Unavailable())
+	case s.Mode() == sandbox.None:
+		fmt.Fprintln(stdout, "WARNING: STEWARD_STEP_ISOLATION=none: steps run with this server's access and can read its data dir, environment and secrets")
+		log.Warn("steps are not isolated (STEWARD_STEP_ISOLATION=none)")
+	}
 }
 
 // bootstrapAdmin makes sure user admin exists and can log in. With

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/engine"
+	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )
@@ -21,6 +22,12 @@ func NewServer(t testing.TB) *testutil.Server {
 	Start(t, s.Store)
 	return s
 }
+
+// Unisolated runs steps without a sandbox: for tests whose scripts leave
+// evidence in the test's own temporary folder, which a sandboxed step can
+// neither see nor write. Isolation itself is tested in engine/sandbox and
+// by the tests that keep the default.
+func Unisolated(e *engine.Engine) { e.Sandbox = sandbox.Open(sandbox.Config{Mode: sandbox.None}) }
 
 // Start runs an engine on store until the test ends, with a fast tick
 // and a short kill grace; configure may change any setting before it starts.
