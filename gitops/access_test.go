@@ -119,9 +119,18 @@ func TestLocalRemotesNeedAllowLocal(t *testing.T) {
 		t.Error("a relative path was accepted: it would depend on the server's working directory")
 	}
 	// Even allowed, local remotes never reach into the server's own folders.
-	m.Private = []string{filepath.Join(dir, "data")}
+	if err := os.MkdirAll(filepath.Join(dir, "data", "git"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Named relative to the working directory, as the default ./steward-data is.
+	wd, _ := os.Getwd()
+	rel, err := filepath.Rel(wd, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Private = []string{rel}
 	for _, u := range []string{"file://" + filepath.Join(dir, "mirrors", "abc.git"), filepath.Join(dir, "mirrors"),
-		"file://" + filepath.Join(dir, "data"), filepath.Join(dir, "data", "work", "x", "..", "y"), "file://" + dir + "/x/../data"} {
+		"file://" + filepath.Join(dir, "data"), filepath.Join(dir, "data", "work", "x", "..", "y"), "file://" + dir + "/x/../data", "file://" + filepath.Join(dir, "data", "git")} {
 		if err := m.ValidateURL(u); err == nil || !strings.Contains(err.Error(), "data dir") {
 			t.Errorf("with AllowLocal, ValidateURL(%q) = %v, want a refusal naming the data dir", u, err)
 		}
@@ -130,7 +139,7 @@ func TestLocalRemotesNeedAllowLocal(t *testing.T) {
 		t.Fatalf("with AllowLocal: %q, %v", got, err)
 	}
 	m.AllowLocal = false
-	_, err := m.Resolve(ctx, remote, "main")
+	_, err = m.Resolve(ctx, remote, "main")
 	wantKind(t, "Resolve of a stored file:// remote", err, gitops.ErrInvalid)
 	_, err = m.ReadFile(ctx, remote, sha, "a.txt")
 	wantKind(t, "ReadFile of a stored file:// remote", err, gitops.ErrInvalid)

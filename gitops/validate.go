@@ -71,12 +71,11 @@ func (m *Mirrors) ValidateURL(raw string) error {
 // Private folders, links resolved as far as they exist.
 func (m *Mirrors) private(path string) bool {
 	resolve := func(p string) string {
-		p = filepath.Clean(p)
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
 		if r, err := filepath.EvalSymlinks(p); err == nil {
 			return r
-		}
-		if abs, err := filepath.Abs(p); err == nil {
-			return abs
 		}
 		return p
 	}
