@@ -20,7 +20,6 @@ import (
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/internal/testutil/enginetest"
 	"github.com/stewardhq/steward/model"
-	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/secret"
 )
 
@@ -63,19 +62,11 @@ func TestWorkerProcess(t *testing.T) {
 // sharedStore opens the test database at url as a process of its own would.
 func sharedStore(t *testing.T, url string) *model.Store {
 	t.Helper()
-	g, err := db.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := g.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
-	store := model.NewStore(g, testutil.Logger(t))
+	store := model.NewStore(testutil.Open(t, url), testutil.Logger(t))
 	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
 	store.Git.AllowLocal = true // the fixture's repository is a file:// remote
 	// The key testutil's servers use, so every process opens the same secrets.
+	var err error
 	if store.Secrets, err = secret.New(bytes.Repeat([]byte{0x5e}, 32)); err != nil {
 		t.Fatal(err)
 	}

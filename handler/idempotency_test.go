@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,23 +45,6 @@ func idemError(t *testing.T, r *testutil.Response, status int, code string) {
 	if e["code"] != code || e["meta"].(map[string]any)["header"] != "Idempotency-Key" {
 		t.Fatalf("error %v, want code %s naming the header", e, code)
 	}
-}
-
-type idemClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *idemClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *idemClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // TestIdempotentCreateReplays: a retried POST gets the first response, byte
@@ -164,7 +146,7 @@ func TestIdempotentRefusals(t *testing.T) {
 func TestIdempotentInFlightDuplicate(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
-	clock := &idemClock{now: s.Store.Now()}
+	clock := testutil.NewClock(s.Store.Now())
 	s.Store.Now = clock.Now
 	admin, err := s.Store.Authenticate(context.Background(), testutil.AdminToken)
 	if err != nil {
@@ -176,7 +158,7 @@ func TestIdempotentInFlightDuplicate(t *testing.T) {
 		t.Fatalf("reserve: %v %v", replay, err)
 	}
 	idemError(t, idemPost(t, s, "", "/api/projects", "busy", body), http.StatusConflict, "idempotency_key_in_use")
-	clock.advance(model.IdempotencyStaleAfter)
+	clock.Advance(model.IdempotencyStaleAfter)
 	idemError(t, idemPost(t, s, "", "/api/projects", "busy", body), http.StatusConflict, "idempotency_outcome_unknown")
 	if n := idemCount(t, s, "nodes"); n != 0 {
 		t.Fatalf("a duplicate of an unfinished request created %d nodes", n)
@@ -214,14 +196,14 @@ func TestIdempotentServerErrorIsNotStored(t *testing.T) {
 func TestIdempotentKeysExpire(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
-	clock := &idemClock{now: s.Store.Now()}
+	clock := testutil.NewClock(s.Store.Now())
 	s.Store.Now = clock.Now
 	p := idemJSON(t, testutil.Attrs("project", map[string]any{"code": "p", "name": "P"}))
 	q := idemJSON(t, testutil.Attrs("project", map[string]any{"code": "q", "name": "Q"}))
 	idemPost(t, s, "", "/api/projects", "daily", p).Expect(t, http.StatusCreated)
-	clock.advance(model.IdempotencyTTL - time.Second)
+	clock.Advance(model.IdempotencyTTL - time.Second)
 	idemError(t, idemPost(t, s, "", "/api/projects", "daily", q), http.StatusUnprocessableEntity, "idempotency_key_reused")
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	r := idemPost(t, s, "", "/api/projects", "daily", q).Expect(t, http.StatusCreated)
 	if r.Header.Get("Idempotent-Replayed") != "" || idemCount(t, s, "nodes") != 2 || idemCount(t, s, "idempotency_keys") != 1 {
 		t.Fatalf("an expired key must be free and purged: %v", r.Header)

@@ -11,33 +11,16 @@ import (
 	"github.com/stewardhq/steward/model"
 )
 
-type idemClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *idemClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *idemClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 var (
 	idemAlice = &model.Actor{UserID: model.NewID(), Username: "alice"}
 	idemBob   = &model.Actor{UserID: model.NewID(), Username: "bob"}
 )
 
-func idemSetup(t *testing.T) (*model.Store, *idemClock) {
+func idemSetup(t *testing.T) (*model.Store, *testutil.Clock) {
 	t.Helper()
 	t.Parallel()
 	store := model.NewStore(testutil.DB(t), testutil.Logger(t))
-	clock := &idemClock{now: time.Date(2025, 4, 25, 6, 0, 0, 0, time.UTC)}
+	clock := testutil.NewClock(time.Date(2025, 4, 25, 6, 0, 0, 0, time.UTC))
 	store.Now = clock.Now
 	return store, clock
 }
@@ -186,7 +169,7 @@ func TestIdempotencyKeysExpireAfter24h(t *testing.T) {
 	}
 	idemReserve(t, s, idemBob, "old", first) // a crashed request's reservation
 
-	clock.advance(model.IdempotencyTTL - time.Microsecond)
+	clock.Advance(model.IdempotencyTTL - time.Microsecond)
 	if _, replay, err := s.ReserveIdempotencyKey(ctx, idemAlice, "nightly", first); err != nil || !replay {
 		t.Fatalf("just under 24 h the key still replays: %v %v", replay, err)
 	}
@@ -194,14 +177,14 @@ func TestIdempotencyKeysExpireAfter24h(t *testing.T) {
 		t.Fatalf("purged %d (%v) before expiry", n, err)
 	}
 
-	clock.advance(time.Microsecond)
+	clock.Advance(time.Microsecond)
 	// Expired: the key is free for any request again, and the old rows are purged.
 	idemReserve(t, s, idemAlice, "nightly", second)
 	var left []model.IdempotencyKey
 	if err := s.DB.Find(&left).Error; err != nil || len(left) != 1 || left[0].RequestHash != second {
 		t.Fatalf("after expiry the table holds %+v (%v), want only the new reservation", left, err)
 	}
-	clock.advance(model.IdempotencyTTL)
+	clock.Advance(model.IdempotencyTTL)
 	if n, err := s.PurgeIdempotencyKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("purged %d (%v), want 1", n, err)
 	}
@@ -212,12 +195,12 @@ func TestIdempotencyUnfinishedReservationIsNeverRunAgain(t *testing.T) {
 	ctx := context.Background()
 	hash := model.IdempotencyRequestHash("POST", "/api/changes", "", []byte("{}"))
 	idemReserve(t, s, idemAlice, "crash", hash) // the process dies before completing
-	clock.advance(model.IdempotencyStaleAfter - time.Microsecond)
+	clock.Advance(model.IdempotencyStaleAfter - time.Microsecond)
 	_, _, err := s.ReserveIdempotencyKey(ctx, idemAlice, "crash", hash)
 	if code := idemCode(t, err, model.KindConflict); code != "idempotency_key_in_use" {
 		t.Fatalf("code %s", code)
 	}
-	clock.advance(time.Microsecond)
+	clock.Advance(time.Microsecond)
 	_, _, err = s.ReserveIdempotencyKey(ctx, idemAlice, "crash", hash)
 	if code := idemCode(t, err, model.KindConflict); code != "idempotency_outcome_unknown" || !strings.Contains(err.Error(), "outcome is unknown") {
 		t.Fatalf("code %s: %v", code, err)

@@ -14,7 +14,6 @@ import (
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/config"
 	"github.com/stewardhq/steward/pkg/datadir"
-	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/secret"
 )
 
@@ -50,16 +49,7 @@ func TestCLIServeEndsItsPredecessorsSteps(t *testing.T) {
 	if url == "" {
 		url = "sqlite://" + filepath.Join(c.dataDir, "steward.db")
 	}
-	g, err := db.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := g.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
-	store := model.NewStore(g, testutil.Logger(t))
+	store := model.NewStore(testutil.Open(t, url), testutil.Logger(t))
 	store.Git = gitops.NewMirrors(t.TempDir())
 	store.Git.AllowLocal = true
 	key, _, err := (&config.Config{DataDir: c.dataDir}).Key()

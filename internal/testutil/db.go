@@ -32,15 +32,18 @@ func Dialect() db.Dialect {
 // DB returns a fresh, migrated database that is dropped when the test ends.
 func DB(t testing.TB) *gorm.DB {
 	t.Helper()
-	g, err := db.Open(DatabaseURL(t))
+	return Open(t, DatabaseURL(t))
+}
+
+// Open opens the database at url, as another process of the test would,
+// closed when the test ends.
+func Open(t testing.TB, url string) *gorm.DB {
+	t.Helper()
+	g, err := db.Open(url)
 	if err != nil {
 		t.Fatalf("open test database: %v", err)
 	}
-	t.Cleanup(func() {
-		if sqlDB, err := g.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
+	t.Cleanup(func() { closeGorm(g) })
 	return g
 }
 
