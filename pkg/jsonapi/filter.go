@@ -68,6 +68,9 @@ func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, s
 		} else if !bracketed && len(vals) == 1 && strings.Contains(vals[0], ",") {
 			raw = splitList(vals[0])
 		}
+		if len(raw) == 0 {
+			return model.BadParameter(param, "lists no values")
+		}
 		if len(raw) > MaxListValues {
 			// Both databases cap bound parameters per statement.
 			return model.BadParameter(param, "at most %d values may be listed", MaxListValues)
