@@ -51,6 +51,7 @@ type Engine struct {
 	// makes every step fail with the reason instead of running unisolated.
 	Sandbox *sandbox.Sandbox
 
+	stop         context.CancelFunc
 	wakeAdvance  chan struct{}
 	wakeDispatch chan struct{}
 	wg           sync.WaitGroup
@@ -67,8 +68,7 @@ type runningStep struct {
 }
 
 // Start checks the settings and starts the loops; they stop when ctx ends
-// (Wait waits for that). It wires the store's Wake hook to this engine so
-// that new changes and finished steps are picked up at once.
+// or at Stop (Wait waits for that).
 func (e *Engine) Start(ctx context.Context) error {
 	if e.Store == nil || e.Store.Git == nil || e.WorkDir == "" {
 		return errors.New("engine: a Store with Git mirrors, and a WorkDir, are required")
@@ -108,13 +108,23 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.wakeDispatch = make(chan struct{}, 1)
 	e.running = map[string]*runningStep{}
 	e.checkouts = map[string]*sync.Mutex{}
-	prev := e.Store.WakeHook
-	e.Store.WakeHook = func() {
-		e.Wake()
-		if prev != nil {
-			prev()
+	ctx, e.stop = context.WithCancel(ctx)
+	// New changes and finished steps are picked up at once: the store
+	// notifies its Work signal, and this engine follows it.
+	wake, unsubscribe := e.Store.Work().Subscribe()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer unsubscribe()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+				e.Wake()
+			}
 		}
-	}
+	}()
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.advanceLoop(ctx) }()
 	go func() { defer e.wg.Done(); e.dispatchLoop(ctx) }()
@@ -123,8 +133,17 @@ func (e *Engine) Start(ctx context.Context) error {
 }
 
 // Wait blocks until the loops and every step this process runs have
-// stopped, after Start's context ended.
+// stopped, after Start's context ended or Stop.
 func (e *Engine) Wait() { e.wg.Wait() }
+
+// Stop ends the loops, stops the steps this process runs (they are
+// recorded as errors) and waits for all of it.
+func (e *Engine) Stop() {
+	if e.stop != nil {
+		e.stop()
+	}
+	e.wg.Wait()
+}
 
 // Wake makes the loops look now, and the running steps check whether they
 // were cancelled. It never blocks.
@@ -162,18 +181,18 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 	var lastReap, lastClean time.Time
 	for {
 		e.advanceWaiting(ctx)
-		if time.Since(lastReap) >= e.Tick {
+		if e.Store.Now().Sub(lastReap) >= e.Tick {
 			if n, err := e.Store.ReapExpiredLeases(ctx); err != nil && ctx.Err() == nil {
 				e.Log.Error("ending steps of lost workers failed", "err", err)
 			} else if n > 0 {
 				e.Log.Warn("ended steps whose worker was lost", "steps", n)
 			}
-			lastReap = time.Now()
+			lastReap = e.Store.Now()
 		}
-		if time.Since(lastClean) >= 10*e.Tick {
+		if e.Store.Now().Sub(lastClean) >= 10*e.Tick {
 			e.cleanWorkDirs(ctx)
 			e.killOrphans(ctx)
-			lastClean = time.Now()
+			lastClean = e.Store.Now()
 		}
 		select {
 		case <-ctx.Done():

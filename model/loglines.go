@@ -66,7 +66,7 @@ func (s *Store) AppendLogLines(ctx context.Context, lines []LogLine) error {
 		return translate(err)
 	}
 	for _, c := range changes {
-		publishLogLines(s, c)
+		s.Logs.Publish(c)
 	}
 	return nil
 }
@@ -285,6 +285,6 @@ func (s *Store) NotifyLogFollowers(ctx context.Context, changeID string) error {
 			return translate(err)
 		}
 	}
-	publishLogLines(s, changeID)
+	s.Logs.Publish(changeID)
 	return nil
 }

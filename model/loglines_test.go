@@ -15,7 +15,7 @@ import (
 
 func logStore(t *testing.T) *model.Store {
 	t.Helper()
-	return model.NewStore(testutil.DB(t), testutil.Logger(t))
+	return testutil.StoreAt(t, testutil.DatabaseURL(t))
 }
 
 func readLog(t *testing.T, s *model.Store, changeID string) []model.LogLine {
@@ -172,19 +172,7 @@ func TestLogNotificationsCrossProcesses(t *testing.T) {
 	}
 	t.Parallel()
 	url := testutil.DatabaseURL(t)
-	open := func() *model.Store {
-		g, err := db.Open(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if sqlDB, err := g.DB(); err == nil {
-				_ = sqlDB.Close()
-			}
-		})
-		return model.NewStore(g, testutil.Logger(t))
-	}
-	writer, reader := open(), open()
+	writer, reader := testutil.StoreAt(t, url), testutil.StoreAt(t, url)
 	f := testutil.InsertLogFixture(t, writer, "replicas", 1)
 	sub := reader.SubscribeLogLines(f.Change.ID)
 	defer sub.Close()

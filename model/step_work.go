@@ -224,7 +224,7 @@ func (s *Store) endLostSteps(ctx context.Context, where string, args []any, stil
 			return n, err
 		}
 		if ended {
-			publishLogLines(s, e.ChangeID)
+			s.Logs.Publish(e.ChangeID)
 			n++
 		}
 	}

@@ -15,24 +15,29 @@ import (
 
 // Store runs domain operations against the database. Now is the one clock:
 // every timestamp Steward writes comes from it. Git reads remotes through
-// local mirrors; Secrets seals credentials at rest.
+// local mirrors; Secrets seals credentials at rest; Logs wakes live log
+// followers.
 type Store struct {
 	DB      *gorm.DB
 	Now     func() time.Time
 	Log     *slog.Logger
 	Git     *gitops.Mirrors
 	Secrets *secret.Box
-	// WakeHook, set by the engine, nudges its loops when there is new work.
-	WakeHook func()
+	Logs    *LogNotifier
+
+	work      Signal // changes or steps need attention: the engine listens
+	templates Signal // a template version waits to be resolved
 }
 
-// Wake tells the engine (if any) that changes or steps need attention now
-// rather than at its next tick.
-func (s *Store) Wake() {
-	if s.WakeHook != nil {
-		s.WakeHook()
-	}
-}
+// Wake tells the services that follow Work (the engine) that changes or
+// steps need attention now rather than at their next tick.
+func (s *Store) Wake() { s.work.Notify() }
+
+// Work is notified whenever changes or steps need attention.
+func (s *Store) Work() *Signal { return &s.work }
+
+// TemplateWrites is notified whenever a template version waits to be resolved.
+func (s *Store) TemplateWrites() *Signal { return &s.templates }
 
 // NewStore returns a Store using the wall clock truncated to microseconds, the
 // precision both databases keep.
@@ -40,7 +45,8 @@ func NewStore(db *gorm.DB, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{DB: db, Log: log, Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	return &Store{DB: db, Log: log, Logs: NewLogNotifier(),
+		Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
 // NewID returns a time-ordered UUIDv7, so ids sort in creation order and keyset

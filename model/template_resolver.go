@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,38 +21,60 @@ import (
 // replicas resolving the same version agree and a re-pointed one is left for
 // the next pass.
 
-// resolverWakeups maps a Store to its running resolver's wake channel, so a
-// write can nudge the resolver without a field on Store.
-var resolverWakeups sync.Map // *Store -> chan struct{}
+func (s *Store) wakeTemplateResolver() { s.templates.Notify() }
 
-func (s *Store) wakeTemplateResolver() {
-	if ch, ok := resolverWakeups.Load(s); ok {
-		select {
-		case ch.(chan struct{}) <- struct{}{}:
-		default: // a wake-up is already pending
-		}
-	}
+// DefaultResolveInterval is how often the resolver looks for versions
+// written on other replicas.
+const DefaultResolveInterval = 5 * time.Second
+
+// TemplateResolver is the service that resolves pending template versions:
+// at start (versions a crash left initializing), whenever a version is
+// written on this replica, and every Interval (versions written elsewhere).
+type TemplateResolver struct {
+	Store    *Store
+	Interval time.Duration // DefaultResolveInterval when zero
+
+	stop context.CancelFunc
+	done chan struct{}
 }
 
-// RunTemplateResolver resolves pending template versions until ctx ends:
-// at once (versions a crash left initializing), whenever a version is
-// written on this replica, and every interval (versions written elsewhere).
-func (s *Store) RunTemplateResolver(ctx context.Context, interval time.Duration) {
-	wake := make(chan struct{}, 1)
-	resolverWakeups.Store(s, wake)
-	defer resolverWakeups.Delete(s)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := s.ResolvePendingTemplateVersions(ctx); err != nil && ctx.Err() == nil {
-			s.Log.Error("resolving template versions failed; retrying", "err", err)
+// Start runs the resolver until Stop or until ctx ends.
+func (r *TemplateResolver) Start(ctx context.Context) error {
+	if r.Store == nil {
+		return errors.New("template resolver: a Store is required")
+	}
+	if r.Interval <= 0 {
+		r.Interval = DefaultResolveInterval
+	}
+	ctx, r.stop = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	// Subscribed before the first pass: a version written meanwhile wakes it.
+	wake, unsubscribe := r.Store.TemplateWrites().Subscribe()
+	go func() {
+		defer close(r.done)
+		defer unsubscribe()
+		t := time.NewTicker(r.Interval)
+		defer t.Stop()
+		for {
+			if err := r.Store.ResolvePendingTemplateVersions(ctx); err != nil && ctx.Err() == nil {
+				r.Store.Log.Error("resolving template versions failed; retrying", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			case <-t.C:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-t.C:
-		}
+	}()
+	return nil
+}
+
+// Stop ends the resolver and waits for its pass in progress.
+func (r *TemplateResolver) Stop() {
+	if r.stop != nil {
+		r.stop()
+		<-r.done
 	}
 }
 

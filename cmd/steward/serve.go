@@ -120,18 +120,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	e.store.Git.KnownHostsFile = e.cfg.KnownHosts
 	e.store.Git.AllowLocal = e.cfg.AllowLocalRemotes
 	e.store.Git.Private = []string{e.cfg.DataDir}
-	// Template versions are resolved in the background: at start (versions a
-	// crash left initializing), when one is written, and every few seconds.
-	resolverCtx, stopResolver := context.WithCancel(ctx)
-	resolverDone := make(chan struct{})
-	go func() {
-		defer close(resolverDone)
-		e.store.RunTemplateResolver(resolverCtx, 5*time.Second)
-	}()
-	defer func() { stopResolver(); <-resolverDone }()
+	if db.DialectOf(e.db) == db.Postgres {
+		// Followers of a change's log wake on lines other replicas append.
+		e.store.Logs = model.NewPostgresLogNotifier(e.cfg.DatabaseURL, e.log)
+	}
+	// Template versions are resolved in the background, outside requests.
+	resolver := &model.TemplateResolver{Store: e.store}
+	if err := resolver.Start(ctx); err != nil {
+		return err
+	}
+	defer resolver.Stop()
 	// Workers claim and run steps until the server stops; steps still
 	// running then are stopped and recorded as errors.
-	engineCtx, stopEngine := context.WithCancel(ctx)
 	eng := &engine.Engine{Store: e.store, Log: e.log, Workers: e.cfg.Workers, WorkDir: filepath.Join(e.cfg.DataDir, "work"),
 		Owner: engine.NewOwner(), Sandbox: openSandbox(e.cfg)}
 	warnIsolation(eng.Sandbox, stdout, e.log)
@@ -140,21 +140,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	// keep their leases.
 	if prev := lock.Previous(); prev != "" {
 		if n, err := e.store.EndStepsOf(ctx, prev); err != nil {
-			stopEngine()
 			return err
 		} else if n > 0 {
 			e.log.Warn("ended the steps the previous server on this data dir left running", "steps", n, "owner", prev)
 		}
 	}
 	if err := lock.Record(eng.Owner); err != nil {
-		stopEngine()
 		return err
 	}
-	if err := eng.Start(engineCtx); err != nil {
-		stopEngine()
+	if err := eng.Start(ctx); err != nil {
 		return err
 	}
-	defer func() { stopEngine(); eng.Wait() }()
+	defer eng.Stop()
 	token, err := bootstrapAdmin(ctx, e)
 	if err != nil {
 		return err

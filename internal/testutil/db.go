@@ -14,6 +14,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/db"
 )
 
@@ -154,4 +155,16 @@ func closeGorm(g *gorm.DB) {
 	if sqlDB, err := g.DB(); err == nil {
 		_ = sqlDB.Close()
 	}
+}
+
+// StoreAt is a store on the database at url as a server process builds
+// one: on PostgreSQL its log followers also wake through LISTEN/NOTIFY.
+func StoreAt(t testing.TB, url string) *model.Store {
+	t.Helper()
+	g := Open(t, url)
+	store := model.NewStore(g, Logger(t))
+	if db.DialectOf(g) == db.Postgres {
+		store.Logs = model.NewPostgresLogNotifier(url, store.Log)
+	}
+	return store
 }
