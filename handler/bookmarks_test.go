@@ -27,6 +27,19 @@ func coreBookmarkTree(t *testing.T) *testutil.Server {
 	return s
 }
 
+// coreBookmarksOf is the bookmarks relationship of a node document, of any kind.
+func coreBookmarksOf(t *testing.T, r *testutil.Response) []*testutil.Bookmark {
+	t.Helper()
+	switch n := testutil.OneNode(t, r); n.Type {
+	case "project":
+		return testutil.One[testutil.Project](t, r).Bookmarks
+	case "environment":
+		return testutil.One[testutil.Environment](t, r).Bookmarks
+	default:
+		return testutil.One[testutil.Asset](t, r).Bookmarks
+	}
+}
+
 // coreUserToken creates a non-admin user with its own token.
 func coreUserToken(t *testing.T, s *testutil.Server, name string) string {
 	t.Helper()
@@ -55,11 +68,11 @@ func TestBookmarkLifecycle(t *testing.T) {
 				Body: testutil.Attrs("bookmark", map[string]any{"url": "https://grafana.example/d/1", "description": "Dashboard", "created_by": "mallory"}),
 			}).Expect(t, http.StatusCreated)
 			b := created.Data(t)
-			id := b["id"].(string)
+			a := testutil.One[testutil.Bookmark](t, created)
+			id := a.ID
 			self := coll + "/" + id
-			a := coreAttrs(b)
-			if a["created_by"] != "alice" || a["url"] != "https://grafana.example/d/1" || a["description"] != "Dashboard" {
-				t.Fatalf("created bookmark %v", a)
+			if a.CreatedBy != "alice" || a.URL != "https://grafana.example/d/1" || a.Description != "Dashboard" {
+				t.Fatalf("created bookmark %+v", a)
 			}
 			if created.Header.Get("Location") != self || b["links"].(map[string]any)["self"] != self || b["links"].(map[string]any)["parent"] != node {
 				t.Fatalf("bookmark links %v, Location %q", b["links"], created.Header.Get("Location"))
@@ -68,30 +81,35 @@ func TestBookmarkLifecycle(t *testing.T) {
 				t.Fatalf("create recorded %q", coreLastEvent(t, s))
 			}
 
-			list := s.Get(t, coll).Expect(t, http.StatusOK).List(t)
-			if len(list) != 1 || !coreIDs(list)[id] {
-				t.Fatalf("list %v", list)
+			list := testutil.Many[testutil.Bookmark](t, s.Get(t, coll).Expect(t, http.StatusOK))
+			if len(list) != 1 || !coreIDs(testutil.IDs(list))[id] {
+				t.Fatalf("list %+v", list)
 			}
-			rel := s.Get(t, node).Expect(t, http.StatusOK).Data(t)["relationships"].(map[string]any)["bookmarks"].(map[string]any)["data"].([]any)
-			if len(rel) != 1 || rel[0].(map[string]any)["id"] != id || rel[0].(map[string]any)["type"] != "bookmark" {
-				t.Fatalf("node relationship bookmarks %v", rel)
+			// The bookmarks relationship, read through the node's own type,
+			// and (with include) resolved from included.
+			rel := coreBookmarksOf(t, s.Get(t, node).Expect(t, http.StatusOK))
+			if len(rel) != 1 || rel[0].ID != id {
+				t.Fatalf("node relationship bookmarks %+v", rel)
 			}
-			inc := s.Get(t, node+"?include=bookmarks").Expect(t, http.StatusOK).JSON(t)["included"].([]any)
-			if len(inc) != 1 || inc[0].(map[string]any)["id"] != id {
-				t.Fatalf("include=bookmarks %v", inc)
+			inc := s.Get(t, node+"?include=bookmarks").Expect(t, http.StatusOK)
+			if got := coreBookmarksOf(t, inc); len(got) != 1 || got[0].URL != a.URL {
+				t.Fatalf("include=bookmarks %s", inc.Body)
+			}
+			if n := len(inc.JSON(t)["included"].([]any)); n != 1 {
+				t.Fatalf("include=bookmarks included %d resources, want 1", n)
 			}
 
-			shown := s.Get(t, self).Expect(t, http.StatusOK).Data(t)
-			if coreAttrs(shown)["created_at"] != a["created_at"] {
-				t.Fatalf("show %v", shown)
+			shown := testutil.One[testutil.Bookmark](t, s.Get(t, self).Expect(t, http.StatusOK))
+			if shown.CreatedAt != a.CreatedAt {
+				t.Fatalf("show %+v", shown)
 			}
-			upd := s.Patch(t, self, testutil.Attrs("bookmark", map[string]any{"description": "Main dashboard"})).Expect(t, http.StatusOK).Data(t)
-			if u := coreAttrs(upd); u["url"] != a["url"] || u["description"] != "Main dashboard" || u["created_by"] != "alice" {
-				t.Fatalf("PATCH description changed more: %v", u)
+			upd := testutil.One[testutil.Bookmark](t, s.Patch(t, self, testutil.Attrs("bookmark", map[string]any{"description": "Main dashboard"})).Expect(t, http.StatusOK))
+			if upd.URL != a.URL || upd.Description != "Main dashboard" || upd.CreatedBy != "alice" {
+				t.Fatalf("PATCH description changed more: %+v", upd)
 			}
-			upd = s.Patch(t, self, testutil.Attrs("", map[string]any{"url": "https://grafana.example/d/2"})).Expect(t, http.StatusOK).Data(t)
-			if u := coreAttrs(upd); u["url"] != "https://grafana.example/d/2" || u["description"] != "Main dashboard" {
-				t.Fatalf("PATCH url: %v", u)
+			upd = testutil.One[testutil.Bookmark](t, s.Patch(t, self, testutil.Attrs("", map[string]any{"url": "https://grafana.example/d/2"})).Expect(t, http.StatusOK))
+			if upd.URL != "https://grafana.example/d/2" || upd.Description != "Main dashboard" {
+				t.Fatalf("PATCH url: %+v", upd)
 			}
 			if coreLastEvent(t, s) != "api:bookmarks:update" {
 				t.Fatalf("update recorded %q", coreLastEvent(t, s))
@@ -103,7 +121,7 @@ func TestBookmarkLifecycle(t *testing.T) {
 			}
 			s.Get(t, self).Expect(t, http.StatusNotFound)
 			s.Delete(t, self).Expect(t, http.StatusNotFound)
-			if n := len(s.Get(t, coll).Expect(t, http.StatusOK).List(t)); n != 0 {
+			if n := len(testutil.Many[testutil.Bookmark](t, s.Get(t, coll).Expect(t, http.StatusOK))); n != 0 {
 				t.Fatalf("%d bookmarks left", n)
 			}
 		})
@@ -113,8 +131,8 @@ func TestBookmarkLifecycle(t *testing.T) {
 func TestBookmarkRefusals(t *testing.T) {
 	t.Parallel()
 	s := coreBookmarkTree(t)
-	own := s.Post(t, "/api/projects/p/assets/pa/bookmarks", testutil.Attrs("bookmark", map[string]any{"url": "https://example.com/a"})).
-		Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	own := testutil.One[testutil.Bookmark](t, s.Post(t, "/api/projects/p/assets/pa/bookmarks", testutil.Attrs("bookmark", map[string]any{"url": "https://example.com/a"})).
+		Expect(t, http.StatusCreated)).ID
 	mine := "/api/projects/p/assets/pa/bookmarks/" + own
 	cases := []struct {
 		name    string
@@ -159,8 +177,8 @@ func TestBookmarkRefusals(t *testing.T) {
 			before.unchanged(t, s, c.name)
 		})
 	}
-	if a := coreAttrs(s.Get(t, mine).Expect(t, http.StatusOK).Data(t)); a["url"] != "https://example.com/a" {
-		t.Fatalf("refused requests changed the bookmark: %v", a)
+	if a := testutil.One[testutil.Bookmark](t, s.Get(t, mine).Expect(t, http.StatusOK)); a.URL != "https://example.com/a" {
+		t.Fatalf("refused requests changed the bookmark: %+v", a)
 	}
 }
 
@@ -170,10 +188,10 @@ func TestBookmarkListFiltersAndFields(t *testing.T) {
 	for _, u := range []string{"https://a.example/1", "https://b.example/2", "https://a.example/3"} {
 		s.Post(t, "/api/projects/p/bookmarks", testutil.Attrs("bookmark", map[string]any{"url": u})).Expect(t, http.StatusCreated)
 	}
-	if n := len(s.Get(t, "/api/projects/p/bookmarks?filter[url_start]=https://a.").Expect(t, http.StatusOK).List(t)); n != 2 {
+	if n := len(testutil.Many[testutil.Bookmark](t, s.Get(t, "/api/projects/p/bookmarks?filter[url_start]=https://a.").Expect(t, http.StatusOK))); n != 2 {
 		t.Fatalf("url_start matched %d, want 2", n)
 	}
-	if n := len(s.Get(t, "/api/projects/p/bookmarks?filter[created_by_eq]=admin&limit=1").Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(testutil.Many[testutil.Bookmark](t, s.Get(t, "/api/projects/p/bookmarks?filter[created_by_eq]=admin&limit=1").Expect(t, http.StatusOK))); n != 1 {
 		t.Fatalf("limit=1 returned %d", n)
 	}
 	list := s.Get(t, "/api/projects/p/bookmarks?fields[bookmark]=url").Expect(t, http.StatusOK).List(t)

@@ -25,7 +25,7 @@ func TestChangeRunsOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	id := s.Post(t, chgEnv+"/changes", chgBody("deploy", nil)).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	id := chgCreate(t, s, chgEnv+"/changes", chgBody("deploy", nil))
 	isNamed := func(name string) func(*model.Step) bool {
 		return func(st *model.Step) bool { return st.Name != nil && *st.Name == name }
 	}
@@ -34,28 +34,32 @@ func TestChangeRunsOverHTTP(t *testing.T) {
 	if links["approve"] == nil || links["reject"] == nil || links["continue"] != nil {
 		t.Fatalf("waiting approval step links = %v", links)
 	}
-	approved := s.Do(t, testutil.Request{Method: http.MethodPost, Path: links["approve"].(string), Token: opsToken,
-		Body: testutil.Attrs("", map[string]any{"message": "looks good"})}).Expect(t, http.StatusOK).Data(t)
-	by := chgAttrs(approved)["approved_by"].([]any)
-	if len(by) != 1 || by[0].(map[string]any)["username"] != "olivia" || by[0].(map[string]any)["message"] != "looks good" {
-		t.Fatalf("approved_by = %v", by)
+	approved := testutil.One[testutil.Step](t, s.Do(t, testutil.Request{Method: http.MethodPost, Path: links["approve"].(string), Token: opsToken,
+		Body: testutil.Attrs("", map[string]any{"message": "looks good"})}).Expect(t, http.StatusOK))
+	by := approved.ApprovedBy
+	if len(by) != 1 || by[0].Username != "olivia" || testutil.Str(by[0].Message) != "looks good" {
+		t.Fatalf("approved_by = %+v", by)
 	}
 
 	smoke := testutil.WaitStep(t, s.Store, id, isNamed("Smoke check"), model.StatusWaiting)
 	s.Post(t, "/api/steps/"+smoke.ID+"/continue", nil).Expect(t, http.StatusOK)
 	testutil.WaitChange(t, s.Store, id, model.StatusSuccess, model.StatusError)
 
-	doc := s.Get(t, "/api/changes/"+id+"?include=steps").Expect(t, http.StatusOK).JSON(t)
-	a := chgAttrs(doc["data"].(map[string]any))
-	if a["status_code"] != model.StatusSuccess || a["started_at"] == nil || a["finished_at"] == nil {
-		t.Fatalf("change = %v", a)
+	// The steps are read through the change's steps relationship, resolved
+	// from included.
+	c := testutil.One[testutil.Change](t, s.Get(t, "/api/changes/"+id+"?include=steps").Expect(t, http.StatusOK))
+	if c.StatusCode != model.StatusSuccess || c.StartedAt == nil || c.FinishedAt == nil {
+		t.Fatalf("change = %+v", c)
 	}
-	for _, r := range doc["included"].([]any) {
-		if st := chgAttrs(r.(map[string]any)); st["status_code"] != model.StatusSuccess {
-			t.Fatalf("step %v is %v", st["name"], st["status_code"])
+	if len(c.Steps) == 0 {
+		t.Fatal("the change has no steps")
+	}
+	for _, st := range c.Steps {
+		if st.StatusCode != model.StatusSuccess {
+			t.Fatalf("step %v is %v", testutil.Str(st.Name), st.StatusCode)
 		}
 	}
-	if n := len(s.Get(t, "/api/changes?filter[status_code_eq]=success").Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(testutil.Many[testutil.Change](t, s.Get(t, "/api/changes?filter[status_code_eq]=success").Expect(t, http.StatusOK))); n != 1 {
 		t.Fatalf("%d successful changes listed", n)
 	}
 }

@@ -61,19 +61,21 @@ func chgBody(action string, attrs map[string]any) map[string]any {
 	return testutil.Attrs("change", a)
 }
 
-func chgAttrs(d map[string]any) map[string]any { return d["attributes"].(map[string]any) }
-
-func chgRelIDs(d map[string]any, rel string) []string {
+// chgParentIDs lists the ids in a change's parents relationship. Its members
+// differ in type (project, environment, asset), which google/jsonapi cannot
+// type, so they are read raw.
+func chgParentIDs(d map[string]any) []string {
 	var out []string
-	switch data := d["relationships"].(map[string]any)[rel].(map[string]any)["data"].(type) {
-	case []any:
-		for _, x := range data {
-			out = append(out, x.(map[string]any)["id"].(string))
-		}
-	case map[string]any:
-		out = append(out, data["id"].(string))
+	for _, x := range d["relationships"].(map[string]any)["parents"].(map[string]any)["data"].([]any) {
+		out = append(out, x.(map[string]any)["id"].(string))
 	}
 	return out
+}
+
+// chgCreate creates a change and returns its id.
+func chgCreate(t *testing.T, s *testutil.Server, path string, body map[string]any) string {
+	t.Helper()
+	return testutil.One[testutil.Change](t, s.Post(t, path, body).Expect(t, http.StatusCreated)).ID
 }
 
 func chgCount(t *testing.T, s *testutil.Server, table string) int64 {
@@ -95,18 +97,18 @@ func TestChangeCreateAndShow(t *testing.T) {
 		"metadata": map[string]any{"ticket": "OPS-7"}, "property_overrides": map[string]any{"replicas": 3},
 	})).Expect(t, http.StatusCreated)
 	d := resp.Data(t)
-	id := d["id"].(string)
-	a := chgAttrs(d)
-	if a["status_code"] != model.StatusInitializing || a["commit_sha"] != sha || a["environment_name"] != "Development" ||
-		a["project_name"] != "OpsChain" || a["asset_name"] != nil || a["created_by"] != "admin" || a["name"] != "Friday release" ||
-		a["metadata"].(map[string]any)["ticket"] != "OPS-7" || a["property_overrides"].(map[string]any)["replicas"] != 3.0 {
-		t.Fatalf("attributes = %v", a)
+	c := testutil.One[testutil.Change](t, resp)
+	id := c.ID
+	if c.StatusCode != model.StatusInitializing || testutil.Str(c.CommitSHA) != sha || c.EnvironmentName != "Development" ||
+		c.ProjectName != "OpsChain" || c.AssetName != nil || c.CreatedBy != "admin" || testutil.Str(c.Name) != "Friday release" ||
+		c.Metadata["ticket"] != "OPS-7" || c.PropertyOverrides["replicas"] != 3.0 {
+		t.Fatalf("attributes = %+v", c)
 	}
 	if loc := resp.Header.Get("Location"); loc != chgEnv+"/changes/"+id {
 		t.Fatalf("Location = %q", loc)
 	}
-	steps := chgRelIDs(d, "steps")
-	if len(steps) != 5 || chgRelIDs(d, "root_step")[0] != steps[0] || len(chgRelIDs(d, "parents")) != 2 {
+	steps := testutil.IDs(c.Steps)
+	if len(steps) != 5 || c.RootStep == nil || c.RootStep.ID != steps[0] || len(chgParentIDs(d)) != 2 {
 		t.Fatalf("relationships = %v", d["relationships"])
 	}
 	meta := d["meta"].(map[string]any)
@@ -115,9 +117,9 @@ func TestChangeCreateAndShow(t *testing.T) {
 	}
 
 	// Project and asset-less project changes.
-	pc := s.Post(t, chgProject+"/changes", chgBody("build", nil)).Expect(t, http.StatusCreated).Data(t)
-	if chgAttrs(pc)["environment_name"] != "" || len(chgRelIDs(pc, "parents")) != 1 {
-		t.Fatalf("project change = %v", pc)
+	pcResp := s.Post(t, chgProject+"/changes", chgBody("build", nil)).Expect(t, http.StatusCreated)
+	if pc := testutil.One[testutil.Change](t, pcResp); pc.EnvironmentName != "" || len(chgParentIDs(pcResp.Data(t))) != 1 {
+		t.Fatalf("project change = %s", pcResp.Body)
 	}
 
 	// include=steps,parents: the five steps and both nodes.
@@ -134,20 +136,21 @@ func TestChangeCreateAndShow(t *testing.T) {
 	s.Get(t, "/api/changes/"+model.NewID()).Expect(t, http.StatusNotFound)
 	s.Get(t, "/api/changes/nope").Expect(t, http.StatusNotFound)
 
-	root := s.Get(t, "/api/steps/"+steps[0]).Expect(t, http.StatusOK).Data(t)
-	if ra := chgAttrs(root); ra["action"] != "deploy" || ra["change_id"] != id || ra["status_code"] != model.StatusInitializing ||
-		ra["child_execution_strategy"] != model.Sequential || ra["step_type"] != "standard" {
-		t.Fatalf("root step = %v", ra)
+	rootResp := s.Get(t, "/api/steps/"+steps[0]).Expect(t, http.StatusOK)
+	root := testutil.One[testutil.Step](t, rootResp)
+	if root.Action != "deploy" || root.ChangeID != id || root.StatusCode != model.StatusInitializing ||
+		root.ChildExecutionStrategy != model.Sequential || root.StepType != "standard" {
+		t.Fatalf("root step = %+v", root)
 	}
-	if kids := chgRelIDs(root, "children"); len(kids) != 4 || kids[0] != steps[1] {
+	if kids := testutil.IDs(root.Children); len(kids) != 4 || kids[0] != steps[1] {
 		t.Fatalf("root children = %v, want %v", kids, steps[1:])
 	}
-	if links := root["links"].(map[string]any); links["change"] != chgEnv+"/changes/"+id || links["parent"] != "/api/changes/"+id {
+	if links := rootResp.Data(t)["links"].(map[string]any); links["change"] != chgEnv+"/changes/"+id || links["parent"] != "/api/changes/"+id {
 		t.Fatalf("step links = %v", links)
 	}
-	approval := chgAttrs(s.Get(t, "/api/steps/"+steps[2]).Expect(t, http.StatusOK).Data(t))
-	if approval["requires_approval_from"] != "ops" || approval["name"] != "Approval" {
-		t.Fatalf("approval step = %v", approval)
+	approval := testutil.One[testutil.Step](t, s.Get(t, "/api/steps/"+steps[2]).Expect(t, http.StatusOK))
+	if testutil.Str(approval.RequiresApprovalFrom) != "ops" || testutil.Str(approval.Name) != "Approval" {
+		t.Fatalf("approval step = %+v", approval)
 	}
 }
 
@@ -210,9 +213,9 @@ func TestChangeListFiltersIncludesAndCSV(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 	chgServer(t, s)
-	build := s.Post(t, chgEnv+"/changes", chgBody("build", nil)).Expect(t, http.StatusCreated).Data(t)["id"].(string)
-	deploy := s.Post(t, chgEnv+"/changes", chgBody("deploy", map[string]any{"metadata": map[string]any{"k": "v, with comma"}})).Expect(t, http.StatusCreated).Data(t)["id"].(string)
-	test := s.Post(t, chgProject+"/changes", chgBody("test", nil)).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	build := chgCreate(t, s, chgEnv+"/changes", chgBody("build", nil))
+	deploy := chgCreate(t, s, chgEnv+"/changes", chgBody("deploy", map[string]any{"metadata": map[string]any{"k": "v, with comma"}}))
+	test := chgCreate(t, s, chgProject+"/changes", chgBody("test", nil))
 	cases := []struct {
 		query string
 		want  []string
@@ -229,17 +232,14 @@ func TestChangeListFiltersIncludesAndCSV(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.query, func(t *testing.T) {
-			var got []string
-			for _, r := range s.Get(t, "/api/changes"+tc.query).Expect(t, http.StatusOK).List(t) {
-				got = append(got, r.(map[string]any)["id"].(string))
-			}
+			got := testutil.IDs(testutil.Many[testutil.Change](t, s.Get(t, "/api/changes"+tc.query).Expect(t, http.StatusOK)))
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})
 	}
 	// A node's list holds the changes of that node only.
-	if n := len(s.Get(t, chgEnv+"/changes").Expect(t, http.StatusOK).List(t)); n != 2 {
+	if n := len(testutil.Many[testutil.Change](t, s.Get(t, chgEnv+"/changes").Expect(t, http.StatusOK))); n != 2 {
 		t.Fatalf("environment lists %d changes, want 2", n)
 	}
 	doc := s.Get(t, chgProject+"/changes?include=steps&limit=1").Expect(t, http.StatusOK).JSON(t)
@@ -269,26 +269,29 @@ func TestStepsListPatchAndActions(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 	chgServer(t, s)
-	id := s.Post(t, chgEnv+"/changes", chgBody("deploy", nil)).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	id := chgCreate(t, s, chgEnv+"/changes", chgBody("deploy", nil))
 	s.Post(t, chgEnv+"/changes", chgBody("build", nil)).Expect(t, http.StatusCreated)
+	listSteps := func(query string) []*testutil.Step {
+		return testutil.Many[testutil.Step](t, s.Get(t, "/api/steps"+query).Expect(t, http.StatusOK))
+	}
 
-	steps := s.Get(t, "/api/steps?filter[change_id_eq]="+id).Expect(t, http.StatusOK).List(t)
+	steps := listSteps("?filter[change_id_eq]=" + id)
 	if len(steps) != 5 {
 		t.Fatalf("%d steps, want 5", len(steps))
 	}
-	if n := len(s.Get(t, "/api/steps?filter[action_eq]=build").Expect(t, http.StatusOK).List(t)); n != 2 {
+	if n := len(listSteps("?filter[action_eq]=build")); n != 2 {
 		t.Fatalf("%d build steps, want 2", n)
 	}
-	if n := len(s.Get(t, "/api/steps?filter[requires_approval_from_eq]=ops").Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(listSteps("?filter[requires_approval_from_eq]=ops")); n != 1 {
 		t.Fatalf("%d approval steps, want 1", n)
 	}
-	smoke := steps[3].(map[string]any)["id"].(string)
+	smoke := steps[3].ID
 
-	patched := s.Patch(t, "/api/steps/"+smoke, testutil.Attrs("step", map[string]any{"skip_on_retry": true})).Expect(t, http.StatusOK).Data(t)
-	if chgAttrs(patched)["skip_on_retry"] != true {
-		t.Fatalf("patched = %v", patched)
+	patched := testutil.One[testutil.Step](t, s.Patch(t, "/api/steps/"+smoke, testutil.Attrs("step", map[string]any{"skip_on_retry": true})).Expect(t, http.StatusOK))
+	if !patched.SkipOnRetry {
+		t.Fatalf("patched = %+v", patched)
 	}
-	if n := len(s.Get(t, "/api/steps?filter[skip_on_retry_true]=1").Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(listSteps("?filter[skip_on_retry_true]=1")); n != 1 {
 		t.Fatalf("%d flagged steps, want 1", n)
 	}
 	s.Patch(t, "/api/steps/"+smoke, testutil.Attrs("step", map[string]any{"name": "x"})).Expect(t, http.StatusUnprocessableEntity)
@@ -314,29 +317,29 @@ func TestChangeRetryAndCancelHTTP(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 	chgServer(t, s)
-	id := s.Post(t, chgEnv+"/changes", chgBody("build", nil)).Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	id := chgCreate(t, s, chgEnv+"/changes", chgBody("build", nil))
 	e := s.Post(t, "/api/changes/"+id+"/retry", nil).Expect(t, http.StatusUnprocessableEntity).ErrorObject(t)
 	if e["code"] != "not_retryable" {
 		t.Fatalf("retry of an unfinished change: %v", e)
 	}
 	s.Delete(t, "/api/changes/"+id).Expect(t, http.StatusNoContent)
-	if st := chgAttrs(s.Get(t, "/api/changes/"+id).Expect(t, http.StatusOK).Data(t))["status_code"]; st != model.StatusCancelled {
+	if st := testutil.One[testutil.Change](t, s.Get(t, "/api/changes/"+id).Expect(t, http.StatusOK)).StatusCode; st != model.StatusCancelled {
 		t.Fatalf("cancelled change is %v", st)
 	}
 	s.Delete(t, "/api/changes/"+id).Expect(t, http.StatusUnprocessableEntity)
 	s.Delete(t, "/api/changes/"+model.NewID()).Expect(t, http.StatusNotFound)
 
 	retry := s.Post(t, "/api/changes/"+id+"/retry", nil).Expect(t, http.StatusCreated)
-	d := retry.Data(t)
-	if md := chgAttrs(d)["metadata"].(map[string]any); md["original_change_id"] != id || chgAttrs(d)["status_code"] != model.StatusInitializing {
-		t.Fatalf("retry = %v", d)
+	d := testutil.One[testutil.Change](t, retry)
+	if d.Metadata["original_change_id"] != id || d.StatusCode != model.StatusInitializing {
+		t.Fatalf("retry = %+v", d)
 	}
-	if !strings.HasSuffix(retry.Header.Get("Location"), "/changes/"+d["id"].(string)) {
+	if !strings.HasSuffix(retry.Header.Get("Location"), "/changes/"+d.ID) {
 		t.Fatalf("Location = %q", retry.Header.Get("Location"))
 	}
 	s.Post(t, "/api/changes/"+model.NewID()+"/retry", nil).Expect(t, http.StatusNotFound)
 	filter := "/api/changes?filter[original_change_id_eq]=" + url.QueryEscape(id)
-	if n := len(s.Get(t, filter).Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(testutil.Many[testutil.Change](t, s.Get(t, filter).Expect(t, http.StatusOK))); n != 1 {
 		t.Fatalf("%d retries of %s listed", n, id)
 	}
 }

@@ -71,13 +71,9 @@ func convAssign(t *testing.T, s *testutil.Server, path, url, code, sha string) {
 	}
 }
 
-// convRelIDs lists the ids in relationship rel of resource d.
-func convRelIDs(d map[string]any, rel string) []string {
-	ids := []string{}
-	for _, x := range d["relationships"].(map[string]any)[rel].(map[string]any)["data"].([]any) {
-		ids = append(ids, x.(map[string]any)["id"].(string))
-	}
-	return ids
+// convIDs lists the ids of related resources, [] for none.
+func convIDs[T any](items []*T) []string {
+	return append([]string{}, testutil.IDs(items)...)
 }
 
 // convIncluded counts included resources by type.
@@ -133,17 +129,17 @@ func TestConvergedPropertiesEndpoint(t *testing.T) {
 			resp := s.Get(t, tt.path+"/converged_properties").Expect(t, http.StatusOK)
 			doc := resp.JSON(t)
 			d := resp.Data(t)
-			if d["type"] != "converged_properties" || d["id"] != tt.path[strings.LastIndex(tt.path, "/")+1:] ||
-				d["links"].(map[string]any)["self"] != tt.path+"/converged_properties" {
+			c := testutil.One[testutil.ConvergedProperties](t, resp)
+			if c.ID != tt.path[strings.LastIndex(tt.path, "/")+1:] || d["links"].(map[string]any)["self"] != tt.path+"/converged_properties" {
 				t.Fatalf("resource %v", d)
 			}
-			if got := propsAttrs(t, d)["data"]; !reflect.DeepEqual(got, tt.want) {
+			if got := c.Data; !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("data = %v, want %v", got, tt.want)
 			}
-			if got := convRelIDs(d, "repository_properties"); !reflect.DeepEqual(got, tt.repo) {
+			if got := convIDs(c.RepositoryProperties); !reflect.DeepEqual(got, tt.repo) {
 				t.Errorf("repository_properties = %v, want %v", got, tt.repo)
 			}
-			if got := convRelIDs(d, "properties"); !reflect.DeepEqual(got, tt.props) {
+			if got := convIDs(c.Properties); !reflect.DeepEqual(got, tt.props) {
 				t.Errorf("properties = %v, want %v", got, tt.props)
 			}
 			if got := convIncluded(t, doc); got["properties"] != len(tt.props) || got["repository_properties"] != len(tt.repo) {
@@ -153,18 +149,28 @@ func TestConvergedPropertiesEndpoint(t *testing.T) {
 	}
 
 	t.Run("repository file rendered", func(t *testing.T) {
-		doc := s.Get(t, convWeb+"/converged_properties").Expect(t, http.StatusOK).JSON(t)
-		for _, r := range doc["included"].([]any) {
-			res := r.(map[string]any)
-			if res["id"] == "properties/projects/opc/project.toml" {
-				if !reflect.DeepEqual(propsAttrs(t, res)["content"], map[string]any{"tier": "gold"}) ||
-					res["links"].(map[string]any)["repository_path"] != "properties/projects/opc/project.toml" {
-					t.Fatalf("repository_properties %v", res)
+		const file = "properties/projects/opc/project.toml"
+		resp := s.Get(t, convWeb+"/converged_properties").Expect(t, http.StatusOK)
+		// The content through the relationship, resolved from included; the
+		// link (which google/jsonapi drops) from the raw included resource.
+		var links map[string]any
+		for _, r := range resp.JSON(t)["included"].([]any) {
+			if res := r.(map[string]any); res["id"] == file {
+				links, _ = res["links"].(map[string]any)
+			}
+		}
+		if links == nil {
+			t.Fatal("project.toml is not included")
+		}
+		for _, rp := range testutil.One[testutil.ConvergedProperties](t, resp).RepositoryProperties {
+			if rp.ID == file {
+				if !reflect.DeepEqual(rp.Content, map[string]any{"tier": "gold"}) || links["repository_path"] != file {
+					t.Fatalf("repository_properties %+v, links %v", rp, links)
 				}
 				return
 			}
 		}
-		t.Fatal("project.toml is not included")
+		t.Fatal("project.toml is not in the repository_properties relationship")
 	})
 	t.Run("include narrows included", func(t *testing.T) {
 		doc := s.Get(t, convWeb+"/converged_properties?include=properties").Expect(t, http.StatusOK).JSON(t)

@@ -15,10 +15,34 @@ import (
 func identEventTypes(t *testing.T, resp *testutil.Response) []string {
 	t.Helper()
 	var out []string
-	for _, item := range resp.List(t) {
-		out = append(out, identAttrs(t, item.(map[string]any))["type"].(string))
+	for _, ev := range testutil.Many[testutil.Event](t, resp) {
+		out = append(out, ev.Type)
 	}
 	return out
+}
+
+// identProjectEvent is an api:projects:create event: the reserved attributes
+// and the project's code. Event attributes are free-form, and google/jsonapi
+// reads only the keys a struct declares, so a test declares the ones it reads.
+type identProjectEvent struct {
+	ID        string `jsonapi:"primary,event"`
+	Type      string `jsonapi:"attr,type"`
+	Username  string `jsonapi:"attr,username"`
+	System    bool   `jsonapi:"attr,system"`
+	CreatedAt string `jsonapi:"attr,created_at"`
+	Code      string `jsonapi:"attr,code"`
+}
+
+// identCustomEvent is the custom event TestEventCustom posts.
+type identCustomEvent struct {
+	ID       string         `jsonapi:"primary,event"`
+	Type     string         `jsonapi:"attr,type"`
+	Username string         `jsonapi:"attr,username"`
+	System   bool           `jsonapi:"attr,system"`
+	AnyKey   string         `jsonapi:"attr,any_key"`
+	Count    float64        `jsonapi:"attr,count"`
+	OK       bool           `jsonapi:"attr,ok"`
+	Nested   map[string]any `jsonapi:"attr,nested"`
 }
 
 func identPartial(t *testing.T, resp *testutil.Response) any {
@@ -33,8 +57,8 @@ func identPartial(t *testing.T, resp *testutil.Response) any {
 func TestEventRecordedForProjectCreate(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
-	project := s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{"code": "opc", "name": "OpsChain"})).
-		Expect(t, http.StatusCreated).Data(t)
+	project := testutil.One[testutil.Project](t, s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{"code": "opc", "name": "OpsChain"})).
+		Expect(t, http.StatusCreated))
 
 	list := s.Get(t, "/api/events?filter[type_eq]=api:projects:create").Expect(t, http.StatusOK)
 	items := list.List(t)
@@ -42,13 +66,14 @@ func TestEventRecordedForProjectCreate(t *testing.T) {
 		t.Fatalf("want one api:projects:create event: %s", list.Body)
 	}
 	ev := items[0].(map[string]any)
-	a := identAttrs(t, ev)
-	if a["username"] != "admin" || a["system"] != false || a["code"] != "opc" || a["created_at"] == nil {
-		t.Fatalf("event attributes: %v", a)
+	if a := testutil.Many[identProjectEvent](t, list)[0]; a.Username != "admin" || a.System || a.Code != "opc" || a.CreatedAt == "" {
+		t.Fatalf("event attributes: %+v", a)
 	}
+	// source may be a project, an environment or a step: google/jsonapi
+	// cannot type it, and its link is read raw anyway.
 	src := ev["relationships"].(map[string]any)["source"].(map[string]any)
 	data := src["data"].(map[string]any)
-	if data["type"] != "project" || data["id"] != project["id"] || src["links"].(map[string]any)["source"] != "/api/projects/opc" {
+	if data["type"] != "project" || data["id"] != project.ID || src["links"].(map[string]any)["source"] != "/api/projects/opc" {
 		t.Fatalf("event source: %v", src)
 	}
 	self := ev["links"].(map[string]any)["self"].(string)
@@ -167,11 +192,11 @@ func TestEventCustom(t *testing.T) {
 	created := s.Do(t, testutil.Request{Method: http.MethodPost, Path: "/api/events", Token: bob, Body: doc}).
 		Expect(t, http.StatusCreated)
 	ev := created.Data(t)
-	a := identAttrs(t, ev)
-	if a["type"] != "deploy approved" || a["username"] != "bob" || a["system"] != false ||
-		a["any_key"] != "with a value" || a["count"] != float64(3) || a["ok"] != true ||
-		fmt.Sprint(a["nested"]) != "map[key:nested value]" {
-		t.Fatalf("custom event attributes: %v", a)
+	a := testutil.One[identCustomEvent](t, created)
+	if a.Type != "deploy approved" || a.Username != "bob" || a.System ||
+		a.AnyKey != "with a value" || a.Count != 3 || !a.OK ||
+		fmt.Sprint(a.Nested) != "map[key:nested value]" {
+		t.Fatalf("custom event attributes: %+v", a)
 	}
 	src := ev["relationships"].(map[string]any)["source"].(map[string]any)
 	if links, ok := src["links"].(map[string]any); !ok || links["source"] != nil || len(links) != 1 {
@@ -180,10 +205,10 @@ func TestEventCustom(t *testing.T) {
 	if _, ok := src["data"]; ok {
 		t.Fatalf("a custom event has no source data: %v", src)
 	}
-	if loc := created.Header.Get("Location"); loc != "/api/events/"+ev["id"].(string) {
+	if loc := created.Header.Get("Location"); loc != "/api/events/"+a.ID {
 		t.Fatalf("Location = %q", loc)
 	}
-	shown := s.Get(t, "/api/events/"+ev["id"].(string)+"?fields[event]=type,any_key").Expect(t, http.StatusOK).Data(t)
+	shown := s.Get(t, "/api/events/"+a.ID+"?fields[event]=type,any_key").Expect(t, http.StatusOK).Data(t)
 	if got := identAttrs(t, shown); len(got) != 2 || got["any_key"] != "with a value" {
 		t.Fatalf("sparse fields: %v", got)
 	}
@@ -218,7 +243,7 @@ func TestEventCustom(t *testing.T) {
 	}
 	s.Get(t, "/api/events/"+model.NewID()).Expect(t, http.StatusNotFound)
 	s.Get(t, "/api/events/not-a-uuid").Expect(t, http.StatusNotFound)
-	s.Do(t, testutil.Request{Method: http.MethodDelete, Path: "/api/events/" + ev["id"].(string)}).Expect(t, http.StatusMethodNotAllowed)
+	s.Do(t, testutil.Request{Method: http.MethodDelete, Path: "/api/events/" + a.ID}).Expect(t, http.StatusMethodNotAllowed)
 }
 
 func TestEventCSVDownload(t *testing.T) {

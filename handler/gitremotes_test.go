@@ -36,19 +36,22 @@ func remoteServer(t *testing.T) *testutil.Server {
 	return s
 }
 
-func remoteAttrs(t *testing.T, r *testutil.Response) map[string]any {
+func remoteAttrs(t *testing.T, r *testutil.Response) *testutil.GitRemote {
 	t.Helper()
-	return r.Data(t)["attributes"].(map[string]any)
+	return testutil.One[testutil.GitRemote](t, r)
 }
 
 // remoteCreds asserts how user, password and ssh_key_data render: true for
-// "{{hidden}}", false for null.
-func remoteCreds(t *testing.T, attrs map[string]any, user, password, key bool) {
+// "{{hidden}}", false for null. (testutil.One has checked all three are
+// present: it refuses a document that lacks an attribute a struct declares.)
+func remoteCreds(t *testing.T, g *testutil.GitRemote, user, password, key bool) {
 	t.Helper()
-	for name, set := range map[string]bool{"user": user, "password": password, "ssh_key_data": key} {
-		v, present := attrs[name]
-		if !present || (set && v != "{{hidden}}") || (!set && v != nil) {
-			t.Errorf("%s = %#v, want hidden=%v", name, v, set)
+	for name, c := range map[string]struct {
+		v   *string
+		set bool
+	}{"user": {g.User, user}, "password": {g.Password, password}, "ssh_key_data": {g.SSHKeyData, key}} {
+		if (c.set && testutil.Str(c.v) != "{{hidden}}") || (!c.set && c.v != nil) {
+			t.Errorf("%s = %q (nil: %v), want hidden=%v", name, testutil.Str(c.v), c.v == nil, c.set)
 		}
 	}
 }
@@ -63,9 +66,10 @@ func TestRemoteLifecycle(t *testing.T) {
 		"name": "github", "url": "https://github.com/example/ops.git", "user": sec[0], "password": sec[1], "ssh_key_data": key,
 	}))).Expect(t, http.StatusCreated)
 	d := created.Data(t)
-	id := d["id"].(string)
+	a := remoteAttrs(t, created)
+	id := a.ID
 	self := remoteColl + "/" + id
-	if created.Header.Get("Location") != self || d["type"] != "git_remote" || d["meta"] != nil {
+	if created.Header.Get("Location") != self || d["meta"] != nil {
 		t.Fatalf("created: Location %q, data %v", created.Header.Get("Location"), d)
 	}
 	if _, ok := d["meta"]; !ok {
@@ -75,9 +79,8 @@ func TestRemoteLifecycle(t *testing.T) {
 	if links["self"] != self || links["project"] != "/api/projects/opc" {
 		t.Fatalf("links = %v", links)
 	}
-	a := remoteAttrs(t, created)
-	if a["name"] != "github" || a["url"] != "https://github.com/example/ops.git" || a["archived"] != false || a["disabled"] != false {
-		t.Fatalf("attributes = %v", a)
+	if a.Name != "github" || a.URL != "https://github.com/example/ops.git" || a.Archived || a.Disabled {
+		t.Fatalf("attributes = %+v", a)
 	}
 	remoteCreds(t, a, true, true, true)
 	sec.check(t, s.Post(t, remoteColl, testutil.Attrs("git_remote", map[string]any{
@@ -85,12 +88,12 @@ func TestRemoteLifecycle(t *testing.T) {
 	}))).Expect(t, http.StatusCreated)
 
 	remoteCreds(t, remoteAttrs(t, sec.check(t, s.Get(t, self)).Expect(t, http.StatusOK)), true, true, true)
-	list := sec.check(t, s.Get(t, remoteColl)).Expect(t, http.StatusOK).List(t)
+	list := testutil.Many[testutil.GitRemote](t, sec.check(t, s.Get(t, remoteColl)).Expect(t, http.StatusOK))
 	if len(list) != 2 {
 		t.Fatalf("list has %d remotes, want 2", len(list))
 	}
 	for q, want := range map[string]int{"filter[name_eq]=plain": 1, "filter[url_cont]=example": 2, "filter[archived_true]=1": 0, "limit=1": 1} {
-		if got := len(sec.check(t, s.Get(t, remoteColl+"?"+q)).Expect(t, http.StatusOK).List(t)); got != want {
+		if got := len(testutil.Many[testutil.GitRemote](t, sec.check(t, s.Get(t, remoteColl+"?"+q)).Expect(t, http.StatusOK))); got != want {
 			t.Errorf("%s: %d remotes, want %d", q, got, want)
 		}
 	}
@@ -99,8 +102,8 @@ func TestRemoteLifecycle(t *testing.T) {
 	}
 	page := sec.check(t, s.Get(t, remoteColl+"?page[size]=1")).Expect(t, http.StatusOK)
 	next := page.JSON(t)["links"].(map[string]any)["next"].(string)
-	if second := sec.check(t, s.Get(t, next)).List(t); len(second) != 1 || second[0].(map[string]any)["id"] == id {
-		t.Fatalf("second page = %v", second)
+	if second := testutil.Many[testutil.GitRemote](t, sec.check(t, s.Get(t, next))); len(second) != 1 || second[0].ID == id {
+		t.Fatalf("second page = %+v", second)
 	}
 	s.Get(t, remoteColl+"?filter[password_eq]=x").Expect(t, http.StatusBadRequest)
 
@@ -112,14 +115,14 @@ func TestRemoteLifecycle(t *testing.T) {
 
 	// Archive and unarchive: the remote stays readable meanwhile.
 	arch := sec.check(t, s.Patch(t, self, testutil.Attrs("git_remote", map[string]any{"archived": true}))).Expect(t, http.StatusOK)
-	if remoteAttrs(t, arch)["archived"] != true {
+	if !remoteAttrs(t, arch).Archived {
 		t.Fatalf("archive: %s", arch.Body)
 	}
 	remoteCreds(t, remoteAttrs(t, arch), true, true, true)
-	if remoteAttrs(t, s.Get(t, self).Expect(t, http.StatusOK))["archived"] != true {
+	if !remoteAttrs(t, s.Get(t, self).Expect(t, http.StatusOK)).Archived {
 		t.Fatal("archived remote not readable as archived")
 	}
-	if got := len(s.Get(t, remoteColl+"?filter[archived_true]=1").List(t)); got != 1 {
+	if got := len(testutil.Many[testutil.GitRemote](t, s.Get(t, remoteColl+"?filter[archived_true]=1"))); got != 1 {
 		t.Fatalf("archived filter: %d", got)
 	}
 	sec.check(t, s.Patch(t, self, testutil.Attrs("git_remote", map[string]any{"archived": false}))).Expect(t, http.StatusOK)
@@ -159,7 +162,7 @@ func TestRemoteBadInput(t *testing.T) {
 	key := string(testgit.SSHKey(t))
 	sec := remoteSecrets{"hunter2-b4d-input"}
 	first := s.Post(t, remoteColl, testutil.Attrs("git_remote", map[string]any{"name": "origin", "url": "https://example.com/r.git"})).Expect(t, http.StatusCreated)
-	self := remoteColl + "/" + first.Data(t)["id"].(string)
+	self := remoteColl + "/" + remoteAttrs(t, first).ID
 	ok := "https://example.com/other.git"
 
 	cases := []struct {
@@ -219,8 +222,8 @@ func TestRemoteBadInput(t *testing.T) {
 	if remotes != 1 || events != 1 {
 		t.Fatalf("%d remotes and %d git remote events after refused requests, want 1 and 1", remotes, events)
 	}
-	if a := remoteAttrs(t, s.Get(t, self)); a["archived"] != false || a["password"] != nil {
-		t.Fatalf("refused patches changed the remote: %v", a)
+	if a := remoteAttrs(t, s.Get(t, self)); a.Archived || a.Password != nil {
+		t.Fatalf("refused patches changed the remote: %+v", a)
 	}
 }
 
@@ -235,7 +238,7 @@ func TestRemoteArchivedProject(t *testing.T) {
 	if r.ErrorObject(t)["code"] != "archived_parent" {
 		t.Fatalf("error = %s", r.Body)
 	}
-	if n := len(s.Get(t, remoteColl).Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(testutil.Many[testutil.GitRemote](t, s.Get(t, remoteColl).Expect(t, http.StatusOK))); n != 1 {
 		t.Fatalf("%d remotes listed in the archived project", n)
 	}
 }
@@ -247,7 +250,7 @@ func TestRemoteDeleteKeepsUsedRemote(t *testing.T) {
 	sec := remoteSecrets{"kept-user-0e2f", "kept-pass-93aa"}
 	created := s.Post(t, remoteColl, testutil.Attrs("git_remote", map[string]any{"name": "origin", "url": "https://example.com/r.git",
 		"user": sec[0], "password": sec[1]})).Expect(t, http.StatusCreated)
-	id := created.Data(t)["id"].(string)
+	id := remoteAttrs(t, created).ID
 	self := remoteColl + "/" + id
 	project, err := s.Store.NodeByPath(context.Background(), "/projects/opc")
 	if err != nil {
@@ -269,8 +272,8 @@ func TestRemoteDeleteKeepsUsedRemote(t *testing.T) {
 		t.Fatalf("meta = %v", d["meta"])
 	}
 	remoteCreds(t, remoteAttrs(t, kept), false, false, false)
-	if a := remoteAttrs(t, s.Get(t, self).Expect(t, http.StatusOK)); a["archived"] != true {
-		t.Fatalf("kept remote = %v", a)
+	if a := remoteAttrs(t, s.Get(t, self).Expect(t, http.StatusOK)); !a.Archived {
+		t.Fatalf("kept remote = %+v", a)
 	}
 	remoteCreds(t, remoteAttrs(t, s.Get(t, self)), false, false, false)
 }

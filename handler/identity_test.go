@@ -26,6 +26,8 @@ func identUser(t *testing.T, s *testutil.Server, name string, groups ...string) 
 	return secret
 }
 
+// identAttrs reads a resource's attributes raw, for checks of which keys a
+// document holds (sparse fieldsets); values are read through testutil.One.
 func identAttrs(t *testing.T, res map[string]any) map[string]any {
 	t.Helper()
 	a, ok := res["attributes"].(map[string]any)
@@ -63,8 +65,11 @@ func TestIdentUnauthenticated(t *testing.T) {
 		time.Now().Add(-time.Minute).UTC(), model.HashToken(expired)).Error; err != nil {
 		t.Fatal(err)
 	}
-	revoked := identCreateToken(t, s, "", map[string]any{"name": "to revoke"}).Expect(t, http.StatusCreated).Data(t)
-	s.Delete(t, "/api/tokens/"+revoked["id"].(string)).Expect(t, http.StatusNoContent)
+	revoked := testutil.One[testutil.APIToken](t, identCreateToken(t, s, "", map[string]any{"name": "to revoke"}).Expect(t, http.StatusCreated))
+	if revoked.Token == "" {
+		t.Fatalf("the created token has no secret: %+v", revoked)
+	}
+	s.Delete(t, "/api/tokens/"+revoked.ID).Expect(t, http.StatusNoContent)
 
 	cases := []struct {
 		name   string
@@ -75,7 +80,7 @@ func TestIdentUnauthenticated(t *testing.T) {
 		{"empty bearer", "Bearer "},
 		{"unknown", "Bearer stw_this-token-does-not-exist"},
 		{"expired", "Bearer " + expired},
-		{"revoked", "Bearer " + identAttrs(t, revoked)["token"].(string)},
+		{"revoked", "Bearer " + revoked.Token},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,14 +107,14 @@ func TestIdentTokenLifecycle(t *testing.T) {
 	created := identCreateToken(t, s, "", map[string]any{"name": "ci", "username": "bob",
 		"expires_at": time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)}).Expect(t, http.StatusCreated)
 	res := created.Data(t)
-	attrs := identAttrs(t, res)
-	secret, _ := attrs["token"].(string)
-	id := res["id"].(string)
-	if !strings.HasPrefix(secret, model.TokenPrefix) || !strings.HasPrefix(secret, attrs["token_prefix"].(string)) {
-		t.Fatalf("token %q / prefix %v", secret, attrs["token_prefix"])
+	attrs := testutil.One[testutil.APIToken](t, created)
+	secret := attrs.Token
+	id := attrs.ID
+	if !strings.HasPrefix(secret, model.TokenPrefix) || !strings.HasPrefix(secret, attrs.TokenPrefix) {
+		t.Fatalf("token %q / prefix %v", secret, attrs.TokenPrefix)
 	}
-	if attrs["username"] != "bob" || attrs["name"] != "ci" || attrs["expires_at"] == nil || attrs["last_used_at"] != nil || attrs["revoked_at"] != nil {
-		t.Fatalf("unexpected attributes: %v", attrs)
+	if attrs.Username != "bob" || attrs.Name != "ci" || attrs.ExpiresAt == nil || attrs.LastUsedAt != nil || attrs.RevokedAt != nil {
+		t.Fatalf("unexpected attributes: %+v", attrs)
 	}
 	if got := res["links"].(map[string]any)["self"]; got != "/api/tokens/"+id {
 		t.Fatalf("links.self = %v", got)
@@ -132,13 +137,12 @@ func TestIdentTokenLifecycle(t *testing.T) {
 	// The new token works, and using it sets last_used_at.
 	mine := s.Do(t, testutil.Request{Method: http.MethodGet, Path: "/api/tokens", Token: secret}).Expect(t, http.StatusOK)
 	var sawNew bool
-	for _, item := range mine.List(t) {
-		a := identAttrs(t, item.(map[string]any))
-		if a["username"] != "bob" {
-			t.Fatalf("bob sees another user's token: %v", a)
+	for _, a := range testutil.Many[testutil.APIToken](t, mine) {
+		if a.Username != "bob" {
+			t.Fatalf("bob sees another user's token: %+v", a)
 		}
-		if item.(map[string]any)["id"] == id {
-			sawNew = a["last_used_at"] != nil
+		if a.ID == id {
+			sawNew = a.LastUsedAt != nil
 		}
 	}
 	if !sawNew {
@@ -153,11 +157,11 @@ func TestIdentTokenLifecycle(t *testing.T) {
 	}
 
 	// Admins see every token; bob cannot touch the admin's.
-	all := s.Get(t, "/api/tokens").Expect(t, http.StatusOK).List(t)
+	all := testutil.Many[testutil.APIToken](t, s.Get(t, "/api/tokens").Expect(t, http.StatusOK))
 	var adminTokenID string
-	for _, item := range all {
-		if identAttrs(t, item.(map[string]any))["username"] == "admin" {
-			adminTokenID = item.(map[string]any)["id"].(string)
+	for _, a := range all {
+		if a.Username == "admin" {
+			adminTokenID = a.ID
 		}
 	}
 	if adminTokenID == "" {
@@ -207,9 +211,9 @@ func TestIdentTokenCreateRejects(t *testing.T) {
 		t.Fatalf("rejected requests wrote tokens: %d -> %d", before, after)
 	}
 	// A user may create a token for themselves without naming anyone.
-	own := identCreateToken(t, s, bob, map[string]any{"name": "laptop"}).Expect(t, http.StatusCreated).Data(t)
-	if identAttrs(t, own)["username"] != "bob" {
-		t.Fatalf("token created for %v", identAttrs(t, own)["username"])
+	own := testutil.One[testutil.APIToken](t, identCreateToken(t, s, bob, map[string]any{"name": "laptop"}).Expect(t, http.StatusCreated))
+	if own.Username != "bob" {
+		t.Fatalf("token created for %v", own.Username)
 	}
 }
 
@@ -226,22 +230,20 @@ func TestIdentUsersAndGroups(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 
-	u := s.Post(t, "/api/users", testutil.Attrs("user", map[string]any{"username": "carol", "groupnames": []string{"ops", "qa", "ops"}})).
-		Expect(t, http.StatusCreated).Data(t)
-	a := identAttrs(t, u)
-	if a["username"] != "carol" || a["auth_provider"] != "local" || fmt.Sprint(a["groupnames"]) != "[ops qa]" {
-		t.Fatalf("created user: %v", a)
+	a := testutil.One[testutil.User](t, s.Post(t, "/api/users", testutil.Attrs("user", map[string]any{"username": "carol", "groupnames": []string{"ops", "qa", "ops"}})).
+		Expect(t, http.StatusCreated))
+	if a.Username != "carol" || a.AuthProvider != "local" || fmt.Sprint(a.Groupnames) != "[ops qa]" {
+		t.Fatalf("created user: %+v", a)
 	}
-	users := s.Get(t, "/api/users?filter[username_eq]=carol").Expect(t, http.StatusOK).List(t)
-	if len(users) != 1 || fmt.Sprint(identAttrs(t, users[0].(map[string]any))["groupnames"]) != "[ops qa]" {
-		t.Fatalf("listed users: %v", users)
+	users := testutil.Many[testutil.User](t, s.Get(t, "/api/users?filter[username_eq]=carol").Expect(t, http.StatusOK))
+	if len(users) != 1 || fmt.Sprint(users[0].Groupnames) != "[ops qa]" {
+		t.Fatalf("listed users: %+v", users)
 	}
 	s.Post(t, "/api/groups", testutil.Attrs("group", map[string]any{"cn": "dba", "alternative_cns": []string{"database-admins"}})).
 		Expect(t, http.StatusCreated)
-	groups := s.Get(t, "/api/groups?sort=cn").Expect(t, http.StatusOK).List(t)
 	var cns []string
-	for _, g := range groups {
-		cns = append(cns, identAttrs(t, g.(map[string]any))["cn"].(string))
+	for _, g := range testutil.Many[testutil.Group](t, s.Get(t, "/api/groups?sort=cn").Expect(t, http.StatusOK)) {
+		cns = append(cns, g.CN)
 	}
 	if strings.Join(cns, ",") != "admin,dba,ops,qa" {
 		t.Fatalf("groups: %v", cns)

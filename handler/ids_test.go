@@ -14,11 +14,10 @@ func TestUpperCaseChangeIDs(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 	chgServer(t, s)
-	c := s.Post(t, chgEnv+"/changes", chgBody("build", nil)).Expect(t, http.StatusCreated).Data(t)
-	id := c["id"].(string)
-	bm := s.Post(t, chgProject+"/bookmarks", testutil.Attrs("bookmark", map[string]any{"url": "https://x.example"})).
-		Expect(t, http.StatusCreated).Data(t)["id"].(string)
-	ev := s.Get(t, "/api/events?limit=1").Expect(t, http.StatusOK).List(t)[0].(map[string]any)["id"].(string)
+	id := chgCreate(t, s, chgEnv+"/changes", chgBody("build", nil))
+	bm := testutil.One[testutil.Bookmark](t, s.Post(t, chgProject+"/bookmarks", testutil.Attrs("bookmark", map[string]any{"url": "https://x.example"})).
+		Expect(t, http.StatusCreated)).ID
+	ev := testutil.Many[testutil.Event](t, s.Get(t, "/api/events?limit=1").Expect(t, http.StatusOK))[0].ID
 	for _, path := range []string{"/api/changes/" + id, chgEnv + "/changes/" + id, chgProject + "/bookmarks/" + bm, "/api/events/" + ev} {
 		i := strings.LastIndex(path, "/") + 1
 		lower := s.Get(t, path).Expect(t, http.StatusOK).Data(t)

@@ -11,14 +11,15 @@ import (
 func TestInfo(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
-	info := s.Get(t, "/api/info").Expect(t, http.StatusOK).Data(t)
-	a := identAttrs(t, info)
+	resp := s.Get(t, "/api/info").Expect(t, http.StatusOK)
+	info := resp.Data(t)
+	a := testutil.One[testutil.Info](t, resp)
 	wantDB := "SQLite "
 	if testutil.Dialect() == "postgres" {
 		wantDB = "PostgreSQL "
 	}
-	if info["type"] != "info" || a["version"] != "test" || a["api_version"] != "1" || a["ldap_available?"] != false ||
-		!strings.HasPrefix(a["db_version"].(string), wantDB) || len(a["db_version"].(string)) <= len(wantDB) || a["runner_image"] == "" {
+	if a.Version != "test" || a.APIVersion != "1" || a.LDAPAvailable ||
+		!strings.HasPrefix(a.DBVersion, wantDB) || len(a.DBVersion) <= len(wantDB) || a.RunnerImage == "" {
 		t.Fatalf("info: %v", info)
 	}
 	if self := info["links"].(map[string]any)["self"]; self != "/api/info" {

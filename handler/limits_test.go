@@ -129,6 +129,35 @@ func rawPost(t *testing.T, addr, token string, size int, chunked bool) (*http.Re
 	return resp, body
 }
 
+// limitsSet is the id and version of a properties or settings document, or
+// of one of their versions.
+type limitsSet struct {
+	ID      string
+	Version int
+}
+
+// limitsPropertySet decodes whichever of the four property set types r holds.
+func limitsPropertySet(t *testing.T, r *testutil.Response) limitsSet {
+	t.Helper()
+	switch typ := r.Data(t)["type"]; typ {
+	case "properties":
+		v := testutil.One[testutil.Properties](t, r)
+		return limitsSet{v.ID, v.Version}
+	case "settings":
+		v := testutil.One[testutil.Settings](t, r)
+		return limitsSet{v.ID, v.Version}
+	case "properties_version":
+		v := testutil.One[testutil.PropertiesVersion](t, r)
+		return limitsSet{v.ID, v.Version}
+	case "settings_version":
+		v := testutil.One[testutil.SettingsVersion](t, r)
+		return limitsSet{v.ID, v.Version}
+	default:
+		t.Fatalf("not a property set: %s", r.Body)
+		return limitsSet{}
+	}
+}
+
 // TestUpperCaseIDs: ids are UUIDs, which ignore case. PostgreSQL's uuid
 // column does; SQLite's text does not. An upper-case id gets the answer the
 // lower-case one gets, on both.
@@ -141,25 +170,25 @@ func TestUpperCaseIDs(t *testing.T) {
 		if upper == tt.id {
 			t.Fatal("the id has no letters")
 		}
-		lower := s.Get(t, "/api/"+tt.kind+"/"+tt.id).Expect(t, http.StatusOK).Data(t)
-		got := s.Get(t, "/api/"+tt.kind+"/"+upper).Expect(t, http.StatusOK).Data(t)
-		if got["id"] != tt.id || got["id"] != lower["id"] {
-			t.Errorf("GET %s %s: id %v, want %s", tt.kind, upper, got["id"], tt.id)
+		lower := limitsPropertySet(t, s.Get(t, "/api/"+tt.kind+"/"+tt.id).Expect(t, http.StatusOK))
+		got := limitsPropertySet(t, s.Get(t, "/api/"+tt.kind+"/"+upper).Expect(t, http.StatusOK))
+		if got.ID != tt.id || got.ID != lower.ID {
+			t.Errorf("GET %s %s: id %v, want %s", tt.kind, upper, got.ID, tt.id)
 		}
 		// The id in the URL and in the body may differ in case only.
 		body := map[string]any{"data": map[string]any{"type": tt.kind, "id": tt.id, "attributes": map[string]any{"data": map[string]any{}}}}
-		patched := s.Patch(t, "/api/"+tt.kind+"/"+upper, body).Expect(t, http.StatusOK).Data(t)
-		if patched["id"] != tt.id || propsAttrs(t, patched)["version"] != float64(2) {
-			t.Errorf("PATCH %s %s: %v", tt.kind, upper, patched)
+		patched := limitsPropertySet(t, s.Patch(t, "/api/"+tt.kind+"/"+upper, body).Expect(t, http.StatusOK))
+		if patched.ID != tt.id || patched.Version != 2 {
+			t.Errorf("PATCH %s %s: %+v", tt.kind, upper, patched)
 		}
 		// Versions below it too.
-		if v := s.Get(t, "/api/"+tt.kind+"/"+upper+"/versions/2").Expect(t, http.StatusOK).Data(t); propsAttrs(t, v)["version"] != float64(2) {
-			t.Errorf("version 2 via %s: %v", upper, v)
+		if v := limitsPropertySet(t, s.Get(t, "/api/"+tt.kind+"/"+upper+"/versions/2").Expect(t, http.StatusOK)); v.Version != 2 {
+			t.Errorf("version 2 via %s: %+v", upper, v)
 		}
 	}
 	// A filter on an id compares canonical ids on both databases.
-	list := s.Get(t, "/api/projects?filter[id_eq]="+strings.ToUpper(s.Get(t, "/api/projects/p").Expect(t, http.StatusOK).Data(t)["id"].(string))).
-		Expect(t, http.StatusOK).List(t)
+	list := testutil.ManyNodes(t, s.Get(t, "/api/projects?filter[id_eq]="+strings.ToUpper(testutil.OneNode(t, s.Get(t, "/api/projects/p").Expect(t, http.StatusOK)).ID)).
+		Expect(t, http.StatusOK))
 	if len(list) != 1 {
 		t.Errorf("filter[id_eq] upper-case: %d projects, want 1", len(list))
 	}
@@ -281,7 +310,7 @@ func TestExactNumbersInChanges(t *testing.T) {
 	body := `{"data":{"type":"change","attributes":{"action":"build","git_remote_name":"origin","git_rev":"main",` +
 		`"metadata":{"n":` + big + `,"e":1E3},"property_overrides":{"o":{"p":` + big + `}}}}}`
 	created := s.Post(t, chgEnv+"/changes", body).Expect(t, http.StatusCreated)
-	id := created.Data(t)["id"].(string)
+	id := testutil.One[testutil.Change](t, created).ID
 	for where, resp := range map[string]*testutil.Response{"POST": created, "GET": s.Get(t, "/api/changes/"+id).Expect(t, http.StatusOK)} {
 		var doc struct {
 			Data struct {

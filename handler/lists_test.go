@@ -48,8 +48,8 @@ func coreListTree(t *testing.T) (*testutil.Server, map[string]*model.Node) {
 func coreCodes(t *testing.T, resp *testutil.Response) []string {
 	t.Helper()
 	out := []string{}
-	for _, r := range resp.List(t) {
-		out = append(out, coreAttrs(r.(map[string]any))["code"].(string))
+	for _, n := range testutil.ManyNodes(t, resp) {
+		out = append(out, n.Code)
 	}
 	return out
 }
@@ -221,7 +221,8 @@ func coreWalk(t *testing.T, s *testutil.Server, first string, size int) []string
 		if pages > 1000 {
 			t.Fatalf("links.next never ends")
 		}
-		doc := s.Get(t, next).Expect(t, http.StatusOK).JSON(t)
+		resp := s.Get(t, next).Expect(t, http.StatusOK)
+		doc := resp.JSON(t)
 		data := doc["data"].([]any)
 		links, _ := doc["links"].(map[string]any)
 		next, _ = links["next"].(string)
@@ -232,9 +233,7 @@ func coreWalk(t *testing.T, s *testutil.Server, first string, size int) []string
 		if (next != "") != (meta["partial_response"] == true) {
 			t.Fatalf("page %d: links.next %q but meta %v", pages, next, meta)
 		}
-		for _, r := range data {
-			ids = append(ids, r.(map[string]any)["id"].(string))
-		}
+		ids = append(ids, testutil.IDs(testutil.ManyNodes(t, resp))...)
 	}
 	return ids
 }
@@ -244,7 +243,7 @@ func TestListKeysetPagingAndDownload(t *testing.T) {
 	s := testutil.NewServer(t)
 	ids := coreInsertProjects(t, s, nil, model.KindProject, 1000)
 	other := coreCreate(t, s, "/api/projects", "project", "zz")
-	all := append(append([]string{}, ids...), other["id"].(string))
+	all := append(append([]string{}, ids...), other.ID)
 	reversed := make([]string, len(all))
 	for i, id := range all {
 		reversed[len(all)-1-i] = id
@@ -343,7 +342,7 @@ func TestListScopedToParent(t *testing.T) {
 	if got := coreCodes(t, s.Get(t, "/api/projects/q/environments?filter[code_eq]=e").Expect(t, http.StatusOK)); len(got) != 0 {
 		t.Fatalf("q lists p's environment: %v", got)
 	}
-	if n := len(s.Get(t, "/api/projects/p/assets").Expect(t, http.StatusOK).List(t)); n != 5 {
+	if n := len(testutil.ManyNodes(t, s.Get(t, "/api/projects/p/assets").Expect(t, http.StatusOK))); n != 5 {
 		t.Fatalf("p lists %d assets, want 5", n)
 	}
 	resp := s.Get(t, "/api/projects/p/environments?download=envs.csv").Expect(t, http.StatusOK)

@@ -32,8 +32,8 @@ func logAppend(t *testing.T, s *testutil.Server, step *model.Step, base time.Tim
 func logMessages(t *testing.T, resp *testutil.Response) []string {
 	t.Helper()
 	var out []string
-	for _, item := range resp.List(t) {
-		out = append(out, item.(map[string]any)["attributes"].(map[string]any)["message"].(string))
+	for _, l := range testutil.Many[testutil.LogLine](t, resp) {
+		out = append(out, l.Message)
 	}
 	return out
 }
@@ -85,14 +85,12 @@ func TestLogLineLists(t *testing.T) {
 		})
 	}
 
-	line := s.Get(t, "/api/steps/"+step0+"/log_lines?limit=1").Expect(t, http.StatusOK).List(t)[0].(map[string]any)
-	attrs := line["attributes"].(map[string]any)
-	if line["type"] != "log_line" || attrs["change_id"] != change || attrs["step_id"] != step0 ||
-		attrs["logged_at"] != "2025-04-25T06:00:00.000000Z" {
-		t.Fatalf("line: %v", line)
+	line := testutil.Many[testutil.LogLine](t, s.Get(t, "/api/steps/"+step0+"/log_lines?limit=1").Expect(t, http.StatusOK))[0]
+	if line.ChangeID != change || line.StepID != step0 || line.LoggedAt != "2025-04-25T06:00:00.000000Z" {
+		t.Fatalf("line: %+v", line)
 	}
-	if _, err := strconv.ParseInt(line["id"].(string), 10, 64); err != nil {
-		t.Fatalf("id %v is not a line number", line["id"])
+	if _, err := strconv.ParseInt(line.ID, 10, 64); err != nil {
+		t.Fatalf("id %v is not a line number", line.ID)
 	}
 
 	errs := []struct {

@@ -55,25 +55,27 @@ func TestMintModelGenerateEndpoint(t *testing.T) {
 	want := `{"name": "web", "port": 8080}`
 	sum := sha256.Sum256([]byte(want))
 
-	d := s.Get(t, convWeb+"/mintmodels/generate").Expect(t, http.StatusOK).Data(t)
-	attrs := propsAttrs(t, d)
-	if d["type"] != "mintmodel" || attrs["sha256"] != hex.EncodeToString(sum[:]) ||
-		!reflect.DeepEqual(attrs["data"], map[string]any{"name": "web", "port": 8080.0}) ||
+	resp := s.Get(t, convWeb+"/mintmodels/generate").Expect(t, http.StatusOK)
+	d := resp.Data(t)
+	attrs := testutil.One[testutil.Mintmodel](t, resp)
+	if attrs.SHA256 != hex.EncodeToString(sum[:]) ||
+		!reflect.DeepEqual(attrs.Data, map[string]any{"name": "web", "port": 8080.0}) ||
 		d["links"].(map[string]any)["self"] != convWeb+"/mintmodels/generate" ||
 		d["links"].(map[string]any)["parent_mintmodel_history"] != convWeb+"/mintmodel_history" {
 		t.Fatalf("generated %v", d)
 	}
-	if got := s.Get(t, convWeb+"/mintmodels").Expect(t, http.StatusOK).List(t); len(got) != 0 {
-		t.Fatalf("generate stored a MintModel: %v", got)
+	if got := testutil.Many[testutil.Mintmodel](t, s.Get(t, convWeb+"/mintmodels").Expect(t, http.StatusOK)); len(got) != 0 {
+		t.Fatalf("generate stored a MintModel: %+v", got)
 	}
 
 	// Once a change has run with the same content, generate shows that record.
-	mintRecord(t, s, convWeb, &converge.Rendered{Bytes: []byte(want), SHA256: attrs["sha256"].(string),
+	mintRecord(t, s, convWeb, &converge.Rendered{Bytes: []byte(want), SHA256: attrs.SHA256,
 		Data: map[string]any{"name": "web", "port": 8080.0}}, model.NewID())
-	again := s.Get(t, convWeb+"/mintmodels/generate").Expect(t, http.StatusOK).Data(t)
-	if again["links"].(map[string]any)["self"] != convWeb+"/mintmodels/"+again["id"].(string) ||
-		len(convRelIDs(again, "mintmodel_history")) != 1 {
-		t.Fatalf("generate after a change: %v", again)
+	againResp := s.Get(t, convWeb+"/mintmodels/generate").Expect(t, http.StatusOK)
+	again := testutil.One[testutil.Mintmodel](t, againResp)
+	if againResp.Data(t)["links"].(map[string]any)["self"] != convWeb+"/mintmodels/"+again.ID ||
+		len(again.MintmodelHistory) != 1 {
+		t.Fatalf("generate after a change: %s", againResp.Body)
 	}
 
 	tests := []struct {
@@ -102,7 +104,7 @@ func TestMintModelGenerateWithoutTemplate(t *testing.T) {
 	if e["code"] != "no_template" || !strings.Contains(e["detail"].(string), "no template") {
 		t.Fatalf("error %v", e)
 	}
-	if v := s.Get(t, convAPI).Expect(t, http.StatusOK).Data(t)["attributes"].(map[string]any)["mintmodel_valid"]; v != false {
+	if v := testutil.One[testutil.Asset](t, s.Get(t, convAPI).Expect(t, http.StatusOK)).MintmodelValid; v {
 		t.Fatalf("an asset without a template has mintmodel_valid %v", v)
 	}
 	// MintModels belong to assets only.
@@ -112,9 +114,12 @@ func TestMintModelGenerateWithoutTemplate(t *testing.T) {
 func TestMintModelStoredEndpoints(t *testing.T) {
 	t.Parallel()
 	s, _ := mintServer(t)
-	for _, p := range []string{convWeb + "/mintmodels", convWeb + "/mintmodel_history", convAPI + "/mintmodel_history"} {
-		if got := s.Get(t, p).Expect(t, http.StatusOK).List(t); len(got) != 0 {
-			t.Fatalf("%s: %v", p, got)
+	if got := testutil.Many[testutil.Mintmodel](t, s.Get(t, convWeb+"/mintmodels").Expect(t, http.StatusOK)); len(got) != 0 {
+		t.Fatalf("mintmodels: %+v", got)
+	}
+	for _, p := range []string{convWeb + "/mintmodel_history", convAPI + "/mintmodel_history"} {
+		if got := testutil.Many[testutil.MintmodelHistory](t, s.Get(t, p).Expect(t, http.StatusOK)); len(got) != 0 {
+			t.Fatalf("%s: %+v", p, got)
 		}
 	}
 	render := func(v string) *converge.Rendered {
@@ -129,49 +134,52 @@ func TestMintModelStoredEndpoints(t *testing.T) {
 	mintRecord(t, s, convWeb, render("a"), c2)
 	mintRecord(t, s, convWeb, render("b"), c3)
 
-	models := s.Get(t, convWeb+"/mintmodels").Expect(t, http.StatusOK).List(t)
-	history := s.Get(t, convWeb+"/mintmodel_history").Expect(t, http.StatusOK).List(t)
+	models := testutil.Many[testutil.Mintmodel](t, s.Get(t, convWeb+"/mintmodels").Expect(t, http.StatusOK))
+	historyResp := s.Get(t, convWeb+"/mintmodel_history").Expect(t, http.StatusOK)
+	history := testutil.Many[testutil.MintmodelHistory](t, historyResp)
 	if len(models) != 2 || len(history) != 2 {
 		t.Fatalf("%d MintModels, %d history entries; want 2 and 2", len(models), len(history))
 	}
-	first := history[0].(map[string]any)
-	modelA := models[0].(map[string]any)
+	first, firstRaw := history[0], historyResp.List(t)[0].(map[string]any)
+	modelA := models[0]
 	// The asset itself names its history, and its template offers a MintModel.
-	asset := s.Get(t, convWeb).Expect(t, http.StatusOK).Data(t)
-	if v := asset["attributes"].(map[string]any)["mintmodel_valid"]; v != true {
+	asset := testutil.One[testutil.Asset](t, s.Get(t, convWeb).Expect(t, http.StatusOK))
+	if v := asset.MintmodelValid; !v {
 		t.Fatalf("mintmodel_valid %v for an asset whose template has a MintModel", v)
 	}
-	if got := convRelIDs(asset, "mintmodel_history"); !reflect.DeepEqual(got, []string{first["id"].(string), history[1].(map[string]any)["id"].(string)}) {
+	if got := convIDs(asset.MintmodelHistory); !reflect.DeepEqual(got, []string{first.ID, history[1].ID}) {
 		t.Fatalf("asset mintmodel_history relationship %v", got)
 	}
-	if !reflect.DeepEqual(convRelIDs(first, "opschain_changes"), []string{c1, c2}) ||
-		!reflect.DeepEqual(convRelIDs(modelA, "mintmodel_history"), []string{first["id"].(string)}) {
-		t.Fatalf("history %v / model %v", first, modelA)
+	if !reflect.DeepEqual(convIDs(first.OpschainChanges), []string{c1, c2}) ||
+		!reflect.DeepEqual(convIDs(modelA.MintmodelHistory), []string{first.ID}) {
+		t.Fatalf("history %+v / model %+v", first, modelA)
 	}
+	// parents holds a project and an asset: mixed types, which google/jsonapi
+	// cannot type, so they are read raw.
 	var parents []string
-	for _, p := range first["relationships"].(map[string]any)["parents"].(map[string]any)["data"].([]any) {
+	for _, p := range firstRaw["relationships"].(map[string]any)["parents"].(map[string]any)["data"].([]any) {
 		parents = append(parents, p.(map[string]any)["type"].(string))
 	}
 	// The reference's MintModel history names the project and the asset only.
 	if !reflect.DeepEqual(parents, []string{"project", "asset"}) {
 		t.Fatalf("parents %v", parents)
 	}
-	rel := first["relationships"].(map[string]any)["mintmodel"].(map[string]any)
-	if rel["data"].(map[string]any)["id"] != modelA["id"] || rel["links"].(map[string]any)["related"] != convWeb+"/mintmodels/"+modelA["id"].(string) {
+	rel := firstRaw["relationships"].(map[string]any)["mintmodel"].(map[string]any)
+	if first.Mintmodel == nil || first.Mintmodel.ID != modelA.ID || rel["links"].(map[string]any)["related"] != convWeb+"/mintmodels/"+modelA.ID {
 		t.Fatalf("mintmodel relationship %v", rel)
 	}
 
-	show := s.Get(t, convWeb+"/mintmodel_history/"+first["id"].(string)).Expect(t, http.StatusOK).JSON(t)
+	show := s.Get(t, convWeb+"/mintmodel_history/"+first.ID).Expect(t, http.StatusOK).JSON(t)
 	if got := convIncluded(t, show); got["mintmodel"] != 1 {
 		t.Fatalf("history show included %v", got)
 	}
-	listed := s.Get(t, convWeb+"/mintmodel_history?include=mintmodel&filter[mintmodel_id_eq]="+modelA["id"].(string)).Expect(t, http.StatusOK).JSON(t)
+	listed := s.Get(t, convWeb+"/mintmodel_history?include=mintmodel&filter[mintmodel_id_eq]="+modelA.ID).Expect(t, http.StatusOK).JSON(t)
 	if len(listed["data"].([]any)) != 1 || convIncluded(t, listed)["mintmodel"] != 1 {
 		t.Fatalf("filtered history %v", listed)
 	}
-	d := s.Get(t, convWeb+"/mintmodels/"+modelA["id"].(string)).Expect(t, http.StatusOK).Data(t)
-	if propsAttrs(t, d)["data"].(map[string]any)["v"] != "a" {
-		t.Fatalf("show %v", d)
+	d := testutil.One[testutil.Mintmodel](t, s.Get(t, convWeb+"/mintmodels/"+modelA.ID).Expect(t, http.StatusOK))
+	if d.Data["v"] != "a" {
+		t.Fatalf("show %+v", d)
 	}
 	csv := s.Get(t, convWeb+"/mintmodels?download=mm.csv").Expect(t, http.StatusOK)
 	if lines := strings.Split(strings.TrimSpace(string(csv.Body)), "\n"); len(lines) != 3 || lines[0] != "id,sha256,created_at,updated_at,data" {
@@ -182,7 +190,7 @@ func TestMintModelStoredEndpoints(t *testing.T) {
 		convWeb + "/mintmodels/" + model.NewID(),
 		convWeb + "/mintmodels/not-an-id",
 		convWeb + "/mintmodel_history/" + model.NewID(),
-		convAPI + "/mintmodels/" + modelA["id"].(string), // another asset's
+		convAPI + "/mintmodels/" + modelA.ID, // another asset's
 	} {
 		s.Get(t, p).Expect(t, http.StatusNotFound)
 	}

@@ -23,8 +23,8 @@ func TestServerRules(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 	coreCreate(t, s, "/api/projects", "project", "p")
-	bm := s.Post(t, "/api/projects/p/bookmarks", testutil.Attrs("bookmark", map[string]any{"url": "https://x.example"})).
-		Expect(t, http.StatusCreated).Data(t)["id"].(string)
+	bm := testutil.One[testutil.Bookmark](t, s.Post(t, "/api/projects/p/bookmarks", testutil.Attrs("bookmark", map[string]any{"url": "https://x.example"})).
+		Expect(t, http.StatusCreated)).ID
 	cases := []struct {
 		name   string
 		req    testutil.Request
@@ -104,8 +104,8 @@ func TestServerRules(t *testing.T) {
 			before.unchanged(t, s, c.name)
 		})
 	}
-	if a := coreAttrs(s.Get(t, "/api/projects/p").Expect(t, http.StatusOK).Data(t)); a["archived"] != false || a["name"] != "Name p" {
-		t.Fatalf("refused requests changed project p: %v", a)
+	if a := testutil.One[testutil.Project](t, s.Get(t, "/api/projects/p").Expect(t, http.StatusOK)); a.Archived || a.Name != "Name p" {
+		t.Fatalf("refused requests changed project p: %+v", a)
 	}
 }
 

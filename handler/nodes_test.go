@@ -35,12 +35,14 @@ func coreTree(t *testing.T) *testutil.Server {
 	return s
 }
 
-func coreCreate(t *testing.T, s *testutil.Server, collection, typ, code string) map[string]any {
+func coreCreate(t *testing.T, s *testutil.Server, collection, typ, code string) *testutil.Node {
 	t.Helper()
-	return s.Post(t, collection, testutil.Attrs(typ, map[string]any{"code": code, "name": "Name " + code})).
-		Expect(t, http.StatusCreated).Data(t)
+	return testutil.OneNode(t, s.Post(t, collection, testutil.Attrs(typ, map[string]any{"code": code, "name": "Name " + code})).
+		Expect(t, http.StatusCreated))
 }
 
+// coreAttrs reads a resource's attributes raw, for checks of which keys a
+// document holds (sparse fieldsets); values are read through testutil.One.
 func coreAttrs(res map[string]any) map[string]any {
 	a, _ := res["attributes"].(map[string]any)
 	return a
@@ -87,12 +89,32 @@ func coreLastEvent(t *testing.T, s *testutil.Server) string {
 	return typ
 }
 
-func coreIDs(list []any) map[string]bool {
+func coreIDs(ids []string) map[string]bool {
 	out := map[string]bool{}
-	for _, r := range list {
-		out[r.(map[string]any)["id"].(string)] = true
+	for _, id := range ids {
+		out[id] = true
 	}
 	return out
+}
+
+// coreListIDs lists the ids of a node list.
+func coreListIDs(t *testing.T, s *testutil.Server, path string) map[string]bool {
+	t.Helper()
+	return coreIDs(testutil.IDs(testutil.ManyNodes(t, s.Get(t, path).Expect(t, http.StatusOK))))
+}
+
+// coreProjectOf is the project a node document names in its project
+// relationship, resolved from included when it is there.
+func coreProjectOf(t *testing.T, typ string, r *testutil.Response) *testutil.Project {
+	t.Helper()
+	switch typ {
+	case "environment":
+		return testutil.One[testutil.Environment](t, r).Project
+	case "asset":
+		return testutil.One[testutil.Asset](t, r).Project
+	}
+	t.Fatalf("a %s has no project relationship", typ)
+	return nil
 }
 
 func TestNodeLifecycle(t *testing.T) {
@@ -108,11 +130,12 @@ func TestNodeLifecycle(t *testing.T) {
 			})).Expect(t, http.StatusCreated)
 			self := k.collection + "/n1"
 			data := created.Data(t)
-			if created.Header.Get("Location") != self || data["type"] != k.typ || data["links"].(map[string]any)["self"] != self {
-				t.Fatalf("created %s at %q: %v", data["type"], created.Header.Get("Location"), data)
+			n := testutil.OneNode(t, created)
+			if created.Header.Get("Location") != self || n.Type != k.typ || data["links"].(map[string]any)["self"] != self {
+				t.Fatalf("created %s at %q: %v", n.Type, created.Header.Get("Location"), data)
 			}
-			if a := coreAttrs(data); a["code"] != "n1" || a["name"] != "Node one" || a["description"] != "first" || a["archived"] != false {
-				t.Fatalf("created attributes %v", a)
+			if n.Code != "n1" || n.Name != "Node one" || testutil.Str(n.Description) != "first" || n.Archived {
+				t.Fatalf("created attributes %+v", n)
 			}
 			rels := data["relationships"].(map[string]any)
 			for _, r := range []string{"properties", "settings", "parents", "bookmarks"} {
@@ -124,35 +147,31 @@ func TestNodeLifecycle(t *testing.T) {
 				t.Fatalf("create recorded %d events, last %q", got-events, coreLastEvent(t, s))
 			}
 
-			show := s.Get(t, self).Expect(t, http.StatusOK).JSON(t)
+			showResp := s.Get(t, self).Expect(t, http.StatusOK)
+			show := showResp.JSON(t)
 			if _, ok := show["included"]; !ok {
 				t.Fatalf("show has no included: %v", show)
 			}
 			if k.typ != "project" {
-				// The show includes the node's project, as the reference does.
-				project := show["data"].(map[string]any)["relationships"].(map[string]any)["project"].(map[string]any)["data"].(map[string]any)
-				found := false
-				for _, r := range show["included"].([]any) {
-					found = found || r.(map[string]any)["id"] == project["id"]
-				}
-				if !found {
-					t.Fatalf("show does not include the project %v: %v", project, show["included"])
+				// The show includes the node's project, as the reference does:
+				// its attributes are there only when it was resolved from included.
+				if p := coreProjectOf(t, k.typ, showResp); p == nil || p.Code != "p" {
+					t.Fatalf("show does not include the project %+v: %s", p, showResp.Body)
 				}
 			}
 
-			list := s.Get(t, k.collection).Expect(t, http.StatusOK).List(t)
-			if !coreIDs(list)[data["id"].(string)] {
-				t.Fatalf("list misses the new node: %v", list)
+			if !coreListIDs(t, s, k.collection)[n.ID] {
+				t.Fatalf("list misses the new node %s", n.ID)
 			}
 
 			// Absent attributes keep their values; null clears a nullable one.
-			upd := s.Patch(t, self, testutil.Attrs(k.typ, map[string]any{"name": "Renamed"})).Expect(t, http.StatusOK).Data(t)
-			if a := coreAttrs(upd); a["name"] != "Renamed" || a["description"] != "first" || a["code"] != "n1" {
-				t.Fatalf("PATCH name changed more: %v", a)
+			upd := testutil.OneNode(t, s.Patch(t, self, testutil.Attrs(k.typ, map[string]any{"name": "Renamed"})).Expect(t, http.StatusOK))
+			if upd.Name != "Renamed" || testutil.Str(upd.Description) != "first" || upd.Code != "n1" {
+				t.Fatalf("PATCH name changed more: %+v", upd)
 			}
-			upd = s.Patch(t, self, testutil.Attrs("", map[string]any{"description": nil})).Expect(t, http.StatusOK).Data(t)
-			if a := coreAttrs(upd); a["name"] != "Renamed" || a["description"] != nil {
-				t.Fatalf("PATCH description:null: %v", a)
+			upd = testutil.OneNode(t, s.Patch(t, self, testutil.Attrs("", map[string]any{"description": nil})).Expect(t, http.StatusOK))
+			if upd.Name != "Renamed" || upd.Description != nil {
+				t.Fatalf("PATCH description:null: %+v", upd)
 			}
 			if coreLastEvent(t, s) != k.events+":update" {
 				t.Fatalf("update recorded %q", coreLastEvent(t, s))
@@ -162,10 +181,10 @@ func TestNodeLifecycle(t *testing.T) {
 			if coreLastEvent(t, s) != k.events+":archive" {
 				t.Fatalf("archive recorded %q", coreLastEvent(t, s))
 			}
-			if a := coreAttrs(s.Get(t, self).Expect(t, http.StatusOK).Data(t)); a["archived"] != true || a["name"] != "Renamed" {
-				t.Fatalf("archived node reads %v", a)
+			if a := testutil.OneNode(t, s.Get(t, self).Expect(t, http.StatusOK)); !a.Archived || a.Name != "Renamed" {
+				t.Fatalf("archived node reads %+v", a)
 			}
-			if !coreIDs(s.Get(t, k.collection).Expect(t, http.StatusOK).List(t))[data["id"].(string)] {
+			if !coreListIDs(t, s, k.collection)[n.ID] {
 				t.Fatalf("the list leaves out archived nodes")
 			}
 			child := testutil.Attrs(k.childType, map[string]any{"code": "c", "name": "Child"})
@@ -178,9 +197,9 @@ func TestNodeLifecycle(t *testing.T) {
 				before.unchanged(t, s, "a child of an archived node")
 			}
 
-			again := s.Patch(t, self, testutil.Attrs(k.typ, map[string]any{"archived": false})).Expect(t, http.StatusOK).Data(t)
-			if coreAttrs(again)["archived"] != false {
-				t.Fatalf("PATCH archived:false left %v", coreAttrs(again))
+			again := testutil.OneNode(t, s.Patch(t, self, testutil.Attrs(k.typ, map[string]any{"archived": false})).Expect(t, http.StatusOK))
+			if again.Archived {
+				t.Fatalf("PATCH archived:false left %+v", again)
 			}
 			if k.childPath != "" {
 				s.Post(t, self+k.childPath, child).Expect(t, http.StatusCreated)
@@ -258,10 +277,10 @@ func TestNodeCodesAreUniqueAmongSiblingsOnly(t *testing.T) {
 	for _, path := range []string{"/api/projects/p1/environments/dev", "/api/projects/p2/environments/dev/assets/dev", "/api/projects/DEV"} {
 		s.Get(t, path).Expect(t, http.StatusOK)
 	}
-	if n := len(s.Get(t, "/api/projects/p1/environments").Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(testutil.ManyNodes(t, s.Get(t, "/api/projects/p1/environments").Expect(t, http.StatusOK))); n != 1 {
 		t.Fatalf("p1 lists %d environments, want 1", n)
 	}
-	if n := len(s.Get(t, "/api/projects/p1/assets").Expect(t, http.StatusOK).List(t)); n != 1 {
+	if n := len(testutil.ManyNodes(t, s.Get(t, "/api/projects/p1/assets").Expect(t, http.StatusOK))); n != 1 {
 		t.Fatalf("p1 lists %d project assets, want 1 (environment assets are listed under the environment)", n)
 	}
 }
@@ -271,7 +290,7 @@ func TestNodeRefusals(t *testing.T) {
 	s := coreTree(t)
 	coreCreate(t, s, "/api/projects", "project", "other")
 	coreCreate(t, s, "/api/projects/p/assets", "asset", "a")
-	env := s.Get(t, "/api/projects/p/environments/e").Expect(t, http.StatusOK).Data(t)
+	env := testutil.One[testutil.Environment](t, s.Get(t, "/api/projects/p/environments/e").Expect(t, http.StatusOK))
 	cases := []struct {
 		name    string
 		method  string
@@ -325,8 +344,8 @@ func TestNodeRefusals(t *testing.T) {
 			before.unchanged(t, s, c.name)
 		})
 	}
-	if a := coreAttrs(s.Get(t, "/api/projects/p/environments/e").Expect(t, http.StatusOK).Data(t)); a["name"] != coreAttrs(env)["name"] {
-		t.Fatalf("refused requests changed the environment: %v", a)
+	if a := testutil.One[testutil.Environment](t, s.Get(t, "/api/projects/p/environments/e").Expect(t, http.StatusOK)); a.Name != env.Name {
+		t.Fatalf("refused requests changed the environment: %+v", a)
 	}
 }
 

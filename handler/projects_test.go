@@ -11,11 +11,11 @@ func TestProjectLifecycle(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 
-	created := s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{
+	created := testutil.One[testutil.Project](t, s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{
 		"code": "opc", "name": "OpsChain", "description": "ops", "project_type": "Enterprise",
-	})).Expect(t, http.StatusCreated).Data(t)
-	if created["type"] != "project" || created["attributes"].(map[string]any)["code"] != "opc" {
-		t.Fatalf("unexpected project: %v", created)
+	})).Expect(t, http.StatusCreated))
+	if created.Code != "opc" {
+		t.Fatalf("unexpected project: %+v", created)
 	}
 
 	show := s.Get(t, "/api/projects/opc").Expect(t, http.StatusOK).JSON(t)
@@ -30,9 +30,9 @@ func TestProjectLifecycle(t *testing.T) {
 	}
 
 	s.Delete(t, "/api/projects/opc").Expect(t, http.StatusNoContent)
-	archived := s.Get(t, "/api/projects/opc").Expect(t, http.StatusOK).Data(t)
-	if archived["attributes"].(map[string]any)["archived"] != true {
-		t.Fatalf("project not archived: %v", archived)
+	archived := testutil.One[testutil.Project](t, s.Get(t, "/api/projects/opc").Expect(t, http.StatusOK))
+	if !archived.Archived {
+		t.Fatalf("project not archived: %+v", archived)
 	}
 	s.Post(t, "/api/projects/opc/environments", testutil.Attrs("environment", map[string]any{"code": "dev", "name": "Dev"})).
 		Expect(t, http.StatusUnprocessableEntity)

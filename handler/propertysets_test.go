@@ -13,22 +13,24 @@ import (
 // propsNode creates a node with a POST and returns the ids of its properties and settings.
 func propsNode(t *testing.T, s *testutil.Server, collection, typ, code string) (propertiesID, settingsID string) {
 	t.Helper()
-	d := s.Post(t, collection, testutil.Attrs(typ, map[string]any{"code": code, "name": code})).
-		Expect(t, http.StatusCreated).Data(t)
-	rels := d["relationships"].(map[string]any)
-	id := func(rel string) string {
-		return rels[rel].(map[string]any)["data"].(map[string]any)["id"].(string)
+	r := s.Post(t, collection, testutil.Attrs(typ, map[string]any{"code": code, "name": code})).Expect(t, http.StatusCreated)
+	var props *testutil.Properties
+	var settings *testutil.Settings
+	switch typ {
+	case "project":
+		n := testutil.One[testutil.Project](t, r)
+		props, settings = n.Properties, n.Settings
+	case "environment":
+		n := testutil.One[testutil.Environment](t, r)
+		props, settings = n.Properties, n.Settings
+	default:
+		n := testutil.One[testutil.Asset](t, r)
+		props, settings = n.Properties, n.Settings
 	}
-	return id("properties"), id("settings")
-}
-
-func propsAttrs(t *testing.T, d map[string]any) map[string]any {
-	t.Helper()
-	a, ok := d["attributes"].(map[string]any)
-	if !ok {
-		t.Fatalf("no attributes in %v", d)
+	if props == nil || settings == nil {
+		t.Fatalf("no properties or settings relationship: %s", r.Body)
 	}
-	return a
+	return props.ID, settings.ID
 }
 
 func propsLinks(d map[string]any) map[string]any { return d["links"].(map[string]any) }
@@ -48,8 +50,9 @@ func TestPropertiesVersionedUpdates(t *testing.T) {
 	id, _ := propsNode(t, s, "/api/projects", "project", "opc")
 	self := "/api/properties/" + id
 
-	d := s.Get(t, self).Expect(t, http.StatusOK).Data(t)
-	if d["type"] != "properties" || propsAttrs(t, d)["version"] != 1.0 || len(propsAttrs(t, d)["data"].(map[string]any)) != 0 {
+	resp := s.Get(t, self).Expect(t, http.StatusOK)
+	d := resp.Data(t)
+	if p := testutil.One[testutil.Properties](t, resp); p.Version != 1 || len(p.Data) != 0 {
 		t.Fatalf("new properties: %v", d)
 	}
 	if l := propsLinks(d); l["self"] != self || l["current_version"] != self+"/versions/1" || l["versions"] != self+"/versions" {
@@ -61,9 +64,10 @@ func TestPropertiesVersionedUpdates(t *testing.T) {
 	}
 
 	doc := map[string]any{"any_key": "v", "nested": map[string]any{"key": []any{1.0, "two"}}}
-	d = s.Patch(t, self, testutil.Attrs("properties", map[string]any{"data": doc, "version": 1})).Expect(t, http.StatusOK).Data(t)
-	if a := propsAttrs(t, d); a["version"] != 2.0 || fmt.Sprint(a["data"]) != fmt.Sprint(doc) {
-		t.Fatalf("after checked PATCH: %v", a)
+	resp = s.Patch(t, self, testutil.Attrs("properties", map[string]any{"data": doc, "version": 1})).Expect(t, http.StatusOK)
+	d = resp.Data(t)
+	if a := testutil.One[testutil.Properties](t, resp); a.Version != 2 || fmt.Sprint(a.Data) != fmt.Sprint(doc) {
+		t.Fatalf("after checked PATCH: %+v", a)
 	}
 	if propsLinks(d)["current_version"] != self+"/versions/2" {
 		t.Fatalf("current_version after PATCH: %v", propsLinks(d))
@@ -77,33 +81,34 @@ func TestPropertiesVersionedUpdates(t *testing.T) {
 	}
 
 	// The reference's unchecked body: data alone, no type.
-	d = s.Patch(t, self, testutil.Attrs("", map[string]any{"data": map[string]any{"replaced": true}})).Expect(t, http.StatusOK).Data(t)
-	if a := propsAttrs(t, d); a["version"] != 3.0 || fmt.Sprint(a["data"]) != "map[replaced:true]" {
-		t.Fatalf("after unchecked PATCH: %v", a)
+	a := testutil.One[testutil.Properties](t, s.Patch(t, self, testutil.Attrs("", map[string]any{"data": map[string]any{"replaced": true}})).Expect(t, http.StatusOK))
+	if a.Version != 3 || fmt.Sprint(a.Data) != "map[replaced:true]" {
+		t.Fatalf("after unchecked PATCH: %+v", a)
 	}
 	if n := propsEvents(t, s, "api:properties:update"); n != 2 {
 		t.Fatalf("%d api:properties:update events, want 2", n)
 	}
 
-	list := s.Get(t, self+"/versions").Expect(t, http.StatusOK).List(t)
+	listResp := s.Get(t, self+"/versions").Expect(t, http.StatusOK)
+	list, raw := testutil.Many[testutil.PropertiesVersion](t, listResp), listResp.List(t)
 	if len(list) != 3 {
 		t.Fatalf("%d versions, want 3", len(list))
 	}
-	for i, item := range list {
-		v := item.(map[string]any)
-		a := propsAttrs(t, v)
-		if v["type"] != "properties_version" || a["version"] != float64(i+1) || a["owner_type"] != "project" ||
+	for i, a := range list {
+		v := raw[i].(map[string]any)
+		if a.Version != i+1 || a.OwnerType != "project" ||
 			propsLinks(v)["self"] != fmt.Sprintf("%s/versions/%d", self, i+1) || propsLinks(v)["owner"] != "/api/projects/opc" {
 			t.Fatalf("version %d: %v", i+1, v)
 		}
 	}
 
-	v2 := s.Get(t, self+"/versions/2").Expect(t, http.StatusOK).Data(t)
-	if fmt.Sprint(propsAttrs(t, v2)["data"]) != fmt.Sprint(doc) {
-		t.Fatalf("version 2: %v", v2)
+	v2Resp := s.Get(t, self+"/versions/2").Expect(t, http.StatusOK)
+	v2 := testutil.One[testutil.PropertiesVersion](t, v2Resp)
+	if fmt.Sprint(v2.Data) != fmt.Sprint(doc) {
+		t.Fatalf("version 2: %s", v2Resp.Body)
 	}
-	rel := v2["relationships"].(map[string]any)["properties"].(map[string]any)
-	if rel["data"].(map[string]any)["id"] != id || rel["links"].(map[string]any)["related"] != self {
+	rel := v2Resp.Data(t)["relationships"].(map[string]any)["properties"].(map[string]any)
+	if v2.Properties == nil || v2.Properties.ID != id || rel["links"].(map[string]any)["related"] != self {
 		t.Fatalf("version 2 relationship: %v", rel)
 	}
 
@@ -132,10 +137,11 @@ func TestPropertiesVersionList(t *testing.T) {
 		{"?limit=2", []float64{1, 2}, true},
 	}
 	for _, c := range cases {
-		doc := s.Get(t, self+"/versions"+c.query).Expect(t, http.StatusOK).JSON(t)
+		resp := s.Get(t, self+"/versions"+c.query).Expect(t, http.StatusOK)
+		doc := resp.JSON(t)
 		var got []float64
-		for _, item := range doc["data"].([]any) {
-			got = append(got, propsAttrs(t, item.(map[string]any))["version"].(float64))
+		for _, v := range testutil.Many[testutil.PropertiesVersion](t, resp) {
+			got = append(got, float64(v.Version))
 		}
 		if fmt.Sprint(got) != fmt.Sprint(c.versions) {
 			t.Errorf("%q: versions %v, want %v", c.query, got, c.versions)
@@ -150,9 +156,10 @@ func TestPropertiesVersionList(t *testing.T) {
 	var seen []float64
 	next := self + "/versions?page[size]=3"
 	for next != "" {
-		doc := s.Get(t, next).Expect(t, http.StatusOK).JSON(t)
-		for _, item := range doc["data"].([]any) {
-			seen = append(seen, propsAttrs(t, item.(map[string]any))["version"].(float64))
+		resp := s.Get(t, next).Expect(t, http.StatusOK)
+		doc := resp.JSON(t)
+		for _, v := range testutil.Many[testutil.PropertiesVersion](t, resp) {
+			seen = append(seen, float64(v.Version))
 		}
 		next = ""
 		if links, ok := doc["links"].(map[string]any); ok {
@@ -171,9 +178,9 @@ func TestSettingsValidatedUpdates(t *testing.T) {
 	_, id := propsNode(t, s, "/api/projects", "project", "opc")
 	self := "/api/settings/" + id
 
-	d := s.Get(t, self).Expect(t, http.StatusOK).Data(t)
-	if d["type"] != "settings" || fmt.Sprint(propsAttrs(t, d)["data"]) != fmt.Sprint(map[string]any(model.DefaultSettings())) {
-		t.Fatalf("new settings: %v", d)
+	resp := s.Get(t, self).Expect(t, http.StatusOK)
+	if d := testutil.One[testutil.Settings](t, resp); fmt.Sprint(d.Data) != fmt.Sprint(map[string]any(model.DefaultSettings())) {
+		t.Fatalf("new settings: %s", resp.Body)
 	}
 
 	bad := []struct {
@@ -196,18 +203,18 @@ func TestSettingsValidatedUpdates(t *testing.T) {
 	}
 
 	want := map[string]any{"allow_parallel": map[string]any{"runs_of_same_change": true}, "requires_approval_from": "ops"}
-	d = s.Patch(t, self, testutil.Attrs("settings", map[string]any{"data": want, "version": 1})).Expect(t, http.StatusOK).Data(t)
-	if a := propsAttrs(t, d); a["version"] != 2.0 || fmt.Sprint(a["data"]) != fmt.Sprint(want) {
-		t.Fatalf("after PATCH: %v", a)
+	d := testutil.One[testutil.Settings](t, s.Patch(t, self, testutil.Attrs("settings", map[string]any{"data": want, "version": 1})).Expect(t, http.StatusOK))
+	if d.Version != 2 || fmt.Sprint(d.Data) != fmt.Sprint(want) {
+		t.Fatalf("after PATCH: %+v", d)
 	}
 	if n := propsEvents(t, s, "api:settings:update"); n != 1 {
 		t.Fatalf("%d api:settings:update events, want 1 (refused writes record none)", n)
 	}
-	v := s.Get(t, self+"/versions/2").Expect(t, http.StatusOK).Data(t)
-	if v["type"] != "settings_version" || propsAttrs(t, v)["owner_type"] != nil {
-		t.Fatalf("settings version: %v", v)
+	vResp := s.Get(t, self+"/versions/2").Expect(t, http.StatusOK)
+	if v := testutil.One[testutil.SettingsVersion](t, vResp); v.OwnerType != nil {
+		t.Fatalf("settings version: %s", vResp.Body)
 	}
-	if rel := v["relationships"].(map[string]any)["settings"].(map[string]any); rel["links"].(map[string]any)["related"] != self {
+	if rel := vResp.Data(t)["relationships"].(map[string]any)["settings"].(map[string]any); rel["links"].(map[string]any)["related"] != self {
 		t.Fatalf("settings version relationship: %v", rel)
 	}
 }
@@ -224,8 +231,9 @@ func TestPropertySetOwnersBelowProjects(t *testing.T) {
 		{"/api/settings/" + envSettings + "/versions/1", "/api/projects/opc/environments/dev", ""},
 	}
 	for _, c := range cases {
-		d := s.Get(t, c.path).Expect(t, http.StatusOK).Data(t)
-		if propsLinks(d)["owner"] != c.owner || (c.ownerType != "" && propsAttrs(t, d)["owner_type"] != c.ownerType) {
+		resp := s.Get(t, c.path).Expect(t, http.StatusOK)
+		d := resp.Data(t)
+		if propsLinks(d)["owner"] != c.owner || (c.ownerType != "" && testutil.One[testutil.PropertiesVersion](t, resp).OwnerType != c.ownerType) {
 			t.Errorf("%s: %v", c.path, d)
 		}
 	}
@@ -279,8 +287,8 @@ func TestPropertySetBadRequests(t *testing.T) {
 			}
 		}
 	}
-	d := s.Get(t, props).Expect(t, http.StatusOK).Data(t)
-	if propsAttrs(t, d)["version"] != 1.0 || propsEvents(t, s, "api:properties:update") != 0 {
-		t.Fatalf("refused requests changed the properties: %v", d)
+	d := testutil.One[testutil.Properties](t, s.Get(t, props).Expect(t, http.StatusOK))
+	if d.Version != 1 || propsEvents(t, s, "api:properties:update") != 0 {
+		t.Fatalf("refused requests changed the properties: %+v", d)
 	}
 }

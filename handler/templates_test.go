@@ -55,53 +55,54 @@ func (e *tmplEnv) createTemplate(t *testing.T) {
 }
 
 // putVersion writes a version and runs the resolver as serve would.
-func (e *tmplEnv) putVersion(t *testing.T, version, rev string) map[string]any {
+func (e *tmplEnv) putVersion(t *testing.T, version, rev string) *testutil.TemplateVersion {
 	t.Helper()
-	d := e.do(t, "PUT", tmplColl+"/web/versions/"+version, testutil.Attrs("template_version", map[string]any{
-		"git_rev": rev, "description": "v " + version})).Expect(t, http.StatusOK).Data(t)
-	if st := d["attributes"].(map[string]any)["state"]; st != "initializing" {
+	d := testutil.One[testutil.TemplateVersion](t, e.do(t, "PUT", tmplColl+"/web/versions/"+version, testutil.Attrs("template_version", map[string]any{
+		"git_rev": rev, "description": "v " + version})).Expect(t, http.StatusOK))
+	if st := d.State; st != "initializing" {
 		t.Fatalf("PUT answered state %v, want initializing", st)
 	}
 	if err := e.s.Store.ResolvePendingTemplateVersions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return e.do(t, "GET", tmplColl+"/web/versions/"+version, nil).Expect(t, http.StatusOK).Data(t)
+	return testutil.One[testutil.TemplateVersion](t, e.do(t, "GET", tmplColl+"/web/versions/"+version, nil).Expect(t, http.StatusOK))
 }
 
-func tmplAttrs(d map[string]any) map[string]any { return d["attributes"].(map[string]any) }
+// template reads the template web.
+func (e *tmplEnv) template(t *testing.T) *testutil.Template {
+	t.Helper()
+	return testutil.One[testutil.Template](t, e.do(t, "GET", tmplColl+"/web", nil).Expect(t, http.StatusOK))
+}
 
 func TestTemplateLifecycle(t *testing.T) {
 	t.Parallel()
 	e := tmplServer(t)
 	e.createTemplate(t)
 
-	tpl := e.do(t, "GET", tmplColl+"/web", nil).Expect(t, http.StatusOK).Data(t)
-	a := tmplAttrs(tpl)
-	if a["user"] != "{{hidden}}" || a["password"] != "{{hidden}}" || a["ssh_key_data"] != nil || a["code"] != "web" {
-		t.Fatalf("template attributes %v", a)
+	a := e.template(t)
+	if testutil.Str(a.User) != "{{hidden}}" || testutil.Str(a.Password) != "{{hidden}}" || a.SSHKeyData != nil || a.Code != "web" {
+		t.Fatalf("template attributes %+v", a)
 	}
-	if list := e.do(t, "GET", tmplColl, nil).Expect(t, http.StatusOK).List(t); len(list) != 1 {
+	if list := testutil.Many[testutil.Template](t, e.do(t, "GET", tmplColl, nil).Expect(t, http.StatusOK)); len(list) != 1 {
 		t.Fatalf("list has %d templates", len(list))
 	}
 
-	v := e.putVersion(t, "v1", "main")
-	va := tmplAttrs(v)
-	if va["state"] != "ready" || va["commit_sha"] != e.sha || len(va["actions"].([]any)) != 2 || va["has_mintmodel"] != false {
-		t.Fatalf("resolved version %v", va)
+	va := e.putVersion(t, "v1", "main")
+	if va.State != "ready" || testutil.Str(va.CommitSHA) != e.sha || len(va.Actions) != 2 || va.HasMintmodel == nil || *va.HasMintmodel {
+		t.Fatalf("resolved version %+v", va)
 	}
-	tpl = e.do(t, "GET", tmplColl+"/web", nil).Expect(t, http.StatusOK).Data(t)
-	if ids := tpl["relationships"].(map[string]any)["template_versions"].(map[string]any)["data"].([]any); len(ids) != 1 {
-		t.Fatalf("template_versions relationship %v", ids)
+	if ids := e.template(t).TemplateVersions; len(ids) != 1 {
+		t.Fatalf("template_versions relationship %+v", ids)
 	}
-	if list := e.do(t, "GET", tmplColl+"/web/versions?filter[state_eq]=ready", nil).Expect(t, http.StatusOK).List(t); len(list) != 1 {
+	if list := testutil.Many[testutil.TemplateVersion](t, e.do(t, "GET", tmplColl+"/web/versions?filter[state_eq]=ready", nil).Expect(t, http.StatusOK)); len(list) != 1 {
 		t.Fatalf("ready versions: %d", len(list))
 	}
 
 	// Credentials change; archive, then a new version is refused.
 	e.do(t, "PATCH", tmplColl+"/web", testutil.Attrs("template", map[string]any{"user": nil})).Expect(t, http.StatusOK)
-	got := tmplAttrs(e.do(t, "PATCH", tmplColl+"/web", testutil.Attrs("template", map[string]any{"archived": true})).Expect(t, http.StatusOK).Data(t))
-	if got["archived"] != true || got["user"] != nil || got["password"] != "{{hidden}}" {
-		t.Fatalf("after patches: %v", got)
+	got := testutil.One[testutil.Template](t, e.do(t, "PATCH", tmplColl+"/web", testutil.Attrs("template", map[string]any{"archived": true})).Expect(t, http.StatusOK))
+	if !got.Archived || got.User != nil || testutil.Str(got.Password) != "{{hidden}}" {
+		t.Fatalf("after patches: %+v", got)
 	}
 	e.do(t, "PUT", tmplColl+"/web/versions/v2", testutil.Attrs("template_version", map[string]any{"git_rev": "main"})).Expect(t, http.StatusUnprocessableEntity)
 
@@ -134,27 +135,29 @@ func TestTemplateAssignAndHistory(t *testing.T) {
 	e.do(t, "PUT", tmplColl+"/web/versions/v1", testutil.Attrs("template_version", map[string]any{"git_rev": e.sha[:7]})).
 		Expect(t, http.StatusUnprocessableEntity)
 
-	asset := e.do(t, "GET", "/api/projects/opc/environments/dev/assets/db", nil).Expect(t, http.StatusOK).Data(t)
-	rels := asset["relationships"].(map[string]any)
-	if rels["template_version"].(map[string]any)["data"].(map[string]any)["id"] != v2["id"] ||
-		rels["template"] == nil || len(tmplAttrs(asset)["actions"].([]any)) != 1 {
-		t.Fatalf("asset %v", asset)
+	assetResp := e.do(t, "GET", "/api/projects/opc/environments/dev/assets/db", nil).Expect(t, http.StatusOK)
+	asset := testutil.One[testutil.Asset](t, assetResp)
+	if asset.TemplateVersion == nil || asset.TemplateVersion.ID != v2.ID ||
+		asset.Template == nil || len(asset.Actions) != 1 {
+		t.Fatalf("asset %s", assetResp.Body)
 	}
 
-	hist := e.do(t, "GET", "/api/projects/opc/environments/dev/assets/db/version_history", nil).Expect(t, http.StatusOK).List(t)
+	histResp := e.do(t, "GET", "/api/projects/opc/environments/dev/assets/db/version_history", nil).Expect(t, http.StatusOK)
+	hist := testutil.Many[testutil.TemplateVersionHistory](t, histResp)
 	if len(hist) != 2 {
 		t.Fatalf("history has %d rows", len(hist))
 	}
-	first := hist[0].(map[string]any)
-	if tmplAttrs(first)["active_to"] == nil || first["relationships"].(map[string]any)["template_version"].(map[string]any)["data"].(map[string]any)["id"] != v1["id"] {
-		t.Fatalf("first period %v", first)
+	first := hist[0]
+	if first.ActiveTo == nil || first.TemplateVersion == nil || first.TemplateVersion.ID != v1.ID {
+		t.Fatalf("first period %+v", first)
 	}
-	show := e.do(t, "GET", first["links"].(map[string]any)["self"].(string), nil).Expect(t, http.StatusOK).JSON(t)
+	self := histResp.List(t)[0].(map[string]any)["links"].(map[string]any)["self"].(string)
+	show := e.do(t, "GET", self, nil).Expect(t, http.StatusOK).JSON(t)
 	if inc := show["included"].([]any); len(inc) != 2 {
 		t.Fatalf("show includes %d resources, want asset and version", len(inc))
 	}
 	e.do(t, "GET", "/api/projects/opc/assets/soa/version_history?include=template_version", nil).Expect(t, http.StatusOK)
-	e.do(t, "GET", "/api/projects/opc/assets/soa/version_history/"+first["id"].(string), nil).Expect(t, http.StatusNotFound)
+	e.do(t, "GET", "/api/projects/opc/assets/soa/version_history/"+first.ID, nil).Expect(t, http.StatusNotFound)
 }
 
 func TestTemplateAssetCreate(t *testing.T) {
@@ -178,12 +181,12 @@ func TestTemplateAssetCreate(t *testing.T) {
 			t.Errorf("%s/%s: error %v", c.tpl, c.version, e)
 		}
 	}
-	d := create(map[string]any{"code": "x", "template_name": "Web template", "template_version": "v1"}).Expect(t, http.StatusCreated).Data(t)
-	if len(tmplAttrs(d)["actions"].([]any)) != 2 {
-		t.Fatalf("created asset %v", d)
+	d := testutil.One[testutil.Asset](t, create(map[string]any{"code": "x", "template_name": "Web template", "template_version": "v1"}).Expect(t, http.StatusCreated))
+	if len(d.Actions) != 2 {
+		t.Fatalf("created asset %+v", d)
 	}
-	if h := e.do(t, "GET", "/api/projects/opc/assets/x/version_history", nil).Expect(t, http.StatusOK).List(t); len(h) != 1 {
-		t.Fatalf("history after create: %v", h)
+	if h := testutil.Many[testutil.TemplateVersionHistory](t, e.do(t, "GET", "/api/projects/opc/assets/x/version_history", nil).Expect(t, http.StatusOK)); len(h) != 1 {
+		t.Fatalf("history after create: %+v", h)
 	}
 }
 
