@@ -68,3 +68,38 @@ func (r *GitRepo) Commit(msg string, files map[string]string) string {
 	r.Git("commit", "-q", "--allow-empty", "-m", msg)
 	return r.Git("rev-parse", "HEAD")
 }
+
+// FromDir is a new repository holding a copy of the files under dir (a
+// fixture in testdata/repos) in one commit on main.
+func FromDir(t testing.TB, dir string) *GitRepo {
+	t.Helper()
+	r := New(t)
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		content, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		full := filepath.Join(r.Dir, rel)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(full, content, info.Mode().Perm()|0o600)
+	})
+	if err != nil {
+		t.Fatalf("copy fixture repository %s: %v", dir, err)
+	}
+	r.Git("add", "-A")
+	r.Git("commit", "-q", "--allow-empty", "-m", "fixture "+filepath.Base(dir))
+	return r
+}
