@@ -1,4 +1,3 @@
-// Package steward holds the API contract; the service itself lives in cmd/steward.
 package steward
 
 import _ "embed"

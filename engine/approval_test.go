@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	steward "github.com/stewardhq/steward"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/testutil"
@@ -32,7 +33,7 @@ func TestWaitAndApprovals(t *testing.T) {
 	t.Run("continue", func(t *testing.T) {
 		c := f.run(nil, "gate", nil, nil)
 		w := testutil.WaitStep(t, f.store, c.ID, isWait, model.StatusWaiting)
-		expectKind(t, "approve a plain wait", f.act(bob, w, "approve"), model.KindInvalid)
+		expectKind(t, "approve a plain wait", f.act(bob, w, "approve"), steward.KindInvalid)
 		st, err := f.store.ActOnStep(f.ctx, carol, w.ID, model.VerbContinue, "looks good")
 		if err != nil {
 			t.Fatal(err)
@@ -44,18 +45,18 @@ func TestWaitAndApprovals(t *testing.T) {
 		if got := f.stepSummary(c); got != "gate:success wait:success after:success" {
 			t.Errorf("steps = %s", got)
 		}
-		expectKind(t, "continue a finished step", f.act(carol, w, "continue"), model.KindInvalid)
+		expectKind(t, "continue a finished step", f.act(carol, w, "continue"), steward.KindInvalid)
 		run := f.steps(c)[2]
-		expectKind(t, "continue a run step", f.act(carol, &run, "continue"), model.KindInvalid)
+		expectKind(t, "continue a run step", f.act(carol, &run, "continue"), steward.KindInvalid)
 	})
 
 	t.Run("approve", func(t *testing.T) {
 		c := f.run(nil, "approve-gate", alice, nil)
 		w := testutil.WaitStep(t, f.store, c.ID, isWait, model.StatusWaiting)
-		expectKind(t, "continue an approval", f.act(bob, w, "continue"), model.KindInvalid)
-		expectKind(t, "self-approval", f.act(alice, w, "approve"), model.KindForbidden)
-		expectKind(t, "approval from another group", f.act(carol, w, "approve"), model.KindForbidden)
-		expectKind(t, "rejection from another group", f.act(carol, w, "reject"), model.KindForbidden)
+		expectKind(t, "continue an approval", f.act(bob, w, "continue"), steward.KindInvalid)
+		expectKind(t, "self-approval", f.act(alice, w, "approve"), steward.KindForbidden)
+		expectKind(t, "approval from another group", f.act(carol, w, "approve"), steward.KindForbidden)
+		expectKind(t, "rejection from another group", f.act(carol, w, "reject"), steward.KindForbidden)
 		if got := f.stepSummary(c); got != "approve-gate:running wait:waiting after:pending" {
 			t.Fatalf("refusals moved the change: %s", got)
 		}
@@ -96,7 +97,7 @@ func TestWaitAndApprovals(t *testing.T) {
 		if got := f.stepSummary(c); got != "approve-gate:error wait:rejected after:aborted" {
 			t.Errorf("steps = %s", got)
 		}
-		expectKind(t, "approve a rejected step", f.act(bob, w, "approve"), model.KindInvalid)
+		expectKind(t, "approve a rejected step", f.act(bob, w, "approve"), steward.KindInvalid)
 	})
 }
 
@@ -105,9 +106,9 @@ func (f *fixture) act(actor *model.Actor, st *model.Step, verb string) error {
 	return err
 }
 
-func expectKind(t *testing.T, what string, err error, kind model.Kind) {
+func expectKind(t *testing.T, what string, err error, kind steward.Kind) {
 	t.Helper()
-	if err == nil || model.ErrorKind(err) != kind {
+	if err == nil || steward.ErrorKind(err) != kind {
 		t.Errorf("%s: error %v, want kind %s", what, err, kind)
 	}
 }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,7 +72,7 @@ func TestCancelKillsProcesses(t *testing.T) {
 			if !contains(evs, "api:changes:cancel") || !contains(evs, "api:steps:cancel") {
 				t.Errorf("events = %v", evs)
 			}
-			expectKind(t, "cancel a cancelled change", cancelErr(f, c), model.KindInvalid)
+			expectKind(t, "cancel a cancelled change", cancelErr(f, c), steward.KindInvalid)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,11 +42,11 @@ func (e *Engine) execute(ctx context.Context, st *model.Step, c *model.Change, l
 	}
 	rc, err := e.Store.ChangeRunContext(ctx, c)
 	if err != nil {
-		return fail("the step could not be prepared: %s", model.AsError(err).Detail)
+		return fail("the step could not be prepared: %s", steward.AsError(err).Detail)
 	}
 	src, err := e.checkout(ctx, c, rc)
 	if err != nil {
-		return fail("the step could not be prepared: checking out commit %s failed: %s", *c.CommitSHA, model.AsError(model.GitError(err, "")).Detail)
+		return fail("the step could not be prepared: checking out commit %s failed: %s", *c.CommitSHA, steward.AsError(model.GitError(err, "")).Detail)
 	}
 	dir := filepath.Join(src, filepath.FromSlash(rc.ActionsDir))
 	home := filepath.Join(e.changeDir(c.ID), "home")

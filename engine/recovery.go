@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	steward "github.com/stewardhq/steward"
 	"os"
 	"path/filepath"
 	"sync"
@@ -82,7 +83,7 @@ func (e *Engine) cleanWorkDirs(ctx context.Context) {
 	}
 	e.mu.Unlock()
 	for _, id := range done {
-		if inUse[id] || !model.IsID(id) {
+		if inUse[id] || !steward.IsID(id) {
 			continue
 		}
 		if err := os.RemoveAll(e.changeDir(id)); err != nil {

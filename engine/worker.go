@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"time"
 
 	"github.com/stewardhq/steward/model"
@@ -82,7 +83,7 @@ func (e *Engine) runStep(ctx context.Context, st *model.Step, c *model.Change, r
 		case err == nil:
 			log.Debug("step finished", "ok", res.OK, "reason", res.Reason)
 			return
-		case model.ErrorKind(err) == model.KindConflict || model.ErrorKind(err) == model.KindNotFound:
+		case steward.ErrorKind(err) == steward.KindConflict || steward.ErrorKind(err) == steward.KindNotFound:
 			// Reaped after a lapsed lease (or deleted): its outcome is
 			// already recorded.
 			log.Warn("step result not recorded: the step is no longer ours", "err", err)

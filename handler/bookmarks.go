@@ -1,6 +1,7 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -101,7 +102,7 @@ func decodeBookmark(r *http.Request, id string) (model.BookmarkInput, error) {
 		idCheck = func() error { return body.CheckID(id) }
 	}
 	var createdBy *string
-	if err := model.First(idCheck(), body.String("url", &url), body.String("description", &desc),
+	if err := steward.First(idCheck(), body.String("url", &url), body.String("description", &desc),
 		body.NullableString("created_by", &createdBy)); err != nil {
 		return in, err
 	}

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -190,7 +191,7 @@ func (a *API) createChange(w http.ResponseWriter, r *http.Request) {
 	var in model.ChangeInput
 	var parentPath string
 	var metadata, overrides map[string]any
-	if err := model.First(
+	if err := steward.First(
 		body.NoClientID(),
 		body.Require("action"),
 		body.String("action", &in.Action),
@@ -209,7 +210,7 @@ func (a *API) createChange(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	switch {
 	case node != nil && body.Has("parent_path"):
-		a.fail(w, r, model.Invalid(jsonapi.Pointer("parent_path"), "not_allowed",
+		a.fail(w, r, steward.Invalid("parent_path", "not_allowed",
 			"parent_path must be left out here: the change runs on %s, the node in the URL", node.Path))
 		return
 	case node == nil:

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"time"
 
@@ -84,7 +85,7 @@ func decodeRemotePatch(r *http.Request, typ, id string) (archived *bool, creds m
 	}
 	if body.Has("archived") {
 		if hasCreds {
-			return nil, creds, model.Invalid(jsonapi.Pointer("archived"), "mixed_update",
+			return nil, creds, steward.Invalid("archived", "mixed_update",
 				"send either archived (to archive or unarchive) or user/password/ssh_key_data (to change credentials), not both")
 		}
 		var v bool

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"slices"
 
@@ -176,7 +177,7 @@ func (a *API) createEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var typ string
-	if err := model.First(body.Require("type"), body.String("type", &typ)); err != nil {
+	if err := steward.First(body.Require("type"), body.String("type", &typ)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

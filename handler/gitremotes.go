@@ -2,6 +2,7 @@ package handler
 
 import (
 	"encoding/json"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -92,7 +93,7 @@ func (a *API) createGitRemote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in model.GitRemoteInput
-	if err := model.First(body.Require("name", "url"), body.String("name", &in.Name), body.String("url", &in.URL)); err != nil {
+	if err := steward.First(body.Require("name", "url"), body.String("name", &in.Name), body.String("url", &in.URL)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"encoding/csv"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strings"
 	"testing"
@@ -303,7 +304,7 @@ func TestRemoteResolvesRealRepo(t *testing.T) {
 		}
 	}
 	s.Patch(t, remoteColl+"/"+g.ID, testutil.Attrs("git_remote", map[string]any{"archived": true})).Expect(t, http.StatusOK)
-	if _, _, err := s.Store.RemoteForRun(ctx, p, "local"); model.ErrorKind(err) != model.KindInvalid {
+	if _, _, err := s.Store.RemoteForRun(ctx, p, "local"); steward.ErrorKind(err) != steward.KindInvalid {
 		t.Fatalf("archived remote for a run: %v, want 422", err)
 	}
 }

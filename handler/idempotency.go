@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	steward "github.com/stewardhq/steward"
 	"io"
 	"net/http"
 	"strings"
@@ -35,7 +36,7 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		if len(keys) > 1 {
-			a.fail(w, r, &model.Error{Kind: model.KindBadRequest, Code: "invalid_idempotency_key",
+			a.fail(w, r, &steward.Error{Kind: steward.KindBadRequest, Code: "invalid_idempotency_key",
 				Meta: map[string]any{"header": IdempotencyHeader}, Detail: "send one Idempotency-Key header, not several"})
 			return
 		}
@@ -44,7 +45,7 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		if notReplayable[r.URL.Path] {
-			a.fail(w, r, &model.Error{Kind: model.KindBadRequest, Code: "idempotency_not_supported",
+			a.fail(w, r, &steward.Error{Kind: steward.KindBadRequest, Code: "idempotency_not_supported",
 				Meta:   map[string]any{"header": IdempotencyHeader},
 				Detail: "Idempotency-Key is not accepted here: the response carries a secret that Steward does not store"})
 			return

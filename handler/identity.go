@@ -1,6 +1,7 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"time"
 
@@ -136,7 +137,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var username string
 	var groups []string
-	if err := model.First(body.Require("username"), body.String("username", &username), body.Strings("groupnames", &groups)); err != nil {
+	if err := steward.First(body.Require("username"), body.String("username", &username), body.Strings("groupnames", &groups)); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -160,7 +161,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	var cn string
 	var alts []string
-	if err := model.First(body.Require("cn"), body.String("cn", &cn), body.Strings("alternative_cns", &alts)); err != nil {
+	if err := steward.First(body.Require("cn"), body.String("cn", &cn), body.Strings("alternative_cns", &alts)); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -185,7 +186,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var name, username string
 	var expiresRaw *string
-	if err := model.First(body.String("name", &name), body.String("username", &username),
+	if err := steward.First(body.String("name", &name), body.String("username", &username),
 		body.NullableString("expires_at", &expiresRaw)); err != nil {
 		a.fail(w, r, err)
 		return
@@ -194,7 +195,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	if expiresRaw != nil {
 		t, err := time.Parse(time.RFC3339Nano, *expiresRaw)
 		if err != nil {
-			a.fail(w, r, model.Invalid(jsonapi.Pointer("expires_at"), "invalid_time",
+			a.fail(w, r, steward.Invalid("expires_at", "invalid_time",
 				"expires_at must be an RFC 3339 time such as 2030-01-02T15:04:05Z"))
 			return
 		}

@@ -3,6 +3,7 @@ package handler
 import (
 	"bufio"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"mime"
 	"net/http"
 	"strconv"
@@ -105,7 +106,7 @@ func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Q
 		return
 	}
 	if wantsEventStream(r) && !acceptsJSON(r) {
-		a.fail(w, r, &model.Error{Kind: model.KindNotAcceptable, Code: "not_acceptable",
+		a.fail(w, r, &steward.Error{Kind: jsonapi.KindNotAcceptable, Code: "not_acceptable",
 			Detail: "only /api/changes/{change_id}/log_lines streams text/event-stream; accept " + jsonapi.MediaType})
 		return
 	}

@@ -3,6 +3,7 @@ package handler
 import (
 	"bufio"
 	"encoding/json"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,7 +143,7 @@ func lastEventID(r *http.Request) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, model.BadParameter("Last-Event-ID", "Last-Event-ID must be the id of a log line event (a whole number)")
+		return 0, steward.BadParameter("Last-Event-ID", "Last-Event-ID must be the id of a log line event (a whole number)")
 	}
 	return n, nil
 }
@@ -152,7 +153,7 @@ func lastEventID(r *http.Request) (int64, error) {
 func checkStreamQuery(r *http.Request) error {
 	for key := range r.URL.Query() {
 		if !strings.HasPrefix(key, "filter[") || key == "filter[sorts]" || key == "filter[s]" {
-			return model.BadParameter(key, "a live log stream (Accept: text/event-stream) takes only filter[...] conditions")
+			return steward.BadParameter(key, "a live log stream (Accept: text/event-stream) takes only filter[...] conditions")
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"io"
 	"mime"
 	"net/http"
@@ -107,7 +108,7 @@ func (a *API) recoverPanics(next http.Handler) http.Handler {
 				}
 				a.Log.Error("panic while handling request", "request_id", id,
 					"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				jsonapi.RenderError(w, r, &model.Error{Kind: model.KindInternal, Code: "internal"})
+				jsonapi.RenderError(w, r, &steward.Error{Kind: steward.KindInternal, Code: "internal"})
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -139,7 +140,7 @@ func (a *API) limitBody(next http.Handler) http.Handler {
 				_, _ = io.CopyN(io.Discard, r.Body, r.ContentLength)
 			}
 			w.Header().Set("Connection", "close")
-			jsonapi.RenderError(w, r, &model.Error{Kind: model.KindTooLarge, Code: "too_large",
+			jsonapi.RenderError(w, r, &steward.Error{Kind: jsonapi.KindTooLarge, Code: "too_large",
 				Detail: fmt.Sprintf("the request body is larger than %d bytes", a.BodyLimit)})
 			return
 		}
@@ -218,20 +219,20 @@ func checkContentType(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		if hasBody(r) {
-			return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type",
+			return &steward.Error{Kind: jsonapi.KindMediaType, Code: "unsupported_media_type",
 				Detail: "send request bodies with Content-Type: " + jsonapi.MediaType}
 		}
 		return nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type", Detail: "Content-Type " + ct + " cannot be parsed"}
+		return &steward.Error{Kind: jsonapi.KindMediaType, Code: "unsupported_media_type", Detail: "Content-Type " + ct + " cannot be parsed"}
 	}
 	switch mt {
 	case jsonapi.MediaType:
 		for k := range params {
 			if k != "profile" {
-				return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type",
+				return &steward.Error{Kind: jsonapi.KindMediaType, Code: "unsupported_media_type",
 					Detail: fmt.Sprintf("media type parameter %q is not supported in Content-Type", k)}
 			}
 		}
@@ -242,7 +243,7 @@ func checkContentType(r *http.Request) error {
 	if !hasBody(r) {
 		return nil
 	}
-	return &model.Error{Kind: model.KindMediaType, Code: "unsupported_media_type",
+	return &steward.Error{Kind: jsonapi.KindMediaType, Code: "unsupported_media_type",
 		Detail: "Content-Type " + mt + " is not supported; send " + jsonapi.MediaType}
 }
 
@@ -283,11 +284,11 @@ func checkAccept(r *http.Request) error {
 		}
 	}
 	if jsonapiSeen && !jsonapiOK {
-		return &model.Error{Kind: model.KindNotAcceptable, Code: "not_acceptable",
+		return &steward.Error{Kind: jsonapi.KindNotAcceptable, Code: "not_acceptable",
 			Detail: "every " + jsonapi.MediaType + " in Accept has media type parameters other than profile; Steward supports no extensions"}
 	}
 	if !jsonapiOK && !otherOK {
-		return &model.Error{Kind: model.KindNotAcceptable, Code: "not_acceptable",
+		return &steward.Error{Kind: jsonapi.KindNotAcceptable, Code: "not_acceptable",
 			Detail: "Accept allows nothing Steward can send; accept " + jsonapi.MediaType}
 	}
 	return nil

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strings"
 
@@ -31,7 +32,7 @@ func (a *API) resolveNode(r *http.Request) (*model.Node, error) {
 	// an error rather than a miss on PostgreSQL: answer 404 without asking.
 	for _, code := range []string{v["project"], v["environment"], v["asset"]} {
 		if code != "" && model.ValidateCode(code) != nil {
-			return nil, model.NotFound("node", strings.ToValidUTF8(path, "?"))
+			return nil, steward.NotFound("node", strings.ToValidUTF8(path, "?"))
 		}
 	}
 	return a.Store.NodeByPath(r.Context(), path)
@@ -312,7 +313,7 @@ func (a *API) createNode(kind string) http.HandlerFunc {
 			return
 		}
 		var in model.NodeInput
-		if err := model.First(
+		if err := steward.First(
 			body.NoClientID(),
 			body.Require("code", "name"),
 			body.String("code", &in.Code), body.String("name", &in.Name),
@@ -352,7 +353,7 @@ func (a *API) updateNode(kind string) http.HandlerFunc {
 		for _, k := range nodeUpdateAttributes[kind] {
 			set[k] = body.Has(k)
 		}
-		if err := model.First(
+		if err := steward.First(
 			body.CheckID(n.ID),
 			body.String("name", &in.Name), body.NullableString("description", &in.Description),
 			body.Bool("archived", &in.Archived), body.NullableString("project_type", &in.ProjectType),

@@ -1,10 +1,10 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strings"
 
-	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
@@ -24,7 +24,7 @@ func plainPaths(next http.Handler) http.Handler {
 			}
 		}
 		if odd {
-			jsonapi.RenderError(w, r, &model.Error{Kind: model.KindNotFound, Code: "route_not_found",
+			jsonapi.RenderError(w, r, &steward.Error{Kind: steward.KindNotFound, Code: "route_not_found",
 				Detail: "no endpoint at this path: a path segment holds an encoded separator or is a dot-segment"})
 			return
 		}

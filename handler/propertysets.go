@@ -1,6 +1,7 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strconv"
 
@@ -125,7 +126,7 @@ func (a *API) updatePropertySet(kind string) http.HandlerFunc {
 		}
 		var data map[string]any
 		var version int
-		if err := model.First(body.Require("data"), body.Object("data", &data), body.Int("version", &version)); err != nil {
+		if err := steward.First(body.Require("data"), body.Object("data", &data), body.Int("version", &version)); err != nil {
 			a.fail(w, r, err)
 			return
 		}

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -75,7 +76,7 @@ func (a *API) Handler() http.Handler {
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
-	jsonapi.RenderError(w, r, &model.Error{Kind: model.KindNotFound, Code: "route_not_found",
+	jsonapi.RenderError(w, r, &steward.Error{Kind: steward.KindNotFound, Code: "route_not_found",
 		Detail: "no endpoint at " + r.URL.Path})
 }
 
@@ -91,7 +92,7 @@ func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
-	jsonapi.RenderError(w, r, &model.Error{Kind: model.KindMethod, Code: "method_not_allowed",
+	jsonapi.RenderError(w, r, &steward.Error{Kind: jsonapi.KindMethod, Code: "method_not_allowed",
 		Detail: r.Method + " is not allowed here; allowed: " + strings.Join(allowed, ", ")})
 }
 

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -105,7 +106,7 @@ func (a *API) updateStep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var skip bool
-	if err := model.First(body.CheckID(st.ID), body.Require("skip_on_retry"), body.Bool("skip_on_retry", &skip)); err != nil {
+	if err := steward.First(body.CheckID(st.ID), body.Require("skip_on_retry"), body.Bool("skip_on_retry", &skip)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -141,7 +142,7 @@ func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in model.TemplateInput
-	if err := model.First(body.Require("code", "name", "url"), body.String("code", &in.Code), body.String("name", &in.Name),
+	if err := steward.First(body.Require("code", "name", "url"), body.String("code", &in.Code), body.String("name", &in.Name),
 		body.NullableString("description", &in.Description), body.String("url", &in.URL)); err != nil {
 		a.fail(w, r, err)
 		return

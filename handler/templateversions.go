@@ -1,6 +1,7 @@
 package handler
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -117,7 +118,7 @@ func (a *API) putTemplateVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	var in model.TemplateVersionInput
 	var archived bool
-	if err := model.First(body.Require("git_rev"), body.String("git_rev", &in.GitRev),
+	if err := steward.First(body.Require("git_rev"), body.String("git_rev", &in.GitRev),
 		body.NullableString("description", &in.Description), body.Bool("archived", &archived)); err != nil {
 		a.fail(w, r, err)
 		return
@@ -146,7 +147,7 @@ func (a *API) assignTemplateVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var paths []string
-	if err := model.First(body.Require("asset_paths"), body.Strings("asset_paths", &paths)); err != nil {
+	if err := steward.First(body.Require("asset_paths"), body.Strings("asset_paths", &paths)); err != nil {
 		a.fail(w, r, err)
 		return
 	}

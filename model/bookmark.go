@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"net/url"
 	"time"
 
@@ -29,11 +30,11 @@ func validateBookmark(in BookmarkInput) error {
 	if in.URL != nil {
 		u, err := url.Parse(*in.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(*in.URL) > 2000 {
-			return Invalid("/data/attributes/url", "invalid_url", "url must be an absolute http(s) URL of at most 2000 characters")
+			return steward.Invalid("url", "invalid_url", "url must be an absolute http(s) URL of at most 2000 characters")
 		}
 	}
 	if in.Description != nil && len(*in.Description) > 1000 {
-		return Invalid("/data/attributes/description", "too_long", "description must be at most 1000 characters")
+		return steward.Invalid("description", "too_long", "description must be at most 1000 characters")
 	}
 	return nil
 }
@@ -71,14 +72,14 @@ func (s *Store) BookmarksOf(ctx context.Context, nodeIDs []string) ([]Bookmark, 
 
 // GetBookmark loads bookmark id of node.
 func (s *Store) GetBookmark(ctx context.Context, node *Node, id string) (*Bookmark, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("bookmark", id)
+		return nil, steward.NotFound("bookmark", id)
 	}
 	var b Bookmark
 	err := s.Read(ctx, func(db *gorm.DB) error { return BookmarksQuery(db, node).Where("id = ?", id).Take(&b).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("bookmark", id)
+		return nil, steward.NotFound("bookmark", id)
 	}
 	return &b, err
 }
@@ -86,7 +87,7 @@ func (s *Store) GetBookmark(ctx context.Context, node *Node, id string) (*Bookma
 // CreateBookmark adds a bookmark to node; url is required.
 func (s *Store) CreateBookmark(ctx context.Context, actor *Actor, node *Node, in BookmarkInput) (*Bookmark, error) {
 	if in.URL == nil {
-		return nil, Invalid("/data/attributes/url", "required", "url is required")
+		return nil, steward.Invalid("url", "required", "url is required")
 	}
 	if err := validateBookmark(in); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"path"
 	"strings"
 
@@ -24,10 +25,10 @@ type ChangeInput struct {
 }
 
 const (
-	ptrAction          = "/data/attributes/action"
-	ptrGitRemoteName   = "/data/attributes/git_remote_name"
-	ptrGitRev          = "/data/attributes/git_rev"
-	ptrTemplateVersion = "/data/attributes/template_version"
+	ptrAction          = "action"
+	ptrGitRemoteName   = "git_remote_name"
+	ptrGitRev          = "git_rev"
+	ptrTemplateVersion = "template_version"
 )
 
 // changeOrigin is where a change's actions come from: a remote, a rev and
@@ -106,7 +107,7 @@ func validateChangeInput(in ChangeInput) error {
 		return err
 	}
 	if in.Name != nil && (strings.TrimSpace(*in.Name) == "" || len(*in.Name) > 200) {
-		return Invalid("/data/attributes/name", "invalid_name", "name must be 1 to 200 characters when given")
+		return steward.Invalid("name", "invalid_name", "name must be 1 to 200 characters when given")
 	}
 	return nil
 }
@@ -129,10 +130,10 @@ func nodeOpen(db *gorm.DB, n *Node) error {
 	}
 	c := closed[0]
 	if c.ID == n.ID {
-		return &Error{Kind: KindInvalid, Code: "archived_node",
+		return &steward.Error{Kind: steward.KindInvalid, Code: "archived_node",
 			Detail: fmt.Sprintf("%s %s is archived and accepts no new changes", n.Kind, n.Path)}
 	}
-	return &Error{Kind: KindInvalid, Code: "archived_node",
+	return &steward.Error{Kind: steward.KindInvalid, Code: "archived_node",
 		Detail: fmt.Sprintf("%s %s is archived, so %s %s accepts no new changes", c.Kind, c.Path, n.Kind, n.Path)}
 }
 
@@ -141,23 +142,23 @@ func nodeOpen(db *gorm.DB, n *Node) error {
 // commit for assets.
 func (s *Store) changeOrigin(ctx context.Context, node *Node, in ChangeInput) (*changeOrigin, error) {
 	if s.Git == nil {
-		return nil, Errorf(KindInternal, "no git mirrors configured")
+		return nil, steward.Errorf(steward.KindInternal, "no git mirrors configured")
 	}
 	if node.Kind == KindAsset {
 		return s.assetChangeOrigin(ctx, node, in)
 	}
 	if in.TemplateVersion != nil {
-		return nil, Invalid(ptrTemplateVersion, "not_allowed",
+		return nil, steward.Invalid(ptrTemplateVersion, "not_allowed",
 			"template_version applies to asset changes only; %s changes name git_remote_name and git_rev", node.Kind)
 	}
 	switch {
 	case in.GitRemoteName == nil || *in.GitRemoteName == "":
-		return nil, Invalid(ptrGitRemoteName, "required", "git_remote_name is required: the name of one of the project's git remotes")
+		return nil, steward.Invalid(ptrGitRemoteName, "required", "git_remote_name is required: the name of one of the project's git remotes")
 	case in.GitRev == nil || *in.GitRev == "":
-		return nil, Invalid(ptrGitRev, "required", "git_rev is required: a branch, tag or commit SHA")
+		return nil, steward.Invalid(ptrGitRev, "required", "git_rev is required: a branch, tag or commit SHA")
 	}
 	if err := gitops.ValidateRev(*in.GitRev); err != nil {
-		return nil, Invalid(ptrGitRev, "invalid_git_rev", "%s", err.Error())
+		return nil, steward.Invalid(ptrGitRev, "invalid_git_rev", "%s", err.Error())
 	}
 	project := node
 	if node.ProjectID != nil {
@@ -183,8 +184,8 @@ func (s *Store) assetChangeOrigin(ctx context.Context, asset *Node, in ChangeInp
 		v   *string
 	}{{ptrGitRemoteName, in.GitRemoteName}, {ptrGitRev, in.GitRev}} {
 		if a.v != nil {
-			return nil, Invalid(a.ptr, "not_allowed", "asset changes run their template version's commit; leave %s out",
-				strings.TrimPrefix(a.ptr, "/data/attributes/"))
+			return nil, steward.Invalid(a.ptr, "not_allowed", "asset changes run their template version's commit; leave %s out",
+				a.ptr)
 		}
 	}
 	tpl, tv, remote, err := s.AssetTemplate(ctx, asset)
@@ -192,13 +193,13 @@ func (s *Store) assetChangeOrigin(ctx context.Context, asset *Node, in ChangeInp
 		return nil, err
 	}
 	if tpl == nil {
-		return nil, &Error{Kind: KindInvalid, Code: "no_template",
+		return nil, &steward.Error{Kind: steward.KindInvalid, Code: "no_template",
 			Detail: fmt.Sprintf("asset %s has no template, so it has no actions; give it a template_name and template_version", asset.Path)}
 	}
 	if in.TemplateVersion != nil && *in.TemplateVersion != tv.Version {
 		v, err := s.GetTemplateVersion(ctx, tpl, *in.TemplateVersion)
 		if ModelNotFound(err) {
-			return nil, Invalid(ptrTemplateVersion, "unknown_template_version", "template %q has no version %q", tpl.Code, *in.TemplateVersion)
+			return nil, steward.Invalid(ptrTemplateVersion, "unknown_template_version", "template %q has no version %q", tpl.Code, *in.TemplateVersion)
 		}
 		if err != nil {
 			return nil, err
@@ -208,7 +209,7 @@ func (s *Store) assetChangeOrigin(ctx context.Context, asset *Node, in ChangeInp
 			if v.Archived {
 				state = "archived"
 			}
-			return nil, Invalid(ptrTemplateVersion, "template_version_not_ready",
+			return nil, steward.Invalid(ptrTemplateVersion, "template_version_not_ready",
 				"template %s version %s is %s; changes run ready versions only", tpl.Code, v.Version, state)
 		}
 		tv = v
@@ -228,7 +229,7 @@ func originGitError(err error, rev, remoteName string) error {
 	if ge.Kind == gitops.ErrInvalid || (ge.Kind == gitops.ErrNotFound && ge.Rev != "") {
 		ptr = ptrGitRev
 	}
-	e := AsError(GitError(err, ptr))
+	e := steward.AsError(GitError(err, ptr))
 	e.Detail = fmt.Sprintf("git_rev %q cannot be resolved on git remote %q: %s", rev, remoteName, e.Detail)
 	return e
 }
@@ -252,12 +253,12 @@ func (s *Store) readChangeActions(ctx context.Context, o *changeOrigin) (*Action
 		}
 		af, err := ParseActionsFile(file, data)
 		if err != nil {
-			return nil, "", &Error{Kind: KindInvalid, Code: "invalid_actions_file", Pointer: ptrAction,
+			return nil, "", &steward.Error{Kind: steward.KindInvalid, Code: "invalid_actions_file", Field: ptrAction,
 				Meta: map[string]any{"commit_sha": o.sha}, Detail: fmt.Sprintf("commit %s: %s", o.sha, err.Error())}
 		}
 		return af, fmt.Sprintf("%s at commit %s", file, o.sha), nil
 	}
-	return nil, "", &Error{Kind: KindInvalid, Code: "no_actions_file", Pointer: ptrAction,
+	return nil, "", &steward.Error{Kind: steward.KindInvalid, Code: "no_actions_file", Field: ptrAction,
 		Meta:   map[string]any{"commit_sha": o.sha},
 		Detail: fmt.Sprintf("commit %s (git_rev %q of %q) has no %s", o.sha, o.rev, o.remoteName, strings.Join(files, " or "))}
 }
@@ -274,7 +275,7 @@ func unknownAction(file *ActionsFile, where, sha, action string) error {
 		}
 		detail += "; defined: " + strings.Join(names, ", ")
 	}
-	return &Error{Kind: KindInvalid, Code: "unknown_action", Pointer: ptrAction, Detail: detail,
+	return &steward.Error{Kind: steward.KindInvalid, Code: "unknown_action", Field: ptrAction, Detail: detail,
 		Meta: map[string]any{"commit_sha": sha, "closest_actions": closest}}
 }
 

@@ -3,6 +3,7 @@ package model_test
 import (
 	"context"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"strings"
 	"testing"
 
@@ -271,36 +272,36 @@ func TestCreateChangeRefusesBadInput(t *testing.T) {
 		pointer string
 		detail  []string
 	}{
-		{"unknown action", f.env, f.input("deploi"), "unknown_action", "/data/attributes/action", []string{`"deploi"`, f.sha, "closest: deploy"}},
-		{"unknown action near nothing", f.env, f.input("frobnicate"), "unknown_action", "/data/attributes/action", []string{"defined: build, test, release"}},
-		{"shell metacharacters", f.env, f.input("build; rm -rf /"), "invalid_action", "/data/attributes/action", []string{"shell"}},
-		{"command substitution", f.env, f.input("$(id)"), "invalid_action", "/data/attributes/action", nil},
-		{"empty action", f.env, f.input(""), "blank", "/data/attributes/action", nil},
-		{"missing git_rev", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = nil }), "required", "/data/attributes/git_rev", nil},
-		{"missing remote", f.env, with("build", func(in *model.ChangeInput) { in.GitRemoteName = nil }), "required", "/data/attributes/git_remote_name", nil},
-		{"malformed git_rev", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = remoteStr("main..evil") }), "invalid_git_rev", "/data/attributes/git_rev", nil},
+		{"unknown action", f.env, f.input("deploi"), "unknown_action", "action", []string{`"deploi"`, f.sha, "closest: deploy"}},
+		{"unknown action near nothing", f.env, f.input("frobnicate"), "unknown_action", "action", []string{"defined: build, test, release"}},
+		{"shell metacharacters", f.env, f.input("build; rm -rf /"), "invalid_action", "action", []string{"shell"}},
+		{"command substitution", f.env, f.input("$(id)"), "invalid_action", "action", nil},
+		{"empty action", f.env, f.input(""), "blank", "action", nil},
+		{"missing git_rev", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = nil }), "required", "git_rev", nil},
+		{"missing remote", f.env, with("build", func(in *model.ChangeInput) { in.GitRemoteName = nil }), "required", "git_remote_name", nil},
+		{"malformed git_rev", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = remoteStr("main..evil") }), "invalid_git_rev", "git_rev", nil},
 		{"git_rev that does not exist", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = remoteStr("no-such-branch") }),
-			"git_not_found", "/data/attributes/git_rev", []string{`"no-such-branch"`, `"origin"`}},
+			"git_not_found", "git_rev", []string{`"no-such-branch"`, `"origin"`}},
 		{"unknown remote", f.env, with("build", func(in *model.ChangeInput) { in.GitRemoteName = remoteStr("upstream") }),
-			"unknown_git_remote", "/data/attributes/git_remote_name", []string{"upstream"}},
+			"unknown_git_remote", "git_remote_name", []string{"upstream"}},
 		{"archived node", archived, f.input("build"), "archived_node", "", []string{"archived"}},
-		{"asset naming a remote", asset, with("build", func(in *model.ChangeInput) { in.GitRev = nil }), "not_allowed", "/data/attributes/git_remote_name", nil},
-		{"asset naming a rev", asset, model.ChangeInput{Action: "build", GitRev: remoteStr("main")}, "not_allowed", "/data/attributes/git_rev", nil},
+		{"asset naming a remote", asset, with("build", func(in *model.ChangeInput) { in.GitRev = nil }), "not_allowed", "git_remote_name", nil},
+		{"asset naming a rev", asset, model.ChangeInput{Action: "build", GitRev: remoteStr("main")}, "not_allowed", "git_rev", nil},
 		{"asset without template", asset, model.ChangeInput{Action: "build"}, "no_template", "", nil},
 		{"template_version outside assets", f.env, with("build", func(in *model.ChangeInput) { in.TemplateVersion = remoteStr("v1") }),
-			"not_allowed", "/data/attributes/template_version", nil},
-		{"cycle", f.env, f.input("loop_a"), "invalid_step_tree", "/data/attributes/action", []string{"loop_a -> loop_b -> loop_a"}},
-		{"too deep", f.env, f.input("deep0"), "invalid_step_tree", "/data/attributes/action", []string{"deep"}},
-		{"too many steps", f.env, f.input("wide0"), "invalid_step_tree", "/data/attributes/action", []string{"1000 steps"}},
-		{"bad timeout", f.env, f.input("bad_timeout"), "invalid_step_tree", "/data/attributes/action", []string{"forever"}},
-		{"blank name", f.env, with("build", func(in *model.ChangeInput) { in.Name = remoteStr("  ") }), "invalid_name", "/data/attributes/name", nil},
+			"not_allowed", "template_version", nil},
+		{"cycle", f.env, f.input("loop_a"), "invalid_step_tree", "action", []string{"loop_a -> loop_b -> loop_a"}},
+		{"too deep", f.env, f.input("deep0"), "invalid_step_tree", "action", []string{"deep"}},
+		{"too many steps", f.env, f.input("wide0"), "invalid_step_tree", "action", []string{"1000 steps"}},
+		{"bad timeout", f.env, f.input("bad_timeout"), "invalid_step_tree", "action", []string{"forever"}},
+		{"blank name", f.env, with("build", func(in *model.ChangeInput) { in.Name = remoteStr("  ") }), "invalid_name", "name", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.store.CreateChange(f.ctx, chgActor, tc.node, tc.in)
-			e := model.AsError(err)
-			if err == nil || e.Kind != model.KindInvalid || e.Code != tc.code || e.Pointer != tc.pointer {
-				t.Fatalf("error = %v (code %q, pointer %q), want 422 %q at %q", err, e.Code, e.Pointer, tc.code, tc.pointer)
+			e := steward.AsError(err)
+			if err == nil || e.Kind != steward.KindInvalid || e.Code != tc.code || e.Field != tc.pointer {
+				t.Fatalf("error = %v (code %q, field %q), want 422 %q at %q", err, e.Code, e.Field, tc.code, tc.pointer)
 			}
 			t.Log(e.Detail)
 			for _, want := range tc.detail {
@@ -323,15 +324,15 @@ func TestCreateChangeArchivedProjectClosesEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := f.store.CreateChange(f.ctx, chgActor, f.env, f.input("build"))
-	if e := model.AsError(err); err == nil || e.Code != "archived_node" || !strings.Contains(e.Detail, "/projects/opc ") {
+	if e := steward.AsError(err); err == nil || e.Code != "archived_node" || !strings.Contains(e.Detail, "/projects/opc ") {
 		t.Fatalf("error = %v, want archived_node naming the project", err)
 	}
 	_, err = f.store.ChangeTarget(f.ctx, "/projects/opc/environments/dev")
-	if e := model.AsError(err); err == nil || e.Pointer != "/data/attributes/parent_path" {
+	if e := steward.AsError(err); err == nil || e.Field != "parent_path" {
 		t.Fatalf("ChangeTarget error = %v, want one at parent_path", err)
 	}
 	_, err = f.store.ChangeTarget(f.ctx, "/api/projects/opc/environments/nope")
-	if e := model.AsError(err); err == nil || e.Code != "unknown_node" || e.Pointer != "/data/attributes/parent_path" {
+	if e := steward.AsError(err); err == nil || e.Code != "unknown_node" || e.Field != "parent_path" {
 		t.Fatalf("ChangeTarget of a missing node = %v", err)
 	}
 }
@@ -355,7 +356,7 @@ func TestCreateAssetChangeRunsTemplateVersion(t *testing.T) {
 		t.Fatalf("asset change = %+v", c)
 	}
 	_, err = f.store.CreateChange(f.ctx, chgActor, asset, model.ChangeInput{Action: "only_in_folder"})
-	if e := model.AsError(err); e.Code != "unknown_action" || !strings.Contains(e.Detail, *v1.CommitSHA) {
+	if e := steward.AsError(err); e.Code != "unknown_action" || !strings.Contains(e.Detail, *v1.CommitSHA) {
 		t.Fatalf("v1 has no only_in_folder: %v", err)
 	}
 	c, err = f.store.CreateChange(f.ctx, chgActor, asset, model.ChangeInput{Action: "only_in_folder", TemplateVersion: remoteStr("v2")})
@@ -363,7 +364,7 @@ func TestCreateAssetChangeRunsTemplateVersion(t *testing.T) {
 		t.Fatalf("change at v2: %v %+v", err, c)
 	}
 	_, err = f.store.CreateChange(f.ctx, chgActor, asset, model.ChangeInput{Action: "deploy", TemplateVersion: remoteStr("v9")})
-	if e := model.AsError(err); e.Code != "unknown_template_version" || e.Pointer != "/data/attributes/template_version" {
+	if e := steward.AsError(err); e.Code != "unknown_template_version" || e.Field != "template_version" {
 		t.Fatalf("unknown version: %v", err)
 	}
 }

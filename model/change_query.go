@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"strings"
 
 	"gorm.io/gorm"
@@ -51,9 +52,9 @@ func (s *Store) GetNodeChange(ctx context.Context, node *Node, id string) (*Chan
 }
 
 func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("change", id)
+		return nil, steward.NotFound("change", id)
 	}
 	var c Change
 	err := s.Read(ctx, func(db *gorm.DB) error {
@@ -64,7 +65,7 @@ func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change,
 		return q.Where("id = ?", id).Take(&c).Error
 	})
 	if ModelNotFound(err) {
-		return nil, NotFound("change", id)
+		return nil, steward.NotFound("change", id)
 	}
 	if err != nil {
 		return nil, err
@@ -74,14 +75,14 @@ func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change,
 
 // GetStep loads step id; 404 when missing.
 func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("step", id)
+		return nil, steward.NotFound("step", id)
 	}
 	var st Step
 	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&st).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("step", id)
+		return nil, steward.NotFound("step", id)
 	}
 	if err != nil {
 		return nil, err
@@ -93,27 +94,27 @@ func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
 // to the node a change will run on: a missing node is a 422 at parent_path,
 // as the URL itself exists.
 func (s *Store) ChangeTarget(ctx context.Context, parentPath string) (*Node, error) {
-	const ptr = "/data/attributes/parent_path"
+	const ptr = "parent_path"
 	p := strings.TrimSuffix(strings.TrimPrefix(parentPath, "/api"), "/")
 	if p == "" || !strings.HasPrefix(p, "/projects/") {
-		return nil, Invalid(ptr, "invalid_parent_path",
+		return nil, steward.Invalid(ptr, "invalid_parent_path",
 			"parent_path must be the path of a project, environment or asset, e.g. /projects/opc/environments/dev")
 	}
 	for i, seg := range strings.Split(p[1:], "/") {
 		if i%2 == 1 && ValidateCode(seg) != nil {
-			return nil, Invalid(ptr, "unknown_node", "no project, environment or asset at %q", strings.ToValidUTF8(p, "?"))
+			return nil, steward.Invalid(ptr, "unknown_node", "no project, environment or asset at %q", strings.ToValidUTF8(p, "?"))
 		}
 	}
 	n, err := s.NodeByPath(ctx, p)
 	if ModelNotFound(err) {
-		return nil, Invalid(ptr, "unknown_node", "no project, environment or asset at %q", p)
+		return nil, steward.Invalid(ptr, "unknown_node", "no project, environment or asset at %q", p)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if err := s.Read(ctx, func(db *gorm.DB) error { return nodeOpen(db, n) }); err != nil {
-		e := AsError(err)
-		e.Pointer = ptr
+		e := steward.AsError(err)
+		e.Field = ptr
 		return nil, e
 	}
 	return n, nil

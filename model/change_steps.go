@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"regexp"
 	"sort"
 	"strconv"
@@ -29,9 +30,9 @@ var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 func ValidateActionName(pointer, name string) error {
 	switch {
 	case name == "":
-		return Invalid(pointer, "blank", "action must not be empty")
+		return steward.Invalid(pointer, "blank", "action must not be empty")
 	case !actionNamePattern.MatchString(name):
-		return Invalid(pointer, "invalid_action", "action %q may contain only letters, digits, '_', '.', ':', '/' and '-' "+
+		return steward.Invalid(pointer, "invalid_action", "action %q may contain only letters, digits, '_', '.', ':', '/' and '-' "+
 			"(no spaces or shell metacharacters), starting with a letter or digit, at most 200 characters", name)
 	}
 	return nil
@@ -49,7 +50,7 @@ type stepBuilder struct {
 }
 
 func (b *stepBuilder) fail(format string, args ...any) error {
-	return Invalid("/data/attributes/action", "invalid_step_tree", "%s: %s", b.where, fmt.Sprintf(format, args...))
+	return steward.Invalid("action", "invalid_step_tree", "%s: %s", b.where, fmt.Sprintf(format, args...))
 }
 
 func (b *stepBuilder) add(st *Step) error {
@@ -82,8 +83,8 @@ func (b *stepBuilder) action(name string, parent *string) error {
 		return b.fail("action %q nests steps more than %d deep: %s", b.path[0], maxStepDepth, strings.Join(b.path, " -> "))
 	}
 	def := b.file.Actions[name]
-	if err := ValidateActionName("/data/attributes/action", name); err != nil {
-		return b.fail("action %q: %s", name, AsError(err).Detail)
+	if err := ValidateActionName("action", name); err != nil {
+		return b.fail("action %q: %s", name, steward.AsError(err).Detail)
 	}
 	timeout, err := parseTimeout(def.Timeout)
 	if err != nil {

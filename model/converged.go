@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 
 	"gorm.io/gorm"
 
@@ -103,7 +104,7 @@ func (s *Store) RepositoryProperties(ctx context.Context, n *Node, src *Reposito
 		if pe.Line > 0 {
 			meta["line"], meta["column"] = pe.Line, pe.Column
 		}
-		return nil, &Error{Kind: KindInvalid, Code: "invalid_repository_properties", Meta: meta,
+		return nil, &steward.Error{Kind: steward.KindInvalid, Code: "invalid_repository_properties", Meta: meta,
 			Detail: fmt.Sprintf("repository properties of %s (commit %s) cannot be read: %s", src.Label, short(src.CommitSHA), pe.Error())}
 	}
 	return parsed, err
@@ -137,7 +138,7 @@ func (s *Store) lineageProperties(ctx context.Context, n *Node) ([]*PropertySetW
 			node := byPath[p]
 			if node == nil || byID[node.PropertiesID] == nil {
 				// An ancestor is never deleted while it has children.
-				return NotFound("node", p)
+				return steward.NotFound("node", p)
 			}
 			out = append(out, &PropertySetWithOwner{PropertySet: byID[node.PropertiesID], Owner: node})
 		}

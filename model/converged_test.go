@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"reflect"
 	"strings"
 	"testing"
@@ -147,8 +148,8 @@ func TestConvRepositoryParseError(t *testing.T) {
 	})
 	convAssign(t, tr.store, tr.project, tr.api, repo.URL(), "api", sha)
 	_, err := tr.store.ConvergedProperties(context.Background(), tr.api)
-	e := model.AsError(err)
-	if e.Kind != model.KindInvalid || e.Code != "invalid_repository_properties" ||
+	e := steward.AsError(err)
+	if e.Kind != steward.KindInvalid || e.Code != "invalid_repository_properties" ||
 		!strings.Contains(e.Detail, "properties/projects/opc/b.yaml line 3") || e.Meta["line"] != 3 ||
 		e.Meta["file"] != "properties/projects/opc/b.yaml" || e.Meta["commit_sha"] != sha {
 		t.Fatalf("got %#v", e)
@@ -161,7 +162,7 @@ func TestConvUnreachableTemplateRemote(t *testing.T) {
 	sha := strings.Repeat("a", 40)
 	convAssign(t, tr.store, tr.project, tr.api, "file:///nonexistent/steward-conv-repo", "api", sha)
 	_, err := tr.store.ConvergedProperties(context.Background(), tr.api)
-	if e := model.AsError(err); e.Kind != model.KindInvalid || !strings.HasPrefix(e.Code, "git_") {
+	if e := steward.AsError(err); e.Kind != steward.KindInvalid || !strings.HasPrefix(e.Code, "git_") {
 		t.Fatalf("got %#v", e)
 	}
 }

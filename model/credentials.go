@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	steward "github.com/stewardhq/steward"
 
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/secret"
@@ -37,14 +38,14 @@ func (in CredentialsInput) Any() bool {
 // validate checks sizes and that an SSH key parses; errors point at the attribute.
 func (in CredentialsInput) validate() error {
 	if in.User != nil && len(*in.User) > 200 {
-		return Invalid("/data/attributes/user", "too_long", "user must be at most 200 characters")
+		return steward.Invalid("user", "too_long", "user must be at most 200 characters")
 	}
 	if in.Password != nil && len(*in.Password) > 4096 {
-		return Invalid("/data/attributes/password", "too_long", "password must be at most 4096 characters")
+		return steward.Invalid("password", "too_long", "password must be at most 4096 characters")
 	}
 	if in.SSHKey != nil && *in.SSHKey != "" {
 		if err := gitops.ValidateSSHKey([]byte(*in.SSHKey)); err != nil {
-			return Invalid("/data/attributes/ssh_key_data", "invalid_ssh_key", "%s", err.Error())
+			return steward.Invalid("ssh_key_data", "invalid_ssh_key", "%s", err.Error())
 		}
 	}
 	return nil
@@ -73,7 +74,7 @@ func (s *Store) sealCredentials(rowID string, c *Credentials, in CredentialsInpu
 		*dst = &sealed
 		return nil
 	}
-	return First(seal(&c.UserSecret, in.User), seal(&c.PasswordSecret, in.Password), seal(&c.SSHKeySecret, in.SSHKey))
+	return steward.First(seal(&c.UserSecret, in.User), seal(&c.PasswordSecret, in.Password), seal(&c.SSHKeySecret, in.SSHKey))
 }
 
 // openCredentials decrypts c for use with gitops; never render the result.
@@ -107,7 +108,7 @@ func (s *Store) openCredentials(rowID string, c Credentials) (gitops.Credentials
 
 func credentialsError(err error) error {
 	if errors.Is(err, secret.ErrUndecryptable) {
-		return &Error{Kind: KindInvalid, Code: "credentials_unreadable",
+		return &steward.Error{Kind: steward.KindInvalid, Code: "credentials_unreadable",
 			Detail: "stored credentials cannot be decrypted with the configured STEWARD_SECRET_KEY; set them again", Err: err}
 	}
 	return err
@@ -121,7 +122,7 @@ func GitError(err error, pointer string) error {
 		return err
 	}
 	code := "git_" + string(ge.Kind)
-	return &Error{Kind: KindInvalid, Code: code, Pointer: pointer, Detail: ge.Error(), Err: err}
+	return &steward.Error{Kind: steward.KindInvalid, Code: code, Field: pointer, Detail: ge.Error(), Err: err}
 }
 
 // columns are c as column updates; the zero Credentials clears them all.
@@ -134,7 +135,7 @@ func (c Credentials) columns() map[string]any {
 // attributes, which name the credentials that changed, never their values.
 func (s *Store) credentialUpdates(rowID string, cur Credentials, in CredentialsInput) (map[string]any, JSONMap, error) {
 	if !in.Any() {
-		return nil, nil, Invalid("/data/attributes", "empty_update", "send user, password or ssh_key_data (null or \"\" clears one)")
+		return nil, nil, &steward.Error{Kind: steward.KindInvalid, Code: "empty_update", Pointer: "/data/attributes", Detail: "send user, password or ssh_key_data (null or \"\" clears one)"}
 	}
 	if err := s.sealCredentials(rowID, &cur, in); err != nil {
 		return nil, nil, err

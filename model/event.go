@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
@@ -54,14 +55,14 @@ func EventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
 
 // EventByID loads one event; an id that is not a UUID is simply not found.
 func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("event", id)
+		return nil, steward.NotFound("event", id)
 	}
 	var ev Event
 	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&ev).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("event", id)
+		return nil, steward.NotFound("event", id)
 	}
 	return &ev, err
 }
@@ -71,14 +72,14 @@ func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
 // attributes are Steward's to set (422 when sent).
 func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs JSONMap) (*Event, error) {
 	if typ == "" {
-		return nil, Invalid("/data/attributes/type", "required", "type is required and must not be empty")
+		return nil, steward.Invalid("type", "required", "type is required and must not be empty")
 	}
 	if len(typ) > 200 {
-		return nil, Invalid("/data/attributes/type", "too_long", "type must be at most 200 characters")
+		return nil, steward.Invalid("type", "too_long", "type must be at most 200 characters")
 	}
 	for _, k := range ReservedEventAttributes {
 		if _, ok := attrs[k]; ok && k != "type" {
-			return nil, Invalid("/data/attributes/"+k, "reserved_attribute", "%s is set by Steward and cannot be sent", k)
+			return nil, steward.Invalid(""+k, "reserved_attribute", "%s is set by Steward and cannot be sent", k)
 		}
 	}
 	delete(attrs, "type")

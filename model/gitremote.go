@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"net/url"
 	"time"
 
@@ -47,15 +48,15 @@ func (g *GitRemote) eventAttrs(project *Node) JSONMap {
 // validateRemoteURL checks a git remote's or template's URL with the
 // store's mirrors: file:// and local paths only when they allow local remotes.
 func (s *Store) validateRemoteURL(raw string) error {
-	const ptr = "/data/attributes/url"
+	const ptr = "url"
 	if err := s.Git.ValidateURL(raw); err != nil {
-		return Invalid(ptr, "invalid_url", "%s", err.Error())
+		return steward.Invalid(ptr, "invalid_url", "%s", err.Error())
 	}
 	// A password inside the URL would be stored and shown in clear text;
 	// it belongs in the sealed password attribute.
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		if _, hasPassword := u.User.Password(); hasPassword {
-			return Invalid(ptr, "credentials_in_url", "url must not contain a password; send it as the password attribute")
+			return steward.Invalid(ptr, "credentials_in_url", "url must not contain a password; send it as the password attribute")
 		}
 	}
 	return nil
@@ -63,7 +64,7 @@ func (s *Store) validateRemoteURL(raw string) error {
 
 func requireProject(project *Node) error {
 	if project == nil || project.Kind != KindProject {
-		return Errorf(KindNotFound, "git remotes belong to projects")
+		return steward.Errorf(steward.KindNotFound, "git remotes belong to projects")
 	}
 	return nil
 }
@@ -73,14 +74,14 @@ func (s *Store) GetGitRemote(ctx context.Context, project *Node, id string) (*Gi
 	if err := requireProject(project); err != nil {
 		return nil, err
 	}
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("git remote", id)
+		return nil, steward.NotFound("git remote", id)
 	}
 	var g GitRemote
 	err := s.Read(ctx, func(db *gorm.DB) error { return GitRemotesQuery(db, project).Where("id = ?", id).Take(&g).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("git remote", id)
+		return nil, steward.NotFound("git remote", id)
 	}
 	return &g, err
 }
@@ -92,7 +93,7 @@ func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node
 	if err := requireProject(project); err != nil {
 		return nil, err
 	}
-	if err := First(validateName(in.Name), s.validateRemoteURL(in.URL)); err != nil {
+	if err := steward.First(validateName(in.Name), s.validateRemoteURL(in.URL)); err != nil {
 		return nil, err
 	}
 	now := s.Now()
@@ -101,7 +102,7 @@ func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node
 		return nil, err
 	}
 	taken := func() error {
-		return Invalid("/data/attributes/name", "taken", "git remote name %q is already used in project %q", in.Name, project.Code)
+		return steward.Invalid("name", "taken", "git remote name %q is already used in project %q", in.Name, project.Code)
 	}
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		// Read the project inside the transaction: it may have been archived since it was resolved.
@@ -110,7 +111,7 @@ func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node
 			return err
 		}
 		if p.Archived {
-			return &Error{Kind: KindInvalid, Code: "archived_parent",
+			return &steward.Error{Kind: steward.KindInvalid, Code: "archived_parent",
 				Detail: fmt.Sprintf("project %q is archived and accepts no new git remotes", project.Code)}
 		}
 		var n int64
@@ -197,7 +198,7 @@ func (s *Store) DeleteGitRemote(ctx context.Context, actor *Actor, project *Node
 			return err
 		}
 		if !cur.Archived {
-			return &Error{Kind: KindInvalid, Code: "not_archived",
+			return &steward.Error{Kind: steward.KindInvalid, Code: "not_archived",
 				Detail: fmt.Sprintf("git remote %q is used by a change: archive it first, then delete removes its credentials", g.Name)}
 		}
 		cleared := Credentials{}.columns()
@@ -232,14 +233,14 @@ func remoteInUse(tx *gorm.DB, id string) (bool, error) {
 // pointing at git_remote_name, the attribute a change or schedule names it by.
 // Never render or log the returned gitops.Remote.
 func (s *Store) RemoteForRun(ctx context.Context, project *Node, name string) (*GitRemote, gitops.Remote, error) {
-	const ptr = "/data/attributes/git_remote_name"
+	const ptr = "git_remote_name"
 	if err := requireProject(project); err != nil {
 		return nil, gitops.Remote{}, err
 	}
 	var g GitRemote
 	err := s.Read(ctx, func(db *gorm.DB) error { return GitRemotesQuery(db, project).Where("name = ?", name).Take(&g).Error })
 	if ModelNotFound(err) {
-		return nil, gitops.Remote{}, Invalid(ptr, "unknown_git_remote", "project %q has no git remote named %q", project.Code, name)
+		return nil, gitops.Remote{}, steward.Invalid(ptr, "unknown_git_remote", "project %q has no git remote named %q", project.Code, name)
 	}
 	if err != nil {
 		return nil, gitops.Remote{}, err
@@ -249,7 +250,7 @@ func (s *Store) RemoteForRun(ctx context.Context, project *Node, name string) (*
 		if !g.Archived {
 			state = "disabled"
 		}
-		return nil, gitops.Remote{}, Invalid(ptr, "git_remote_"+state, "git remote %q of project %q is %s", name, project.Code, state)
+		return nil, gitops.Remote{}, steward.Invalid(ptr, "git_remote_"+state, "git remote %q of project %q is %s", name, project.Code, state)
 	}
 	creds, err := s.openCredentials(g.ID, g.Credentials)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,12 +49,12 @@ func remoteCount(t *testing.T, store *model.Store, table string) int64 {
 	return n
 }
 
-// remoteExpectInvalid checks err is a 422 pointing at pointer.
-func remoteExpectInvalid(t *testing.T, err error, pointer string) {
+// remoteExpectInvalid checks err is a 422 naming the attribute field.
+func remoteExpectInvalid(t *testing.T, err error, field string) {
 	t.Helper()
-	e := model.AsError(err)
-	if err == nil || e.Kind != model.KindInvalid || e.Pointer != pointer {
-		t.Fatalf("err = %v (pointer %q), want 422 at %s", err, e.Pointer, pointer)
+	e := steward.AsError(err)
+	if err == nil || e.Kind != steward.KindInvalid || e.Field != field {
+		t.Fatalf("err = %v (field %q), want 422 at %s", err, e.Field, field)
 	}
 }
 
@@ -66,17 +67,17 @@ func TestRemoteCreateRefusesBadInput(t *testing.T) {
 		in      model.GitRemoteInput
 		pointer string
 	}{
-		"blank name":       {model.GitRemoteInput{Name: " ", URL: ok}, "/data/attributes/name"},
-		"url with spaces":  {model.GitRemoteInput{Name: "a", URL: "https://example.com/my repo.git"}, "/data/attributes/url"},
-		"ext transport":    {model.GitRemoteInput{Name: "a", URL: "ext::sh -c touch% /tmp/pwned"}, "/data/attributes/url"},
-		"ext no spaces":    {model.GitRemoteInput{Name: "a", URL: "ext::sh"}, "/data/attributes/url"},
-		"fd transport":     {model.GitRemoteInput{Name: "a", URL: "fd::17"}, "/data/attributes/url"},
-		"unknown scheme":   {model.GitRemoteInput{Name: "a", URL: "gopher://example.com/x"}, "/data/attributes/url"},
-		"empty url":        {model.GitRemoteInput{Name: "a", URL: ""}, "/data/attributes/url"},
-		"password in url":  {model.GitRemoteInput{Name: "a", URL: "https://me:s3cret@example.com/r.git"}, "/data/attributes/url"},
-		"invalid pem":      {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{SSHKey: remoteStr("-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----\n")}}, "/data/attributes/ssh_key_data"},
-		"huge ssh key":     {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{SSHKey: remoteStr(strings.Repeat("k", 5<<20))}}, "/data/attributes/ssh_key_data"},
-		"password too big": {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{Password: remoteStr(strings.Repeat("p", 5000))}}, "/data/attributes/password"},
+		"blank name":       {model.GitRemoteInput{Name: " ", URL: ok}, "name"},
+		"url with spaces":  {model.GitRemoteInput{Name: "a", URL: "https://example.com/my repo.git"}, "url"},
+		"ext transport":    {model.GitRemoteInput{Name: "a", URL: "ext::sh -c touch% /tmp/pwned"}, "url"},
+		"ext no spaces":    {model.GitRemoteInput{Name: "a", URL: "ext::sh"}, "url"},
+		"fd transport":     {model.GitRemoteInput{Name: "a", URL: "fd::17"}, "url"},
+		"unknown scheme":   {model.GitRemoteInput{Name: "a", URL: "gopher://example.com/x"}, "url"},
+		"empty url":        {model.GitRemoteInput{Name: "a", URL: ""}, "url"},
+		"password in url":  {model.GitRemoteInput{Name: "a", URL: "https://me:s3cret@example.com/r.git"}, "url"},
+		"invalid pem":      {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{SSHKey: remoteStr("-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----\n")}}, "ssh_key_data"},
+		"huge ssh key":     {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{SSHKey: remoteStr(strings.Repeat("k", 5<<20))}}, "ssh_key_data"},
+		"password too big": {model.GitRemoteInput{Name: "a", URL: ok, Credentials: model.CredentialsInput{Password: remoteStr(strings.Repeat("p", 5000))}}, "password"},
 	} {
 		_, err := store.CreateGitRemote(ctx, model.SystemActor, p, c.in)
 		t.Run(name, func(t *testing.T) { remoteExpectInvalid(t, err, c.pointer) })
@@ -96,7 +97,7 @@ func TestRemoteCreateRules(t *testing.T) {
 		}
 	}
 	_, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: "git@github.com:o/r.git", URL: "https://x.example/r"})
-	remoteExpectInvalid(t, err, "/data/attributes/name")
+	remoteExpectInvalid(t, err, "name")
 
 	// The same name is fine in another project.
 	other, err := store.CreateNode(ctx, model.SystemActor, nil, model.KindProject, model.NodeInput{Code: "other", Name: "Other"})
@@ -111,7 +112,7 @@ func TestRemoteCreateRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = store.CreateGitRemote(ctx, model.SystemActor, other, model.GitRemoteInput{Name: "late", URL: "https://x.example/r"})
-	if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid || e.Code != "archived_parent" {
+	if e := steward.AsError(err); err == nil || e.Kind != steward.KindInvalid || e.Code != "archived_parent" {
 		t.Fatalf("create in archived project: %v, want 422 archived_parent", err)
 	}
 	if n := remoteCount(t, store, "git_remotes"); n != 5 {
@@ -189,9 +190,11 @@ func TestRemoteCredentialsSealed(t *testing.T) {
 	}
 
 	_, err = store.UpdateGitRemoteCredentials(ctx, model.SystemActor, p, g2, model.CredentialsInput{})
-	remoteExpectInvalid(t, err, "/data/attributes")
+	if e := steward.AsError(err); err == nil || e.Code != "empty_update" || e.Pointer != "/data/attributes" {
+		t.Fatalf("an empty credentials update = %v (pointer %q), want 422 empty_update at /data/attributes", err, e.Pointer)
+	}
 	_, err = store.UpdateGitRemoteCredentials(ctx, model.SystemActor, p, g2, model.CredentialsInput{SSHKey: remoteStr("not a key")})
-	remoteExpectInvalid(t, err, "/data/attributes/ssh_key_data")
+	remoteExpectInvalid(t, err, "ssh_key_data")
 
 	var events []model.Event
 	if err := store.DB.Where("type LIKE ?", "api:git_remotes:%").Order("id").Find(&events).Error; err != nil {
@@ -221,12 +224,12 @@ func TestRemoteForRunResolvesRealRepo(t *testing.T) {
 	}
 
 	_, _, err = store.RemoteForRun(ctx, p, "nope")
-	remoteExpectInvalid(t, err, "/data/attributes/git_remote_name")
+	remoteExpectInvalid(t, err, "git_remote_name")
 	if _, err := store.SetGitRemoteArchived(ctx, model.SystemActor, p, g, true); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = store.RemoteForRun(ctx, p, "local")
-	remoteExpectInvalid(t, err, "/data/attributes/git_remote_name")
+	remoteExpectInvalid(t, err, "git_remote_name")
 	// Archived remotes stay readable.
 	if ag, err := store.GetGitRemote(ctx, p, g.ID); err != nil || !ag.Archived {
 		t.Fatalf("archived remote: %+v, %v", ag, err)
@@ -257,7 +260,7 @@ func TestRemoteDelete(t *testing.T) {
 	if err != nil || kept != nil {
 		t.Fatalf("delete unused: kept %+v, %v", kept, err)
 	}
-	if _, err := store.GetGitRemote(ctx, p, unused.ID); model.ErrorKind(err) != model.KindNotFound {
+	if _, err := store.GetGitRemote(ctx, p, unused.ID); steward.ErrorKind(err) != steward.KindNotFound {
 		t.Fatalf("deleted remote still found: %v", err)
 	}
 
@@ -265,7 +268,7 @@ func TestRemoteDelete(t *testing.T) {
 	used := create("used")
 	testutil.InsertFinishedChange(t, store.DB, p.ID, used.ID)
 	_, err = store.DeleteGitRemote(ctx, model.SystemActor, p, used)
-	if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid || e.Code != "not_archived" {
+	if e := steward.AsError(err); err == nil || e.Kind != steward.KindInvalid || e.Code != "not_archived" {
 		t.Fatalf("delete used, unarchived remote: %v, want 422 not_archived", err)
 	}
 	if g, _ := store.GetGitRemote(ctx, p, used.ID); g == nil || !g.HasAny() {
@@ -327,7 +330,7 @@ func TestRemotesShareNoUnprovenFetch(t *testing.T) {
 	}{{other, "nocreds", "", ""}, {sec, "wrong", "bob", "wrong"}} {
 		before := srv.Requests(c.user, c.password)
 		err := change(c.project, c.remote)
-		if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid || e.Code != "git_auth" || e.Pointer != "/data/attributes/git_remote_name" {
+		if e := steward.AsError(err); err == nil || e.Kind != steward.KindInvalid || e.Code != "git_auth" || e.Field != "git_remote_name" {
 			t.Fatalf("change through %s right after a good fetch: %v, want 422 git_auth", c.remote, err)
 		}
 		if srv.Requests(c.user, c.password) == before {
@@ -351,12 +354,12 @@ func TestLocalRemotesRefusedUnlessAllowed(t *testing.T) {
 	store.Git.AllowLocal = false
 	for i, u := range []string{"file:///etc", repo.URL(), "/tmp/x", "./x"} {
 		_, err := store.CreateGitRemote(ctx, model.SystemActor, p, model.GitRemoteInput{Name: fmt.Sprintf("local%d", i), URL: u})
-		remoteExpectInvalid(t, err, "/data/attributes/url")
+		remoteExpectInvalid(t, err, "url")
 		_, err = store.CreateTemplate(ctx, model.SystemActor, p, model.TemplateInput{Code: fmt.Sprintf("t%d", i), Name: "T", URL: u})
-		remoteExpectInvalid(t, err, "/data/attributes/url")
+		remoteExpectInvalid(t, err, "url")
 	}
 	_, err := store.CreateChange(ctx, model.SystemActor, p, model.ChangeInput{Action: "build", GitRemoteName: remoteStr("stored"), GitRev: remoteStr("main")})
-	if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid {
+	if e := steward.AsError(err); err == nil || e.Kind != steward.KindInvalid {
 		t.Fatalf("change through a stored file:// remote with local remotes off: %v, want 422", err)
 	}
 	if n := remoteCount(t, store, "changes"); n != 0 {

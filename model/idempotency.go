@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql/driver"
 	"encoding/hex"
+	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
@@ -81,7 +82,7 @@ func CheckIdempotencyKey(key string) error {
 		bad = key[i] < 0x20 || key[i] > 0x7e
 	}
 	if bad {
-		return &Error{Kind: KindBadRequest, Code: "invalid_idempotency_key", Meta: idempotencyMeta,
+		return &steward.Error{Kind: steward.KindBadRequest, Code: "invalid_idempotency_key", Meta: idempotencyMeta,
 			Detail: "the Idempotency-Key header must be 1 to 255 printable ASCII characters"}
 	}
 	return nil
@@ -146,7 +147,7 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, actor *Actor, key, re
 		err = s.Read(ctx, func(db *gorm.DB) error {
 			return db.Where("user_id = ? AND idempotency_key = ?", scope, key).Take(&prev).Error
 		})
-		if ErrorKind(err) == KindNotFound {
+		if steward.ErrorKind(err) == steward.KindNotFound {
 			continue
 		}
 		if err != nil {
@@ -156,21 +157,21 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, actor *Actor, key, re
 			continue // expired; the next attempt purges it
 		}
 		if prev.RequestHash != requestHash {
-			return nil, false, &Error{Kind: KindInvalid, Code: "idempotency_key_reused", Meta: idempotencyMeta,
+			return nil, false, &steward.Error{Kind: steward.KindInvalid, Code: "idempotency_key_reused", Meta: idempotencyMeta,
 				Detail: "this Idempotency-Key was first sent with a different request (method, path or body); use a new key for a new request"}
 		}
 		if prev.Done() {
 			return &prev, true, nil
 		}
 		if now.Sub(prev.CreatedAt) >= IdempotencyStaleAfter {
-			return nil, false, &Error{Kind: KindConflict, Code: "idempotency_outcome_unknown", Meta: idempotencyMeta,
+			return nil, false, &steward.Error{Kind: steward.KindConflict, Code: "idempotency_outcome_unknown", Meta: idempotencyMeta,
 				Detail: "the first request with this Idempotency-Key (started " + prev.CreatedAt.UTC().Format(time.RFC3339) +
 					") did not finish; its outcome is unknown, so it is not run again: check what it created, then use a new key"}
 		}
-		return nil, false, &Error{Kind: KindConflict, Code: "idempotency_key_in_use", Meta: idempotencyMeta,
+		return nil, false, &steward.Error{Kind: steward.KindConflict, Code: "idempotency_key_in_use", Meta: idempotencyMeta,
 			Detail: "a request with this Idempotency-Key is still being processed; retry once it has finished"}
 	}
-	return nil, false, &Error{Kind: KindConflict, Code: "idempotency_key_in_use", Meta: idempotencyMeta,
+	return nil, false, &steward.Error{Kind: steward.KindConflict, Code: "idempotency_key_in_use", Meta: idempotencyMeta,
 		Detail: "a request with this Idempotency-Key is being processed; retry once it has finished"}
 }
 

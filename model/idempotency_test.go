@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"strings"
 	"sync"
 	"testing"
@@ -26,12 +27,12 @@ func idemSetup(t *testing.T) (*model.Store, *testutil.Clock) {
 }
 
 // idemCode is the error code of err, failing unless err is a domain error of kind.
-func idemCode(t *testing.T, err error, kind model.Kind) string {
+func idemCode(t *testing.T, err error, kind steward.Kind) string {
 	t.Helper()
-	if err == nil || model.ErrorKind(err) != kind {
+	if err == nil || steward.ErrorKind(err) != kind {
 		t.Fatalf("error %v, want kind %s", err, kind)
 	}
-	e := model.AsError(err)
+	e := steward.AsError(err)
 	if e.Meta["header"] != "Idempotency-Key" {
 		t.Fatalf("error %v does not name the header in meta: %v", err, e.Meta)
 	}
@@ -62,11 +63,11 @@ func TestIdempotencyReserveCompleteReplay(t *testing.T) {
 	rec := idemReserve(t, s, idemAlice, "ci-42", hash)
 	// The first request is still running: a duplicate is a 409, never a second run.
 	_, _, err := s.ReserveIdempotencyKey(ctx, idemAlice, "ci-42", hash)
-	if code := idemCode(t, err, model.KindConflict); code != "idempotency_key_in_use" {
+	if code := idemCode(t, err, steward.KindConflict); code != "idempotency_key_in_use" {
 		t.Fatalf("code %s", code)
 	}
 	_, _, err = s.ReserveIdempotencyKey(ctx, idemAlice, "ci-42", other)
-	if code := idemCode(t, err, model.KindInvalid); code != "idempotency_key_reused" {
+	if code := idemCode(t, err, steward.KindInvalid); code != "idempotency_key_reused" {
 		t.Fatalf("code %s", code)
 	}
 
@@ -82,7 +83,7 @@ func TestIdempotencyReserveCompleteReplay(t *testing.T) {
 		}
 	}
 	_, _, err = s.ReserveIdempotencyKey(ctx, idemAlice, "ci-42", other)
-	if code := idemCode(t, err, model.KindInvalid); code != "idempotency_key_reused" {
+	if code := idemCode(t, err, steward.KindInvalid); code != "idempotency_key_reused" {
 		t.Fatalf("a different request after completion: code %s", code)
 	}
 
@@ -128,7 +129,7 @@ func TestIdempotencyConcurrentReservationsRunOnce(t *testing.T) {
 		t.Fatalf("%d reservations and %d refusals, want 1 and %d", len(fresh), len(refused), n-1)
 	}
 	for err := range refused {
-		if code := idemCode(t, err, model.KindConflict); code != "idempotency_key_in_use" {
+		if code := idemCode(t, err, steward.KindConflict); code != "idempotency_key_in_use" {
 			t.Fatalf("concurrent duplicate: code %s", code)
 		}
 	}
@@ -197,12 +198,12 @@ func TestIdempotencyUnfinishedReservationIsNeverRunAgain(t *testing.T) {
 	idemReserve(t, s, idemAlice, "crash", hash) // the process dies before completing
 	clock.Advance(model.IdempotencyStaleAfter - time.Microsecond)
 	_, _, err := s.ReserveIdempotencyKey(ctx, idemAlice, "crash", hash)
-	if code := idemCode(t, err, model.KindConflict); code != "idempotency_key_in_use" {
+	if code := idemCode(t, err, steward.KindConflict); code != "idempotency_key_in_use" {
 		t.Fatalf("code %s", code)
 	}
 	clock.Advance(time.Microsecond)
 	_, _, err = s.ReserveIdempotencyKey(ctx, idemAlice, "crash", hash)
-	if code := idemCode(t, err, model.KindConflict); code != "idempotency_outcome_unknown" || !strings.Contains(err.Error(), "outcome is unknown") {
+	if code := idemCode(t, err, steward.KindConflict); code != "idempotency_outcome_unknown" || !strings.Contains(err.Error(), "outcome is unknown") {
 		t.Fatalf("code %s: %v", code, err)
 	}
 }
@@ -238,8 +239,8 @@ func TestCheckIdempotencyKey(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("CheckIdempotencyKey(%q) = %v, want ok=%v", key, err, ok)
 		}
-		if err != nil && model.ErrorKind(err) != model.KindBadRequest {
-			t.Errorf("CheckIdempotencyKey(%q) kind %s, want bad_request", key, model.ErrorKind(err))
+		if err != nil && steward.ErrorKind(err) != steward.KindBadRequest {
+			t.Errorf("CheckIdempotencyKey(%q) kind %s, want bad_request", key, steward.ErrorKind(err))
 		}
 	}
 }

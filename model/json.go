@@ -94,29 +94,9 @@ func (m *JSONMap) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// DecodeJSON decodes one JSON value as free-form documents hold it: numbers
-// exact, in the text both databases store. A number that cannot be kept
-// (beyond what PostgreSQL's numeric stores, or expanding the document by more
-// than converge.MaxNumberGrowth) is a 422 whose Pointer is the number's JSON
-// pointer within the value; callers prefix where the value sits. Anything
-// else that fails is the decoder's error: raw was not one JSON value.
-func DecodeJSON(raw []byte) (any, error) {
-	v, err := converge.DecodeJSON(raw)
-	var ne *converge.NumberError
-	if errors.As(err, &ne) {
-		where := ""
-		if ne.Pointer != "" {
-			where = " at " + Truncate(ne.Pointer, MaxEcho)
-		}
-		return nil, &Error{Kind: KindInvalid, Code: "invalid_number", Pointer: ne.Pointer,
-			Detail: "the number" + where + " cannot be stored: it " + ne.Msg}
-	}
-	return v, err
-}
-
-// DecodeJSONObject is DecodeJSON for a value that must be an object.
+// DecodeJSONObject is converge.Decode for a value that must be an object.
 func DecodeJSONObject(raw []byte) (JSONMap, error) {
-	v, err := DecodeJSON(raw)
+	v, err := converge.Decode(raw)
 	if err != nil {
 		return nil, err
 	}

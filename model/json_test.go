@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"encoding/json"
+	steward "github.com/stewardhq/steward"
 	"strings"
 	"testing"
 	"time"
@@ -82,15 +83,15 @@ func TestPropertyPatchKeepsNumbersExact(t *testing.T) {
 func TestParseID(t *testing.T) {
 	id := model.NewID()
 	for _, s := range []string{id, strings.ToUpper(id)} {
-		if got, ok := model.ParseID(s); !ok || got != id {
+		if got, ok := steward.ParseID(s); !ok || got != id {
 			t.Errorf("ParseID(%s) = %s, %v", s, got, ok)
 		}
 	}
-	if !model.IsID(id) || model.IsID(strings.ToUpper(id)) {
+	if !steward.IsID(id) || steward.IsID(strings.ToUpper(id)) {
 		t.Error("IsID accepts exactly the canonical form")
 	}
 	for _, s := range []string{"", "x", "{" + id + "}", "urn:uuid:" + id, strings.ReplaceAll(id, "-", ""), id + " "} {
-		if _, ok := model.ParseID(s); ok {
+		if _, ok := steward.ParseID(s); ok {
 			t.Errorf("ParseID(%q) accepted", s)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -46,7 +47,7 @@ func (s *Store) AppendLogLines(ctx context.Context, lines []LogLine) error {
 		l := &lines[i]
 		if !slices.Contains(changes, l.ChangeID) {
 			if _, err := uuid.Parse(l.ChangeID); err != nil {
-				return Errorf(KindInternal, "log line with change id %q", l.ChangeID)
+				return steward.Errorf(steward.KindInternal, "log line with change id %q", l.ChangeID)
 			}
 			changes = append(changes, l.ChangeID)
 		}
@@ -130,7 +131,7 @@ func (s *Store) appendPostgres(ctx context.Context, lines []LogLine, changes []s
 			}
 			u, err := uuid.Parse(id)
 			if err != nil {
-				return pgtype.UUID{}, Errorf(KindInternal, "log line with id %q", id)
+				return pgtype.UUID{}, steward.Errorf(steward.KindInternal, "log line with id %q", id)
 			}
 			v := pgtype.UUID{Bytes: u, Valid: true}
 			ids[id] = v
@@ -231,9 +232,9 @@ func LogLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 // LogChangeStatus returns the status of the change whose log is read (404
 // when there is none): followers stop once it is terminal.
 func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, error) {
-	changeID, ok := ParseID(changeID)
+	changeID, ok := steward.ParseID(changeID)
 	if !ok {
-		return "", NotFound("change", changeID)
+		return "", steward.NotFound("change", changeID)
 	}
 	var status []string
 	err := s.Read(ctx, func(db *gorm.DB) error {
@@ -243,16 +244,16 @@ func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, e
 		return "", err
 	}
 	if len(status) == 0 {
-		return "", NotFound("change", changeID)
+		return "", steward.NotFound("change", changeID)
 	}
 	return status[0], nil
 }
 
 // LogStepExists reports a 404 for a step that does not exist.
 func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
-	stepID, ok := ParseID(stepID)
+	stepID, ok := steward.ParseID(stepID)
 	if !ok {
-		return NotFound("step", stepID)
+		return steward.NotFound("step", stepID)
 	}
 	var n int64
 	if err := s.Read(ctx, func(db *gorm.DB) error {
@@ -261,7 +262,7 @@ func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
 		return err
 	}
 	if n == 0 {
-		return NotFound("step", stepID)
+		return steward.NotFound("step", stepID)
 	}
 	return nil
 }

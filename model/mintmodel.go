@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
@@ -68,7 +69,7 @@ func (s *Store) GenerateMintModel(ctx context.Context, asset *Node) (*GeneratedM
 		return nil, err
 	}
 	if tpl == nil {
-		return nil, &Error{Kind: KindInvalid, Code: "no_template",
+		return nil, &steward.Error{Kind: steward.KindInvalid, Code: "no_template",
 			Detail: fmt.Sprintf("asset %q has no template, so it has no MintModel; assign it a template version first", asset.Code)}
 	}
 	conv, err := s.ConvergedPropertiesAt(ctx, asset, src)
@@ -101,7 +102,7 @@ func (s *Store) RenderMintModel(ctx context.Context, tpl *Template, src *Reposit
 	file := converge.MintModelPath(tpl.Code)
 	source, err := s.Git.ReadFile(ctx, src.Remote, src.CommitSHA, file)
 	if errors.Is(err, gitops.ErrFileNotFound) {
-		return nil, &Error{Kind: KindInvalid, Code: "no_mintmodel", Meta: map[string]any{"file": file, "commit_sha": src.CommitSHA},
+		return nil, &steward.Error{Kind: steward.KindInvalid, Code: "no_mintmodel", Meta: map[string]any{"file": file, "commit_sha": src.CommitSHA},
 			Detail: fmt.Sprintf("%s has no MintModel: %s does not exist at commit %s", src.Label, file, short(src.CommitSHA))}
 	}
 	if err != nil {
@@ -117,7 +118,7 @@ func (s *Store) RenderMintModel(ctx context.Context, tpl *Template, src *Reposit
 		if re.Key != "" {
 			code, meta["key"] = "mintmodel_missing_key", re.Key
 		}
-		return nil, &Error{Kind: KindInvalid, Code: code, Meta: meta,
+		return nil, &steward.Error{Kind: steward.KindInvalid, Code: code, Meta: meta,
 			Detail: fmt.Sprintf("the MintModel of %s cannot be rendered: %s", src.Label, re.Error())}
 	}
 	return r, err
@@ -185,28 +186,28 @@ func MintModelHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 
 // GetMintModel loads MintModel id of asset.
 func (s *Store) GetMintModel(ctx context.Context, asset *Node, id string) (*MintModel, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("mintmodel", id)
+		return nil, steward.NotFound("mintmodel", id)
 	}
 	var m MintModel
 	err := s.Read(ctx, func(db *gorm.DB) error { return MintModelsQuery(db, asset).Where("id = ?", id).Take(&m).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("mintmodel", id)
+		return nil, steward.NotFound("mintmodel", id)
 	}
 	return &m, err
 }
 
 // GetMintModelHistory loads history entry id of asset.
 func (s *Store) GetMintModelHistory(ctx context.Context, asset *Node, id string) (*MintModelHistory, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("mintmodel_history", id)
+		return nil, steward.NotFound("mintmodel_history", id)
 	}
 	var h MintModelHistory
 	err := s.Read(ctx, func(db *gorm.DB) error { return MintModelHistoryQuery(db, asset).Where("id = ?", id).Take(&h).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("mintmodel_history", id)
+		return nil, steward.NotFound("mintmodel_history", id)
 	}
 	return &h, err
 }

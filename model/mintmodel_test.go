@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	steward "github.com/stewardhq/steward"
 	"reflect"
 	"testing"
 
@@ -78,8 +79,8 @@ func TestMintGenerateErrors(t *testing.T) {
 	for _, tt := range tests {
 		tt.setup()
 		_, err := tr.store.GenerateMintModel(ctx, tt.asset)
-		e := model.AsError(err)
-		if e.Kind != model.KindInvalid || e.Code != tt.code || (tt.key != "" && e.Meta["key"] != tt.key) {
+		e := steward.AsError(err)
+		if e.Kind != steward.KindInvalid || e.Code != tt.code || (tt.key != "" && e.Meta["key"] != tt.key) {
 			t.Errorf("%s: got %#v", tt.name, e)
 		}
 	}

@@ -3,11 +3,11 @@ package model
 import (
 	"context"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -85,25 +85,25 @@ const MaxCodeLength = 50
 
 // ValidateCode checks a node code: letters, digits, '_' and '-', 1-50 long.
 func ValidateCode(code string) error {
-	const ptr = "/data/attributes/code"
+	const ptr = "code"
 	switch {
 	case code == "":
-		return Invalid(ptr, "blank", "code must not be empty")
+		return steward.Invalid(ptr, "blank", "code must not be empty")
 	case len(code) > MaxCodeLength:
-		return Invalid(ptr, "too_long", "code must be at most %d characters", MaxCodeLength)
+		return steward.Invalid(ptr, "too_long", "code must be at most %d characters", MaxCodeLength)
 	case !codePattern.MatchString(code):
-		return Invalid(ptr, "invalid_format", "code %q may contain only letters, digits, '_' and '-'", code)
+		return steward.Invalid(ptr, "invalid_format", "code %q may contain only letters, digits, '_' and '-'", code)
 	}
 	return nil
 }
 
 func validateName(name string) error {
-	const ptr = "/data/attributes/name"
+	const ptr = "name"
 	if strings.TrimSpace(name) == "" {
-		return Invalid(ptr, "blank", "name must not be empty")
+		return steward.Invalid(ptr, "blank", "name must not be empty")
 	}
 	if len(name) > 200 {
-		return Invalid(ptr, "too_long", "name must be at most 200 characters")
+		return steward.Invalid(ptr, "too_long", "name must be at most 200 characters")
 	}
 	return nil
 }
@@ -112,47 +112,21 @@ func validateName(name string) error {
 const MaxProjectTypeLength = 50
 
 func validateProjectType(pt *string) error {
-	const ptr = "/data/attributes/project_type"
+	const ptr = "project_type"
 	switch {
 	case pt == nil:
 		return nil
 	case strings.TrimSpace(*pt) == "":
-		return Invalid(ptr, "blank", "project_type must not be empty (leave it out for Standard)")
+		return steward.Invalid(ptr, "blank", "project_type must not be empty (leave it out for Standard)")
 	case len(*pt) > MaxProjectTypeLength:
-		return Invalid(ptr, "too_long", "project_type must be at most %d characters", MaxProjectTypeLength)
+		return steward.Invalid(ptr, "too_long", "project_type must be at most %d characters", MaxProjectTypeLength)
 	}
 	return nil
 }
 
-// ParseID is the one check of an id from a URL or a body: a UUID in its
-// 36-character form, in either case, returned in lower case, which is how ids
-// are stored and compared (PostgreSQL's uuid ignores case, SQLite's text does
-// not, so every lookup must use this form). ok is false for anything else,
-// and id is then s as it was (for the 404 to quote): looking that up would be
-// a type error on PostgreSQL's uuid columns, so callers answer 404 without
-// asking the database. Use: id, ok := ParseID(id); if !ok { 404 }.
-func ParseID(s string) (id string, ok bool) {
-	if len(s) != 36 {
-		return s, false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil {
-		return s, false
-	}
-	return u.String(), true
-}
-
-// IsID reports whether s is an id exactly as Steward writes it (lower-case
-// UUID), so that a lookup with s gives one answer on both databases. Ids from
-// clients go through ParseID, which also accepts upper case.
-func IsID(s string) bool {
-	id, ok := ParseID(s)
-	return ok && id == s
-}
-
 func validateDescription(d *string) error {
 	if d != nil && len(*d) > 10000 {
-		return Invalid("/data/attributes/description", "too_long", "description must be at most 10000 characters")
+		return steward.Invalid("description", "too_long", "description must be at most 10000 characters")
 	}
 	return nil
 }
@@ -162,7 +136,7 @@ func (s *Store) NodeByPath(ctx context.Context, path string) (*Node, error) {
 	var n Node
 	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("path = ?", path).Take(&n).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("node", path)
+		return nil, steward.NotFound("node", path)
 	}
 	return &n, err
 }
@@ -225,7 +199,7 @@ type NodeInput struct {
 // properties and settings, in one transaction. Duplicate codes among siblings
 // and archived parents are 422s.
 func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind string, in NodeInput) (*Node, error) {
-	if err := First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description)); err != nil {
+	if err := steward.First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description)); err != nil {
 		return nil, err
 	}
 	if kind == KindProject {
@@ -271,7 +245,7 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 			}
 			if len(closed) > 0 {
 				p := closed[0]
-				return &Error{Kind: KindInvalid, Code: "archived_parent",
+				return &steward.Error{Kind: steward.KindInvalid, Code: "archived_parent",
 					Detail: fmt.Sprintf("%s %q is archived and accepts no new %s", p.Kind, p.Code, Segment(kind))}
 			}
 		}
@@ -280,7 +254,7 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 			return err
 		}
 		if taken > 0 {
-			return Invalid("/data/attributes/code", "taken", "%s code %q is already used here", kind, in.Code)
+			return steward.Invalid("code", "taken", "%s code %q is already used here", kind, in.Code)
 		}
 		props, err := s.newPropertySet(tx, KindProperties, kind, n.ID, actor.Name(), nil)
 		if err != nil {
@@ -293,7 +267,7 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 		n.PropertiesID, n.SettingsID = props.ID, settings.ID
 		if err := tx.Create(n).Error; err != nil {
 			if IsDuplicate(translate(err)) {
-				return Invalid("/data/attributes/code", "taken", "%s code %q is already used here", kind, in.Code)
+				return steward.Invalid("code", "taken", "%s code %q is already used here", kind, in.Code)
 			}
 			return err
 		}
@@ -317,7 +291,7 @@ func (n *Node) EventSource() *EventSource {
 // The code is the node's identity in every path and cannot change.
 func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeInput, set map[string]bool) (*Node, error) {
 	if set["code"] && in.Code != n.Code {
-		return nil, Invalid("/data/attributes/code", "immutable", "code cannot be changed; it is part of the %s's path", n.Kind)
+		return nil, steward.Invalid("code", "immutable", "code cannot be changed; it is part of the %s's path", n.Kind)
 	}
 	updates := map[string]any{}
 	if set["name"] {
@@ -383,14 +357,4 @@ func (s *Store) ArchiveNode(ctx context.Context, actor *Actor, n *Node) (*Node, 
 		return nil, err
 	}
 	return n, nil
-}
-
-// First returns the first non-nil error.
-func First(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

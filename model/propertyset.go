@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"strconv"
 	"time"
 
@@ -76,14 +77,14 @@ func (s *Store) GetPropertySet(ctx context.Context, kind, id string) (*PropertyS
 
 func loadPropertySet(db *gorm.DB, kind, id string) (*PropertySetWithOwner, error) {
 	// A non-UUID would be a type error on PostgreSQL's uuid column, not a miss.
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok || !ValidPropertySetKind(kind) {
-		return nil, NotFound(kind, id)
+		return nil, steward.NotFound(kind, id)
 	}
 	var ps PropertySet
 	if err := db.Where("id = ? AND kind = ?", id, kind).Take(&ps).Error; err != nil {
 		if ModelNotFound(translate(err)) {
-			return nil, NotFound(kind, id)
+			return nil, steward.NotFound(kind, id)
 		}
 		return nil, err
 	}
@@ -111,9 +112,9 @@ func (s *Store) UpdatePropertySet(ctx context.Context, actor *Actor, kind, id st
 	if err := validatePropertySetData(kind, in.Data); err != nil {
 		return nil, err
 	}
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok || !ValidPropertySetKind(kind) {
-		return nil, NotFound(kind, id)
+		return nil, steward.NotFound(kind, id)
 	}
 	var out *PropertySetWithOwner
 	err := s.Write(ctx, func(tx *gorm.DB) error {
@@ -153,7 +154,7 @@ func (s *Store) whyNotUpdated(tx *gorm.DB, kind, id string, expected *int) error
 	var ps PropertySet
 	err := tx.Select("id", "version").Where("id = ? AND kind = ?", id, kind).Take(&ps).Error
 	if ModelNotFound(translate(err)) {
-		return NotFound(kind, id)
+		return steward.NotFound(kind, id)
 	}
 	if err != nil {
 		return err
@@ -162,7 +163,7 @@ func (s *Store) whyNotUpdated(tx *gorm.DB, kind, id string, expected *int) error
 	if expected != nil {
 		want = *expected
 	}
-	return &Error{Kind: KindInvalid, Code: "stale_version", Pointer: "/data/attributes/version",
+	return &steward.Error{Kind: steward.KindInvalid, Code: "stale_version", Field: "version",
 		Detail: "version mismatch: the " + kind + " are at version " + strconv.Itoa(ps.Version) +
 			" but this change was made to version " + strconv.Itoa(want) + "; fetch the latest version and reapply the change",
 		Meta: map[string]any{"current_version": ps.Version, "expected_version": want}}
@@ -172,7 +173,7 @@ func (s *Store) whyNotUpdated(tx *gorm.DB, kind, id string, expected *int) error
 // must be objects; settings keys and value types are checked too.
 func validatePropertySetData(kind string, data JSONMap) error {
 	if data == nil {
-		return Invalid("/data/attributes/data", "invalid_type", "data must be an object")
+		return steward.Invalid("data", "invalid_type", "data must be an object")
 	}
 	if kind == KindSettings {
 		return ValidateSettings(data)
@@ -189,7 +190,7 @@ func PropertySetVersionsQuery(db *gorm.DB, ps *PropertySet) *gorm.DB {
 func (s *Store) GetPropertySetVersion(ctx context.Context, ps *PropertySet, n string) (*PropertySetVersion, error) {
 	num, err := strconv.Atoi(n)
 	if err != nil || num < 1 {
-		return nil, &Error{Kind: KindNotFound, Code: "not_found",
+		return nil, &steward.Error{Kind: steward.KindNotFound, Code: "not_found",
 			Detail: "version " + strconv.Quote(n) + " of " + ps.Kind + " " + strconv.Quote(ps.ID) + " was not found; versions are numbered from 1"}
 	}
 	var v PropertySetVersion
@@ -197,7 +198,7 @@ func (s *Store) GetPropertySetVersion(ctx context.Context, ps *PropertySet, n st
 		return PropertySetVersionsQuery(db, ps).Where("version = ?", num).Take(&v).Error
 	})
 	if ModelNotFound(err) {
-		return nil, &Error{Kind: KindNotFound, Code: "not_found",
+		return nil, &steward.Error{Kind: steward.KindNotFound, Code: "not_found",
 			Detail: "version " + strconv.Itoa(num) + " of " + ps.Kind + " " + strconv.Quote(ps.ID) +
 				" was not found; the current version is " + strconv.Itoa(ps.Version)}
 	}

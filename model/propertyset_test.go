@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"reflect"
 	"sync"
 	"testing"
@@ -60,7 +61,7 @@ func TestPropertySetGet(t *testing.T) {
 		"not a uuid":   {model.KindProperties, "nope'; drop table nodes"},
 		"unknown kind": {"secrets", n.PropertiesID},
 	} {
-		if _, err := store.GetPropertySet(ctx, c.kind, c.id); model.ErrorKind(err) != model.KindNotFound {
+		if _, err := store.GetPropertySet(ctx, c.kind, c.id); steward.ErrorKind(err) != steward.KindNotFound {
 			t.Errorf("%s: err = %v, want not found", name, err)
 		}
 	}
@@ -84,8 +85,8 @@ func TestPropertySetUpdateVersions(t *testing.T) {
 	// A stale write is refused with the current version and writes nothing.
 	_, err = store.UpdatePropertySet(ctx, model.SystemActor, model.KindProperties, id,
 		model.PropertySetUpdate{Data: model.JSONMap{"a": "stale"}, ExpectedVersion: propsIntPtr(1)})
-	e := model.AsError(err)
-	if e.Kind != model.KindInvalid || e.Code != "stale_version" || e.Meta["current_version"] != 2 || e.Pointer != "/data/attributes/version" {
+	e := steward.AsError(err)
+	if e.Kind != steward.KindInvalid || e.Code != "stale_version" || e.Meta["current_version"] != 2 || e.Field != "version" {
 		t.Fatalf("stale write: %#v", e)
 	}
 	if v, ev := propsCounts(t, store, id, model.KindProperties); v != 2 || ev != 1 {
@@ -117,17 +118,17 @@ func TestPropertySetUpdateVersions(t *testing.T) {
 		t.Fatalf("version 2 = %v, %v", v2, err)
 	}
 	for _, n := range []string{"4", "0", "x"} {
-		if _, err := store.GetPropertySetVersion(ctx, unchecked.PropertySet, n); model.ErrorKind(err) != model.KindNotFound {
+		if _, err := store.GetPropertySetVersion(ctx, unchecked.PropertySet, n); steward.ErrorKind(err) != steward.KindNotFound {
 			t.Errorf("version %s: err = %v, want not found", n, err)
 		}
 	}
 
 	if _, err := store.UpdatePropertySet(ctx, model.SystemActor, model.KindSettings, id,
-		model.PropertySetUpdate{Data: model.JSONMap{}}); model.ErrorKind(err) != model.KindNotFound {
+		model.PropertySetUpdate{Data: model.JSONMap{}}); steward.ErrorKind(err) != steward.KindNotFound {
 		t.Errorf("write to properties through settings: err = %v, want not found", err)
 	}
 	if _, err := store.UpdatePropertySet(ctx, model.SystemActor, model.KindProperties, id,
-		model.PropertySetUpdate{}); model.ErrorKind(err) != model.KindInvalid {
+		model.PropertySetUpdate{}); steward.ErrorKind(err) != steward.KindInvalid {
 		t.Errorf("write of no document: err = %v, want invalid", err)
 	}
 }
@@ -159,7 +160,7 @@ func TestPropertySetConcurrentWriters(t *testing.T) {
 			t.Fatalf("writers %d and %d both succeeded", won, i)
 		case err == nil:
 			won = i
-		case model.AsError(err).Code != "stale_version":
+		case steward.AsError(err).Code != "stale_version":
 			t.Fatalf("writer %d: %v, want stale_version", i, err)
 		}
 	}
@@ -191,15 +192,15 @@ func TestSettingsValidation(t *testing.T) {
 		{"approval group", model.JSONMap{"requires_approval_from": "ops"}, "", ""},
 		{"approval null", model.JSONMap{"requires_approval_from": nil}, "", ""},
 		{"partial allow_parallel", model.JSONMap{"allow_parallel": map[string]any{"changes": false}}, "", ""},
-		{"unknown top key", model.JSONMap{"retention_days": 5.0}, "/data/attributes/data/retention_days", "unknown_setting"},
-		{"unknown nested key", model.JSONMap{"allow_parallel": map[string]any{"steps": true}}, "/data/attributes/data/allow_parallel/steps", "unknown_setting"},
-		{"dotted key", model.JSONMap{"allow_parallel.changes": true}, "/data/attributes/data/allow_parallel.changes", "unknown_setting"},
-		{"key needing escape", model.JSONMap{"a/b~c": 1.0}, "/data/attributes/data/a~1b~0c", "unknown_setting"},
-		{"bool as string", model.JSONMap{"allow_parallel": map[string]any{"changes": "yes"}}, "/data/attributes/data/allow_parallel/changes", "invalid_type"},
-		{"bool as null", model.JSONMap{"allow_parallel": map[string]any{"runs_of_same_change": nil}}, "/data/attributes/data/allow_parallel/runs_of_same_change", "invalid_type"},
-		{"allow_parallel not object", model.JSONMap{"allow_parallel": true}, "/data/attributes/data/allow_parallel", "invalid_type"},
-		{"approval number", model.JSONMap{"requires_approval_from": 3.0}, "/data/attributes/data/requires_approval_from", "invalid_type"},
-		{"approval blank", model.JSONMap{"requires_approval_from": ""}, "/data/attributes/data/requires_approval_from", "invalid_name"},
+		{"unknown top key", model.JSONMap{"retention_days": 5.0}, "data/retention_days", "unknown_setting"},
+		{"unknown nested key", model.JSONMap{"allow_parallel": map[string]any{"steps": true}}, "data/allow_parallel/steps", "unknown_setting"},
+		{"dotted key", model.JSONMap{"allow_parallel.changes": true}, "data/allow_parallel.changes", "unknown_setting"},
+		{"key needing escape", model.JSONMap{"a/b~c": 1.0}, "data/a~1b~0c", "unknown_setting"},
+		{"bool as string", model.JSONMap{"allow_parallel": map[string]any{"changes": "yes"}}, "data/allow_parallel/changes", "invalid_type"},
+		{"bool as null", model.JSONMap{"allow_parallel": map[string]any{"runs_of_same_change": nil}}, "data/allow_parallel/runs_of_same_change", "invalid_type"},
+		{"allow_parallel not object", model.JSONMap{"allow_parallel": true}, "data/allow_parallel", "invalid_type"},
+		{"approval number", model.JSONMap{"requires_approval_from": 3.0}, "data/requires_approval_from", "invalid_type"},
+		{"approval blank", model.JSONMap{"requires_approval_from": ""}, "data/requires_approval_from", "invalid_name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -210,9 +211,9 @@ func TestSettingsValidation(t *testing.T) {
 				}
 				return
 			}
-			e := model.AsError(err)
-			if e.Kind != model.KindInvalid || e.Pointer != c.pointer || e.Code != c.code {
-				t.Fatalf("got %s %s at %q (%s), want %s at %q", e.Kind, e.Code, e.Pointer, e.Detail, c.code, c.pointer)
+			e := steward.AsError(err)
+			if e.Kind != steward.KindInvalid || e.Field != c.pointer || e.Code != c.code {
+				t.Fatalf("got %s %s at %q (%s), want %s at %q", e.Kind, e.Code, e.Field, e.Detail, c.code, c.pointer)
 			}
 		})
 	}
@@ -224,7 +225,7 @@ func TestSettingsInvalidWriteChangesNothing(t *testing.T) {
 	store, n := propsStore(t)
 	_, err := store.UpdatePropertySet(context.Background(), model.SystemActor, model.KindSettings, n.SettingsID,
 		model.PropertySetUpdate{Data: model.JSONMap{"bogus": true}})
-	if model.AsError(err).Code != "unknown_setting" {
+	if steward.AsError(err).Code != "unknown_setting" {
 		t.Fatalf("err = %v, want unknown_setting", err)
 	}
 	if v, ev := propsCounts(t, store, n.SettingsID, model.KindSettings); v != 1 || ev != 0 {

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
@@ -21,21 +22,21 @@ func Retryable(status string) bool {
 // everything below them) are marked success without running and say so in
 // their log; every other step starts again.
 func (s *Store) RetryChange(ctx context.Context, actor *Actor, id string) (*Change, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("change", id)
+		return nil, steward.NotFound("change", id)
 	}
 	var out *Change
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		var orig Change
 		if err := tx.Where("id = ?", id).Take(&orig).Error; err != nil {
 			if ModelNotFound(translate(err)) {
-				return NotFound("change", id)
+				return steward.NotFound("change", id)
 			}
 			return err
 		}
 		if !Retryable(orig.Status) {
-			return &Error{Kind: KindInvalid, Code: "not_retryable", Meta: map[string]any{"status_code": orig.Status},
+			return &steward.Error{Kind: steward.KindInvalid, Code: "not_retryable", Meta: map[string]any{"status_code": orig.Status},
 				Detail: fmt.Sprintf("change %s is %s; only changes that ended error, cancelled or rejected can be retried", orig.ID, orig.Status)}
 		}
 		var node Node
@@ -143,7 +144,7 @@ func remoteUsable(tx *gorm.DB, remoteID *string) error {
 		return err
 	}
 	if g.Archived || g.Disabled {
-		return &Error{Kind: KindInvalid, Code: "git_remote_unavailable",
+		return &steward.Error{Kind: steward.KindInvalid, Code: "git_remote_unavailable",
 			Detail: fmt.Sprintf("git remote %q is archived or disabled; the change cannot be retried through it", g.Name)}
 	}
 	return nil
@@ -152,9 +153,9 @@ func remoteUsable(tx *gorm.DB, remoteID *string) error {
 // SetSkipOnRetry flags (or unflags) step id to be skipped when its change
 // is retried; records api:steps:update.
 func (s *Store) SetSkipOnRetry(ctx context.Context, actor *Actor, stepID string, skip bool) (*Step, error) {
-	stepID, ok := ParseID(stepID)
+	stepID, ok := steward.ParseID(stepID)
 	if !ok {
-		return nil, NotFound("step", stepID)
+		return nil, steward.NotFound("step", stepID)
 	}
 	var st Step
 	err := s.Write(ctx, func(tx *gorm.DB) error {
@@ -163,7 +164,7 @@ func (s *Store) SetSkipOnRetry(ctx context.Context, actor *Actor, stepID string,
 			return q.Error
 		}
 		if q.RowsAffected == 0 {
-			return NotFound("step", stepID)
+			return steward.NotFound("step", stepID)
 		}
 		if err := tx.Where("id = ?", stepID).Take(&st).Error; err != nil {
 			return err

@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	steward "github.com/stewardhq/steward"
 	"testing"
 
 	"github.com/stewardhq/steward/model"
@@ -137,16 +138,16 @@ func TestRetryRules(t *testing.T) {
 				}
 				return
 			}
-			if e := model.AsError(err); err == nil || e.Kind != model.KindInvalid || e.Code != "not_retryable" {
+			if e := steward.AsError(err); err == nil || e.Kind != steward.KindInvalid || e.Code != "not_retryable" {
 				t.Fatalf("retry of %s change = %v, want 422 not_retryable", tc.status, err)
 			}
 		})
 	}
 	for _, id := range []string{model.NewID(), "not-a-uuid"} {
-		if _, err := f.store.RetryChange(f.ctx, chgActor, id); model.ErrorKind(err) != model.KindNotFound {
+		if _, err := f.store.RetryChange(f.ctx, chgActor, id); steward.ErrorKind(err) != steward.KindNotFound {
 			t.Fatalf("retry of %s = %v, want 404", id, err)
 		}
-		if _, err := f.store.SetSkipOnRetry(f.ctx, chgActor, id, true); model.ErrorKind(err) != model.KindNotFound {
+		if _, err := f.store.SetSkipOnRetry(f.ctx, chgActor, id, true); steward.ErrorKind(err) != steward.KindNotFound {
 			t.Fatalf("skip_on_retry of %s = %v, want 404", id, err)
 		}
 	}
@@ -156,7 +157,7 @@ func TestRetryRules(t *testing.T) {
 	if _, err := f.store.ArchiveNode(f.ctx, model.SystemActor, f.env); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.RetryChange(f.ctx, chgActor, c.ID); model.AsError(err).Code != "archived_node" {
+	if _, err := f.store.RetryChange(f.ctx, chgActor, c.ID); steward.AsError(err).Code != "archived_node" {
 		t.Fatalf("retry on an archived node = %v", err)
 	}
 }

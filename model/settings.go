@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"sort"
 	"strings"
 )
@@ -76,7 +77,7 @@ func ParseSettings(data JSONMap) Settings {
 // error points at the first offending key (in sorted order, so it is stable)
 // under /data/attributes/data.
 func ValidateSettings(data JSONMap) error {
-	return validateSettingsObject(map[string]any(data), settingsSchema, "/data/attributes/data", "")
+	return validateSettingsObject(map[string]any(data), settingsSchema, "data", "")
 }
 
 func validateSettingsObject(obj map[string]any, schema map[string]settingSchema, pointer, prefix string) error {
@@ -90,13 +91,13 @@ func validateSettingsObject(obj map[string]any, schema map[string]settingSchema,
 		name := prefix + k
 		sch, ok := schema[k]
 		if !ok {
-			return Invalid(ptr, "unknown_setting", "unknown setting %q; known settings: %s", name, knownSettings(schema, prefix))
+			return steward.Invalid(ptr, "unknown_setting", "unknown setting %q; known settings: %s", name, knownSettings(schema, prefix))
 		}
 		v := obj[k]
 		switch sch.kind {
 		case settingBool:
 			if _, ok := v.(bool); !ok {
-				return Invalid(ptr, "invalid_type", "setting %q must be true or false, not %s", name, jsonType(v))
+				return steward.Invalid(ptr, "invalid_type", "setting %q must be true or false, not %s", name, jsonType(v))
 			}
 		case settingGroup:
 			if v == nil {
@@ -104,15 +105,15 @@ func validateSettingsObject(obj map[string]any, schema map[string]settingSchema,
 			}
 			g, ok := v.(string)
 			if !ok {
-				return Invalid(ptr, "invalid_type", "setting %q must be a group name or null, not %s", name, jsonType(v))
+				return steward.Invalid(ptr, "invalid_type", "setting %q must be a group name or null, not %s", name, jsonType(v))
 			}
 			if err := ValidName(ptr, g); err != nil {
-				return Invalid(ptr, "invalid_name", "setting %q must name a group: %s", name, AsError(err).Detail)
+				return steward.Invalid(ptr, "invalid_name", "setting %q must name a group: %s", name, steward.AsError(err).Detail)
 			}
 		case settingObject:
 			child, ok := v.(map[string]any)
 			if !ok {
-				return Invalid(ptr, "invalid_type", "setting %q must be an object, not %s", name, jsonType(v))
+				return steward.Invalid(ptr, "invalid_type", "setting %q must be an object, not %s", name, jsonType(v))
 			}
 			if err := validateSettingsObject(child, sch.children, ptr, name+"."); err != nil {
 				return err

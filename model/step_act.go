@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 
 	"gorm.io/gorm"
 )
@@ -26,24 +27,24 @@ const maxActMessage = 10000
 // was still to run and ends the change rejected.
 func (s *Store) ActOnStep(ctx context.Context, actor *Actor, stepID, verb, message string) (*Step, error) {
 	if verb != VerbContinue && verb != VerbApprove && verb != VerbReject {
-		return nil, Errorf(KindNotFound, "steps have no %q action; use continue, approve or reject", verb)
+		return nil, steward.Errorf(steward.KindNotFound, "steps have no %q action; use continue, approve or reject", verb)
 	}
 	if len(message) > maxActMessage {
-		return nil, Invalid("/data/attributes/message", "too_long", "message must be at most %d characters", maxActMessage)
+		return nil, steward.Invalid("message", "too_long", "message must be at most %d characters", maxActMessage)
 	}
 	var denied error
 	var out Step
 	_, err := s.moveChangeOfStep(ctx, stepID, func(r *changeRun) error {
 		st := r.byID[stepID]
 		if err := canAct(r.c, st, actor, verb); err != nil {
-			if ErrorKind(err) != KindForbidden {
+			if steward.ErrorKind(err) != steward.KindForbidden {
 				return err
 			}
 			// The refusal is committed (as an audit event) and the
 			// step left as it was.
 			denied = err
 			return r.s.Record(r.tx, actor, "audit:steps:"+verb+":denied", stepEventSource(st),
-				JSONMap{"change_id": st.ChangeID, "reason": AsError(err).Detail})
+				JSONMap{"change_id": st.ChangeID, "reason": steward.AsError(err).Detail})
 		}
 		by := StepActor{Username: actor.Name(), Message: message, CreatedAt: r.now.UTC().Format("2006-01-02T15:04:05.000000Z")}
 		status := StatusSuccess
@@ -85,12 +86,12 @@ func canAct(c *Change, st *Step, actor *Actor, verb string) error {
 		if st.Kind == StepWait {
 			what = "a wait step that is " + st.Status
 		}
-		return &Error{Kind: KindInvalid, Code: "step_not_waiting", Meta: map[string]any{"status": st.Status},
+		return &steward.Error{Kind: steward.KindInvalid, Code: "step_not_waiting", Meta: map[string]any{"status": st.Status},
 			Detail: fmt.Sprintf("step %s is %s; only waiting wait steps can be continued, approved or rejected", st.ID, what)}
 	}
 	if st.RequiresApprovalFrom == nil {
 		if verb != VerbContinue {
-			return &Error{Kind: KindInvalid, Code: "no_approval_required",
+			return &steward.Error{Kind: steward.KindInvalid, Code: "no_approval_required",
 				Detail: fmt.Sprintf("step %s waits to be continued and needs no approval; use continue", st.ID)}
 		}
 		return nil
@@ -98,14 +99,14 @@ func canAct(c *Change, st *Step, actor *Actor, verb string) error {
 	group := *st.RequiresApprovalFrom
 	switch {
 	case verb == VerbContinue:
-		return &Error{Kind: KindInvalid, Code: "approval_required",
+		return &steward.Error{Kind: steward.KindInvalid, Code: "approval_required",
 			Detail: fmt.Sprintf("step %s needs an approval from group %q: approve or reject it", st.ID, group)}
 	case actor.IsSystem():
 		return nil
 	case !actor.InGroup(group):
-		return Errorf(KindForbidden, "only members of group %q may %s step %s; %s is not one", group, verb, st.ID, actor.Name())
+		return steward.Errorf(steward.KindForbidden, "only members of group %q may %s step %s; %s is not one", group, verb, st.ID, actor.Name())
 	case verb == VerbApprove && actor.Name() == c.CreatedBy:
-		return Errorf(KindForbidden, "%s created change %s and cannot approve it; another member of group %q must", actor.Name(), c.ID, group)
+		return steward.Errorf(steward.KindForbidden, "%s created change %s and cannot approve it; another member of group %q must", actor.Name(), c.ID, group)
 	}
 	return nil
 }
@@ -117,7 +118,7 @@ func canAct(c *Change, st *Step, actor *Actor, verb string) error {
 func (s *Store) CancelChange(ctx context.Context, actor *Actor, changeID string) (*Change, error) {
 	r, err := s.moveChange(ctx, changeID, func(r *changeRun) error {
 		if Terminal(r.c.Status) {
-			return &Error{Kind: KindInvalid, Code: "change_finished", Meta: map[string]any{"status": r.c.Status},
+			return &steward.Error{Kind: steward.KindInvalid, Code: "change_finished", Meta: map[string]any{"status": r.c.Status},
 				Detail: fmt.Sprintf("change %s has already finished (%s) and cannot be cancelled", r.c.ID, r.c.Status)}
 		}
 		return r.endChange(actor, StatusCancelled, nil)
@@ -158,7 +159,7 @@ func (s *Store) ActiveChangeIDs(ctx context.Context, limit int) ([]string, error
 func (s *Store) FinishedChangeIDs(ctx context.Context, ids []string) ([]string, error) {
 	valid := ids[:0:0]
 	for _, id := range ids {
-		if IsID(id) {
+		if steward.IsID(id) {
 			valid = append(valid, id)
 		}
 	}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
@@ -45,9 +46,9 @@ type changeRun struct {
 // are locked too so a worker's concurrent claim (which skips locked rows)
 // either lands before this reads them or waits for the next pass.
 func (s *Store) lockChange(tx *gorm.DB, id string) (*changeRun, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return nil, NotFound("change", id)
+		return nil, steward.NotFound("change", id)
 	}
 	var c Change
 	q := tx
@@ -56,7 +57,7 @@ func (s *Store) lockChange(tx *gorm.DB, id string) (*changeRun, error) {
 	}
 	if err := q.Where("id = ?", id).Take(&c).Error; err != nil {
 		if ModelNotFound(translate(err)) {
-			return nil, NotFound("change", id)
+			return nil, steward.NotFound("change", id)
 		}
 		return nil, err
 	}
@@ -371,7 +372,7 @@ func (s *Store) AdvanceChange(ctx context.Context, changeID string) error {
 	var c Change
 	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", changeID).Take(&c).Error }); err != nil {
 		if ModelNotFound(err) {
-			return NotFound("change", changeID)
+			return steward.NotFound("change", changeID)
 		}
 		return err
 	}

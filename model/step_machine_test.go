@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,7 @@ func TestLeases(t *testing.T) {
 	if held, err := m.store.RenewLease(m.ctx, st.ID, "other", time.Minute); err != nil || held {
 		t.Fatalf("another worker renewed: %v, %v", held, err)
 	}
-	if err := m.store.FinishStep(m.ctx, st.ID, "other", model.StepResult{OK: true}); model.ErrorKind(err) != model.KindConflict {
+	if err := m.store.FinishStep(m.ctx, st.ID, "other", model.StepResult{OK: true}); steward.ErrorKind(err) != steward.KindConflict {
 		t.Fatalf("finish by another worker = %v, want a conflict", err)
 	}
 	if _, err := m.store.CancelChange(m.ctx, model.SystemActor, c.ID); err != nil {
@@ -202,7 +203,7 @@ func TestReapExpiredLeases(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0].Message, "(dead) was lost") {
 		t.Errorf("log of the lost step: %+v", lines)
 	}
-	if err := m.store.FinishStep(m.ctx, st.ID, "dead", model.StepResult{OK: true}); model.ErrorKind(err) != model.KindConflict {
+	if err := m.store.FinishStep(m.ctx, st.ID, "dead", model.StepResult{OK: true}); steward.ErrorKind(err) != steward.KindConflict {
 		t.Errorf("a late finish from the lost worker = %v, want a conflict", err)
 	}
 	if held, _ := m.store.RenewLease(m.ctx, liveStep.ID, "alive", time.Hour); !held {

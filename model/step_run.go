@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"path"
 
 	"gorm.io/gorm"
@@ -29,7 +30,7 @@ type RunContext struct {
 // so a step sees the patches earlier steps applied.
 func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, error) {
 	if c.CommitSHA == nil {
-		return nil, Errorf(KindInternal, "change %s has no commit", c.ID)
+		return nil, steward.Errorf(steward.KindInternal, "change %s has no commit", c.ID)
 	}
 	node, err := s.nodeByID(ctx, c.NodeID)
 	if err != nil {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -146,13 +147,13 @@ func (s *Store) startChange(ctx context.Context, c *Change) error {
 	if c.MintmodelID == nil && c.TemplateVersionID != nil {
 		mm, mmErr = s.renderChangeMintModel(ctx, c, &node)
 	}
-	if mmErr != nil && ErrorKind(mmErr) != KindInvalid {
+	if mmErr != nil && steward.ErrorKind(mmErr) != steward.KindInvalid {
 		return mmErr // a database or Git outage: try again on the next pass
 	}
 	if mmErr != nil {
 		// Said in the log of its first step before the change ends, so
 		// the log is complete when the change is seen finished.
-		s.logStepLine(ctx, c.ID, s.firstStepID(ctx, c.ID), "the change could not start: "+AsError(mmErr).Detail)
+		s.logStepLine(ctx, c.ID, s.firstStepID(ctx, c.ID), "the change could not start: "+steward.AsError(mmErr).Detail)
 	}
 	_, err = s.moveChange(ctx, c.ID, func(r *changeRun) error {
 		if mmErr != nil {
@@ -222,7 +223,7 @@ func (r *changeRun) failStart(cause error) error {
 		return nil
 	}
 	r.c.StartedAt = &r.now
-	return r.endChange(SystemActor, StatusError, JSONMap{"reason": AsError(cause).Detail})
+	return r.endChange(SystemActor, StatusError, JSONMap{"reason": steward.AsError(cause).Detail})
 }
 
 // firstStepID is the id of the change's first step ("" when it has none).

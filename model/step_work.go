@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"io"
 	"time"
 
@@ -103,7 +104,7 @@ func (s *Store) StepHeld(ctx context.Context, stepID, owner string) (held bool, 
 // finished reads a complete log). A step that was cancelled meanwhile stays
 // cancelled (nil); one owner no longer holds is a conflict.
 func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result StepResult) error {
-	var refused *Error
+	var refused *steward.Error
 	var changeID string
 	_, err := s.moveChangeOfStep(ctx, stepID, func(r *changeRun) error {
 		st := r.byID[stepID]
@@ -111,13 +112,13 @@ func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result Ste
 			return nil
 		}
 		if st.Status != StatusRunning || st.LeaseOwner == nil || *st.LeaseOwner != owner {
-			return &Error{Kind: KindConflict, Code: "step_not_held",
+			return &steward.Error{Kind: steward.KindConflict, Code: "step_not_held",
 				Detail: fmt.Sprintf("step %s is %s and not held by worker %s", st.ID, st.Status, owner)}
 		}
 		if result.OK && len(bytes.TrimSpace(result.PropertyPatch)) > 0 {
 			if err := r.applyPropertyPatch(st, result.PropertyPatch); err != nil {
-				if ErrorKind(err) == KindInvalid {
-					refused, changeID = AsError(err), r.c.ID
+				if steward.ErrorKind(err) == steward.KindInvalid {
+					refused, changeID = steward.AsError(err), r.c.ID
 				}
 				return err // rolls back; a refused patch is reported below
 			}
@@ -142,9 +143,9 @@ func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result Ste
 
 // moveChangeOfStep is moveChange for the change that step belongs to.
 func (s *Store) moveChangeOfStep(ctx context.Context, stepID string, fn func(r *changeRun) error) (*changeRun, error) {
-	stepID, ok := ParseID(stepID)
+	stepID, ok := steward.ParseID(stepID)
 	if !ok {
-		return nil, NotFound("step", stepID)
+		return nil, steward.NotFound("step", stepID)
 	}
 	var ids []string
 	if err := s.Read(ctx, func(db *gorm.DB) error {
@@ -153,7 +154,7 @@ func (s *Store) moveChangeOfStep(ctx context.Context, stepID string, fn func(r *
 		return nil, err
 	}
 	if len(ids) == 0 {
-		return nil, NotFound("step", stepID)
+		return nil, steward.NotFound("step", stepID)
 	}
 	return s.moveChange(ctx, ids[0], fn)
 }
@@ -240,7 +241,7 @@ const maxPropertyPatch = 1 << 20
 // is a 422 saying why; nothing is written then.
 func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
 	if len(raw) > maxPropertyPatch {
-		return Errorf(KindInvalid, "the patch is %d bytes; at most %d are accepted", len(raw), maxPropertyPatch)
+		return steward.Errorf(steward.KindInvalid, "the patch is %d bytes; at most %d are accepted", len(raw), maxPropertyPatch)
 	}
 	var node Node
 	if err := r.tx.Where("id = ?", r.c.NodeID).Take(&node).Error; err != nil {
@@ -264,22 +265,22 @@ func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
 		if err := dec.Decode(&ops); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return Errorf(KindInvalid, "patch %d is not JSON: %v", i, err)
+			return steward.Errorf(steward.KindInvalid, "patch %d is not JSON: %v", i, err)
 		}
 		patch, err := jsonpatch.DecodePatch(ops)
 		if err != nil {
-			return Errorf(KindInvalid, "patch %d is not an RFC 6902 JSON patch (an array of operations): %v", i, err)
+			return steward.Errorf(steward.KindInvalid, "patch %d is not an RFC 6902 JSON patch (an array of operations): %v", i, err)
 		}
 		if doc, err = patch.Apply(doc); err != nil {
-			return Errorf(KindInvalid, "patch %d does not apply to the properties of %s: %v", i, node.Path, err)
+			return steward.Errorf(steward.KindInvalid, "patch %d does not apply to the properties of %s: %v", i, node.Path, err)
 		}
 	}
 	// Numbers stay exact: the patch library keeps their text, and so does this.
 	data, err := DecodeJSONObject(doc)
-	if e := (*Error)(nil); errors.As(err, &e) {
-		return Errorf(KindInvalid, "the patched properties of %s cannot be stored: %s", node.Path, e.Detail)
+	if e := (*steward.Error)(nil); errors.As(err, &e) {
+		return steward.Errorf(steward.KindInvalid, "the patched properties of %s cannot be stored: %s", node.Path, e.Detail)
 	} else if err != nil {
-		return Errorf(KindInvalid, "the patched properties of %s are not a JSON object", node.Path)
+		return steward.Errorf(steward.KindInvalid, "the patched properties of %s are not a JSON object", node.Path)
 	}
 	res := r.tx.Model(&PropertySet{}).Where("id = ?", ps.ID).
 		Updates(map[string]any{"version": gorm.Expr("version + 1"), "data": data, "updated_at": r.now})
@@ -301,7 +302,7 @@ func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
 func (s *Store) StepsNotRunning(ctx context.Context, ids []string) ([]string, error) {
 	valid := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if IsID(id) {
+		if steward.IsID(id) {
 			valid = append(valid, id)
 		}
 	}

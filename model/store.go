@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"errors"
+	steward "github.com/stewardhq/steward"
 	"log/slog"
 	"time"
 
@@ -68,24 +69,24 @@ func translate(err error) error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
+	var e *steward.Error
 	if errors.As(err, &e) {
 		return err
 	}
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):
-		return &Error{Kind: KindNotFound, Code: "not_found", Detail: "the record was not found", Err: err}
+		return &steward.Error{Kind: steward.KindNotFound, Code: "not_found", Detail: "the record was not found", Err: err}
 	case errors.Is(err, gorm.ErrDuplicatedKey):
-		return &Error{Kind: KindConflict, Code: "taken", Detail: "a record with the same key already exists", Err: err}
+		return &steward.Error{Kind: steward.KindConflict, Code: "taken", Detail: "a record with the same key already exists", Err: err}
 	case errors.Is(err, gorm.ErrForeignKeyViolated):
-		return &Error{Kind: KindInvalid, Code: "invalid_reference", Detail: "a referenced record does not exist", Err: err}
+		return &steward.Error{Kind: steward.KindInvalid, Code: "invalid_reference", Detail: "a referenced record does not exist", Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &Error{Kind: KindUnavailable, Code: "cancelled", Detail: "the request was cancelled", Err: err}
+		return &steward.Error{Kind: steward.KindUnavailable, Code: "cancelled", Detail: "the request was cancelled", Err: err}
 	}
-	return &Error{Kind: KindInternal, Code: "internal", Detail: "internal error", Err: err}
+	return &steward.Error{Kind: steward.KindInternal, Code: "internal", Detail: "internal error", Err: err}
 }
 
 // IsDuplicate reports whether err is a unique-key violation.
 func IsDuplicate(err error) bool {
-	return errors.Is(err, gorm.ErrDuplicatedKey) || (ErrorKind(err) == KindConflict && AsError(err).Code == "taken")
+	return errors.Is(err, gorm.ErrDuplicatedKey) || (steward.ErrorKind(err) == steward.KindConflict && steward.AsError(err).Code == "taken")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
@@ -47,7 +48,7 @@ func (s *Store) AssetTemplate(ctx context.Context, asset *Node) (*Template, *Tem
 		return nil, nil, gitops.Remote{}, err
 	}
 	if tv.State != VersionReady || tv.CommitSHA == nil {
-		return nil, nil, gitops.Remote{}, &Error{Kind: KindInvalid, Code: "template_version_not_ready",
+		return nil, nil, gitops.Remote{}, &steward.Error{Kind: steward.KindInvalid, Code: "template_version_not_ready",
 			Detail: fmt.Sprintf("template %s version %s is %s, not ready", tpl.Code, tv.Version, tv.State)}
 	}
 	remote, err := s.TemplateRemote(&tpl)
@@ -111,12 +112,12 @@ func (s *Store) TemplateVersionIDs(ctx context.Context, templateIDs []string) (m
 // GetTemplate loads the project's template by code; 404 when missing.
 func (s *Store) GetTemplate(ctx context.Context, project *Node, code string) (*Template, error) {
 	if project.Kind != KindProject || ValidateCode(code) != nil {
-		return nil, NotFound("template", code)
+		return nil, steward.NotFound("template", code)
 	}
 	var t Template
 	err := s.Read(ctx, func(db *gorm.DB) error { return TemplatesQuery(db, project).Where("code = ?", code).Take(&t).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("template", code)
+		return nil, steward.NotFound("template", code)
 	}
 	if err != nil {
 		return nil, err
@@ -128,9 +129,9 @@ func (s *Store) GetTemplate(ctx context.Context, project *Node, code string) (*T
 // Codes are unique per project; an archived project takes no new templates.
 func (s *Store) CreateTemplate(ctx context.Context, actor *Actor, project *Node, in TemplateInput) (*Template, error) {
 	if project.Kind != KindProject {
-		return nil, NotFound("project", project.Path)
+		return nil, steward.NotFound("project", project.Path)
 	}
-	if err := First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description), s.validateRemoteURL(in.URL)); err != nil {
+	if err := steward.First(ValidateCode(in.Code), validateName(in.Name), validateDescription(in.Description), s.validateRemoteURL(in.URL)); err != nil {
 		return nil, err
 	}
 	now := s.Now()
@@ -145,10 +146,10 @@ func (s *Store) CreateTemplate(ctx context.Context, actor *Actor, project *Node,
 			return err
 		}
 		if p.Archived {
-			return &Error{Kind: KindInvalid, Code: "archived_parent",
+			return &steward.Error{Kind: steward.KindInvalid, Code: "archived_parent",
 				Detail: fmt.Sprintf("project %q is archived and accepts no new templates", p.Code)}
 		}
-		taken := Invalid("/data/attributes/code", "taken", "template code %q is already used in this project", in.Code)
+		taken := steward.Invalid("code", "taken", "template code %q is already used in this project", in.Code)
 		var n int64
 		if err := TemplatesQuery(tx, project).Where("code = ?", in.Code).Count(&n).Error; err != nil {
 			return err

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"sort"
 	"strings"
 	"time"
@@ -30,14 +31,14 @@ func VersionHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 
 // GetVersionHistory loads history row id of asset; 404 when missing.
 func (s *Store) GetVersionHistory(ctx context.Context, asset *Node, id string) (*TemplateVersionHistory, error) {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if asset.Kind != KindAsset || !ok {
-		return nil, NotFound("template version history", id)
+		return nil, steward.NotFound("template version history", id)
 	}
 	var h TemplateVersionHistory
 	err := s.Read(ctx, func(db *gorm.DB) error { return VersionHistoryQuery(db, asset).Where("id = ?", id).Take(&h).Error })
 	if ModelNotFound(err) {
-		return nil, NotFound("template version history", id)
+		return nil, steward.NotFound("template version history", id)
 	}
 	if err != nil {
 		return nil, err
@@ -155,11 +156,11 @@ func assignable(tx *gorm.DB, t *Template, v *TemplateVersion, pointer string) er
 	*v = cur
 	switch {
 	case tpl.Archived:
-		return Invalid(pointer, "archived_template", "template %q is archived and cannot be given to assets", t.Code)
+		return steward.Invalid(pointer, "archived_template", "template %q is archived and cannot be given to assets", t.Code)
 	case cur.Archived:
-		return Invalid(pointer, "archived_template_version", "template %s version %s is archived and cannot be given to assets", t.Code, cur.Version)
+		return steward.Invalid(pointer, "archived_template_version", "template %s version %s is archived and cannot be given to assets", t.Code, cur.Version)
 	case cur.State != VersionReady:
-		return Invalid(pointer, "template_version_not_ready",
+		return steward.Invalid(pointer, "template_version_not_ready",
 			"template %s version %s is %s; only ready versions can be given to assets", t.Code, cur.Version, cur.State)
 	}
 	return nil
@@ -169,12 +170,12 @@ func assignable(tx *gorm.DB, t *Template, v *TemplateVersion, pointer string) er
 // t's project) to version v, all or none: an unknown or archived asset, or a
 // version that is not ready, is a 422 and moves nothing.
 func (s *Store) AssignTemplateVersion(ctx context.Context, actor *Actor, project *Node, t *Template, v *TemplateVersion, paths []string) (*TemplateVersion, error) {
-	const ptr = "/data/attributes/asset_paths"
+	const ptr = "asset_paths"
 	if len(paths) == 0 {
-		return nil, Invalid(ptr, "blank", "asset_paths must name at least one asset, e.g. %s/assets/<code>", project.Path)
+		return nil, steward.Invalid(ptr, "blank", "asset_paths must name at least one asset, e.g. %s/assets/<code>", project.Path)
 	}
 	if len(paths) > 1000 {
-		return nil, Invalid(ptr, "too_long", "asset_paths may name at most 1000 assets per request")
+		return nil, steward.Invalid(ptr, "too_long", "asset_paths may name at most 1000 assets per request")
 	}
 	// Paths are node paths (/projects/p/assets/a); the API path of a node is accepted too.
 	for i, p := range paths {
@@ -206,11 +207,11 @@ func (s *Store) AssignTemplateVersion(ctx context.Context, actor *Actor, project
 		}
 		if len(missing) > 0 {
 			sort.Strings(missing)
-			return &Error{Kind: KindInvalid, Code: "unknown_assets", Pointer: ptr, Meta: map[string]any{"asset_paths": missing},
+			return &steward.Error{Kind: steward.KindInvalid, Code: "unknown_assets", Field: ptr, Meta: map[string]any{"asset_paths": missing},
 				Detail: fmt.Sprintf("the following asset(s) do not exist in project %q: %s", project.Code, strings.Join(missing, ", "))}
 		}
 		if len(archived) > 0 {
-			return &Error{Kind: KindInvalid, Code: "archived_assets", Pointer: ptr, Meta: map[string]any{"asset_paths": archived},
+			return &steward.Error{Kind: steward.KindInvalid, Code: "archived_assets", Field: ptr, Meta: map[string]any{"asset_paths": archived},
 				Detail: "the following asset(s) are archived: " + strings.Join(archived, ", ")}
 		}
 		now := s.Now()

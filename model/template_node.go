@@ -1,5 +1,6 @@
 package model
 
+import steward "github.com/stewardhq/steward"
 import "gorm.io/gorm"
 
 // How an asset names its template: template_name (the template's code, or
@@ -10,10 +11,10 @@ import "gorm.io/gorm"
 // checkTemplate checks the form of the template attributes before the write.
 func (s *Store) checkTemplate(in NodeInput) error {
 	if in.TemplateName != nil && len(*in.TemplateName) > 200 {
-		return Invalid("/data/attributes/template_name", "too_long", "template_name must be at most 200 characters")
+		return steward.Invalid("template_name", "too_long", "template_name must be at most 200 characters")
 	}
 	if in.TemplateVersion != nil && len(*in.TemplateVersion) > 100 {
-		return Invalid("/data/attributes/template_version", "too_long", "template_version must be at most 100 characters")
+		return steward.Invalid("template_version", "too_long", "template_version must be at most 100 characters")
 	}
 	return nil
 }
@@ -30,7 +31,7 @@ func deref(s *string) string {
 // no template. set lists the attributes an update sent; nil means n is being
 // created. On update a missing attribute keeps the current template or version.
 func (s *Store) setAssetTemplate(tx *gorm.DB, n *Node, in NodeInput, set map[string]bool) error {
-	const namePtr, versionPtr = "/data/attributes/template_name", "/data/attributes/template_version"
+	const namePtr, versionPtr = "template_name", "template_version"
 	creating := set == nil
 	nameSet, versionSet := creating || set["template_name"], creating || set["template_version"]
 	if n.Kind != KindAsset || (!nameSet && !versionSet) {
@@ -70,25 +71,25 @@ func (s *Store) setAssetTemplate(tx *gorm.DB, n *Node, in NodeInput, set map[str
 		}
 		return closeHistory(tx, n.ID, now)
 	case name == "":
-		return Invalid(namePtr, "required", "template_version %q needs a template_name", version)
+		return steward.Invalid(namePtr, "required", "template_version %q needs a template_name", version)
 	}
 	t, err := findTemplate(tx, *n.ProjectID, name)
 	if err != nil {
 		return err
 	}
 	if version == "" {
-		return Invalid(versionPtr, "required", "template_name %q needs a template_version", name)
+		return steward.Invalid(versionPtr, "required", "template_name %q needs a template_version", name)
 	}
 	var v TemplateVersion
 	err = tx.Where("template_id = ? AND version = ?", t.ID, version).Take(&v).Error
 	if ModelNotFound(translate(err)) {
-		return Invalid(versionPtr, "unknown_template_version", "template %q has no version %q", t.Code, version)
+		return steward.Invalid(versionPtr, "unknown_template_version", "template %q has no version %q", t.Code, version)
 	}
 	if err != nil {
 		return err
 	}
 	if t.Archived {
-		return Invalid(namePtr, "archived_template", "template %q is archived and cannot be given to assets", t.Code)
+		return steward.Invalid(namePtr, "archived_template", "template %q is archived and cannot be given to assets", t.Code)
 	}
 	if cur != nil && cur.Version.ID == v.ID {
 		// Unchanged: keep the history, store the canonical names.
@@ -104,7 +105,7 @@ func (s *Store) setAssetTemplate(tx *gorm.DB, n *Node, in NodeInput, set map[str
 
 // findTemplate finds a template of the project by code, else by name.
 func findTemplate(tx *gorm.DB, projectID, name string) (*Template, error) {
-	const namePtr = "/data/attributes/template_name"
+	const namePtr = "template_name"
 	var found []Template
 	if err := tx.Where("project_id = ? AND code = ?", projectID, name).Find(&found).Error; err != nil {
 		return nil, err
@@ -116,9 +117,9 @@ func findTemplate(tx *gorm.DB, projectID, name string) (*Template, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, Invalid(namePtr, "unknown_template", "template %q does not exist in this project", name)
+		return nil, steward.Invalid(namePtr, "unknown_template", "template %q does not exist in this project", name)
 	case 1:
 		return &found[0], nil
 	}
-	return nil, Invalid(namePtr, "ambiguous_template", "more than one template is named %q; use the template's code", name)
+	return nil, steward.Invalid(namePtr, "ambiguous_template", "more than one template is named %q; use the template's code", name)
 }

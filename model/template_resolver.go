@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"path"
 	"time"
 
@@ -156,7 +157,7 @@ func (s *Store) resolveRev(ctx context.Context, t *Template, v *TemplateVersion)
 	}
 	remote, err := s.TemplateRemote(t)
 	if err != nil {
-		if e := AsError(err); e.Kind == KindInvalid {
+		if e := steward.AsError(err); e.Kind == steward.KindInvalid {
 			return broken("%s", e.Detail)
 		}
 		return nil, err

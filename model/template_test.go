@@ -3,6 +3,7 @@ package model_test
 import (
 	"context"
 	"encoding/json"
+	steward "github.com/stewardhq/steward"
 	"reflect"
 	"strings"
 	"testing"
@@ -92,9 +93,9 @@ func (f *tmplFixture) asset(t *testing.T, parent *model.Node, code string) *mode
 
 func tmplErrCode(t *testing.T, err error, code, pointer string) {
 	t.Helper()
-	e := model.AsError(err)
-	if err == nil || e.Code != code || e.Pointer != pointer {
-		t.Fatalf("error = %v (code %q, pointer %q), want code %q at %q", err, e.Code, e.Pointer, code, pointer)
+	e := steward.AsError(err)
+	if err == nil || e.Code != code || e.Field != pointer {
+		t.Fatalf("error = %v (code %q, field %q), want code %q at %q", err, e.Code, e.Field, code, pointer)
 	}
 }
 
@@ -200,7 +201,7 @@ func TestTemplateVersionRepointing(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := f.store.PutTemplateVersion(f.ctx, model.SystemActor, f.project, f.tpl, "v1", model.TemplateVersionInput{GitRev: "main"})
-	tmplErrCode(t, err, "version_in_use", "/data/attributes/git_rev")
+	tmplErrCode(t, err, "version_in_use", "git_rev")
 	// The same rev with a new description keeps the commit and the state.
 	desc := "described"
 	got, _, err := f.store.PutTemplateVersion(f.ctx, model.SystemActor, f.project, f.tpl, "v1",
@@ -210,7 +211,7 @@ func TestTemplateVersionRepointing(t *testing.T) {
 	}
 	for _, rev := range []string{"a..b", "-x", ""} {
 		_, _, err := f.store.PutTemplateVersion(f.ctx, model.SystemActor, f.project, f.tpl, "v2", model.TemplateVersionInput{GitRev: rev})
-		tmplErrCode(t, err, "invalid_git_rev", "/data/attributes/git_rev")
+		tmplErrCode(t, err, "invalid_git_rev", "git_rev")
 	}
 }
 
@@ -226,7 +227,7 @@ func TestTemplateAssignWritesHistory(t *testing.T) {
 	a, b := f.asset(t, f.project, "a"), f.asset(t, env, "b")
 
 	_, err = f.store.AssignTemplateVersion(f.ctx, model.SystemActor, f.project, f.tpl, v1, []string{a.Path, "/projects/opc/assets/nope", "/projects/other/assets/a"})
-	tmplErrCode(t, err, "unknown_assets", "/data/attributes/asset_paths")
+	tmplErrCode(t, err, "unknown_assets", "asset_paths")
 	if !strings.Contains(err.Error(), "/projects/opc/assets/nope") || !strings.Contains(err.Error(), "/projects/other/assets/a") {
 		t.Fatalf("error %v does not name the unknown paths", err)
 	}
@@ -255,7 +256,7 @@ func TestTemplateAssignWritesHistory(t *testing.T) {
 
 	broken := f.put(t, "broken", "no-such-rev")
 	_, err = f.store.AssignTemplateVersion(f.ctx, model.SystemActor, f.project, f.tpl, broken, []string{a.Path})
-	tmplErrCode(t, err, "template_version_not_ready", "/data/attributes/asset_paths")
+	tmplErrCode(t, err, "template_version_not_ready", "asset_paths")
 }
 
 func tmplHistory(t *testing.T, f *tmplFixture, asset *model.Node) []model.TemplateVersionHistory {
@@ -277,11 +278,11 @@ func TestAssetNamesTemplate(t *testing.T) {
 	for _, c := range []struct {
 		name, tpl, version, code, pointer string
 	}{
-		{"unknown template", "nope", "v1", "unknown_template", "/data/attributes/template_name"},
-		{"unknown version", "web", "v9", "unknown_template_version", "/data/attributes/template_version"},
-		{"broken version", "web", "bad", "template_version_not_ready", "/data/attributes/template_version"},
-		{"no version", "web", "", "required", "/data/attributes/template_version"},
-		{"no template", "", "v1", "required", "/data/attributes/template_name"},
+		{"unknown template", "nope", "v1", "unknown_template", "template_name"},
+		{"unknown version", "web", "v9", "unknown_template_version", "template_version"},
+		{"broken version", "web", "bad", "template_version_not_ready", "template_version"},
+		{"no version", "web", "", "required", "template_version"},
+		{"no template", "", "v1", "required", "template_name"},
 	} {
 		_, err := f.store.CreateNode(f.ctx, model.SystemActor, f.project, model.KindAsset,
 			model.NodeInput{Code: "x", Name: "x", TemplateName: s(c.tpl), TemplateVersion: s(c.version)})
@@ -331,13 +332,13 @@ func TestTemplateCreateValidates(t *testing.T) {
 		code    string
 		pointer string
 	}{
-		{"slash in code", model.TemplateInput{Code: "a/b", Name: "x", URL: f.repo.URL()}, "invalid_format", "/data/attributes/code"},
-		{"dot dot code", model.TemplateInput{Code: "..", Name: "x", URL: f.repo.URL()}, "invalid_format", "/data/attributes/code"},
-		{"taken", model.TemplateInput{Code: "web", Name: "x", URL: f.repo.URL()}, "taken", "/data/attributes/code"},
-		{"ext transport", model.TemplateInput{Code: "x", Name: "x", URL: "ext::sh -c touch% /tmp/pwned"}, "invalid_url", "/data/attributes/url"},
-		{"spaces", model.TemplateInput{Code: "x", Name: "x", URL: "https://example.com/a b"}, "invalid_url", "/data/attributes/url"},
+		{"slash in code", model.TemplateInput{Code: "a/b", Name: "x", URL: f.repo.URL()}, "invalid_format", "code"},
+		{"dot dot code", model.TemplateInput{Code: "..", Name: "x", URL: f.repo.URL()}, "invalid_format", "code"},
+		{"taken", model.TemplateInput{Code: "web", Name: "x", URL: f.repo.URL()}, "taken", "code"},
+		{"ext transport", model.TemplateInput{Code: "x", Name: "x", URL: "ext::sh -c touch% /tmp/pwned"}, "invalid_url", "url"},
+		{"spaces", model.TemplateInput{Code: "x", Name: "x", URL: "https://example.com/a b"}, "invalid_url", "url"},
 		{"bad key", model.TemplateInput{Code: "x", Name: "x", URL: f.repo.URL(),
-			Credentials: model.CredentialsInput{SSHKey: remoteStr("not a key")}}, "invalid_ssh_key", "/data/attributes/ssh_key_data"},
+			Credentials: model.CredentialsInput{SSHKey: remoteStr("not a key")}}, "invalid_ssh_key", "ssh_key_data"},
 	} {
 		_, err := f.store.CreateTemplate(f.ctx, model.SystemActor, f.project, c.in)
 		tmplErrCode(t, err, c.code, c.pointer)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"regexp"
 	"time"
 
@@ -81,14 +82,14 @@ func takeVersion(db *gorm.DB, id string, tv *TemplateVersion, tpl *Template) err
 // GetTemplateVersion loads version of t by name; 404 when missing.
 func (s *Store) GetTemplateVersion(ctx context.Context, t *Template, version string) (*TemplateVersion, error) {
 	if !versionPattern.MatchString(version) {
-		return nil, NotFound("template version", version)
+		return nil, steward.NotFound("template version", version)
 	}
 	var v TemplateVersion
 	err := s.Read(ctx, func(db *gorm.DB) error {
 		return TemplateVersionsQuery(db, t).Where("version = ?", version).Take(&v).Error
 	})
 	if ModelNotFound(err) {
-		return nil, NotFound("template version", version)
+		return nil, steward.NotFound("template version", version)
 	}
 	if err != nil {
 		return nil, err
@@ -115,11 +116,11 @@ func versionInUse(tx *gorm.DB, id string) (bool, error) {
 // new version from an updated one.
 func (s *Store) PutTemplateVersion(ctx context.Context, actor *Actor, project *Node, t *Template, version string, in TemplateVersionInput) (v *TemplateVersion, created bool, err error) {
 	if !versionPattern.MatchString(version) {
-		return nil, false, &Error{Kind: KindInvalid, Code: "invalid_version",
+		return nil, false, &steward.Error{Kind: steward.KindInvalid, Code: "invalid_version",
 			Detail: fmt.Sprintf("version %q must start with a letter or digit and contain only letters, digits, '.', '_' and '-' (at most 100)", version)}
 	}
 	if err := gitops.ValidateRev(in.GitRev); err != nil {
-		return nil, false, Invalid("/data/attributes/git_rev", "invalid_git_rev", "%s", err.Error())
+		return nil, false, steward.Invalid("git_rev", "invalid_git_rev", "%s", err.Error())
 	}
 	if err := validateDescription(in.Description); err != nil {
 		return nil, false, err
@@ -130,7 +131,7 @@ func (s *Store) PutTemplateVersion(ctx context.Context, actor *Actor, project *N
 			return err
 		}
 		if cur.Archived {
-			return &Error{Kind: KindInvalid, Code: "archived_template",
+			return &steward.Error{Kind: steward.KindInvalid, Code: "archived_template",
 				Detail: fmt.Sprintf("template %q is archived and takes no new or changed versions", t.Code)}
 		}
 		now := s.Now()
@@ -138,7 +139,7 @@ func (s *Store) PutTemplateVersion(ctx context.Context, actor *Actor, project *N
 		err := TemplateVersionsQuery(tx, t).Where("version = ?", version).Take(&existing).Error
 		if ModelNotFound(translate(err)) {
 			if in.Archived != nil && *in.Archived {
-				return Invalid("/data/attributes/archived", "archived_on_create", "a new template version cannot be created archived")
+				return steward.Invalid("archived", "archived_on_create", "a new template version cannot be created archived")
 			}
 			desc := ""
 			if in.Description != nil {
@@ -160,7 +161,7 @@ func (s *Store) PutTemplateVersion(ctx context.Context, actor *Actor, project *N
 			return err
 		}
 		if used && in.GitRev != existing.GitRev {
-			return Invalid("/data/attributes/git_rev", "version_in_use",
+			return steward.Invalid("git_rev", "version_in_use",
 				"template %s version %s is used by assets and stays at git_rev %q; create a new version for %q",
 				t.Code, version, existing.GitRev, in.GitRev)
 		}

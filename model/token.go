@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	steward "github.com/stewardhq/steward"
 	"strings"
 	"time"
 
@@ -51,7 +52,7 @@ func NewTokenSecret() string {
 // never stored.
 func (s *Store) CreateToken(ctx context.Context, actor *Actor, username, name string, ttl time.Duration, secret string) (*APIToken, string, error) {
 	if ttl < 0 {
-		return nil, "", Invalid("/data/attributes/expires_at", "invalid", "expiry must be in the future")
+		return nil, "", steward.Invalid("expires_at", "invalid", "expiry must be in the future")
 	}
 	var expires *time.Time
 	if ttl > 0 {
@@ -69,19 +70,19 @@ func (s *Store) CreateTokenUntil(ctx context.Context, actor *Actor, username, na
 		username = actor.Name()
 	}
 	if username != actor.Name() && !actor.IsAdmin() {
-		return nil, "", Errorf(KindForbidden, "only administrators may create tokens for other users")
+		return nil, "", steward.Errorf(steward.KindForbidden, "only administrators may create tokens for other users")
 	}
 	now := s.Now()
 	if expires != nil && !expires.After(now) {
-		return nil, "", Invalid("/data/attributes/expires_at", "invalid", "expires_at must be in the future")
+		return nil, "", steward.Invalid("expires_at", "invalid", "expires_at must be in the future")
 	}
 	if len(name) > 200 {
-		return nil, "", Invalid("/data/attributes/name", "too_long", "name must be at most 200 characters")
+		return nil, "", steward.Invalid("name", "too_long", "name must be at most 200 characters")
 	}
 	if secret == "" {
 		secret = NewTokenSecret()
 	} else if len(secret) < 16 {
-		return nil, "", Errorf(KindInvalid, "a token must be at least 16 characters long")
+		return nil, "", steward.Errorf(steward.KindInvalid, "a token must be at least 16 characters long")
 	}
 	tok := &APIToken{ID: NewID(), Name: name, TokenHash: HashToken(secret), Prefix: prefixOf(secret), CreatedAt: now}
 	if expires != nil {
@@ -92,7 +93,7 @@ func (s *Store) CreateTokenUntil(ctx context.Context, actor *Actor, username, na
 		var u User
 		if err := tx.Where("username = ?", username).Take(&u).Error; err != nil {
 			if err == gorm.ErrRecordNotFound {
-				return Invalid("/data/attributes/username", "not_found", "user %q does not exist", username)
+				return steward.Invalid("username", "not_found", "user %q does not exist", username)
 			}
 			return err
 		}
@@ -120,7 +121,7 @@ func prefixOf(secret string) string {
 // Authenticate resolves a bearer secret to its actor. Unknown, expired and
 // revoked tokens are all 401 with the same message, so probing learns nothing.
 func (s *Store) Authenticate(ctx context.Context, secret string) (*Actor, error) {
-	unauthorized := Errorf(KindUnauthorized, "a valid API token is required: send Authorization: Bearer <token>")
+	unauthorized := steward.Errorf(steward.KindUnauthorized, "a valid API token is required: send Authorization: Bearer <token>")
 	secret = strings.TrimSpace(secret)
 	if secret == "" {
 		return nil, unauthorized
@@ -159,15 +160,15 @@ func (s *Store) TokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
 // RevokeToken revokes token id. Users revoke their own; admins any. A token
 // the actor may not see is reported as not found; revoking twice is a no-op.
 func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error {
-	id, ok := ParseID(id)
+	id, ok := steward.ParseID(id)
 	if !ok {
-		return NotFound("token", id)
+		return steward.NotFound("token", id)
 	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		var tok APIToken
 		if err := s.TokensQuery(tx, actor).Where("api_tokens.id = ?", id).Take(&tok).Error; err != nil {
 			if err == gorm.ErrRecordNotFound {
-				return NotFound("token", id)
+				return steward.NotFound("token", id)
 			}
 			return err
 		}

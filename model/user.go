@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	steward "github.com/stewardhq/steward"
 	"regexp"
 	"sort"
 	"time"
@@ -87,7 +88,7 @@ func (a *Actor) IsAdmin() bool { return a != nil && (a.System || a.InGroup(Admin
 // RequireAdmin returns 403 unless the actor is an administrator.
 func (a *Actor) RequireAdmin() error {
 	if !a.IsAdmin() {
-		return Errorf(KindForbidden, "only members of the %q group may do this", AdminGroup)
+		return steward.Errorf(steward.KindForbidden, "only members of the %q group may do this", AdminGroup)
 	}
 	return nil
 }
@@ -97,7 +98,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$`)
 // ValidName checks a username or group name.
 func ValidName(pointer, s string) error {
 	if !namePattern.MatchString(s) {
-		return Invalid(pointer, "invalid_name", "%q must be 1-100 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", s)
+		return steward.Invalid(pointer, "invalid_name", "%q must be 1-100 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", s)
 	}
 	return nil
 }
@@ -108,12 +109,12 @@ func (s *Store) CreateUser(ctx context.Context, actor *Actor, username string, g
 	if err := actor.RequireAdmin(); err != nil {
 		return nil, err
 	}
-	if err := ValidName("/data/attributes/username", username); err != nil {
+	if err := ValidName("username", username); err != nil {
 		return nil, err
 	}
 	groups = dedupe(groups)
 	for _, g := range groups {
-		if err := ValidName("/data/attributes/groupnames", g); err != nil {
+		if err := ValidName("groupnames", g); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +126,7 @@ func (s *Store) CreateUser(ctx context.Context, actor *Actor, username string, g
 			return err
 		}
 		if n > 0 {
-			return Invalid("/data/attributes/username", "taken", "username %q is already taken", username)
+			return steward.Invalid("username", "taken", "username %q is already taken", username)
 		}
 		if err := tx.Omit("Groups").Create(u).Error; err != nil {
 			return err
@@ -167,13 +168,13 @@ func (s *Store) CreateGroup(ctx context.Context, actor *Actor, cn string, altern
 	if err := actor.RequireAdmin(); err != nil {
 		return nil, err
 	}
-	if err := ValidName("/data/attributes/cn", cn); err != nil {
+	if err := ValidName("cn", cn); err != nil {
 		return nil, err
 	}
 	alternatives = dedupe(alternatives)
 	for _, alt := range alternatives {
 		if alt == "" || len(alt) > 500 {
-			return nil, Invalid("/data/attributes/alternative_cns", "invalid_name", "alternative cns must be 1-500 characters long")
+			return nil, steward.Invalid("alternative_cns", "invalid_name", "alternative cns must be 1-500 characters long")
 		}
 	}
 	now := s.Now()
@@ -184,7 +185,7 @@ func (s *Store) CreateGroup(ctx context.Context, actor *Actor, cn string, altern
 			return err
 		}
 		if n > 0 {
-			return Invalid("/data/attributes/cn", "taken", "group %q already exists", cn)
+			return steward.Invalid("cn", "taken", "group %q already exists", cn)
 		}
 		if err := tx.Omit("Users").Create(g).Error; err != nil {
 			return err
@@ -217,10 +218,12 @@ func (s *Store) UserByName(ctx context.Context, username string) (*User, error) 
 		return db.Preload("Groups").Where("username = ?", username).Take(&u).Error
 	})
 	if ModelNotFound(err) {
-		return nil, NotFound("user", username)
+		return nil, steward.NotFound("user", username)
 	}
 	return &u, err
 }
 
 // ModelNotFound reports whether err is a not-found error.
-func ModelNotFound(err error) bool { return err != nil && ErrorKind(err) == KindNotFound }
+func ModelNotFound(err error) bool {
+	return err != nil && steward.ErrorKind(err) == steward.KindNotFound
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"io"
 	"strconv"
 	"strings"
@@ -254,4 +255,21 @@ func escapeToken(k string) string {
 		return k
 	}
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+}
+
+// Decode is DecodeJSON for client input: a number that cannot be stored is
+// a 422 (invalid_number) whose Field is the number's JSON pointer within the
+// value (callers put the attribute in front).
+func Decode(raw []byte) (any, error) {
+	v, err := DecodeJSON(raw)
+	var ne *NumberError
+	if errors.As(err, &ne) {
+		where := ""
+		if ne.Pointer != "" {
+			where = " at " + steward.Truncate(ne.Pointer, steward.MaxEcho)
+		}
+		return nil, &steward.Error{Kind: steward.KindInvalid, Code: "invalid_number", Field: ne.Pointer,
+			Detail: "the number" + where + " cannot be stored: it " + ne.Msg}
+	}
+	return v, err
 }

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
 
-	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/converge"
 )
 
 // Body is a decoded request document: data.type was checked and every attribute
@@ -41,10 +42,10 @@ func DecodeBody(r *http.Request, typ string, allowed []string) (*Body, error) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, &model.Error{Kind: model.KindTooLarge, Code: "too_large",
+			return nil, &steward.Error{Kind: KindTooLarge, Code: "too_large",
 				Detail: fmt.Sprintf("the request body is larger than %d bytes", tooBig.Limit)}
 		}
-		return nil, &model.Error{Kind: model.KindBadRequest, Code: "unreadable_body", Detail: "the request body could not be read"}
+		return nil, &steward.Error{Kind: steward.KindBadRequest, Code: "unreadable_body", Detail: "the request body could not be read"}
 	}
 	var wb wireBody
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -67,15 +68,15 @@ func DecodeBody(r *http.Request, typ string, allowed []string) (*Body, error) {
 				detail = fmt.Sprintf("the request document has %s where %s was expected", te.Value, describe(te.Type.String()))
 			}
 		}
-		return nil, &model.Error{Kind: model.KindBadRequest, Code: "malformed_body", Pointer: "/", Detail: detail}
+		return nil, &steward.Error{Kind: steward.KindBadRequest, Code: "malformed_body", Pointer: "/", Detail: detail}
 	}
 	if wb.Data == nil {
-		return nil, &model.Error{Kind: model.KindBadRequest, Code: "missing_data", Pointer: "/data",
+		return nil, &steward.Error{Kind: steward.KindBadRequest, Code: "missing_data", Pointer: "/data",
 			Detail: "the request document must have a data object"}
 	}
 	if wb.Data.Type != "" && wb.Data.Type != typ {
-		return nil, &model.Error{Kind: model.KindConflict, Code: "type_mismatch", Pointer: "/data/type",
-			Detail: fmt.Sprintf("data.type %s does not match this endpoint, which takes %q", model.Echo(wb.Data.Type), typ)}
+		return nil, &steward.Error{Kind: steward.KindConflict, Code: "type_mismatch", Pointer: "/data/type",
+			Detail: fmt.Sprintf("data.type %s does not match this endpoint, which takes %q", steward.Echo(wb.Data.Type), typ)}
 	}
 	if allowed != nil {
 		var unknown []string
@@ -86,7 +87,7 @@ func DecodeBody(r *http.Request, typ string, allowed []string) (*Body, error) {
 		}
 		if len(unknown) > 0 {
 			sort.Strings(unknown)
-			return nil, &model.Error{Kind: model.KindInvalid, Code: "unknown_attribute", Pointer: "/data/attributes/" + unknown[0],
+			return nil, &steward.Error{Kind: steward.KindInvalid, Code: "unknown_attribute", Pointer: "/data/attributes/" + unknown[0],
 				Detail: fmt.Sprintf("unknown attribute(s) %s; this endpoint accepts: %s", strings.Join(unknown, ", "), strings.Join(allowed, ", "))}
 		}
 	}
@@ -119,7 +120,7 @@ func checkNUL(attrs, rels, meta map[string]json.RawMessage) error {
 			if dec.Decode(&decoded) == nil && !hasNUL(decoded) && !strings.ContainsRune(k, 0) {
 				continue // an escaped backslash followed by "u0000"
 			}
-			return &model.Error{Kind: model.KindInvalid, Code: "invalid_characters", Pointer: part.prefix + strings.ReplaceAll(k, "\x00", ""),
+			return &steward.Error{Kind: steward.KindInvalid, Code: "invalid_characters", Pointer: part.prefix + strings.ReplaceAll(k, "\x00", ""),
 				Detail: "text must not contain NUL characters (\\u0000)"}
 		}
 	}
@@ -160,8 +161,8 @@ func describe(goType string) string {
 // an absent id is fine.
 func (b *Body) CheckID(id string) error {
 	if b.ID != "" && b.ID != id && canonicalID(b.ID) != canonicalID(id) {
-		return &model.Error{Kind: model.KindConflict, Code: "id_mismatch", Pointer: "/data/id",
-			Detail: fmt.Sprintf("data.id %s does not match the resource at this URL (%s)", model.Echo(b.ID), model.Echo(id))}
+		return &steward.Error{Kind: steward.KindConflict, Code: "id_mismatch", Pointer: "/data/id",
+			Detail: fmt.Sprintf("data.id %s does not match the resource at this URL (%s)", steward.Echo(b.ID), steward.Echo(id))}
 	}
 	return nil
 }
@@ -169,7 +170,7 @@ func (b *Body) CheckID(id string) error {
 // canonicalID is the lower-case form of a UUID (ids compare that way on both
 // databases); anything else as it is.
 func canonicalID(s string) string {
-	if id, ok := model.ParseID(s); ok {
+	if id, ok := steward.ParseID(s); ok {
 		return id
 	}
 	return s
@@ -179,7 +180,7 @@ func canonicalID(s string) string {
 // every id (403, as JSON:API asks of servers without client-generated ids).
 func (b *Body) NoClientID() error {
 	if b.ID != "" {
-		return &model.Error{Kind: model.KindForbidden, Code: "client_id_unsupported", Pointer: "/data/id",
+		return &steward.Error{Kind: steward.KindForbidden, Code: "client_id_unsupported", Pointer: "/data/id",
 			Detail: "ids are assigned by the server; leave data.id out when creating"}
 	}
 	return nil
@@ -204,7 +205,7 @@ func (b *Body) String(k string, dst *string) error {
 		return nil
 	}
 	if err := json.Unmarshal(v, dst); err != nil || string(v) == "null" {
-		return model.Invalid(Pointer(k), "invalid_type", "%s must be a string", k)
+		return steward.Invalid(k, "invalid_type", "%s must be a string", k)
 	}
 	return nil
 }
@@ -221,7 +222,7 @@ func (b *Body) NullableString(k string, dst **string) error {
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
-		return model.Invalid(Pointer(k), "invalid_type", "%s must be a string or null", k)
+		return steward.Invalid(k, "invalid_type", "%s must be a string or null", k)
 	}
 	*dst = &s
 	return nil
@@ -234,7 +235,7 @@ func (b *Body) Bool(k string, dst *bool) error {
 		return nil
 	}
 	if err := json.Unmarshal(v, dst); err != nil || string(v) == "null" {
-		return model.Invalid(Pointer(k), "invalid_type", "%s must be true or false", k)
+		return steward.Invalid(k, "invalid_type", "%s must be true or false", k)
 	}
 	return nil
 }
@@ -246,13 +247,13 @@ func (b *Body) Int(k string, dst *int) error {
 		return nil
 	}
 	if err := json.Unmarshal(v, dst); err != nil || string(v) == "null" {
-		return model.Invalid(Pointer(k), "invalid_type", "%s must be a whole number", k)
+		return steward.Invalid(k, "invalid_type", "%s must be a whole number", k)
 	}
 	return nil
 }
 
 // Object reads object attribute k into dst when present; null and non-objects
-// are refused. Numbers are exact (model.DecodeJSON): what is stored and read
+// are refused. Numbers are exact (converge.Decode): what is stored and read
 // back is the number as sent, never a rounded float.
 func (b *Body) Object(k string, dst *map[string]any) error {
 	v, ok := b.attrs[k]
@@ -265,7 +266,7 @@ func (b *Body) Object(k string, dst *map[string]any) error {
 	}
 	m, ok := val.(map[string]any)
 	if !ok {
-		return model.Invalid(Pointer(k), "invalid_type", "%s must be an object", k)
+		return steward.Invalid(k, "invalid_type", "%s must be an object", k)
 	}
 	*dst = m
 	return nil
@@ -287,15 +288,15 @@ func (b *Body) Value(k string, dst *any) error {
 }
 
 func (b *Body) value(k string, raw json.RawMessage) (any, error) {
-	val, err := model.DecodeJSON(raw)
-	var e *model.Error
+	val, err := converge.Decode(raw)
+	var e *steward.Error
 	if errors.As(err, &e) {
 		c := *e
-		c.Pointer = Pointer(k) + e.Pointer
+		c.Field = k + e.Field
 		return nil, &c
 	}
 	if err != nil { // DecodeBody checked the document, so this is not expected
-		return nil, model.Invalid(Pointer(k), "invalid_type", "%s is not valid JSON", k)
+		return nil, steward.Invalid(k, "invalid_type", "%s is not valid JSON", k)
 	}
 	return val, nil
 }
@@ -308,7 +309,7 @@ func (b *Body) Strings(k string, dst *[]string) error {
 	}
 	var s []string
 	if err := json.Unmarshal(v, &s); err != nil || string(v) == "null" {
-		return model.Invalid(Pointer(k), "invalid_type", "%s must be an array of strings", k)
+		return steward.Invalid(k, "invalid_type", "%s must be an array of strings", k)
 	}
 	*dst = s
 	return nil
@@ -318,7 +319,7 @@ func (b *Body) Strings(k string, dst *[]string) error {
 func (b *Body) Require(keys ...string) error {
 	for _, k := range keys {
 		if !b.Has(k) {
-			return model.Invalid(Pointer(k), "required", "%s is required", k)
+			return steward.Invalid(k, "required", "%s is required", k)
 		}
 	}
 	return nil

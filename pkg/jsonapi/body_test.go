@@ -2,12 +2,11 @@ package jsonapi
 
 import (
 	"encoding/json"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/stewardhq/steward/model"
 )
 
 func coreDecode(body string, allowed []string) (*Body, error) {
@@ -52,14 +51,14 @@ func TestDecodeBodyRejects(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted %s", c.body)
 			}
-			e := model.AsError(err)
-			if Status(err) != c.status || e.Code != c.code || e.Pointer != c.pointer || e.Detail == "" {
-				t.Fatalf("got %d %q at %q (%s), want %d %q at %q", Status(err), e.Code, e.Pointer, e.Detail, c.status, c.code, c.pointer)
+			e := steward.AsError(err)
+			if Status(err) != c.status || e.Code != c.code || pointerOf(e) != c.pointer || e.Detail == "" {
+				t.Fatalf("got %d %q at %q (%s), want %d %q at %q", Status(err), e.Code, pointerOf(e), e.Detail, c.status, c.code, c.pointer)
 			}
 		})
 	}
 	_, err := coreDecode(`{"data":{"attributes":{"zz":1,"password":2}}}`, coreAllowed)
-	if d := model.AsError(err).Detail; !strings.Contains(d, "password") || !strings.Contains(d, "zz") {
+	if d := steward.AsError(err).Detail; !strings.Contains(d, "password") || !strings.Contains(d, "zz") {
 		t.Fatalf("unknown attribute detail does not name them all: %s", d)
 	}
 }
@@ -96,7 +95,7 @@ func TestBodyGettersNullVersusAbsent(t *testing.T) {
 	if err := b.String("absent", &absent); err != nil || absent != "kept" {
 		t.Fatalf("String of an absent attribute must keep the value: %q %v", absent, err)
 	}
-	if err := b.String("name", &code); model.AsError(err).Pointer != "/data/attributes/name" || Status(err) != 422 {
+	if err := b.String("name", &code); pointerOf(steward.AsError(err)) != "/data/attributes/name" || Status(err) != 422 {
 		t.Fatalf("String(null) must be a 422 at the attribute: %v", err)
 	}
 	kept := "old"
@@ -115,7 +114,7 @@ func TestBodyGettersNullVersusAbsent(t *testing.T) {
 	var count int
 	var tags []string
 	var data map[string]any
-	if err := model.First(b.Bool("archived", &archived), b.Int("count", &count), b.Strings("tags", &tags), b.Object("data", &data)); err != nil {
+	if err := steward.First(b.Bool("archived", &archived), b.Int("count", &count), b.Strings("tags", &tags), b.Object("data", &data)); err != nil {
 		t.Fatalf("typed getters: %v", err)
 	}
 	if !archived || count != 3 || len(tags) != 2 || data["k"] != "v" {
@@ -137,7 +136,7 @@ func TestBodyGettersNullVersusAbsent(t *testing.T) {
 	}
 	for _, w := range wrong {
 		err := w.read()
-		if Status(err) != 422 || !strings.HasPrefix(model.AsError(err).Pointer, "/data/attributes/") {
+		if Status(err) != 422 || !strings.HasPrefix(pointerOf(steward.AsError(err)), "/data/attributes/") {
 			t.Errorf("%s: got %v, want a 422 with a pointer", w.name, err)
 		}
 	}
@@ -151,14 +150,14 @@ func TestBodyCheckID(t *testing.T) {
 	if err := b.CheckID("a"); err != nil {
 		t.Fatalf("matching id refused: %v", err)
 	}
-	if err := b.CheckID("b"); Status(err) != 409 || model.AsError(err).Pointer != "/data/id" {
+	if err := b.CheckID("b"); Status(err) != 409 || pointerOf(steward.AsError(err)) != "/data/id" {
 		t.Fatalf("mismatched id: %v", err)
 	}
-	if err := b.NoClientID(); Status(err) != 403 || model.AsError(err).Pointer != "/data/id" {
+	if err := b.NoClientID(); Status(err) != 403 || pointerOf(steward.AsError(err)) != "/data/id" {
 		t.Fatalf("client-generated id on create: %v", err)
 	}
 	b, _ = coreDecode(`{"data":{"type":"project"}}`, nil)
-	if err := model.First(b.CheckID("b"), b.NoClientID()); err != nil {
+	if err := steward.First(b.CheckID("b"), b.NoClientID()); err != nil {
 		t.Fatalf("absent id refused: %v", err)
 	}
 }

@@ -2,10 +2,9 @@ package jsonapi
 
 import (
 	"encoding/json"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strconv"
-
-	"github.com/stewardhq/steward/model"
 )
 
 // ErrorObject is a JSON:API error object; status is a string, as the spec says.
@@ -24,25 +23,33 @@ type ErrorSource struct {
 	Parameter string `json:"parameter,omitempty"`
 }
 
+// The kinds only HTTP has: the domain never meets them.
+const (
+	KindTooLarge      steward.Kind = "too_large"              // 413
+	KindMethod        steward.Kind = "method_not_allowed"     // 405
+	KindNotAcceptable steward.Kind = "not_acceptable"         // 406
+	KindMediaType     steward.Kind = "unsupported_media_type" // 415
+)
+
 // statusOf is the one table from error kind to HTTP status.
-var statusOf = map[model.Kind]int{
-	model.KindInvalid:       http.StatusUnprocessableEntity,
-	model.KindBadRequest:    http.StatusBadRequest,
-	model.KindNotFound:      http.StatusNotFound,
-	model.KindConflict:      http.StatusConflict,
-	model.KindUnauthorized:  http.StatusUnauthorized,
-	model.KindForbidden:     http.StatusForbidden,
-	model.KindTooLarge:      http.StatusRequestEntityTooLarge,
-	model.KindUnavailable:   http.StatusServiceUnavailable,
-	model.KindInternal:      http.StatusInternalServerError,
-	model.KindMethod:        http.StatusMethodNotAllowed,
-	model.KindNotAcceptable: http.StatusNotAcceptable,
-	model.KindMediaType:     http.StatusUnsupportedMediaType,
+var statusOf = map[steward.Kind]int{
+	steward.KindInvalid:      http.StatusUnprocessableEntity,
+	steward.KindBadRequest:   http.StatusBadRequest,
+	steward.KindNotFound:     http.StatusNotFound,
+	steward.KindConflict:     http.StatusConflict,
+	steward.KindUnauthorized: http.StatusUnauthorized,
+	steward.KindForbidden:    http.StatusForbidden,
+	KindTooLarge:             http.StatusRequestEntityTooLarge,
+	steward.KindUnavailable:  http.StatusServiceUnavailable,
+	steward.KindInternal:     http.StatusInternalServerError,
+	KindMethod:               http.StatusMethodNotAllowed,
+	KindNotAcceptable:        http.StatusNotAcceptable,
+	KindMediaType:            http.StatusUnsupportedMediaType,
 }
 
 // Status is the HTTP status for err.
 func Status(err error) int {
-	if s, ok := statusOf[model.ErrorKind(err)]; ok {
+	if s, ok := statusOf[steward.ErrorKind(err)]; ok {
 		return s
 	}
 	return http.StatusInternalServerError
@@ -51,7 +58,7 @@ func Status(err error) int {
 // ErrorObjectOf turns err into an error object; internals never leak: a non-domain
 // error becomes a generic 500.
 func ErrorObjectOf(err error) ErrorObject {
-	e := model.AsError(err).Bounded() // never echo unbounded input
+	e := steward.AsError(err).Bounded() // never echo unbounded input
 	status := Status(e)
 	obj := ErrorObject{
 		Status: strconv.Itoa(status),
@@ -60,14 +67,23 @@ func ErrorObjectOf(err error) ErrorObject {
 		Detail: e.Detail,
 		Meta:   e.Meta,
 	}
-	if e.Kind == model.KindInternal {
+	if e.Kind == steward.KindInternal {
 		obj.Detail = "the server failed to handle the request; it has been logged"
 		obj.Meta = nil
 	}
-	if e.Pointer != "" || e.Parameter != "" {
-		obj.Source = &ErrorSource{Pointer: e.Pointer, Parameter: e.Parameter}
+	if pointer := pointerOf(e); pointer != "" || e.Parameter != "" {
+		obj.Source = &ErrorSource{Pointer: pointer, Parameter: e.Parameter}
 	}
 	return obj
+}
+
+// pointerOf is the source.pointer of e: the wire layer's own Pointer, or
+// the attribute the domain named.
+func pointerOf(e *steward.Error) string {
+	if e.Pointer == "" && e.Field != "" {
+		return Pointer(e.Field)
+	}
+	return e.Pointer
 }
 
 // RenderError writes err as a JSON:API error document. Extra errors (several
@@ -77,7 +93,7 @@ func RenderError(w http.ResponseWriter, _ *http.Request, err error, more ...erro
 	for _, m := range more {
 		objs = append(objs, ErrorObjectOf(m))
 	}
-	if e := model.AsError(err); e.Kind == model.KindUnauthorized {
+	if e := steward.AsError(err); e.Kind == steward.KindUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="steward"`)
 	}
 	w.Header().Set("Content-Type", MediaType)

@@ -3,14 +3,13 @@ package jsonapi
 import (
 	"encoding/base64"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
-
-	"github.com/stewardhq/steward/model"
 )
 
 // Condition is one parsed Ransack predicate, e.g. filter[code_in][]=a.
@@ -37,7 +36,7 @@ func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, s
 			q.Or = true
 		case "and":
 		default:
-			return model.BadParameter(param, "filter[m] must be and or or")
+			return steward.BadParameter(param, "filter[m] must be and or or")
 		}
 		return nil
 	case "sorts", "s":
@@ -57,7 +56,7 @@ func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, s
 			continue
 		}
 		if !predicateApplies(f.Kind, pred) {
-			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_filter", Parameter: param,
+			return &steward.Error{Kind: steward.KindBadRequest, Code: "unsupported_filter", Parameter: param,
 				Detail: fmt.Sprintf("predicate %q does not apply to %s attribute %q", pred, kindNames[f.Kind], attr)}
 		}
 		c := Condition{Field: f, Predicate: pred, Param: param}
@@ -69,25 +68,25 @@ func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, s
 			raw = splitList(vals[0])
 		}
 		if len(raw) == 0 {
-			return model.BadParameter(param, "lists no values")
+			return steward.BadParameter(param, "lists no values")
 		}
 		if len(raw) > MaxListValues {
 			// Both databases cap bound parameters per statement.
-			return model.BadParameter(param, "at most %d values may be listed", MaxListValues)
+			return steward.BadParameter(param, "at most %d values may be listed", MaxListValues)
 		}
 		for _, v := range raw {
 			parsed, err := parseValue(f.Kind, pred, v)
 			if err != nil {
-				return model.BadParameter(param, "%s", err.Error())
+				return steward.BadParameter(param, "%s", err.Error())
 			}
 			c.Values = append(c.Values, parsed)
 		}
 		q.Filters = append(q.Filters, c)
 		return nil
 	}
-	return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_filter", Parameter: param,
+	return &steward.Error{Kind: steward.KindBadRequest, Code: "unsupported_filter", Parameter: param,
 		Detail: fmt.Sprintf("cannot filter by %s; filterable attributes: %s; predicates: %s",
-			model.Echo(name), strings.Join(spec.names(), ", "), strings.Join(predicates, ", "))}
+			steward.Echo(name), strings.Join(spec.names(), ", "), strings.Join(predicates, ", "))}
 }
 
 var kindNames = map[FieldKind]string{String: "text", Bool: "boolean", Time: "time", Int: "integer", UUID: "id"}
@@ -111,7 +110,7 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 	case "null", "not_null", "true", "false":
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("value %s must be true or false", model.Echo(v))
+			return nil, fmt.Errorf("value %s must be true or false", steward.Echo(v))
 		}
 		return b, nil
 	case "cont", "not_cont", "start", "end":
@@ -121,19 +120,19 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 	case UUID:
 		id, err := uuid.Parse(v)
 		if err != nil {
-			return nil, fmt.Errorf("value %s must be an id (a UUID)", model.Echo(v))
+			return nil, fmt.Errorf("value %s must be an id (a UUID)", steward.Echo(v))
 		}
 		return id.String(), nil
 	case Bool:
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("value %s must be true or false", model.Echo(v))
+			return nil, fmt.Errorf("value %s must be true or false", steward.Echo(v))
 		}
 		return b, nil
 	case Int:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("value %s must be a whole number", model.Echo(v))
+			return nil, fmt.Errorf("value %s must be a whole number", steward.Echo(v))
 		}
 		return n, nil
 	case Time:
@@ -142,7 +141,7 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 				return t.UTC(), nil
 			}
 		}
-		return nil, fmt.Errorf("value %s must be an RFC 3339 time such as 2025-04-25T06:21:23Z", model.Echo(v))
+		return nil, fmt.Errorf("value %s must be an RFC 3339 time such as 2025-04-25T06:21:23Z", steward.Echo(v))
 	}
 	return v, nil
 }

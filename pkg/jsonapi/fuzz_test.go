@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/converge"
 )
 
 // Fuzz targets: run their seeds with the other tests, and fuzz with
@@ -31,9 +32,9 @@ func fuzzSpec() *Spec {
 // checkClientError asserts what every error for bad input must be: a
 // *model.Error of kind, never internal, whose rendering is a valid error
 // object of bounded size (input is echoed only in part).
-func checkClientError(t *testing.T, err error, kinds ...model.Kind) {
+func checkClientError(t *testing.T, err error, kinds ...steward.Kind) {
 	t.Helper()
-	var e *model.Error
+	var e *steward.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("error %T %v is not a *model.Error", err, err)
 	}
@@ -81,7 +82,7 @@ func FuzzParseQuery(f *testing.F) {
 		r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/x", RawQuery: raw}}
 		q, err := ParseQuery(r, spec)
 		if err != nil {
-			checkClientError(t, err, model.KindBadRequest)
+			checkClientError(t, err, steward.KindBadRequest)
 			return
 		}
 		checkQuery(t, q, spec, attrOf)
@@ -151,7 +152,7 @@ func checkValue(t *testing.T, c Condition, v any) {
 	switch c.Field.Kind {
 	case UUID:
 		s, isString := v.(string)
-		ok = isString && model.IsID(s) // canonical: the same on both databases
+		ok = isString && steward.IsID(s) // canonical: the same on both databases
 	case Bool:
 		_, ok = v.(bool)
 	case Int:
@@ -273,7 +274,7 @@ func FuzzDecodeBody(f *testing.F) {
 			r.Body = http.MaxBytesReader(nil, r.Body, limit)
 			b, err := DecodeBody(r, "project", allowed)
 			if err != nil {
-				checkClientError(t, err, model.KindBadRequest, model.KindInvalid, model.KindConflict, model.KindTooLarge)
+				checkClientError(t, err, steward.KindBadRequest, steward.KindInvalid, steward.KindConflict, KindTooLarge)
 				continue
 			}
 			if !json.Valid(body) || len(body) > limit {
@@ -288,9 +289,9 @@ func FuzzDecodeBody(f *testing.F) {
 				}
 				var v any
 				if err := b.Value(k, &v); err != nil {
-					checkClientError(t, err, model.KindInvalid)
-					if e := model.AsError(err); e.Code != "invalid_number" || !strings.HasPrefix(e.Pointer, Pointer(k)) {
-						t.Fatalf("%s: %v at %s", k, err, e.Pointer)
+					checkClientError(t, err, steward.KindInvalid)
+					if e := steward.AsError(err); e.Code != "invalid_number" || !strings.HasPrefix(pointerOf(e), Pointer(k)) {
+						t.Fatalf("%s: %v at %s", k, err, pointerOf(e))
 					}
 					continue
 				}
@@ -302,7 +303,7 @@ func FuzzDecodeBody(f *testing.F) {
 				if err != nil {
 					t.Fatalf("%s: %v", k, err)
 				}
-				back, err := model.DecodeJSON(enc)
+				back, err := converge.Decode(enc)
 				if err != nil || !reflect.DeepEqual(back, v) {
 					t.Fatalf("%s: %s decodes to %#v (%v), not %#v", k, enc, back, err, v)
 				}
@@ -315,7 +316,7 @@ func FuzzDecodeBody(f *testing.F) {
 				var m map[string]any
 				for _, e := range []error{b.String(k, &s), b.Int(k, &n), b.Object(k, &m)} {
 					if e != nil {
-						checkClientError(t, e, model.KindInvalid)
+						checkClientError(t, e, steward.KindInvalid)
 					}
 				}
 			}

@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -8,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/stewardhq/steward/model"
 )
 
 // FieldKind is the type of a filterable attribute; values are parsed to it so
@@ -116,7 +115,7 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 			// Databases refuse such text (PostgreSQL with an error), so it
 			// is the client's mistake, not the server's.
 			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-				return nil, model.BadParameter(strings.ToValidUTF8(strings.ReplaceAll(key, "\x00", ""), "?"),
+				return nil, steward.BadParameter(strings.ToValidUTF8(strings.ReplaceAll(key, "\x00", ""), "?"),
 					"query parameters must be UTF-8 text without NUL characters")
 			}
 		}
@@ -138,18 +137,18 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 		case spec.List && key == "limit":
 			n, err := strconv.Atoi(last)
 			if err != nil || n < 1 || n > spec.maxLimit() {
-				return nil, model.BadParameter(key, "limit must be a whole number from 1 to %d", spec.maxLimit())
+				return nil, steward.BadParameter(key, "limit must be a whole number from 1 to %d", spec.maxLimit())
 			}
 			q.Limit = n
 		case spec.List && key == "page[size]":
 			n, err := strconv.Atoi(last)
 			if err != nil || n < 1 || n > spec.maxLimit() {
-				return nil, model.BadParameter(key, "page[size] must be a whole number from 1 to %d", spec.maxLimit())
+				return nil, steward.BadParameter(key, "page[size] must be a whole number from 1 to %d", spec.maxLimit())
 			}
 			q.PageSize = n
 		case spec.List && key == "page[after]":
 			if !isCursor(last, spec.IntKeyset) {
-				return nil, model.BadParameter(key, "page[after] must be the cursor from a links.next URL")
+				return nil, steward.BadParameter(key, "page[after] must be the cursor from a links.next URL")
 			}
 			q.PageAfter = last
 		case spec.List && key == "download":
@@ -159,7 +158,7 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 			}
 			m := downloadOK.FindStringSubmatch(last)
 			if m == nil || !contains(exts, m[1]) {
-				return nil, model.BadParameter(key, "download must be a file name such as items.%s (letters, digits, '.', '_', '-'; ending .%s)",
+				return nil, steward.BadParameter(key, "download must be a file name such as items.%s (letters, digits, '.', '_', '-'; ending .%s)",
 					exts[0], strings.Join(exts, " or ."))
 			}
 			q.Download = last
@@ -171,7 +170,7 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 		case contains(spec.Extra, key):
 			q.Extra[key] = vals
 		default:
-			return nil, model.BadParameter(key, "unknown query parameter %s", model.Echo(key))
+			return nil, steward.BadParameter(key, "unknown query parameter %s", steward.Echo(key))
 		}
 	}
 	if q.PageAfter != "" && q.PageSize == 0 {
@@ -179,11 +178,11 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 	}
 	if q.Paged() {
 		if spec.Keyset == "" {
-			return nil, model.BadParameter("page[size]", "this list does not support page[size]/page[after]; use limit")
+			return nil, steward.BadParameter("page[size]", "this list does not support page[size]/page[after]; use limit")
 		}
 		for _, s := range q.Sorts {
 			if s.Column != spec.Keyset && s.Column != "created_at" {
-				return nil, model.BadParameter("page[size]", "keyset paging walks the list in creation order; it cannot be combined with another sort")
+				return nil, steward.BadParameter("page[size]", "keyset paging walks the list in creation order; it cannot be combined with another sort")
 			}
 		}
 	}
@@ -201,10 +200,10 @@ func badQueryString(raw string) error {
 			if k, err := url.QueryUnescape(strings.SplitN(key, ";", 2)[0]); err == nil {
 				key = k
 			}
-			return model.BadParameter(key, "query parameter %s cannot be decoded: escape ';' as %%3B and '%%' as %%25", model.Echo(key))
+			return steward.BadParameter(key, "query parameter %s cannot be decoded: escape ';' as %%3B and '%%' as %%25", steward.Echo(key))
 		}
 	}
-	return model.BadParameter("", "the query string cannot be decoded")
+	return steward.BadParameter("", "the query string cannot be decoded")
 }
 
 func (s *Spec) defaultLimit() int {
@@ -229,8 +228,8 @@ func (q *Query) parseInclude(v string, spec *Spec) error {
 			if len(spec.Includes) > 0 {
 				allowed = strings.Join(spec.Includes, ", ")
 			}
-			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_include", Parameter: "include",
-				Detail: "include path " + model.Echo(p) + " is not supported here (supported: " + allowed + ")"}
+			return &steward.Error{Kind: steward.KindBadRequest, Code: "unsupported_include", Parameter: "include",
+				Detail: "include path " + steward.Echo(p) + " is not supported here (supported: " + allowed + ")"}
 		}
 		q.Include = append(q.Include, p)
 	}
@@ -250,7 +249,7 @@ func (q *Query) parseSort(param string, items []string, spec *Spec) error {
 		} else {
 			parts := strings.Fields(item)
 			if len(parts) == 0 || len(parts) > 2 {
-				return model.BadParameter(param, "sort %s must be \"<attribute> [asc|desc]\"", model.Echo(item))
+				return steward.BadParameter(param, "sort %s must be \"<attribute> [asc|desc]\"", steward.Echo(item))
 			}
 			name = parts[0]
 			if len(parts) == 2 {
@@ -259,14 +258,14 @@ func (q *Query) parseSort(param string, items []string, spec *Spec) error {
 				case "desc":
 					desc = true
 				default:
-					return model.BadParameter(param, "sort direction %s must be asc or desc", model.Echo(parts[1]))
+					return steward.BadParameter(param, "sort direction %s must be asc or desc", steward.Echo(parts[1]))
 				}
 			}
 		}
 		f, ok := spec.Filters[name]
 		if !ok {
-			return &model.Error{Kind: model.KindBadRequest, Code: "unsupported_sort", Parameter: param,
-				Detail: "cannot sort by " + model.Echo(name) + "; sortable attributes: " + strings.Join(spec.names(), ", ")}
+			return &steward.Error{Kind: steward.KindBadRequest, Code: "unsupported_sort", Parameter: param,
+				Detail: "cannot sort by " + steward.Echo(name) + "; sortable attributes: " + strings.Join(spec.names(), ", ")}
 		}
 		q.Sorts = append(q.Sorts, SortField{Column: f.Column, Desc: desc, Nullable: f.Nullable})
 	}

@@ -1,14 +1,13 @@
 package jsonapi
 
 import (
+	steward "github.com/stewardhq/steward"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stewardhq/steward/model"
 )
 
 const coreID = "0195f3a4-6a1b-7c3d-8e9f-0123456789ab"
@@ -223,7 +222,7 @@ func TestParseQueryRejects(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s accepted", c.raw)
 			}
-			e := model.AsError(err)
+			e := steward.AsError(err)
 			if Status(err) != http.StatusBadRequest || e.Parameter != c.param || e.Code != c.code || e.Detail == "" {
 				t.Fatalf("got %d %q parameter %q (%s), want 400 %q parameter %q", Status(err), e.Code, e.Parameter, e.Detail, c.code, c.param)
 			}
@@ -265,11 +264,11 @@ func TestParseQueryReportsSameErrorEveryTime(t *testing.T) {
 	raw := "zeta=1&alpha=2&filter[nope_eq]=3"
 	for i := 0; i < 20; i++ {
 		_, err := coreParse(t, raw, coreSpec())
-		if p := model.AsError(err).Parameter; p != "alpha" {
+		if p := steward.AsError(err).Parameter; p != "alpha" {
 			t.Fatalf("first reported parameter %q, want alpha", p)
 		}
 	}
-	if !strings.Contains(model.AsError(func() error { _, e := coreParse(t, "filter[nope_eq]=3", coreSpec()); return e }()).Detail, "code") {
+	if !strings.Contains(steward.AsError(func() error { _, e := coreParse(t, "filter[nope_eq]=3", coreSpec()); return e }()).Detail, "code") {
 		t.Fatalf("unknown filter detail does not list the filterable attributes")
 	}
 }

@@ -1,4 +1,4 @@
-package model
+package steward
 
 import (
 	"errors"
@@ -6,31 +6,31 @@ import (
 	"strconv"
 )
 
-// Kind classifies a domain error; the HTTP layer maps each kind to one status.
+// Kind classifies an error; the JSON:API layer (pkg/jsonapi) maps each kind
+// to one status, and adds the kinds only HTTP has (405, 406, 413, 415).
 type Kind string
 
 const (
-	KindInvalid       Kind = "invalid"                // 422: the request is well-formed but a value is wrong
-	KindBadRequest    Kind = "bad_request"            // 400: the request itself is malformed
-	KindNotFound      Kind = "not_found"              // 404
-	KindConflict      Kind = "conflict"               // 409
-	KindUnauthorized  Kind = "unauthorized"           // 401
-	KindForbidden     Kind = "forbidden"              // 403
-	KindInternal      Kind = "internal"               // 500
-	KindUnavailable   Kind = "unavailable"            // 503
-	KindTooLarge      Kind = "too_large"              // 413
-	KindMethod        Kind = "method_not_allowed"     // 405
-	KindNotAcceptable Kind = "not_acceptable"         // 406
-	KindMediaType     Kind = "unsupported_media_type" // 415
+	KindInvalid      Kind = "invalid"      // 422: the request is well-formed but a value is wrong
+	KindBadRequest   Kind = "bad_request"  // 400: the request itself is malformed
+	KindNotFound     Kind = "not_found"    // 404
+	KindConflict     Kind = "conflict"     // 409
+	KindUnauthorized Kind = "unauthorized" // 401
+	KindForbidden    Kind = "forbidden"    // 403
+	KindInternal     Kind = "internal"     // 500
+	KindUnavailable  Kind = "unavailable"  // 503
 )
 
-// Error is the one error type domain operations return. Detail is safe to show
-// to clients for every kind but KindInternal.
+// Error is the one error type Steward's operations return. Detail is safe to
+// show to clients for every kind but KindInternal. A domain operation names
+// the attribute at fault (Field); the JSON:API layer turns that into
+// source.pointer, and sets Pointer itself for what is not an attribute.
 type Error struct {
 	Kind      Kind
 	Code      string         // machine-readable, e.g. "taken", "stale_version"
 	Detail    string         // human-readable sentence
-	Pointer   string         // JSON pointer into the request body, e.g. /data/attributes/code
+	Field     string         // the attribute at fault, e.g. code, or data/requires_approval_from inside one
+	Pointer   string         // a JSON pointer into the request body, set by the wire layer, e.g. /data/type
 	Parameter string         // query parameter at fault, e.g. filter[foo_eq]
 	Meta      map[string]any // extra facts, e.g. the current version on a stale write
 	Err       error          // cause, never shown to clients
@@ -50,9 +50,9 @@ func Errorf(k Kind, format string, args ...any) *Error {
 	return &Error{Kind: k, Code: string(k), Detail: fmt.Sprintf(format, args...)}
 }
 
-// Invalid reports a bad attribute value at the given JSON pointer.
-func Invalid(pointer, code, format string, args ...any) *Error {
-	return &Error{Kind: KindInvalid, Code: code, Pointer: pointer, Detail: fmt.Sprintf(format, args...)}
+// Invalid reports a bad value of the attribute field.
+func Invalid(field, code, format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Code: code, Field: field, Detail: fmt.Sprintf(format, args...)}
 }
 
 // BadParameter reports a bad query parameter.
@@ -98,12 +98,13 @@ const (
 // (itself when they are within them): the error renderer's guarantee that no
 // error echoes unbounded input.
 func (e *Error) Bounded() *Error {
-	if len(e.Detail) <= maxDetail && len(e.Pointer) <= maxSource && len(e.Parameter) <= maxSource {
+	if len(e.Detail) <= maxDetail && len(e.Pointer) <= maxSource && len(e.Field) <= maxSource && len(e.Parameter) <= maxSource {
 		return e
 	}
 	c := *e
 	c.Detail = Truncate(c.Detail, maxDetail)
 	c.Pointer = Truncate(c.Pointer, maxSource)
+	c.Field = Truncate(c.Field, maxSource)
 	c.Parameter = Truncate(c.Parameter, maxSource)
 	return &c
 }
@@ -124,4 +125,14 @@ func AsError(err error) *Error {
 		return e
 	}
 	return &Error{Kind: KindInternal, Code: "internal", Detail: "internal server error", Err: err}
+}
+
+// First returns the first non-nil error.
+func First(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
