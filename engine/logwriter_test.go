@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 func logWriterFixture(t *testing.T) (*model.Store, *testutil.LogFixture) {
@@ -23,7 +25,7 @@ func storedLog(t *testing.T, s *model.Store, changeID string) []model.LogLine {
 	t.Helper()
 	var out []model.LogLine
 	for after := int64(0); ; {
-		rows, err := model.LogLinesAfter(model.LogLinesQuery(s.DB, changeID, ""), after, 20000)
+		rows, err := model.LogLinesAfter(context.Background(), s.LogLineList(changeID, ""), listquery.List{}, after, 20000)
 		if err != nil {
 			t.Fatal(err)
 		}

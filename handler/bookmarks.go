@@ -5,10 +5,10 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type bookmarkAttributes struct {
@@ -29,10 +29,10 @@ func bookmarkResource(b *model.Bookmark, nodeAPIPath string) *jsonapi.Resource {
 }
 
 var (
-	bookmarkListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "url": {Column: "url"}, "description": {Column: "description"},
+	bookmarkListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "url": {Column: "url"}, "description": {Column: "description"},
 		"created_by": {Column: "created_by"},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
 	bookmarkItemSpec = &jsonapi.Spec{}
 	// The reference's create body carries created_by; it is accepted so such
@@ -57,11 +57,10 @@ func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	base := func() *gorm.DB { return model.BookmarksQuery(a.Store.DB.WithContext(ctx), n) }
+	src := a.Store.BookmarkList(n)
 	render := func(b *model.Bookmark) *jsonapi.Resource { return bookmarkResource(b, n.APIPath()) }
 	columns := []string{"url", "description", "created_by", "created_at", "updated_at"}
-	if l, ok := listPage(a, w, r, q, base, "id", columns, render, nil); ok {
+	if l, ok := listPage(a, w, r, q, src, columns, render, nil); ok {
 		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
 }

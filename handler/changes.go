@@ -6,15 +6,15 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 var (
-	changeFilters = map[string]jsonapi.Field{
-		"id":                     {Column: "id", Kind: jsonapi.UUID},
+	changeFilters = map[string]listquery.Field{
+		"id":                     {Column: "id", Kind: listquery.UUID},
 		"action":                 {Column: "action"},
 		"name":                   {Column: "name", Nullable: true},
 		"status_code":            {Column: "status"},
@@ -22,13 +22,13 @@ var (
 		"git_remote_name":        {Column: "git_remote_name"},
 		"git_rev":                {Column: "git_rev"},
 		"commit_sha":             {Column: "commit_sha", Nullable: true},
-		"scheduled":              {Column: "scheduled", Kind: jsonapi.Bool},
+		"scheduled":              {Column: "scheduled", Kind: listquery.Bool},
 		"requires_approval_from": {Column: "requires_approval_from", Nullable: true},
-		"original_change_id":     {Column: "original_change_id", Kind: jsonapi.UUID, Nullable: true},
-		"created_at":             {Column: "created_at", Kind: jsonapi.Time},
-		"started_at":             {Column: "started_at", Kind: jsonapi.Time, Nullable: true},
-		"finished_at":            {Column: "finished_at", Kind: jsonapi.Time, Nullable: true},
-		"updated_at":             {Column: "updated_at", Kind: jsonapi.Time},
+		"original_change_id":     {Column: "original_change_id", Kind: listquery.UUID, Nullable: true},
+		"created_at":             {Column: "created_at", Kind: listquery.Time},
+		"started_at":             {Column: "started_at", Kind: listquery.Time, Nullable: true},
+		"finished_at":            {Column: "finished_at", Kind: listquery.Time, Nullable: true},
+		"updated_at":             {Column: "updated_at", Kind: listquery.Time},
 		"project_code":           {Column: model.ChangeNodeColumn(model.KindProject, "code")},
 		"project_name":           {Column: model.ChangeNodeColumn(model.KindProject, "name")},
 		"environment_code":       {Column: model.ChangeNodeColumn(model.KindEnvironment, "code"), Nullable: true},
@@ -69,14 +69,11 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	base := func() *gorm.DB {
-		db := a.Store.DB.WithContext(ctx)
-		if node != nil {
-			return model.NodeChangesQuery(db, node)
-		}
-		return model.ChangesQuery(db)
+	src := a.Store.ChangeList()
+	if node != nil {
+		src = a.Store.NodeChangeList(node)
 	}
-	l, ok := listPage(a, w, r, q, base, "id", changeCSVColumns, a.changeCSVRow(ctx), func(changes []*model.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, ok := listPage(a, w, r, q, src, changeCSVColumns, a.changeCSVRow(ctx), func(changes []*model.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		// Queue facts cost a few queries per change, so a list computes them only
 		// for changes still waiting to start, the ones they explain.
 		return a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool {
@@ -89,12 +86,10 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 	hasAny := len(l.Rows) > 0
 	if !hasAny {
 		// has_any tells "nothing matches" from "nothing yet": it ignores filters.
-		var ids []string
-		if err := base().Limit(1).Pluck("id", &ids).Error; err != nil {
+		if hasAny, err = src.Any(ctx); err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		hasAny = len(ids) > 0
 	}
 	doc := l.document(r, q, true)
 	doc.Meta["has_any"] = hasAny

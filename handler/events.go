@@ -3,13 +3,12 @@ package handler
 import (
 	steward "github.com/stewardhq/steward"
 	"net/http"
-	"slices"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // eventAttributes flattens an event: its stored attributes, then the reserved
@@ -81,10 +80,10 @@ func renderEvent(ev *model.Event, q *jsonapi.Query) *eventWire {
 
 var (
 	// Events are an audit log: 10 by default, up to 1000 a request.
-	eventListSpec = &jsonapi.Spec{List: true, Keyset: "id", DefaultLimit: 10, MaxLimit: 1000, Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "type": {Column: "type"}, "username": {Column: "username"},
-		"system":     {Column: "system", Kind: jsonapi.Bool},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time},
+	eventListSpec = &jsonapi.Spec{List: true, Keyset: "id", DefaultLimit: 10, MaxLimit: 1000, Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "type": {Column: "type"}, "username": {Column: "username"},
+		"system":     {Column: "system", Kind: listquery.Bool},
+		"created_at": {Column: "created_at", Kind: listquery.Time},
 	}}
 	eventCSVColumns = []string{"type", "username", "system", "created_at"}
 )
@@ -107,15 +106,15 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	base := func() *gorm.DB { return model.EventsQuery(a.Store.DB.WithContext(ctx)) }
-	if downloadCSV(a, w, r, q, base, "id", eventCSVColumns, eventResource) {
+	src := a.Store.EventList()
+	if downloadCSV(a, w, r, q, src, eventCSVColumns, eventResource) {
 		return
 	}
-	var page jsonapi.Page[model.Event]
+	var page model.Page[model.Event]
 	if q.Paged() || len(q.Sorts) > 0 {
-		page, err = jsonapi.Fetch[model.Event](base(), q, "id")
+		page, err = src.Fetch(ctx, q.List())
 	} else {
-		page, err = latestEvents(q.Where(base()), q.Limit)
+		page, err = model.LatestEvents(ctx, src, q.List())
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -133,21 +132,6 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 	doc := jsonapi.ListDocument(r, q, ids, page.More, true)
 	doc.Data = data
 	jsonapi.Render(w, http.StatusOK, doc, q)
-}
-
-// latestEvents reads the newest n events of db (walking the created_at index
-// backwards) and returns them oldest first.
-func latestEvents(db *gorm.DB, n int) (jsonapi.Page[model.Event], error) {
-	var rows []model.Event
-	if err := db.Order("created_at DESC").Order("id DESC").Limit(n + 1).Find(&rows).Error; err != nil {
-		return jsonapi.Page[model.Event]{}, err
-	}
-	more := len(rows) > n
-	if more {
-		rows = rows[:n]
-	}
-	slices.Reverse(rows)
-	return jsonapi.Page[model.Event]{Rows: rows, More: more}, nil
 }
 
 func (a *API) showEvent(w http.ResponseWriter, r *http.Request) {

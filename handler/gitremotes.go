@@ -6,10 +6,10 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type gitRemoteMeta struct {
@@ -30,10 +30,10 @@ func gitRemoteResource(g *model.GitRemote, project *model.Node) *jsonapi.Resourc
 }
 
 var (
-	gitRemoteListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "name": {Column: "name"}, "url": {Column: "url"},
-		"archived": {Column: "archived", Kind: jsonapi.Bool}, "disabled": {Column: "disabled", Kind: jsonapi.Bool},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	gitRemoteListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "name": {Column: "name"}, "url": {Column: "url"},
+		"archived": {Column: "archived", Kind: listquery.Bool}, "disabled": {Column: "disabled", Kind: listquery.Bool},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
 	gitRemoteItemSpec     = &jsonapi.Spec{}
 	gitRemoteCSVColumns   = []string{"name", "url", "archived", "disabled", "created_at", "updated_at", "user", "password", "ssh_key_data"}
@@ -54,10 +54,9 @@ func (a *API) listGitRemotes(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	base := func() *gorm.DB { return model.GitRemotesQuery(a.Store.DB.WithContext(ctx), p) }
+	src := a.Store.GitRemoteList(p)
 	render := func(g *model.GitRemote) *jsonapi.Resource { return gitRemoteResource(g, p) }
-	if l, ok := listPage(a, w, r, q, base, "id", gitRemoteCSVColumns, render, nil); ok {
+	if l, ok := listPage(a, w, r, q, src, gitRemoteCSVColumns, render, nil); ok {
 		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
 }

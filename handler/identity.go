@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type userAttributes struct {
@@ -67,20 +67,20 @@ func tokenResource(t *model.APIToken) *jsonapi.Resource {
 }
 
 var (
-	userListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "username": {Column: "username"}, "auth_provider": {Column: "auth_provider"},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	userListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "username": {Column: "username"}, "auth_provider": {Column: "auth_provider"},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
-	groupListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "cn": {Column: "cn"},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	groupListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "cn": {Column: "cn"},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
-	tokenListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "name": {Column: "name"},
-		"created_at":   {Column: "created_at", Kind: jsonapi.Time},
-		"last_used_at": {Column: "last_used_at", Kind: jsonapi.Time},
-		"expires_at":   {Column: "expires_at", Kind: jsonapi.Time},
-		"revoked_at":   {Column: "revoked_at", Kind: jsonapi.Time},
+	tokenListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "name": {Column: "name"},
+		"created_at":   {Column: "created_at", Kind: listquery.Time},
+		"last_used_at": {Column: "last_used_at", Kind: listquery.Time},
+		"expires_at":   {Column: "expires_at", Kind: listquery.Time},
+		"revoked_at":   {Column: "revoked_at", Kind: listquery.Time},
 	}}
 	plainSpec = &jsonapi.Spec{}
 )
@@ -97,31 +97,28 @@ func (a *API) routeIdentity(r *mux.Router) {
 
 // listOf renders one page of a simple list (no include) for base, or streams
 // it as CSV when the client asked for a download.
-func listOf[T any](a *API, w http.ResponseWriter, r *http.Request, spec *jsonapi.Spec, base func() *gorm.DB,
+func listOf[T any](a *API, w http.ResponseWriter, r *http.Request, spec *jsonapi.Spec, src model.Source[T],
 	csvColumns []string, render func(*T) *jsonapi.Resource) {
 	q, err := jsonapi.ParseQuery(r, spec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if l, ok := listPage(a, w, r, q, base, spec.Keyset, csvColumns, render, nil); ok {
+	if l, ok := listPage(a, w, r, q, src, csvColumns, render, nil); ok {
 		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
 }
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
-	base := func() *gorm.DB { return model.UsersQuery(a.Store.DB.WithContext(r.Context())) }
-	listOf(a, w, r, userListSpec, base, []string{"username", "groupnames", "auth_provider", "created_at", "updated_at"}, userResource)
+	listOf(a, w, r, userListSpec, a.Store.UserList(), []string{"username", "groupnames", "auth_provider", "created_at", "updated_at"}, userResource)
 }
 
 func (a *API) listGroups(w http.ResponseWriter, r *http.Request) {
-	base := func() *gorm.DB { return model.GroupsQuery(a.Store.DB.WithContext(r.Context())) }
-	listOf(a, w, r, groupListSpec, base, []string{"cn", "alternative_cns"}, groupResource)
+	listOf(a, w, r, groupListSpec, a.Store.GroupList(), []string{"cn", "alternative_cns"}, groupResource)
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
-	base := func() *gorm.DB { return a.Store.TokensQuery(a.Store.DB.WithContext(r.Context()), actorOf(r)) }
-	listOf(a, w, r, tokenListSpec, base,
+	listOf(a, w, r, tokenListSpec, a.Store.TokenList(actorOf(r)),
 		[]string{"name", "username", "token_prefix", "created_at", "last_used_at", "expires_at", "revoked_at"}, tokenResource)
 }
 

@@ -3,8 +3,7 @@ package handler
 import (
 	"net/http"
 
-	"gorm.io/gorm"
-
+	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
@@ -30,12 +29,12 @@ func (l listed[T]) document(r *http.Request, q *jsonapi.Query, alwaysMeta bool) 
 // once to load their relations in a few queries, while CSV rows carry
 // attributes only. ok is false when the response is already written (the
 // download, or an error).
-func listPage[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB, keyset string,
+func listPage[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[T],
 	columns []string, row func(*T) *jsonapi.Resource, page func([]*T) (data, included []*jsonapi.Resource, err error)) (l listed[T], ok bool) {
-	if downloadCSV(a, w, r, q, base, keyset, columns, row) {
+	if downloadCSV(a, w, r, q, src, columns, row) {
 		return l, false
 	}
-	p, err := jsonapi.Fetch[T](base(), q, keyset)
+	p, err := src.Fetch(r.Context(), q.List())
 	if err != nil {
 		a.fail(w, r, err)
 		return l, false
@@ -62,12 +61,15 @@ func listPage[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.
 // downloadCSV streams the rows of a list that asked for ?download= and
 // reports whether it did. The status line is sent before the first row, so a
 // failure part way can only be logged, not answered.
-func downloadCSV[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB, keyset string,
+func downloadCSV[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[T],
 	columns []string, row func(*T) *jsonapi.Resource) bool {
 	if q.Download == "" {
 		return false
 	}
-	if err := jsonapi.StreamCSV(w, q, base, keyset, columns, row); err != nil {
+	err := jsonapi.StreamCSV(w, q, columns, func(emit func(*jsonapi.Resource) error) error {
+		return src.Each(r.Context(), q.List(), 500, func(t *T) error { return emit(row(t)) })
+	})
+	if err != nil {
 		a.Log.Error("csv download failed", "request_id", requestID(r.Context()), "err", err)
 	}
 	return true

@@ -10,10 +10,10 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type logLineAttributes struct {
@@ -35,12 +35,12 @@ func logLineResource(l *model.LogLine) *jsonapi.Resource {
 // are plain text.
 var logLineListSpec = &jsonapi.Spec{List: true, Keyset: "id", IntKeyset: true, DefaultLimit: 100, MaxLimit: 1000,
 	DownloadExtensions: []string{"log", "txt"},
-	Filters: map[string]jsonapi.Field{
-		"id":        {Column: "id", Kind: jsonapi.Int},
-		"change_id": {Column: "change_id", Kind: jsonapi.UUID},
-		"step_id":   {Column: "step_id", Kind: jsonapi.UUID},
+	Filters: map[string]listquery.Field{
+		"id":        {Column: "id", Kind: listquery.Int},
+		"change_id": {Column: "change_id", Kind: listquery.UUID},
+		"step_id":   {Column: "step_id", Kind: listquery.UUID},
 		"message":   {Column: "message"},
-		"logged_at": {Column: "logged_at", Kind: jsonapi.Time},
+		"logged_at": {Column: "logged_at", Kind: listquery.Time},
 	}}
 
 // logDownloadBatch is how many lines a download reads per query.
@@ -66,12 +66,12 @@ func (a *API) changeLogLines(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	base := func() *gorm.DB { return model.LogLinesQuery(a.Store.DB.WithContext(ctx), id, "") }
+	src := a.Store.LogLineList(id, "")
 	if wantsEventStream(r) {
-		a.followChangeLog(w, r, id, q, base)
+		a.followChangeLog(w, r, id, q, src)
 		return
 	}
-	a.serveLogLines(w, r, q, base)
+	a.serveLogLines(w, r, q, src)
 }
 
 func (a *API) stepLogLines(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +86,7 @@ func (a *API) stepLogLines(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.serveLogLines(w, r, q, func() *gorm.DB { return model.LogLinesQuery(a.Store.DB.WithContext(ctx), "", id) })
+	a.serveLogLines(w, r, q, a.Store.LogLineList("", id))
 }
 
 func (a *API) allLogLines(w http.ResponseWriter, r *http.Request) {
@@ -95,14 +95,13 @@ func (a *API) allLogLines(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	a.serveLogLines(w, r, q, func() *gorm.DB { return model.LogLinesQuery(a.Store.DB.WithContext(ctx), "", "") })
+	a.serveLogLines(w, r, q, a.Store.LogLineList("", ""))
 }
 
 // serveLogLines answers a list document, or the plain-text download.
-func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB) {
+func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[model.LogLine]) {
 	if q.Download != "" {
-		a.downloadLogLines(w, r, q, base)
+		a.downloadLogLines(w, r, q, src)
 		return
 	}
 	if wantsEventStream(r) && !acceptsJSON(r) {
@@ -110,7 +109,7 @@ func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Q
 			Detail: "only /api/changes/{change_id}/log_lines streams text/event-stream; accept " + jsonapi.MediaType})
 		return
 	}
-	page, err := jsonapi.Fetch[model.LogLine](base(), q, "id")
+	page, err := src.Fetch(r.Context(), q.List())
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -124,7 +123,7 @@ func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Q
 
 // downloadLogLines streams every matching message, one per line, oldest first
 // whatever the sort, reading in id ranges so memory stays flat.
-func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, base func() *gorm.DB) {
+func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[model.LogLine]) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", q.Download))
 	w.WriteHeader(http.StatusOK)
@@ -132,7 +131,7 @@ func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonap
 	rc := http.NewResponseController(w)
 	var after int64
 	for {
-		lines, err := model.LogLinesAfter(q.Where(base()), after, logDownloadBatch)
+		lines, err := model.LogLinesAfter(r.Context(), src, q.List(), after, logDownloadBatch)
 		if err != nil {
 			a.Log.Error("log download failed", "request_id", requestID(r.Context()), "err", err)
 			return

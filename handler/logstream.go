@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
@@ -30,7 +28,7 @@ const sseBatch = 500
 // one after Last-Event-ID (or the first), until the change is terminal; then
 // an "end" event tells the client not to reconnect. It wakes on new-line
 // notifications and polls slowly in case one is missed.
-func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID string, q *jsonapi.Query, base func() *gorm.DB) {
+func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID string, q *jsonapi.Query, src model.Source[model.LogLine]) {
 	if err := checkStreamQuery(r); err != nil {
 		a.fail(w, r, err)
 		return
@@ -76,7 +74,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			return
 		}
 		for {
-			lines, err := model.LogLinesAfter(q.Where(base()), after, sseBatch)
+			lines, err := model.LogLinesAfter(ctx, src, q.List(), after, sseBatch)
 			if err != nil {
 				a.streamFailed(r, err)
 				return

@@ -5,10 +5,10 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type mintmodelAttributes struct {
@@ -24,14 +24,14 @@ type mintmodelHistoryAttributes struct {
 }
 
 var (
-	mintmodelListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "sha256": {Column: "sha256"},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	mintmodelListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "sha256": {Column: "sha256"},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
 	mintmodelItemSpec        = &jsonapi.Spec{}
-	mintmodelHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: []string{"mintmodel"}, Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "mintmodel_id": {Column: "mintmodel_id", Kind: jsonapi.UUID},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+	mintmodelHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: []string{"mintmodel"}, Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "mintmodel_id": {Column: "mintmodel_id", Kind: listquery.UUID},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
 	mintmodelHistoryItemSpec = &jsonapi.Spec{Includes: []string{"mintmodel"}}
 )
@@ -119,11 +119,11 @@ func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	base := func() *gorm.DB { return model.MintModelsQuery(a.Store.DB.WithContext(ctx), asset) }
+	src := a.Store.MintModelList(asset)
 	// CSV rows stream without their history links, which would cost a query per batch.
 	csvRow := func(m *model.MintModel) *jsonapi.Resource { return mintmodelResource(m, asset, nil) }
 	columns := []string{"sha256", "created_at", "updated_at", "data"}
-	if l, ok := listPage(a, w, r, q, base, "id", columns, csvRow, func(ms []*model.MintModel) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	if l, ok := listPage(a, w, r, q, src, columns, csvRow, func(ms []*model.MintModel) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		ids := make([]string, len(ms))
 		for i, m := range ms {
 			ids[i] = m.ID
@@ -168,9 +168,9 @@ func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	base := func() *gorm.DB { return model.MintModelHistoryQuery(a.Store.DB.WithContext(ctx), asset) }
+	src := a.Store.MintModelHistoryList(asset)
 	csvRow := func(h *model.MintModelHistory) *jsonapi.Resource { return mintmodelHistoryResource(h, asset, nil) }
-	if l, ok := listPage(a, w, r, q, base, "id", []string{"created_at", "updated_at"}, csvRow, func(entries []*model.MintModelHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	if l, ok := listPage(a, w, r, q, src, []string{"created_at", "updated_at"}, csvRow, func(entries []*model.MintModelHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		return a.renderMintModelHistory(ctx, asset, entries, q.Includes("mintmodel"))
 	}); ok {
 		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)

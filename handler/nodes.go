@@ -7,10 +7,10 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Node URL prefixes. Every sub-resource a node owns is registered under each
@@ -60,17 +60,17 @@ func (a *API) parentInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query
 }
 
 func nodeSpec(kind string) *jsonapi.Spec {
-	f := map[string]jsonapi.Field{
-		"id":          {Column: "id", Kind: jsonapi.UUID},
+	f := map[string]listquery.Field{
+		"id":          {Column: "id", Kind: listquery.UUID},
 		"code":        {Column: "code"},
 		"name":        {Column: "name"},
 		"description": {Column: "description", Nullable: true},
-		"archived":    {Column: "archived", Kind: jsonapi.Bool},
-		"created_at":  {Column: "created_at", Kind: jsonapi.Time},
-		"updated_at":  {Column: "updated_at", Kind: jsonapi.Time},
+		"archived":    {Column: "archived", Kind: listquery.Bool},
+		"created_at":  {Column: "created_at", Kind: listquery.Time},
+		"updated_at":  {Column: "updated_at", Kind: listquery.Time},
 	}
 	if kind == model.KindProject {
-		f["project_type"] = jsonapi.Field{Column: "project_type"}
+		f["project_type"] = listquery.Field{Column: "project_type"}
 	}
 	return &jsonapi.Spec{Filters: f, Includes: nodeIncludes[kind], List: true, Keyset: "id"}
 }
@@ -133,11 +133,11 @@ func (a *API) listNodes(kind string) http.HandlerFunc {
 			return
 		}
 		ctx := r.Context()
-		base := func() *gorm.DB { return model.ChildrenQuery(a.Store.DB.WithContext(ctx), parent, kind) }
+		src := a.Store.ChildList(parent, kind)
 		// Streamed rows carry only attributes, so no relations are loaded.
 		empty := &nodeRelations{}
 		csvRow := func(n *model.Node) *jsonapi.Resource { return nodeResource(n, empty) }
-		l, ok := listPage(a, w, r, q, base, "id", nodeCSVColumns[kind], csvRow, func(nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		l, ok := listPage(a, w, r, q, src, nodeCSVColumns[kind], csvRow, func(nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 			return a.renderNodes(ctx, nodes, q.Include)
 		})
 		if !ok {

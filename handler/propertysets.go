@@ -6,10 +6,10 @@ import (
 	"strconv"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Properties and settings share one set of handlers: the kind ("properties" or
@@ -30,9 +30,9 @@ type propertySetVersionAttributes struct {
 
 var (
 	propertySetItemSpec     = &jsonapi.Spec{}
-	propertySetVersionsSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"version":    {Column: "version", Kind: jsonapi.Int},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time},
+	propertySetVersionsSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"version":    {Column: "version", Kind: listquery.Int},
+		"created_at": {Column: "created_at", Kind: listquery.Time},
 	}}
 	propertySetFields = []string{"data", "version"}
 )
@@ -150,10 +150,9 @@ func (a *API) listPropertySetVersions(kind string) http.HandlerFunc {
 			a.fail(w, r, err)
 			return
 		}
-		ctx := r.Context()
-		base := func() *gorm.DB { return model.PropertySetVersionsQuery(a.Store.DB.WithContext(ctx), ps.PropertySet) }
+		src := a.Store.PropertySetVersionList(ps.PropertySet)
 		render := func(v *model.PropertySetVersion) *jsonapi.Resource { return propertySetVersionResource(ps, v) }
-		if l, ok := listPage(a, w, r, q, base, "id", []string{"version", "created_at", "data"}, render, nil); ok {
+		if l, ok := listPage(a, w, r, q, src, []string{"version", "created_at", "data"}, render, nil); ok {
 			jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 		}
 	}

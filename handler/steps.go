@@ -5,29 +5,29 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 var (
-	stepListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id":                       {Column: "id", Kind: jsonapi.UUID},
-		"change_id":                {Column: "change_id", Kind: jsonapi.UUID},
-		"parent_id":                {Column: "parent_id", Kind: jsonapi.UUID, Nullable: true},
+	stepListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id":                       {Column: "id", Kind: listquery.UUID},
+		"change_id":                {Column: "change_id", Kind: listquery.UUID},
+		"parent_id":                {Column: "parent_id", Kind: listquery.UUID, Nullable: true},
 		"action":                   {Column: "action"},
 		"name":                     {Column: "name", Nullable: true},
 		"step_type":                {Column: "step_type"},
 		"status_code":              {Column: "status"},
 		"child_execution_strategy": {Column: "child_execution_strategy"},
 		"requires_approval_from":   {Column: "requires_approval_from", Nullable: true},
-		"skip_on_retry":            {Column: "skip_on_retry", Kind: jsonapi.Bool},
-		"position":                 {Column: "position", Kind: jsonapi.Int},
-		"created_at":               {Column: "created_at", Kind: jsonapi.Time},
-		"started_at":               {Column: "started_at", Kind: jsonapi.Time, Nullable: true},
-		"finished_at":              {Column: "finished_at", Kind: jsonapi.Time, Nullable: true},
-		"updated_at":               {Column: "updated_at", Kind: jsonapi.Time},
+		"skip_on_retry":            {Column: "skip_on_retry", Kind: listquery.Bool},
+		"position":                 {Column: "position", Kind: listquery.Int},
+		"created_at":               {Column: "created_at", Kind: listquery.Time},
+		"started_at":               {Column: "started_at", Kind: listquery.Time, Nullable: true},
+		"finished_at":              {Column: "finished_at", Kind: listquery.Time, Nullable: true},
+		"updated_at":               {Column: "updated_at", Kind: listquery.Time},
 	}}
 	stepItemSpec   = &jsonapi.Spec{}
 	stepCSVColumns = []string{"change_id", "action", "name", "status_code", "step_type", "child_execution_strategy",
@@ -53,10 +53,10 @@ func (a *API) listSteps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	base := func() *gorm.DB { return model.StepsQuery(a.Store.DB.WithContext(ctx)) }
+	src := a.Store.StepList()
 	// CSV rows carry attributes only: no relationships are loaded.
 	csvRow := func(st *model.Step) *jsonapi.Resource { return stepResource(st, "", nil, nil) }
-	if l, ok := listPage(a, w, r, q, base, "id", stepCSVColumns, csvRow, func(steps []*model.Step) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	if l, ok := listPage(a, w, r, q, src, stepCSVColumns, csvRow, func(steps []*model.Step) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		data, err := a.renderSteps(ctx, steps)
 		return data, nil, err
 	}); ok {

@@ -6,10 +6,10 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type templateAttributes struct {
@@ -44,11 +44,11 @@ func templateResource(t *model.Template, project *model.Node, versionIDs []strin
 }
 
 var (
-	templateListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "code": {Column: "code"}, "name": {Column: "name"},
+	templateListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "code": {Column: "code"}, "name": {Column: "name"},
 		"description": {Column: "description"}, "url": {Column: "url"},
-		"archived": {Column: "archived", Kind: jsonapi.Bool}, "disabled": {Column: "disabled", Kind: jsonapi.Bool},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+		"archived": {Column: "archived", Kind: listquery.Bool}, "disabled": {Column: "disabled", Kind: listquery.Bool},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
 	templateItemSpec     = &jsonapi.Spec{}
 	templateCSVColumns   = []string{"code", "name", "description", "url", "archived", "disabled", "created_at", "updated_at", "user", "password", "ssh_key_data"}
@@ -100,10 +100,10 @@ func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	base := func() *gorm.DB { return model.TemplatesQuery(a.Store.DB.WithContext(ctx), p) }
+	src := a.Store.TemplateList(p)
 	// CSV rows carry attributes only, so version ids are not loaded.
 	csvRow := func(t *model.Template) *jsonapi.Resource { return templateResource(t, p, nil) }
-	if l, ok := listPage(a, w, r, q, base, "id", templateCSVColumns, csvRow, func(ts []*model.Template) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	if l, ok := listPage(a, w, r, q, src, templateCSVColumns, csvRow, func(ts []*model.Template) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		data, err := a.renderTemplates(ctx, p, ts)
 		return data, nil, err
 	}); ok {

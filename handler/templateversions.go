@@ -5,10 +5,10 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type templateVersionAttributes struct {
@@ -48,12 +48,12 @@ func templateVersionResource(v *model.TemplateVersion, templatePath string) *jso
 }
 
 var (
-	templateVersionListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "version": {Column: "version"}, "description": {Column: "description"},
-		"state": {Column: "state"}, "created_by": {Column: "created_by"}, "archived": {Column: "archived", Kind: jsonapi.Bool},
-		"has_mintmodel": {Column: "has_mintmodel", Kind: jsonapi.Bool}, "git_rev": {Column: "git_rev"},
+	templateVersionListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "version": {Column: "version"}, "description": {Column: "description"},
+		"state": {Column: "state"}, "created_by": {Column: "created_by"}, "archived": {Column: "archived", Kind: listquery.Bool},
+		"has_mintmodel": {Column: "has_mintmodel", Kind: listquery.Bool}, "git_rev": {Column: "git_rev"},
 		"commit_sha": {Column: "commit_sha"},
-		"created_at": {Column: "created_at", Kind: jsonapi.Time}, "updated_at": {Column: "updated_at", Kind: jsonapi.Time},
+		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 	}}
 	templateVersionItemSpec   = &jsonapi.Spec{}
 	templateVersionCSVColumns = []string{"version", "description", "state", "created_by", "archived", "has_mintmodel", "git_rev", "commit_sha", "created_at", "updated_at"}
@@ -74,11 +74,10 @@ func (a *API) listTemplateVersions(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
 	tp := templatePath(p, t)
-	base := func() *gorm.DB { return model.TemplateVersionsQuery(a.Store.DB.WithContext(ctx), t) }
+	src := a.Store.TemplateVersionList(t)
 	render := func(v *model.TemplateVersion) *jsonapi.Resource { return templateVersionResource(v, tp) }
-	if l, ok := listPage(a, w, r, q, base, "id", templateVersionCSVColumns, render, nil); ok {
+	if l, ok := listPage(a, w, r, q, src, templateVersionCSVColumns, render, nil); ok {
 		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
 	}
 }

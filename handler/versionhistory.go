@@ -5,10 +5,10 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
-	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type versionHistoryAttributes struct {
@@ -34,9 +34,9 @@ func versionHistoryResource(h *model.TemplateVersionHistory, asset *model.Node, 
 
 var (
 	versionHistoryIncludes = []string{"owner", "template_version"}
-	versionHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: versionHistoryIncludes, Filters: map[string]jsonapi.Field{
-		"id": {Column: "id", Kind: jsonapi.UUID}, "template_version_id": {Column: "template_version_id", Kind: jsonapi.UUID},
-		"active_from": {Column: "active_from", Kind: jsonapi.Time}, "active_to": {Column: "active_to", Kind: jsonapi.Time},
+	versionHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: versionHistoryIncludes, Filters: map[string]listquery.Field{
+		"id": {Column: "id", Kind: listquery.UUID}, "template_version_id": {Column: "template_version_id", Kind: listquery.UUID},
+		"active_from": {Column: "active_from", Kind: listquery.Time}, "active_to": {Column: "active_to", Kind: listquery.Time},
 	}}
 	versionHistoryItemSpec = &jsonapi.Spec{Includes: versionHistoryIncludes}
 	versionHistoryCSV      = []string{"active_from", "active_to"}
@@ -104,9 +104,9 @@ func (a *API) listVersionHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	base := func() *gorm.DB { return model.VersionHistoryQuery(a.Store.DB.WithContext(ctx), asset) }
+	src := a.Store.VersionHistoryList(asset)
 	csvRow := func(h *model.TemplateVersionHistory) *jsonapi.Resource { return versionHistoryResource(h, asset, "") }
-	if l, ok := listPage(a, w, r, q, base, "id", versionHistoryCSV, csvRow, func(rows []*model.TemplateVersionHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	if l, ok := listPage(a, w, r, q, src, versionHistoryCSV, csvRow, func(rows []*model.TemplateVersionHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		return a.renderVersionHistory(ctx, asset, rows, q.Include)
 	}); ok {
 		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)

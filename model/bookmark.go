@@ -39,9 +39,14 @@ func validateBookmark(in BookmarkInput) error {
 	return nil
 }
 
-// BookmarksQuery scopes bookmarks to a node.
-func BookmarksQuery(db *gorm.DB, node *Node) *gorm.DB {
+// bookmarksQuery scopes bookmarks to a node.
+func bookmarksQuery(db *gorm.DB, node *Node) *gorm.DB {
 	return db.Model(&Bookmark{}).Where("node_id = ?", node.ID)
+}
+
+// BookmarkList is bookmarksQuery as a list source.
+func (s *Store) BookmarkList(node *Node) Source[Bookmark] {
+	return newSource[Bookmark](s, "id", func(db *gorm.DB) *gorm.DB { return bookmarksQuery(db, node) })
 }
 
 // BookmarkIDs returns the bookmark ids of each node, keyed by node id.
@@ -77,7 +82,7 @@ func (s *Store) GetBookmark(ctx context.Context, node *Node, id string) (*Bookma
 		return nil, steward.NotFound("bookmark", id)
 	}
 	var b Bookmark
-	err := s.Read(ctx, func(db *gorm.DB) error { return BookmarksQuery(db, node).Where("id = ?", id).Take(&b).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return bookmarksQuery(db, node).Where("id = ?", id).Take(&b).Error })
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("bookmark", id)
 	}

@@ -8,17 +8,32 @@ import (
 	"gorm.io/gorm"
 )
 
-// ChangesQuery is the list of every change.
-func ChangesQuery(db *gorm.DB) *gorm.DB { return db.Model(&Change{}) }
+// changesQuery is the list of every change.
+func changesQuery(db *gorm.DB) *gorm.DB { return db.Model(&Change{}) }
 
-// NodeChangesQuery is the list of the changes that run on node itself (a
+// ChangeList is changesQuery as a list source.
+func (s *Store) ChangeList() Source[Change] {
+	return newSource[Change](s, "id", func(db *gorm.DB) *gorm.DB { return changesQuery(db) })
+}
+
+// nodeChangesQuery is the list of the changes that run on node itself (a
 // change's URL is below its own node, so lists and lookups agree).
-func NodeChangesQuery(db *gorm.DB, node *Node) *gorm.DB {
+func nodeChangesQuery(db *gorm.DB, node *Node) *gorm.DB {
 	return db.Model(&Change{}).Where("node_id = ?", node.ID)
 }
 
-// StepsQuery is the list of every step.
-func StepsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Step{}) }
+// NodeChangeList is nodeChangesQuery as a list source.
+func (s *Store) NodeChangeList(node *Node) Source[Change] {
+	return newSource[Change](s, "id", func(db *gorm.DB) *gorm.DB { return nodeChangesQuery(db, node) })
+}
+
+// stepsQuery is the list of every step.
+func stepsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Step{}) }
+
+// StepList is stepsQuery as a list source.
+func (s *Store) StepList() Source[Step] {
+	return newSource[Step](s, "id", func(db *gorm.DB) *gorm.DB { return stepsQuery(db) })
+}
 
 // Change list columns that come from the change's node and its ancestors,
 // as correlated subqueries so filters and sorts stay in SQL and the changes
@@ -58,9 +73,9 @@ func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change,
 	}
 	var c Change
 	err := s.Read(ctx, func(db *gorm.DB) error {
-		q := ChangesQuery(db)
+		q := changesQuery(db)
 		if node != nil {
-			q = NodeChangesQuery(db, node)
+			q = nodeChangesQuery(db, node)
 		}
 		return q.Where("id = ?", id).Take(&c).Error
 	})

@@ -3,9 +3,12 @@ package model
 import (
 	"context"
 	steward "github.com/stewardhq/steward"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Event is one entry of the audit trail: every modifying request records one
@@ -49,9 +52,14 @@ func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONM
 	return ev
 }
 
-// EventsQuery is the event list. Every authenticated caller reads the whole
+// eventsQuery is the event list. Every authenticated caller reads the whole
 // audit trail: Steward has no per-node read rules yet.
-func EventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
+func eventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
+
+// EventList is eventsQuery as a list source.
+func (s *Store) EventList() Source[Event] {
+	return newSource[Event](s, "id", func(db *gorm.DB) *gorm.DB { return eventsQuery(db) })
+}
 
 // EventByID loads one event; an id that is not a UUID is simply not found.
 func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
@@ -88,4 +96,21 @@ func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs
 		return nil, err
 	}
 	return ev, nil
+}
+
+// LatestEvents reads the newest q.Limit events of src matching q's filters
+// (walking the created_at index backwards) and returns them oldest first:
+// what the reader of an audit trail wants from "the last 10 events".
+func LatestEvents(ctx context.Context, src Source[Event], q listquery.List) (Page[Event], error) {
+	var rows []Event
+	n := q.Limit
+	if err := where(src.db(ctx), q).Order("created_at DESC").Order("id DESC").Limit(n + 1).Find(&rows).Error; err != nil {
+		return Page[Event]{}, translate(err)
+	}
+	more := len(rows) > n
+	if more {
+		rows = rows[:n]
+	}
+	slices.Reverse(rows)
+	return Page[Event]{Rows: rows, More: more}, nil
 }

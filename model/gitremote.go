@@ -33,9 +33,14 @@ type GitRemoteInput struct {
 	Credentials CredentialsInput
 }
 
-// GitRemotesQuery scopes git remotes to a project.
-func GitRemotesQuery(db *gorm.DB, project *Node) *gorm.DB {
+// gitRemotesQuery scopes git remotes to a project.
+func gitRemotesQuery(db *gorm.DB, project *Node) *gorm.DB {
 	return db.Model(&GitRemote{}).Where("project_id = ?", project.ID)
+}
+
+// GitRemoteList is gitRemotesQuery as a list source.
+func (s *Store) GitRemoteList(project *Node) Source[GitRemote] {
+	return newSource[GitRemote](s, "id", func(db *gorm.DB) *gorm.DB { return gitRemotesQuery(db, project) })
 }
 
 // eventAttrs describe a remote in the audit trail: never a credential, and
@@ -79,7 +84,7 @@ func (s *Store) GetGitRemote(ctx context.Context, project *Node, id string) (*Gi
 		return nil, steward.NotFound("git remote", id)
 	}
 	var g GitRemote
-	err := s.Read(ctx, func(db *gorm.DB) error { return GitRemotesQuery(db, project).Where("id = ?", id).Take(&g).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return gitRemotesQuery(db, project).Where("id = ?", id).Take(&g).Error })
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("git remote", id)
 	}
@@ -115,7 +120,7 @@ func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node
 				Detail: fmt.Sprintf("project %q is archived and accepts no new git remotes", project.Code)}
 		}
 		var n int64
-		if err := GitRemotesQuery(tx, project).Where("name = ?", in.Name).Count(&n).Error; err != nil {
+		if err := gitRemotesQuery(tx, project).Where("name = ?", in.Name).Count(&n).Error; err != nil {
 			return err
 		}
 		if n > 0 {
@@ -238,7 +243,7 @@ func (s *Store) RemoteForRun(ctx context.Context, project *Node, name string) (*
 		return nil, gitops.Remote{}, err
 	}
 	var g GitRemote
-	err := s.Read(ctx, func(db *gorm.DB) error { return GitRemotesQuery(db, project).Where("name = ?", name).Take(&g).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return gitRemotesQuery(db, project).Where("name = ?", name).Take(&g).Error })
 	if ModelNotFound(err) {
 		return nil, gitops.Remote{}, steward.Invalid(ptr, "unknown_git_remote", "project %q has no git remote named %q", project.Code, name)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // LogLinesChannel is the PostgreSQL notification channel announcing new log
@@ -216,9 +218,9 @@ func cleanMessage(m string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(m, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-// LogLinesQuery is the log line list, scoped to a change and/or a step when
+// logLinesQuery is the log line list, scoped to a change and/or a step when
 // their ids are not empty.
-func LogLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
+func logLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 	db = db.Model(&LogLine{})
 	if changeID != "" {
 		db = db.Where("change_id = ?", changeID)
@@ -227,6 +229,11 @@ func LogLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 		db = db.Where("step_id = ?", stepID)
 	}
 	return db
+}
+
+// LogLineList is logLinesQuery as a list source.
+func (s *Store) LogLineList(changeID, stepID string) Source[LogLine] {
+	return newSource[LogLine](s, "id", func(db *gorm.DB) *gorm.DB { return logLinesQuery(db, changeID, stepID) })
 }
 
 // LogChangeStatus returns the status of the change whose log is read (404
@@ -267,12 +274,12 @@ func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
 	return nil
 }
 
-// LogLinesAfter reads up to limit lines of base (a LogLinesQuery, possibly
-// filtered) with ids above after, oldest first: the follower's and the
-// download's walk, an index range scan at any depth.
-func LogLinesAfter(base *gorm.DB, after int64, limit int) ([]LogLine, error) {
+// LogLinesAfter reads up to limit lines of src matching q's filters with ids
+// above after, oldest first: the follower's and the download's walk, an
+// index range scan at any depth.
+func LogLinesAfter(ctx context.Context, src Source[LogLine], q listquery.List, after int64, limit int) ([]LogLine, error) {
 	var rows []LogLine
-	err := base.Where("id > ?", after).Order("id ASC").Limit(limit).Find(&rows).Error
+	err := where(src.db(ctx), q).Where("id > ?", after).Order("id ASC").Limit(limit).Find(&rows).Error
 	return rows, translate(err)
 }
 

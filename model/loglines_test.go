@@ -11,6 +11,7 @@ import (
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/db"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 func logStore(t *testing.T) *model.Store {
@@ -22,7 +23,7 @@ func readLog(t *testing.T, s *model.Store, changeID string) []model.LogLine {
 	t.Helper()
 	var out []model.LogLine
 	for after := int64(0); ; {
-		rows, err := model.LogLinesAfter(model.LogLinesQuery(s.DB, changeID, ""), after, 10000)
+		rows, err := model.LogLinesAfter(context.Background(), s.LogLineList(changeID, ""), listquery.List{}, after, 10000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +108,7 @@ func TestAppendLogLinesVisibleInIDOrder(t *testing.T) {
 			finished = true // one more read after the last commit
 		default:
 		}
-		rows, err := model.LogLinesAfter(model.LogLinesQuery(s.DB, f.Change.ID, ""), after, 100000)
+		rows, err := model.LogLinesAfter(context.Background(), s.LogLineList(f.Change.ID, ""), listquery.List{}, after, 100000)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -174,14 +174,24 @@ func (s *Store) RecordMintModel(tx *gorm.DB, asset *Node, r *converge.Rendered, 
 	return mm, h, added, nil
 }
 
-// MintModelsQuery scopes MintModels to an asset.
-func MintModelsQuery(db *gorm.DB, asset *Node) *gorm.DB {
+// mintModelsQuery scopes MintModels to an asset.
+func mintModelsQuery(db *gorm.DB, asset *Node) *gorm.DB {
 	return db.Model(&MintModel{}).Where("asset_id = ?", asset.ID)
 }
 
-// MintModelHistoryQuery scopes MintModel history entries to an asset.
-func MintModelHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
+// MintModelList is mintModelsQuery as a list source.
+func (s *Store) MintModelList(asset *Node) Source[MintModel] {
+	return newSource[MintModel](s, "id", func(db *gorm.DB) *gorm.DB { return mintModelsQuery(db, asset) })
+}
+
+// mintModelHistoryQuery scopes MintModel history entries to an asset.
+func mintModelHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 	return db.Model(&MintModelHistory{}).Where("asset_id = ?", asset.ID)
+}
+
+// MintModelHistoryList is mintModelHistoryQuery as a list source.
+func (s *Store) MintModelHistoryList(asset *Node) Source[MintModelHistory] {
+	return newSource[MintModelHistory](s, "id", func(db *gorm.DB) *gorm.DB { return mintModelHistoryQuery(db, asset) })
 }
 
 // GetMintModel loads MintModel id of asset.
@@ -191,7 +201,7 @@ func (s *Store) GetMintModel(ctx context.Context, asset *Node, id string) (*Mint
 		return nil, steward.NotFound("mintmodel", id)
 	}
 	var m MintModel
-	err := s.Read(ctx, func(db *gorm.DB) error { return MintModelsQuery(db, asset).Where("id = ?", id).Take(&m).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return mintModelsQuery(db, asset).Where("id = ?", id).Take(&m).Error })
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("mintmodel", id)
 	}
@@ -205,7 +215,7 @@ func (s *Store) GetMintModelHistory(ctx context.Context, asset *Node, id string)
 		return nil, steward.NotFound("mintmodel_history", id)
 	}
 	var h MintModelHistory
-	err := s.Read(ctx, func(db *gorm.DB) error { return MintModelHistoryQuery(db, asset).Where("id = ?", id).Take(&h).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return mintModelHistoryQuery(db, asset).Where("id = ?", id).Take(&h).Error })
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("mintmodel_history", id)
 	}

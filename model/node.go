@@ -175,13 +175,18 @@ func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string]
 	return out, nil
 }
 
-// ChildrenQuery scopes a list to the children of kind under parent (nil: projects).
-func ChildrenQuery(db *gorm.DB, parent *Node, kind string) *gorm.DB {
+// childrenQuery scopes a list to the children of kind under parent (nil: projects).
+func childrenQuery(db *gorm.DB, parent *Node, kind string) *gorm.DB {
 	q := db.Model(&Node{}).Where("kind = ?", kind)
 	if parent == nil {
 		return q.Where("parent_id IS NULL")
 	}
 	return q.Where("parent_id = ?", parent.ID)
+}
+
+// ChildList is childrenQuery as a list source.
+func (s *Store) ChildList(parent *Node, kind string) Source[Node] {
+	return newSource[Node](s, "id", func(db *gorm.DB) *gorm.DB { return childrenQuery(db, parent, kind) })
 }
 
 // NodeInput is what a client may set on a node.

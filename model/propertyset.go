@@ -181,9 +181,14 @@ func validatePropertySetData(kind string, data JSONMap) error {
 	return nil
 }
 
-// PropertySetVersionsQuery scopes version rows to one set.
-func PropertySetVersionsQuery(db *gorm.DB, ps *PropertySet) *gorm.DB {
+// propertySetVersionsQuery scopes version rows to one set.
+func propertySetVersionsQuery(db *gorm.DB, ps *PropertySet) *gorm.DB {
 	return db.Model(&PropertySetVersion{}).Where("property_set_id = ?", ps.ID)
+}
+
+// PropertySetVersionList is propertySetVersionsQuery as a list source.
+func (s *Store) PropertySetVersionList(ps *PropertySet) Source[PropertySetVersion] {
+	return newSource[PropertySetVersion](s, "id", func(db *gorm.DB) *gorm.DB { return propertySetVersionsQuery(db, ps) })
 }
 
 // GetPropertySetVersion loads version n of ps; 404 names the version when missing.
@@ -195,7 +200,7 @@ func (s *Store) GetPropertySetVersion(ctx context.Context, ps *PropertySet, n st
 	}
 	var v PropertySetVersion
 	err = s.Read(ctx, func(db *gorm.DB) error {
-		return PropertySetVersionsQuery(db, ps).Where("version = ?", num).Take(&v).Error
+		return propertySetVersionsQuery(db, ps).Where("version = ?", num).Take(&v).Error
 	})
 	if ModelNotFound(err) {
 		return nil, &steward.Error{Kind: steward.KindNotFound, Code: "not_found",

@@ -88,9 +88,14 @@ type TemplateInput struct {
 	Credentials CredentialsInput
 }
 
-// TemplatesQuery scopes templates to a project.
-func TemplatesQuery(db *gorm.DB, project *Node) *gorm.DB {
+// templatesQuery scopes templates to a project.
+func templatesQuery(db *gorm.DB, project *Node) *gorm.DB {
 	return db.Model(&Template{}).Where("project_id = ?", project.ID)
+}
+
+// TemplateList is templatesQuery as a list source.
+func (s *Store) TemplateList(project *Node) Source[Template] {
+	return newSource[Template](s, "id", func(db *gorm.DB) *gorm.DB { return templatesQuery(db, project) })
 }
 
 // TemplateVersionIDs lists each template's version ids, keyed by template id.
@@ -115,7 +120,7 @@ func (s *Store) GetTemplate(ctx context.Context, project *Node, code string) (*T
 		return nil, steward.NotFound("template", code)
 	}
 	var t Template
-	err := s.Read(ctx, func(db *gorm.DB) error { return TemplatesQuery(db, project).Where("code = ?", code).Take(&t).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return templatesQuery(db, project).Where("code = ?", code).Take(&t).Error })
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("template", code)
 	}
@@ -151,7 +156,7 @@ func (s *Store) CreateTemplate(ctx context.Context, actor *Actor, project *Node,
 		}
 		taken := steward.Invalid("code", "taken", "template code %q is already used in this project", in.Code)
 		var n int64
-		if err := TemplatesQuery(tx, project).Where("code = ?", in.Code).Count(&n).Error; err != nil {
+		if err := templatesQuery(tx, project).Where("code = ?", in.Code).Count(&n).Error; err != nil {
 			return err
 		}
 		if n > 0 {

@@ -24,9 +24,14 @@ type TemplateVersionHistory struct {
 // TableName keeps GORM from pluralising the table name.
 func (TemplateVersionHistory) TableName() string { return "template_version_history" }
 
-// VersionHistoryQuery scopes history rows to an asset.
-func VersionHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
+// versionHistoryQuery scopes history rows to an asset.
+func versionHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 	return db.Model(&TemplateVersionHistory{}).Where("asset_id = ?", asset.ID)
+}
+
+// VersionHistoryList is versionHistoryQuery as a list source.
+func (s *Store) VersionHistoryList(asset *Node) Source[TemplateVersionHistory] {
+	return newSource[TemplateVersionHistory](s, "id", func(db *gorm.DB) *gorm.DB { return versionHistoryQuery(db, asset) })
 }
 
 // GetVersionHistory loads history row id of asset; 404 when missing.
@@ -36,7 +41,7 @@ func (s *Store) GetVersionHistory(ctx context.Context, asset *Node, id string) (
 		return nil, steward.NotFound("template version history", id)
 	}
 	var h TemplateVersionHistory
-	err := s.Read(ctx, func(db *gorm.DB) error { return VersionHistoryQuery(db, asset).Where("id = ?", id).Take(&h).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return versionHistoryQuery(db, asset).Where("id = ?", id).Take(&h).Error })
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("template version history", id)
 	}

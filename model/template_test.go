@@ -10,6 +10,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 const tmplActions = `actions:
@@ -261,11 +262,11 @@ func TestTemplateAssignWritesHistory(t *testing.T) {
 
 func tmplHistory(t *testing.T, f *tmplFixture, asset *model.Node) []model.TemplateVersionHistory {
 	t.Helper()
-	var rows []model.TemplateVersionHistory
-	if err := model.VersionHistoryQuery(f.store.DB, asset).Order("id").Find(&rows).Error; err != nil {
+	page, err := f.store.VersionHistoryList(asset).Fetch(context.Background(), listquery.List{Limit: 1000})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return rows
+	return page.Rows
 }
 
 func TestAssetNamesTemplate(t *testing.T) {

@@ -66,9 +66,14 @@ type TemplateVersionInput struct {
 // versionPattern keeps version names usable as one URL path segment.
 var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
-// TemplateVersionsQuery scopes versions to a template.
-func TemplateVersionsQuery(db *gorm.DB, t *Template) *gorm.DB {
+// templateVersionsQuery scopes versions to a template.
+func templateVersionsQuery(db *gorm.DB, t *Template) *gorm.DB {
 	return db.Model(&TemplateVersion{}).Where("template_id = ?", t.ID)
+}
+
+// TemplateVersionList is templateVersionsQuery as a list source.
+func (s *Store) TemplateVersionList(t *Template) Source[TemplateVersion] {
+	return newSource[TemplateVersion](s, "id", func(db *gorm.DB) *gorm.DB { return templateVersionsQuery(db, t) })
 }
 
 // takeVersion reads template version id into tv and its template into tpl.
@@ -86,7 +91,7 @@ func (s *Store) GetTemplateVersion(ctx context.Context, t *Template, version str
 	}
 	var v TemplateVersion
 	err := s.Read(ctx, func(db *gorm.DB) error {
-		return TemplateVersionsQuery(db, t).Where("version = ?", version).Take(&v).Error
+		return templateVersionsQuery(db, t).Where("version = ?", version).Take(&v).Error
 	})
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("template version", version)
@@ -136,7 +141,7 @@ func (s *Store) PutTemplateVersion(ctx context.Context, actor *Actor, project *N
 		}
 		now := s.Now()
 		var existing TemplateVersion
-		err := TemplateVersionsQuery(tx, t).Where("version = ?", version).Take(&existing).Error
+		err := templateVersionsQuery(tx, t).Where("version = ?", version).Take(&existing).Error
 		if ModelNotFound(translate(err)) {
 			if in.Archived != nil && *in.Archived {
 				return steward.Invalid("archived", "archived_on_create", "a new template version cannot be created archived")

@@ -148,13 +148,18 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Actor, error)
 	return &Actor{UserID: tok.User.ID, Username: tok.User.Username, Groups: tok.User.GroupNames()}, nil
 }
 
-// TokensQuery scopes the token list: admins see all, others their own.
-func (s *Store) TokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
+// tokensQuery scopes the token list: admins see all, others their own.
+func tokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
 	q := db.Model(&APIToken{}).Preload("User")
 	if !actor.IsAdmin() {
 		q = q.Where("user_id = ?", actor.UserID)
 	}
 	return q
+}
+
+// TokenList is the tokens actor may see, as a list source.
+func (s *Store) TokenList(actor *Actor) Source[APIToken] {
+	return newSource[APIToken](s, "id", func(db *gorm.DB) *gorm.DB { return tokensQuery(db, actor) })
 }
 
 // RevokeToken revokes token id. Users revoke their own; admins any. A token
@@ -166,7 +171,7 @@ func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error 
 	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		var tok APIToken
-		if err := s.TokensQuery(tx, actor).Where("api_tokens.id = ?", id).Take(&tok).Error; err != nil {
+		if err := tokensQuery(tx, actor).Where("api_tokens.id = ?", id).Take(&tok).Error; err != nil {
 			if err == gorm.ErrRecordNotFound {
 				return steward.NotFound("token", id)
 			}

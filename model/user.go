@@ -43,12 +43,22 @@ func (u *User) GroupNames() []string {
 	return out
 }
 
-// UsersQuery is the user list with groups loaded; every authenticated caller
+// usersQuery is the user list with groups loaded; every authenticated caller
 // may read it (approvals name users and groups).
-func UsersQuery(db *gorm.DB) *gorm.DB { return db.Model(&User{}).Preload("Groups") }
+func usersQuery(db *gorm.DB) *gorm.DB { return db.Model(&User{}).Preload("Groups") }
 
-// GroupsQuery is the group list.
-func GroupsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Group{}) }
+// UserList is usersQuery as a list source.
+func (s *Store) UserList() Source[User] {
+	return newSource[User](s, "id", func(db *gorm.DB) *gorm.DB { return usersQuery(db) })
+}
+
+// groupsQuery is the group list.
+func groupsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Group{}) }
+
+// GroupList is groupsQuery as a list source.
+func (s *Store) GroupList() Source[Group] {
+	return newSource[Group](s, "id", func(db *gorm.DB) *gorm.DB { return groupsQuery(db) })
+}
 
 // Actor is who performs an operation: an authenticated user or the system.
 type Actor struct {

@@ -3,22 +3,15 @@ package jsonapi
 import (
 	"encoding/base64"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
-)
 
-// Condition is one parsed Ransack predicate, e.g. filter[code_in][]=a.
-type Condition struct {
-	Field     Field
-	Predicate string
-	Values    []any
-	Param     string
-}
+	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/listquery"
+)
 
 // MaxListValues bounds the values of one _in/_not_in filter.
 const MaxListValues = 1000
@@ -59,7 +52,7 @@ func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, s
 			return &steward.Error{Kind: steward.KindBadRequest, Code: "unsupported_filter", Parameter: param,
 				Detail: fmt.Sprintf("predicate %q does not apply to %s attribute %q", pred, kindNames[f.Kind], attr)}
 		}
-		c := Condition{Field: f, Predicate: pred, Param: param}
+		c := listquery.Condition{Field: f, Predicate: pred, Param: param}
 		multi := pred == "in" || pred == "not_in"
 		raw := vals
 		if !multi {
@@ -89,23 +82,23 @@ func (q *Query) parseFilter(param, name string, bracketed bool, vals []string, s
 			steward.Echo(name), strings.Join(spec.names(), ", "), strings.Join(predicates, ", "))}
 }
 
-var kindNames = map[FieldKind]string{String: "text", Bool: "boolean", Time: "time", Int: "integer", UUID: "id"}
+var kindNames = map[listquery.FieldKind]string{listquery.String: "text", listquery.Bool: "boolean", listquery.Time: "time", listquery.Int: "integer", listquery.UUID: "id"}
 
 // predicateApplies keeps predicates to the column types both databases can
 // evaluate them on (PostgreSQL has no LIKE on booleans, no text = boolean).
-func predicateApplies(kind FieldKind, pred string) bool {
+func predicateApplies(kind listquery.FieldKind, pred string) bool {
 	switch pred {
 	case "true", "false":
-		return kind == Bool
+		return kind == listquery.Bool
 	case "cont", "not_cont", "start", "end":
-		return kind == String || kind == UUID
+		return kind == listquery.String || kind == listquery.UUID
 	case "lt", "lteq", "gt", "gteq":
-		return kind != Bool
+		return kind != listquery.Bool
 	}
 	return true
 }
 
-func parseValue(kind FieldKind, pred, v string) (any, error) {
+func parseValue(kind listquery.FieldKind, pred, v string) (any, error) {
 	switch pred {
 	case "null", "not_null", "true", "false":
 		b, err := strconv.ParseBool(v)
@@ -117,25 +110,25 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 		return v, nil
 	}
 	switch kind {
-	case UUID:
+	case listquery.UUID:
 		id, err := uuid.Parse(v)
 		if err != nil {
 			return nil, fmt.Errorf("value %s must be an id (a UUID)", steward.Echo(v))
 		}
 		return id.String(), nil
-	case Bool:
+	case listquery.Bool:
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return nil, fmt.Errorf("value %s must be true or false", steward.Echo(v))
 		}
 		return b, nil
-	case Int:
+	case listquery.Int:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("value %s must be a whole number", steward.Echo(v))
 		}
 		return n, nil
-	case Time:
+	case listquery.Time:
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
 			if t, err := time.Parse(layout, v); err == nil {
 				return t.UTC(), nil
@@ -147,123 +140,6 @@ func parseValue(kind FieldKind, pred, v string) (any, error) {
 }
 
 // likeEscape escapes LIKE wildcards so a value matches literally.
-var likeEscape = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
-// clause renders c as SQL with placeholders; column names come from the Spec,
-// never from the request.
-func (c Condition) clause(postgres bool) (string, []any) {
-	col := c.Field.Column
-	like := "LIKE"
-	likeCol := col
-	if postgres {
-		like = "ILIKE" // match SQLite, whose LIKE ignores ASCII case
-		if c.Field.Kind == UUID {
-			likeCol = "CAST(" + col + " AS text)"
-		}
-	}
-	v := c.Values[0]
-	switch c.Predicate {
-	case "eq":
-		return col + " = ?", []any{v}
-	case "not_eq":
-		return "(" + col + " <> ? OR " + col + " IS NULL)", []any{v}
-	case "lt":
-		return col + " < ?", []any{v}
-	case "lteq":
-		return col + " <= ?", []any{v}
-	case "gt":
-		return col + " > ?", []any{v}
-	case "gteq":
-		return col + " >= ?", []any{v}
-	case "in":
-		return col + " IN ?", []any{c.Values}
-	case "not_in":
-		return "(" + col + " NOT IN ? OR " + col + " IS NULL)", []any{c.Values}
-	case "cont":
-		return likeCol + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string)) + "%"}
-	case "not_cont":
-		return "(" + likeCol + " NOT " + like + ` ? ESCAPE '\' OR ` + col + " IS NULL)", []any{"%" + likeEscape.Replace(v.(string)) + "%"}
-	case "start":
-		return likeCol + " " + like + ` ? ESCAPE '\'`, []any{likeEscape.Replace(v.(string)) + "%"}
-	case "end":
-		return likeCol + " " + like + ` ? ESCAPE '\'`, []any{"%" + likeEscape.Replace(v.(string))}
-	case "null":
-		if v.(bool) {
-			return col + " IS NULL", nil
-		}
-		return col + " IS NOT NULL", nil
-	case "not_null":
-		if v.(bool) {
-			return col + " IS NOT NULL", nil
-		}
-		return col + " IS NULL", nil
-	case "true":
-		return col + " = ?", []any{v.(bool)}
-	case "false":
-		return col + " = ?", []any{!v.(bool)}
-	}
-	return "1 = 0", nil
-}
-
-// Where applies the filters (joined by AND, or OR with filter[m]=or).
-func (q *Query) Where(db *gorm.DB) *gorm.DB {
-	if len(q.Filters) == 0 {
-		return db
-	}
-	pg := db.Dialector.Name() == "postgres"
-	parts := make([]string, 0, len(q.Filters))
-	var args []any
-	for _, c := range q.Filters {
-		sql, a := c.clause(pg)
-		parts = append(parts, "("+sql+")")
-		args = append(args, a...)
-	}
-	joiner := " AND "
-	if q.Or {
-		joiner = " OR "
-	}
-	return db.Where("("+strings.Join(parts, joiner)+")", args...)
-}
-
-// Order applies the requested sort (or the keyset column ascending), always
-// ending with the keyset column so pages are stable.
-func (q *Query) Order(db *gorm.DB, keyset string) *gorm.DB {
-	desc := false
-	for _, s := range q.Sorts {
-		dir := " ASC"
-		if s.Desc {
-			dir = " DESC"
-		}
-		if s.Nullable {
-			// SQLite's order (NULL is the smallest value) on both databases.
-			dir += map[bool]string{false: " NULLS FIRST", true: " NULLS LAST"}[s.Desc]
-		}
-		db = db.Order(s.Column + dir)
-		if s.Column == keyset || s.Column == "created_at" {
-			desc = s.Desc
-		}
-	}
-	if desc {
-		return db.Order(keyset + " DESC")
-	}
-	return db.Order(keyset + " ASC")
-}
-
-// After applies the page[after] cursor: rows past the cursor in list order.
-func (q *Query) After(db *gorm.DB, keyset string) *gorm.DB {
-	if q.PageAfter == "" {
-		return db
-	}
-	id, _ := decodeCursor(q.PageAfter)
-	op := " > ?"
-	for _, s := range q.Sorts {
-		if s.Desc {
-			op = " < ?"
-		}
-	}
-	return db.Where(keyset+op, id)
-}
-
 // EncodeCursor makes the opaque page[after] value for the last row's id.
 func EncodeCursor(id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(id))

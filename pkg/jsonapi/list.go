@@ -4,44 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-
-	"gorm.io/gorm"
 )
-
-// Page is one page of a list: the rows and whether more exist beyond them.
-type Page[T any] struct {
-	Rows []T
-	More bool
-}
-
-// Fetch runs the list query on db (already scoped to the parent) with the
-// request's filters, sort, cursor and limit, reading one extra row to learn
-// whether more exist. The keyset column keeps every page an index range scan.
-func Fetch[T any](db *gorm.DB, q *Query, keyset string) (Page[T], error) {
-	n := q.Limit
-	db = q.After(q.Where(db), keyset)
-	if q.Paged() {
-		n = q.PageSize
-		dir := " ASC"
-		for _, s := range q.Sorts {
-			if s.Desc {
-				dir = " DESC"
-			}
-		}
-		db = db.Order(keyset + dir)
-	} else {
-		db = q.Order(db, keyset)
-	}
-	var rows []T
-	if err := db.Limit(n + 1).Find(&rows).Error; err != nil {
-		return Page[T]{}, err
-	}
-	more := len(rows) > n
-	if more {
-		rows = rows[:n]
-	}
-	return Page[T]{Rows: rows, More: more}, nil
-}
 
 // ListDocument wraps rendered rows in a list document. meta.partial_response is
 // set when rows were left out (always present when alwaysMeta, as some
@@ -65,33 +28,26 @@ func ListDocument(r *http.Request, q *Query, data []*Resource, more bool, always
 	return doc
 }
 
-// StreamCSV writes every row matching q's filters as CSV, oldest first (the
-// keyset column ascending, whatever sort was asked), reading 500 rows at a time
-// so memory stays flat however many rows match. base returns a fresh scoped query.
-func StreamCSV[T any](w http.ResponseWriter, q *Query, base func() *gorm.DB, keyset string, columns []string, render func(*T) *Resource) error {
+// StreamCSV writes rows as CSV with the given columns: each calls its
+// argument once per row, in the order the rows are to appear (the model walks
+// them in batches, so memory stays flat however many rows match).
+func StreamCSV(w http.ResponseWriter, q *Query, columns []string, each func(row func(*Resource) error) error) error {
 	cw, err := NewCSV(w, q.Download, columns)
 	if err != nil {
 		return err
 	}
-	last := ""
-	for {
-		db := q.Where(base())
-		if last != "" {
-			db = db.Where(keyset+" > ?", last)
-		}
-		var rows []T
-		if err := db.Order(keyset + " ASC").Limit(500).Find(&rows).Error; err != nil {
+	n := 0
+	err = each(func(res *Resource) error {
+		if err := cw.Write(res); err != nil {
 			return err
 		}
-		for i := range rows {
-			res := render(&rows[i])
-			if err := cw.Write(res); err != nil {
-				return err
-			}
-			last = res.ID
+		if n++; n%500 == 0 {
+			return cw.Flush()
 		}
-		if err := cw.Flush(); err != nil || len(rows) < 500 {
-			return err
-		}
+		return nil
+	})
+	if ferr := cw.Flush(); err == nil {
+		err = ferr
 	}
+	return err
 }

@@ -1,7 +1,6 @@
 package jsonapi
 
 import (
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,39 +8,20 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
-
-// FieldKind is the type of a filterable attribute; values are parsed to it so
-// that SQL compares like with like on both databases.
-type FieldKind uint8
-
-const (
-	String FieldKind = iota
-	Bool
-	Time
-	Int
-	// UUID is an id column (uuid on PostgreSQL): values must be UUIDs, so a
-	// malformed id is a 400 rather than a database error.
-	UUID
-)
-
-// Field maps an API attribute name to a SQL column. Nullable columns sort
-// with NULL first when ascending on both databases (PostgreSQL would put it last).
-type Field struct {
-	Column   string
-	Kind     FieldKind
-	Nullable bool
-}
 
 // Spec declares what one endpoint accepts in its query string. Everything not
 // declared is refused with 400 and source.parameter.
 type Spec struct {
-	Filters      map[string]Field // filterable and sortable attributes
-	Includes     []string         // allowed include paths
-	DefaultLimit int              // 0 means 100
-	MaxLimit     int              // 0 means 1000
-	List         bool             // accepts filter/sort/limit/page/download
-	Extra        []string         // other plain parameters the endpoint reads
+	Filters      map[string]listquery.Field // filterable and sortable attributes
+	Includes     []string                   // allowed include paths
+	DefaultLimit int                        // 0 means 100
+	MaxLimit     int                        // 0 means 1000
+	List         bool                       // accepts filter/sort/limit/page/download
+	Extra        []string                   // other plain parameters the endpoint reads
 	// Keyset is the column walked by page[after] (a time-ordered UUIDv7 id).
 	Keyset string
 	// IntKeyset says the keyset column is an integer identity (log lines)
@@ -52,21 +32,14 @@ type Spec struct {
 	DownloadExtensions []string
 }
 
-// SortField is one sort key.
-type SortField struct {
-	Column   string
-	Desc     bool
-	Nullable bool
-}
-
 // Query is a parsed, validated query string.
 type Query struct {
 	Include   []string
 	include   bool
 	Fields    map[string][]string
-	Filters   []Condition
+	Filters   []listquery.Condition
 	Or        bool
-	Sorts     []SortField
+	Sorts     []listquery.SortField
 	Limit     int
 	PageSize  int // > 0 when keyset paging was asked for
 	PageAfter string
@@ -89,6 +62,18 @@ func (q *Query) Includes(path string) bool {
 
 // Paged reports whether the client walks the list with keyset paging.
 func (q *Query) Paged() bool { return q.PageSize > 0 }
+
+// List is the query's list part, for the model to turn into SQL.
+func (q *Query) List() listquery.List {
+	l := listquery.List{Filters: q.Filters, Or: q.Or, Sorts: q.Sorts, Limit: q.Limit, Paged: q.Paged()}
+	if l.Paged {
+		l.Limit = q.PageSize
+	}
+	if q.PageAfter != "" {
+		l.After, _ = decodeCursor(q.PageAfter) // checked when parsed
+	}
+	return l
+}
 
 var (
 	fieldsParam = regexp.MustCompile(`^fields\[([a-z_]+)\]$`)
@@ -267,7 +252,7 @@ func (q *Query) parseSort(param string, items []string, spec *Spec) error {
 			return &steward.Error{Kind: steward.KindBadRequest, Code: "unsupported_sort", Parameter: param,
 				Detail: "cannot sort by " + steward.Echo(name) + "; sortable attributes: " + strings.Join(spec.names(), ", ")}
 		}
-		q.Sorts = append(q.Sorts, SortField{Column: f.Column, Desc: desc, Nullable: f.Nullable})
+		q.Sorts = append(q.Sorts, listquery.SortField{Column: f.Column, Desc: desc, Nullable: f.Nullable})
 	}
 	return nil
 }

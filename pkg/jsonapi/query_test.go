@@ -2,6 +2,7 @@ package jsonapi
 
 import (
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/listquery"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -14,13 +15,13 @@ const coreID = "0195f3a4-6a1b-7c3d-8e9f-0123456789ab"
 
 func coreSpec() *Spec {
 	return &Spec{
-		Filters: map[string]Field{
-			"id":         {Column: "id", Kind: UUID},
+		Filters: map[string]listquery.Field{
+			"id":         {Column: "id", Kind: listquery.UUID},
 			"code":       {Column: "code"},
 			"name":       {Column: "name"},
-			"archived":   {Column: "archived", Kind: Bool},
-			"created_at": {Column: "created_at", Kind: Time},
-			"version":    {Column: "version", Kind: Int},
+			"archived":   {Column: "archived", Kind: listquery.Bool},
+			"created_at": {Column: "created_at", Kind: listquery.Time},
+			"version":    {Column: "version", Kind: listquery.Int},
 		},
 		Includes: []string{"children", "parents.project"},
 		List:     true,
@@ -89,15 +90,15 @@ func TestParseQueryOrAndSorts(t *testing.T) {
 	cases := []struct {
 		raw   string
 		or    bool
-		sorts []SortField
+		sorts []listquery.SortField
 	}{
 		{"filter[m]=or&filter[code_eq]=a&filter[name_eq]=b", true, nil},
 		{"filter[m]=and&filter[code_eq]=a", false, nil},
-		{"filter[sorts]=created_at+desc", false, []SortField{{Column: "created_at", Desc: true}}},
-		{"filter[sorts]=created_at%20asc", false, []SortField{{Column: "created_at", Desc: false}}},
-		{"filter[s]=name+desc,code", false, []SortField{{Column: "name", Desc: true}, {Column: "code", Desc: false}}},
-		{"sort=-created_at", false, []SortField{{Column: "created_at", Desc: true}}},
-		{"sort=name,-code", false, []SortField{{Column: "name", Desc: false}, {Column: "code", Desc: true}}},
+		{"filter[sorts]=created_at+desc", false, []listquery.SortField{{Column: "created_at", Desc: true}}},
+		{"filter[sorts]=created_at%20asc", false, []listquery.SortField{{Column: "created_at", Desc: false}}},
+		{"filter[s]=name+desc,code", false, []listquery.SortField{{Column: "name", Desc: true}, {Column: "code", Desc: false}}},
+		{"sort=-created_at", false, []listquery.SortField{{Column: "created_at", Desc: true}}},
+		{"sort=name,-code", false, []listquery.SortField{{Column: "name", Desc: false}, {Column: "code", Desc: true}}},
 	}
 	for _, c := range cases {
 		t.Run(c.raw, func(t *testing.T) {
@@ -147,7 +148,7 @@ func TestParseQueryAccepted(t *testing.T) {
 	if err != nil || len(q.Filters[0].Values) != MaxListValues {
 		t.Fatalf("%d listed values must be accepted: %v", MaxListValues, err)
 	}
-	q, err = coreParse(t, "sort=-name", &Spec{List: true, Filters: map[string]Field{"name": {Column: "name", Nullable: true}}})
+	q, err = coreParse(t, "sort=-name", &Spec{List: true, Filters: map[string]listquery.Field{"name": {Column: "name", Nullable: true}}})
 	if err != nil || !q.Sorts[0].Nullable {
 		t.Fatalf("a nullable field sorts as nullable: %+v %v", q, err)
 	}
@@ -227,36 +228,6 @@ func TestParseQueryRejects(t *testing.T) {
 				t.Fatalf("got %d %q parameter %q (%s), want 400 %q parameter %q", Status(err), e.Code, e.Parameter, e.Detail, c.code, c.param)
 			}
 		})
-	}
-}
-
-func TestConditionClause(t *testing.T) {
-	text := Field{Column: "name"}
-	id := Field{Column: "id", Kind: UUID}
-	cases := []struct {
-		c        Condition
-		postgres bool
-		sql      string
-		args     []any
-	}{
-		{Condition{Field: text, Predicate: "eq", Values: []any{"x"}}, false, "name = ?", []any{"x"}},
-		{Condition{Field: text, Predicate: "not_eq", Values: []any{"x"}}, false, "(name <> ? OR name IS NULL)", []any{"x"}},
-		{Condition{Field: text, Predicate: "in", Values: []any{"a", "b"}}, false, "name IN ?", []any{[]any{"a", "b"}}},
-		{Condition{Field: text, Predicate: "cont", Values: []any{`50%_\`}}, false, `name LIKE ? ESCAPE '\'`, []any{`%50\%\_\\%`}},
-		{Condition{Field: text, Predicate: "start", Values: []any{"a"}}, true, `name ILIKE ? ESCAPE '\'`, []any{"a%"}},
-		{Condition{Field: text, Predicate: "end", Values: []any{"a"}}, false, `name LIKE ? ESCAPE '\'`, []any{"%a"}},
-		{Condition{Field: text, Predicate: "not_cont", Values: []any{"a"}}, false, `(name NOT LIKE ? ESCAPE '\' OR name IS NULL)`, []any{"%a%"}},
-		{Condition{Field: id, Predicate: "start", Values: []any{"0195"}}, true, `CAST(id AS text) ILIKE ? ESCAPE '\'`, []any{"0195%"}},
-		{Condition{Field: id, Predicate: "start", Values: []any{"0195"}}, false, `id LIKE ? ESCAPE '\'`, []any{"0195%"}},
-		{Condition{Field: text, Predicate: "null", Values: []any{false}}, false, "name IS NOT NULL", nil},
-		{Condition{Field: text, Predicate: "not_null", Values: []any{false}}, false, "name IS NULL", nil},
-		{Condition{Field: Field{Column: "archived", Kind: Bool}, Predicate: "false", Values: []any{true}}, false, "archived = ?", []any{false}},
-	}
-	for _, c := range cases {
-		sql, args := c.c.clause(c.postgres)
-		if sql != c.sql || !reflect.DeepEqual(args, c.args) {
-			t.Errorf("%s %v (postgres %v): got %q %#v, want %q %#v", c.c.Predicate, c.c.Values, c.postgres, sql, args, c.sql, c.args)
-		}
 	}
 }
 
