@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Kind classifies an error; the JSON:API layer (pkg/jsonapi) maps each kind
@@ -87,7 +88,19 @@ func Truncate(s string, n int) string {
 	return s
 }
 
-// Caps on what one rendered error may carry; Echo keeps details well under
+// cutBytes cuts s to at most n bytes (on a character boundary) followed by
+// "…" when it is longer: the caps are on bytes, what a response carries.
+func cutBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// Caps, in bytes, on what one rendered error may carry; Echo keeps details well under
 // them, and Bounded enforces them for every error, whoever built it.
 const (
 	maxDetail = 1000
@@ -102,10 +115,10 @@ func (e *Error) Bounded() *Error {
 		return e
 	}
 	c := *e
-	c.Detail = Truncate(c.Detail, maxDetail)
-	c.Pointer = Truncate(c.Pointer, maxSource)
-	c.Field = Truncate(c.Field, maxSource)
-	c.Parameter = Truncate(c.Parameter, maxSource)
+	c.Detail = cutBytes(c.Detail, maxDetail)
+	c.Pointer = cutBytes(c.Pointer, maxSource)
+	c.Field = cutBytes(c.Field, maxSource)
+	c.Parameter = cutBytes(c.Parameter, maxSource)
 	return &c
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type bookmarkAttributes struct {
@@ -29,11 +28,7 @@ func bookmarkResource(b *model.Bookmark, nodeAPIPath string) *jsonapi.Resource {
 }
 
 var (
-	bookmarkListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
-		"id": {Column: "id", Kind: listquery.UUID}, "url": {Column: "url"}, "description": {Column: "description"},
-		"created_by": {Column: "created_by"},
-		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
-	}}
+	bookmarkListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.BookmarkFilters}
 	bookmarkItemSpec = &jsonapi.Spec{}
 	// The reference's create body carries created_by; it is accepted so such
 	// clients work, and ignored: created_by is always the caller.
@@ -43,26 +38,28 @@ var (
 
 func (a *API) routeBookmarks(r *mux.Router) {
 	for _, prefix := range nodePrefixes {
-		r.HandleFunc(prefix+"/bookmarks", a.listBookmarks).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/bookmarks", a.createBookmark).Methods(http.MethodPost)
-		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.showBookmark).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.updateBookmark).Methods(http.MethodPatch)
-		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.deleteBookmark).Methods(http.MethodDelete)
+		r.HandleFunc(prefix+"/bookmarks", a.handle(a.listBookmarks)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/bookmarks", a.handle(a.createBookmark)).Methods(http.MethodPost)
+		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.handle(a.showBookmark)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.handle(a.updateBookmark)).Methods(http.MethodPatch)
+		r.HandleFunc(prefix+"/bookmarks/{bookmark}", a.handle(a.deleteBookmark)).Methods(http.MethodDelete)
 	}
 }
 
-func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) {
+func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) error {
 	q, n, err := a.nodeInScope(r, bookmarkListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	src := a.Store.BookmarkList(n)
 	render := func(b *model.Bookmark) *jsonapi.Resource { return bookmarkResource(b, n.APIPath()) }
 	columns := []string{"url", "description", "created_by", "created_at", "updated_at"}
-	if l, ok := listPage(a, w, r, q, src, columns, render, nil); ok {
-		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	l, written, err := listPage(a, w, r, q, src, columns, render, nil)
+	if written || err != nil {
+		return err
 	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
 }
 
 // bookmarkInScope resolves the node and the bookmark named in the URL.
@@ -75,13 +72,13 @@ func (a *API) bookmarkInScope(r *http.Request) (*jsonapi.Query, *model.Node, *mo
 	return q, n, b, err
 }
 
-func (a *API) showBookmark(w http.ResponseWriter, r *http.Request) {
+func (a *API) showBookmark(w http.ResponseWriter, r *http.Request) error {
 	q, n, b, err := a.bookmarkInScope(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, q)
+	return nil
 }
 
 // decodeBookmark reads a bookmark body; id is the bookmark being updated ("" on create).
@@ -114,54 +111,49 @@ func decodeBookmark(r *http.Request, id string) (model.BookmarkInput, error) {
 	return in, nil
 }
 
-func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) {
+func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) error {
 	q, n, err := a.nodeInScope(r, bookmarkItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	in, err := decodeBookmark(r, "")
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	b, err := a.Store.CreateBookmark(r.Context(), actorOf(r), n, in)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	res := bookmarkResource(b, n.APIPath())
 	w.Header().Set("Location", res.Links["self"])
 	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, q)
+	return nil
 }
 
-func (a *API) updateBookmark(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateBookmark(w http.ResponseWriter, r *http.Request) error {
 	q, n, b, err := a.bookmarkInScope(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	in, err := decodeBookmark(r, b.ID)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if b, err = a.Store.UpdateBookmark(r.Context(), actorOf(r), n, b, in); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, q)
+	return nil
 }
 
-func (a *API) deleteBookmark(w http.ResponseWriter, r *http.Request) {
+func (a *API) deleteBookmark(w http.ResponseWriter, r *http.Request) error {
 	_, n, b, err := a.bookmarkInScope(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.Store.DeleteBookmark(r.Context(), actorOf(r), n, b); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

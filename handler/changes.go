@@ -9,35 +9,11 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 var (
-	changeFilters = map[string]listquery.Field{
-		"id":                     {Column: "id", Kind: listquery.UUID},
-		"action":                 {Column: "action"},
-		"name":                   {Column: "name", Nullable: true},
-		"status_code":            {Column: "status"},
-		"created_by":             {Column: "created_by"},
-		"git_remote_name":        {Column: "git_remote_name"},
-		"git_rev":                {Column: "git_rev"},
-		"commit_sha":             {Column: "commit_sha", Nullable: true},
-		"scheduled":              {Column: "scheduled", Kind: listquery.Bool},
-		"requires_approval_from": {Column: "requires_approval_from", Nullable: true},
-		"original_change_id":     {Column: "original_change_id", Kind: listquery.UUID, Nullable: true},
-		"created_at":             {Column: "created_at", Kind: listquery.Time},
-		"started_at":             {Column: "started_at", Kind: listquery.Time, Nullable: true},
-		"finished_at":            {Column: "finished_at", Kind: listquery.Time, Nullable: true},
-		"updated_at":             {Column: "updated_at", Kind: listquery.Time},
-		"project_code":           {Column: model.ChangeNodeColumn(model.KindProject, "code")},
-		"project_name":           {Column: model.ChangeNodeColumn(model.KindProject, "name")},
-		"environment_code":       {Column: model.ChangeNodeColumn(model.KindEnvironment, "code"), Nullable: true},
-		"environment_name":       {Column: model.ChangeNodeColumn(model.KindEnvironment, "name"), Nullable: true},
-		"asset_code":             {Column: model.ChangeNodeColumn(model.KindAsset, "code"), Nullable: true},
-		"asset_name":             {Column: model.ChangeNodeColumn(model.KindAsset, "name"), Nullable: true},
-	}
 	changeIncludes   = []string{"steps", "parents"}
-	changeListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: changeFilters, Includes: changeIncludes}
+	changeListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.ChangeFilters, Includes: changeIncludes}
 	changeItemSpec   = &jsonapi.Spec{Includes: changeIncludes}
 	changeCSVColumns = []string{"action", "name", "status_code", "created_by", "project_name", "environment_name",
 		"asset_name", "git_remote_name", "git_rev", "commit_sha", "scheduled", "requires_approval_from",
@@ -47,53 +23,52 @@ var (
 )
 
 func (a *API) routeChanges(r *mux.Router) {
-	r.HandleFunc("/api/changes", a.listChanges).Methods(http.MethodGet)
-	r.HandleFunc("/api/changes", a.createChange).Methods(http.MethodPost)
-	r.HandleFunc("/api/changes/{change_id}", a.showChange).Methods(http.MethodGet)
-	r.HandleFunc("/api/changes/{change_id}", a.cancelChange).Methods(http.MethodDelete)
-	r.HandleFunc("/api/changes/{change_id}/retry", a.retryChange).Methods(http.MethodPost)
+	r.HandleFunc("/api/changes", a.handle(a.listChanges)).Methods(http.MethodGet)
+	r.HandleFunc("/api/changes", a.handle(a.createChange)).Methods(http.MethodPost)
+	r.HandleFunc("/api/changes/{change_id}", a.handle(a.showChange)).Methods(http.MethodGet)
+	r.HandleFunc("/api/changes/{change_id}", a.handle(a.cancelChange)).Methods(http.MethodDelete)
+	r.HandleFunc("/api/changes/{change_id}/retry", a.handle(a.retryChange)).Methods(http.MethodPost)
 	for _, prefix := range nodePrefixes {
-		r.HandleFunc(prefix+"/changes", a.listChanges).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/changes", a.createChange).Methods(http.MethodPost)
-		r.HandleFunc(prefix+"/changes/{change_id}", a.showChange).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/changes", a.handle(a.listChanges)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/changes", a.handle(a.createChange)).Methods(http.MethodPost)
+		r.HandleFunc(prefix+"/changes/{change_id}", a.handle(a.showChange)).Methods(http.MethodGet)
 	}
 }
 
 // nodeScoped reports whether the route sits below a node (/api/projects/...).
 func nodeScoped(r *http.Request) bool { return mux.Vars(r)["project"] != "" }
 
-func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
+func (a *API) listChanges(w http.ResponseWriter, r *http.Request) error {
 	q, node, err := a.parentInScope(r, changeListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	src := a.Store.ChangeList()
 	if node != nil {
 		src = a.Store.NodeChangeList(node)
 	}
-	l, ok := listPage(a, w, r, q, src, changeCSVColumns, a.changeCSVRow(ctx), func(changes []*model.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, changeCSVColumns, a.changeCSVRow(ctx), func(changes []*model.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		// Queue facts cost a few queries per change, so a list computes them only
 		// for changes still waiting to start, the ones they explain.
 		return a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool {
 			return c.Status == model.StatusInitializing || c.Status == model.StatusPending
 		})
 	})
-	if !ok {
-		return
+	if written || err != nil {
+		return err
 	}
 	hasAny := len(l.Rows) > 0
 	if !hasAny {
 		// has_any tells "nothing matches" from "nothing yet": it ignores filters.
 		if hasAny, err = src.Any(ctx); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	doc := l.document(r, q, true)
 	doc.Meta["has_any"] = hasAny
 	jsonapi.Render(w, http.StatusOK, doc, q)
+	return nil
 }
 
 // changeCSVRow renders changes as CSV rows. Rows carry attributes only; the
@@ -132,16 +107,16 @@ func (a *API) renderChanges(ctx context.Context, changes []*model.Change, includ
 	return data, included, err
 }
 
-func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, c *model.Change) {
+func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, c *model.Change) error {
 	data, included, err := a.renderChanges(r.Context(), []*model.Change{c}, q.Include, func(*model.Change) bool { return true })
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if status == http.StatusCreated {
 		w.Header().Set("Location", data[0].Links["self"])
 	}
 	jsonapi.Render(w, status, jsonapi.Document{Data: data[0], Included: included}, q)
+	return nil
 }
 
 // changeInScope resolves the change named in the URL, below the node when
@@ -158,30 +133,26 @@ func (a *API) changeInScope(r *http.Request) (*model.Change, error) {
 	return a.Store.GetNodeChange(r.Context(), node, id)
 }
 
-func (a *API) showChange(w http.ResponseWriter, r *http.Request) {
+func (a *API) showChange(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, changeItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	c, err := a.changeInScope(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.renderChange(w, r, q, http.StatusOK, c)
+	return a.renderChange(w, r, q, http.StatusOK, c)
 }
 
-func (a *API) createChange(w http.ResponseWriter, r *http.Request) {
+func (a *API) createChange(w http.ResponseWriter, r *http.Request) error {
 	q, node, err := a.parentInScope(r, changeItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := jsonapi.DecodeBody(r, "change", changeCreateAttributes)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var in model.ChangeInput
 	var parentPath string
@@ -198,56 +169,48 @@ func (a *API) createChange(w http.ResponseWriter, r *http.Request) {
 		body.Object("metadata", &metadata),
 		body.Object("property_overrides", &overrides),
 	); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	in.Metadata, in.PropertyOverrides = metadata, overrides
 	ctx := r.Context()
 	switch {
 	case node != nil && body.Has("parent_path"):
-		a.fail(w, r, steward.Invalid("parent_path", "not_allowed",
-			"parent_path must be left out here: the change runs on %s, the node in the URL", node.Path))
-		return
+		return steward.Invalid("parent_path", "not_allowed",
+			"parent_path must be left out here: the change runs on %s, the node in the URL", node.Path)
 	case node == nil:
 		if err := body.Require("parent_path"); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		if node, err = a.Store.ChangeTarget(ctx, parentPath); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	c, err := a.Store.CreateChange(ctx, actorOf(r), node, in)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.renderChange(w, r, q, http.StatusCreated, c)
+	return a.renderChange(w, r, q, http.StatusCreated, c)
 }
 
-func (a *API) cancelChange(w http.ResponseWriter, r *http.Request) {
+func (a *API) cancelChange(w http.ResponseWriter, r *http.Request) error {
 	if _, err := jsonapi.ParseQuery(r, &jsonapi.Spec{}); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := a.Store.CancelChange(r.Context(), actorOf(r), mux.Vars(r)["change_id"]); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (a *API) retryChange(w http.ResponseWriter, r *http.Request) {
+func (a *API) retryChange(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, changeItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	c, err := a.Store.RetryChange(r.Context(), actorOf(r), mux.Vars(r)["change_id"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.renderChange(w, r, q, http.StatusCreated, c)
+	return a.renderChange(w, r, q, http.StatusCreated, c)
 }

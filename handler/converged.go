@@ -23,23 +23,22 @@ var convergedSpec = &jsonapi.Spec{Includes: []string{"properties", "repository_p
 
 func (a *API) routeConvergedProperties(r *mux.Router) {
 	for _, prefix := range nodePrefixes {
-		r.HandleFunc(prefix+"/converged_properties", a.showConvergedProperties).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/converged_properties", a.handle(a.showConvergedProperties)).Methods(http.MethodGet)
 	}
 }
 
-func (a *API) showConvergedProperties(w http.ResponseWriter, r *http.Request) {
+func (a *API) showConvergedProperties(w http.ResponseWriter, r *http.Request) error {
 	q, n, err := a.nodeInScope(r, convergedSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	c, err := a.Store.ConvergedProperties(r.Context(), n)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	data, included := convergedResource(c, q)
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data, Included: included}, q)
+	return nil
 }
 
 // convergedResource renders the merged document with a relationship to every

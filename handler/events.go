@@ -8,7 +8,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // eventAttributes flattens an event: its stored attributes, then the reserved
@@ -80,18 +79,14 @@ func renderEvent(ev *model.Event, q *jsonapi.Query) *eventWire {
 
 var (
 	// Events are an audit log: 10 by default, up to 1000 a request.
-	eventListSpec = &jsonapi.Spec{List: true, Keyset: "id", DefaultLimit: 10, MaxLimit: 1000, Filters: map[string]listquery.Field{
-		"id": {Column: "id", Kind: listquery.UUID}, "type": {Column: "type"}, "username": {Column: "username"},
-		"system":     {Column: "system", Kind: listquery.Bool},
-		"created_at": {Column: "created_at", Kind: listquery.Time},
-	}}
+	eventListSpec   = &jsonapi.Spec{List: true, Keyset: "id", DefaultLimit: 10, MaxLimit: 1000, Filters: model.EventFilters}
 	eventCSVColumns = []string{"type", "username", "system", "created_at"}
 )
 
 func (a *API) routeEvents(r *mux.Router) {
-	r.HandleFunc("/api/events", a.listEvents).Methods(http.MethodGet)
-	r.HandleFunc("/api/events", a.createEvent).Methods(http.MethodPost)
-	r.HandleFunc("/api/events/{event_id}", a.showEvent).Methods(http.MethodGet)
+	r.HandleFunc("/api/events", a.handle(a.listEvents)).Methods(http.MethodGet)
+	r.HandleFunc("/api/events", a.handle(a.createEvent)).Methods(http.MethodPost)
+	r.HandleFunc("/api/events/{event_id}", a.handle(a.showEvent)).Methods(http.MethodGet)
 }
 
 // listEvents answers oldest to newest. Without an explicit sort or paging the
@@ -99,16 +94,15 @@ func (a *API) routeEvents(r *mux.Router) {
 // of an audit trail wants from "the last 10 events"; partial_response then
 // says older ones exist. With sort, the first limit rows in that order; with
 // page[size]/page[after], a walk from the oldest event forwards.
-func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
+func (a *API) listEvents(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, eventListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	src := a.Store.EventList()
 	if downloadCSV(a, w, r, q, src, eventCSVColumns, eventResource) {
-		return
+		return nil
 	}
 	var page model.Page[model.Event]
 	if q.Paged() || len(q.Sorts) > 0 {
@@ -117,8 +111,7 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 		page, err = model.LatestEvents(ctx, src, q.List())
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	// ListDocument builds meta and links.next from resources; the data is then
 	// swapped for the wire form. The reference's event_array requires
@@ -132,54 +125,50 @@ func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
 	doc := jsonapi.ListDocument(r, q, ids, page.More, true)
 	doc.Data = data
 	jsonapi.Render(w, http.StatusOK, doc, q)
+	return nil
 }
 
-func (a *API) showEvent(w http.ResponseWriter, r *http.Request) {
+func (a *API) showEvent(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, plainSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ev, err := a.Store.EventByID(r.Context(), mux.Vars(r)["event_id"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: renderEvent(ev, q)}, q)
+	return nil
 }
 
 // createEvent records a custom event: any attribute keys, type required; who
 // sent it is the username and it is never a system event.
-func (a *API) createEvent(w http.ResponseWriter, r *http.Request) {
+func (a *API) createEvent(w http.ResponseWriter, r *http.Request) error {
 	if _, err := jsonapi.ParseQuery(r, plainSpec); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := jsonapi.DecodeBody(r, "event", nil)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var typ string
 	if err := steward.First(body.Require("type"), body.String("type", &typ)); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	attrs := model.JSONMap{}
 	for k := range body.Attributes() {
 		var v any
 		if err := body.Value(k, &v); err != nil { // numbers kept exactly
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		attrs[k] = v
 	}
 	ev, err := a.Store.CreateEvent(r.Context(), actorOf(r), typ, attrs)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	res := renderEvent(ev, &jsonapi.Query{})
 	w.Header().Set("Location", res.Links["self"])
 	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, nil)
+	return nil
 }

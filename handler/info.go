@@ -5,7 +5,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
@@ -25,21 +24,19 @@ type infoAttributes struct {
 }
 
 func (a *API) routeInfo(r *mux.Router) {
-	r.HandleFunc("/api/info", a.showInfo).Methods(http.MethodGet)
+	r.HandleFunc("/api/info", a.handle(a.showInfo)).Methods(http.MethodGet)
 }
 
 // showInfo asks the database for its version on every call: it is cheap, and
 // it names the server actually answering, not the one Steward started with.
-func (a *API) showInfo(w http.ResponseWriter, r *http.Request) {
+func (a *API) showInfo(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, plainSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	dbVersion, err := db.ServerVersion(r.Context(), a.Store.DB)
+	dbVersion, err := a.Store.DatabaseVersion(r.Context())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: &jsonapi.Resource{
 		Type: "info", ID: "0",
@@ -47,4 +44,5 @@ func (a *API) showInfo(w http.ResponseWriter, r *http.Request) {
 			RunnerImage: RunnerImage, LDAPAvailable: false},
 		Links: map[string]string{"self": "/api/info"},
 	}}, q)
+	return nil
 }

@@ -27,17 +27,16 @@ func (l listed[T]) document(r *http.Request, q *jsonapi.Query, alwaysMeta bool) 
 // through row; otherwise one page is fetched and rendered by page, or by row
 // when page is nil. page exists because most resources render a whole page at
 // once to load their relations in a few queries, while CSV rows carry
-// attributes only. ok is false when the response is already written (the
-// download, or an error).
+// attributes only. written is true when the response is already written (the
+// download): the caller then returns nil and writes nothing more.
 func listPage[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[T],
-	columns []string, row func(*T) *jsonapi.Resource, page func([]*T) (data, included []*jsonapi.Resource, err error)) (l listed[T], ok bool) {
+	columns []string, row func(*T) *jsonapi.Resource, page func([]*T) (data, included []*jsonapi.Resource, err error)) (l listed[T], written bool, err error) {
 	if downloadCSV(a, w, r, q, src, columns, row) {
-		return l, false
+		return l, true, nil
 	}
 	p, err := src.Fetch(r.Context(), q.List())
 	if err != nil {
-		a.fail(w, r, err)
-		return l, false
+		return l, false, err
 	}
 	l.More = p.More
 	l.Rows = make([]*T, len(p.Rows))
@@ -46,16 +45,15 @@ func listPage[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.
 	}
 	if page != nil {
 		if l.Data, l.Included, err = page(l.Rows); err != nil {
-			a.fail(w, r, err)
-			return l, false
+			return l, false, err
 		}
-		return l, true
+		return l, false, nil
 	}
 	l.Data = make([]*jsonapi.Resource, len(l.Rows))
 	for i, t := range l.Rows {
 		l.Data[i] = row(t)
 	}
-	return l, true
+	return l, false, nil
 }
 
 // downloadCSV streams the rows of a list that asked for ?download= and

@@ -13,7 +13,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type logLineAttributes struct {
@@ -34,91 +33,77 @@ func logLineResource(l *model.LogLine) *jsonapi.Resource {
 // logLineListSpec: logs are long, so paging walks the integer id; downloads
 // are plain text.
 var logLineListSpec = &jsonapi.Spec{List: true, Keyset: "id", IntKeyset: true, DefaultLimit: 100, MaxLimit: 1000,
-	DownloadExtensions: []string{"log", "txt"},
-	Filters: map[string]listquery.Field{
-		"id":        {Column: "id", Kind: listquery.Int},
-		"change_id": {Column: "change_id", Kind: listquery.UUID},
-		"step_id":   {Column: "step_id", Kind: listquery.UUID},
-		"message":   {Column: "message"},
-		"logged_at": {Column: "logged_at", Kind: listquery.Time},
-	}}
+	DownloadExtensions: []string{"log", "txt"}, Filters: model.LogLineFilters}
 
 // logDownloadBatch is how many lines a download reads per query.
 const logDownloadBatch = 5000
 
 func (a *API) routeLogLines(r *mux.Router) {
-	r.HandleFunc("/api/changes/{change_id}/log_lines", a.changeLogLines).Methods(http.MethodGet)
-	r.HandleFunc("/api/steps/{step_id}/log_lines", a.stepLogLines).Methods(http.MethodGet)
-	r.HandleFunc("/api/log_lines", a.allLogLines).Methods(http.MethodGet)
+	r.HandleFunc("/api/changes/{change_id}/log_lines", a.handle(a.changeLogLines)).Methods(http.MethodGet)
+	r.HandleFunc("/api/steps/{step_id}/log_lines", a.handle(a.stepLogLines)).Methods(http.MethodGet)
+	r.HandleFunc("/api/log_lines", a.handle(a.allLogLines)).Methods(http.MethodGet)
 }
 
 // changeLogLines lists a change's lines, or follows them live when the client
 // accepts text/event-stream.
-func (a *API) changeLogLines(w http.ResponseWriter, r *http.Request) {
+func (a *API) changeLogLines(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, logLineListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	id := mux.Vars(r)["change_id"]
 	if _, err := a.Store.LogChangeStatus(ctx, id); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	src := a.Store.LogLineList(id, "")
 	if wantsEventStream(r) {
-		a.followChangeLog(w, r, id, q, src)
-		return
+		return a.followChangeLog(w, r, id, q, src)
 	}
-	a.serveLogLines(w, r, q, src)
+	return a.serveLogLines(w, r, q, src)
 }
 
-func (a *API) stepLogLines(w http.ResponseWriter, r *http.Request) {
+func (a *API) stepLogLines(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, logLineListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	id := mux.Vars(r)["step_id"]
 	if err := a.Store.LogStepExists(ctx, id); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.serveLogLines(w, r, q, a.Store.LogLineList("", id))
+	return a.serveLogLines(w, r, q, a.Store.LogLineList("", id))
 }
 
-func (a *API) allLogLines(w http.ResponseWriter, r *http.Request) {
+func (a *API) allLogLines(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, logLineListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.serveLogLines(w, r, q, a.Store.LogLineList("", ""))
+	return a.serveLogLines(w, r, q, a.Store.LogLineList("", ""))
 }
 
 // serveLogLines answers a list document, or the plain-text download.
-func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[model.LogLine]) {
+func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[model.LogLine]) error {
 	if q.Download != "" {
 		a.downloadLogLines(w, r, q, src)
-		return
+		return nil
 	}
 	if wantsEventStream(r) && !acceptsJSON(r) {
-		a.fail(w, r, &steward.Error{Kind: jsonapi.KindNotAcceptable, Code: "not_acceptable",
-			Detail: "only /api/changes/{change_id}/log_lines streams text/event-stream; accept " + jsonapi.MediaType})
-		return
+		return &steward.Error{Kind: jsonapi.KindNotAcceptable, Code: "not_acceptable",
+			Detail: "only /api/changes/{change_id}/log_lines streams text/event-stream; accept " + jsonapi.MediaType}
 	}
 	page, err := src.Fetch(r.Context(), q.List())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	data := make([]*jsonapi.Resource, len(page.Rows))
 	for i := range page.Rows {
 		data[i] = logLineResource(&page.Rows[i])
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.ListDocument(r, q, data, page.More, true), q)
+	return nil
 }
 
 // downloadLogLines streams every matching message, one per line, oldest first

@@ -27,16 +27,16 @@ const sseBatch = 500
 // followChangeLog streams the change's lines as Server-Sent Events, from the
 // one after Last-Event-ID (or the first), until the change is terminal; then
 // an "end" event tells the client not to reconnect. It wakes on new-line
-// notifications and polls slowly in case one is missed.
-func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID string, q *jsonapi.Query, src model.Source[model.LogLine]) {
+// notifications and polls slowly in case one is missed. Only a refused
+// request is returned as an error: once the stream has begun, failures are
+// logged and it returns nil.
+func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID string, q *jsonapi.Query, src model.Source[model.LogLine]) error {
 	if err := checkStreamQuery(r); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	after, err := lastEventID(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	// Subscribe before the first read: a line stored in between wakes us.
@@ -59,7 +59,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 	}
 	_, _ = bw.WriteString("retry: 2000\n: following change " + changeID + "\n\n")
 	if flush() != nil {
-		return
+		return nil
 	}
 	heartbeat := time.NewTicker(sseHeartbeat)
 	defer heartbeat.Stop()
@@ -71,13 +71,13 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 		status, err := a.Store.LogChangeStatus(ctx, changeID)
 		if err != nil {
 			a.streamFailed(r, err)
-			return
+			return nil
 		}
 		for {
 			lines, err := model.LogLinesAfter(ctx, src, q.List(), after, sseBatch)
 			if err != nil {
 				a.streamFailed(r, err)
-				return
+				return nil
 			}
 			for i := range lines {
 				writeLogEvent(bw, &lines[i])
@@ -87,29 +87,29 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 				break
 			}
 			if flush() != nil {
-				return
+				return nil
 			}
 		}
 		if model.Terminal(status) {
 			_, _ = bw.WriteString("event: end\ndata: {\"status\":" + strconv.Quote(status) + "}\n\n")
 			_ = flush()
-			return
+			return nil
 		}
 		if flush() != nil {
-			return
+			return nil
 		}
 	wait:
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-a.Stopping:
-			return // the client resumes with Last-Event-ID, here after a restart or on another replica
+			return nil // the client resumes with Last-Event-ID, here after a restart or on another replica
 		case <-sub.C:
 		case <-poll.C:
 		case <-heartbeat.C:
 			_, _ = bw.WriteString(": heartbeat\n\n")
 			if flush() != nil {
-				return
+				return nil
 			}
 			goto wait
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type mintmodelAttributes struct {
@@ -24,26 +23,20 @@ type mintmodelHistoryAttributes struct {
 }
 
 var (
-	mintmodelListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
-		"id": {Column: "id", Kind: listquery.UUID}, "sha256": {Column: "sha256"},
-		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
-	}}
+	mintmodelListSpec        = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.MintModelFilters}
 	mintmodelItemSpec        = &jsonapi.Spec{}
-	mintmodelHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: []string{"mintmodel"}, Filters: map[string]listquery.Field{
-		"id": {Column: "id", Kind: listquery.UUID}, "mintmodel_id": {Column: "mintmodel_id", Kind: listquery.UUID},
-		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
-	}}
+	mintmodelHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: []string{"mintmodel"}, Filters: model.MintModelHistoryFilters}
 	mintmodelHistoryItemSpec = &jsonapi.Spec{Includes: []string{"mintmodel"}}
 )
 
 func (a *API) routeMintModels(r *mux.Router) {
 	for _, prefix := range []string{projectAssetPrefix, environmentAssetPrefix} {
 		// generate first: it would otherwise be read as a MintModel id.
-		r.HandleFunc(prefix+"/mintmodels/generate", a.generateMintModel).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/mintmodels", a.listMintModels).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/mintmodels/{mintmodel}", a.showMintModel).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/mintmodel_history", a.listMintModelHistory).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/mintmodel_history/{history}", a.showMintModelHistory).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodels/generate", a.handle(a.generateMintModel)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodels", a.handle(a.listMintModels)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodels/{mintmodel}", a.handle(a.showMintModel)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodel_history", a.handle(a.listMintModelHistory)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/mintmodel_history/{history}", a.handle(a.showMintModelHistory)).Methods(http.MethodGet)
 	}
 }
 
@@ -84,23 +77,20 @@ func mintmodelHistoryResource(h *model.MintModelHistory, asset *model.Node, chan
 	}
 }
 
-func (a *API) generateMintModel(w http.ResponseWriter, r *http.Request) {
+func (a *API) generateMintModel(w http.ResponseWriter, r *http.Request) error {
 	q, asset, err := a.nodeInScope(r, mintmodelItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	g, err := a.Store.GenerateMintModel(r.Context(), asset)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var history []string
 	if g.Stored {
 		ids, err := a.Store.MintModelHistoryIDs(r.Context(), []string{g.ID})
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		history = ids[g.ID]
 	}
@@ -110,20 +100,20 @@ func (a *API) generateMintModel(w http.ResponseWriter, r *http.Request) {
 		res.Links["self"] = asset.APIPath() + "/mintmodels/generate"
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: res}, q)
+	return nil
 }
 
-func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) {
+func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) error {
 	q, asset, err := a.nodeInScope(r, mintmodelListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	src := a.Store.MintModelList(asset)
 	// CSV rows stream without their history links, which would cost a query per batch.
 	csvRow := func(m *model.MintModel) *jsonapi.Resource { return mintmodelResource(m, asset, nil) }
 	columns := []string{"sha256", "created_at", "updated_at", "data"}
-	if l, ok := listPage(a, w, r, q, src, columns, csvRow, func(ms []*model.MintModel) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, columns, csvRow, func(ms []*model.MintModel) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		ids := make([]string, len(ms))
 		for i, m := range ms {
 			ids[i] = m.ID
@@ -137,66 +127,67 @@ func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) {
 			data[i] = mintmodelResource(m, asset, history[m.ID])
 		}
 		return data, nil, nil
-	}); ok {
-		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	})
+	if written || err != nil {
+		return err
 	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
 }
 
-func (a *API) showMintModel(w http.ResponseWriter, r *http.Request) {
+func (a *API) showMintModel(w http.ResponseWriter, r *http.Request) error {
 	q, asset, err := a.nodeInScope(r, mintmodelItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	m, err := a.Store.GetMintModel(r.Context(), asset, mux.Vars(r)["mintmodel"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	history, err := a.Store.MintModelHistoryIDs(r.Context(), []string{m.ID})
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: mintmodelResource(m, asset, history[m.ID])}, q)
+	return nil
 }
 
-func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) {
+func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) error {
 	q, asset, err := a.nodeInScope(r, mintmodelHistoryListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	src := a.Store.MintModelHistoryList(asset)
 	csvRow := func(h *model.MintModelHistory) *jsonapi.Resource { return mintmodelHistoryResource(h, asset, nil) }
-	if l, ok := listPage(a, w, r, q, src, []string{"created_at", "updated_at"}, csvRow, func(entries []*model.MintModelHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, []string{"created_at", "updated_at"}, csvRow, func(entries []*model.MintModelHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		return a.renderMintModelHistory(ctx, asset, entries, q.Includes("mintmodel"))
-	}); ok {
-		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	})
+	if written || err != nil {
+		return err
 	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
 }
 
 // showMintModelHistory includes the entry's MintModel unless the client's
 // include leaves it out, as the reference's example does.
-func (a *API) showMintModelHistory(w http.ResponseWriter, r *http.Request) {
+func (a *API) showMintModelHistory(w http.ResponseWriter, r *http.Request) error {
 	q, asset, err := a.nodeInScope(r, mintmodelHistoryItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	h, err := a.Store.GetMintModelHistory(r.Context(), asset, mux.Vars(r)["history"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	withModel := !q.IncludeRequested() || q.Includes("mintmodel")
 	data, included, err := a.renderMintModelHistory(r.Context(), asset, []*model.MintModelHistory{h}, withModel)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data[0], Included: included}, q)
+	return nil
 }
 
 // renderMintModelHistory renders entries with their change links and, when

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Node URL prefixes. Every sub-resource a node owns is registered under each
@@ -60,19 +59,7 @@ func (a *API) parentInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query
 }
 
 func nodeSpec(kind string) *jsonapi.Spec {
-	f := map[string]listquery.Field{
-		"id":          {Column: "id", Kind: listquery.UUID},
-		"code":        {Column: "code"},
-		"name":        {Column: "name"},
-		"description": {Column: "description", Nullable: true},
-		"archived":    {Column: "archived", Kind: listquery.Bool},
-		"created_at":  {Column: "created_at", Kind: listquery.Time},
-		"updated_at":  {Column: "updated_at", Kind: listquery.Time},
-	}
-	if kind == model.KindProject {
-		f["project_type"] = listquery.Field{Column: "project_type"}
-	}
-	return &jsonapi.Spec{Filters: f, Includes: nodeIncludes[kind], List: true, Keyset: "id"}
+	return &jsonapi.Spec{Filters: model.NodeFilters(kind), Includes: nodeIncludes[kind], List: true, Keyset: "id"}
 }
 
 var (
@@ -117,31 +104,30 @@ func (a *API) routeAssets(r *mux.Router) {
 
 func (a *API) routeNodeKind(r *mux.Router, parentPrefix, itemPrefix, kind string) {
 	collection := parentPrefix + "/" + model.Segment(kind)
-	r.HandleFunc(collection, a.listNodes(kind)).Methods(http.MethodGet)
-	r.HandleFunc(collection, a.createNode(kind)).Methods(http.MethodPost)
-	r.HandleFunc(itemPrefix, a.showNode(kind)).Methods(http.MethodGet)
-	r.HandleFunc(itemPrefix, a.updateNode(kind)).Methods(http.MethodPatch)
-	r.HandleFunc(itemPrefix, a.archiveNode(kind)).Methods(http.MethodDelete)
+	r.HandleFunc(collection, a.handle(a.listNodes(kind))).Methods(http.MethodGet)
+	r.HandleFunc(collection, a.handle(a.createNode(kind))).Methods(http.MethodPost)
+	r.HandleFunc(itemPrefix, a.handle(a.showNode(kind))).Methods(http.MethodGet)
+	r.HandleFunc(itemPrefix, a.handle(a.updateNode(kind))).Methods(http.MethodPatch)
+	r.HandleFunc(itemPrefix, a.handle(a.archiveNode(kind))).Methods(http.MethodDelete)
 }
 
-func (a *API) listNodes(kind string) http.HandlerFunc {
+func (a *API) listNodes(kind string) handlerFunc {
 	spec := nodeSpec(kind)
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, parent, err := a.parentInScope(r, spec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		ctx := r.Context()
 		src := a.Store.ChildList(parent, kind)
 		// Streamed rows carry only attributes, so no relations are loaded.
 		empty := &nodeRelations{}
 		csvRow := func(n *model.Node) *jsonapi.Resource { return nodeResource(n, empty) }
-		l, ok := listPage(a, w, r, q, src, nodeCSVColumns[kind], csvRow, func(nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		l, written, err := listPage(a, w, r, q, src, nodeCSVColumns[kind], csvRow, func(nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 			return a.renderNodes(ctx, nodes, q.Include)
 		})
-		if !ok {
-			return
+		if written || err != nil {
+			return err
 		}
 		doc := l.document(r, q, false)
 		if kind == model.KindProject {
@@ -151,6 +137,7 @@ func (a *API) listNodes(kind string) http.HandlerFunc {
 			doc.Meta["authorisations"] = selfUpdate
 		}
 		jsonapi.Render(w, http.StatusOK, doc, q)
+		return nil
 	}
 }
 
@@ -271,46 +258,43 @@ var defaultShowIncludes = map[string][]string{
 	model.KindAsset:       {"project", "bookmarks"},
 }
 
-func (a *API) showNode(kind string) http.HandlerFunc {
+func (a *API) showNode(kind string) handlerFunc {
 	spec := itemSpec(kind)
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, n, err := a.nodeInScope(r, spec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		include := q.Include
 		if !q.IncludeRequested() {
 			include = defaultShowIncludes[kind]
 		}
-		a.renderNode(w, r, q, http.StatusOK, n, include)
+		return a.renderNode(w, r, q, http.StatusOK, n, include)
 	}
 }
 
-func (a *API) renderNode(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, n *model.Node, include []string) {
+func (a *API) renderNode(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, n *model.Node, include []string) error {
 	data, included, err := a.renderNodes(r.Context(), []*model.Node{n}, include)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if len(include) > 0 && included == nil {
 		included = []*jsonapi.Resource{}
 	}
 	jsonapi.Render(w, status, jsonapi.Document{Data: data[0], Included: included}, q)
+	return nil
 }
 
-func (a *API) createNode(kind string) http.HandlerFunc {
+func (a *API) createNode(kind string) handlerFunc {
 	spec := itemSpec(kind)
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, parent, err := a.parentInScope(r, spec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		body, err := jsonapi.DecodeBody(r, kind, nodeCreateAttributes[kind])
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		var in model.NodeInput
 		if err := steward.First(
@@ -322,31 +306,27 @@ func (a *API) createNode(kind string) http.HandlerFunc {
 			body.NullableString("template_name", &in.TemplateName),
 			body.NullableString("template_version", &in.TemplateVersion),
 		); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		n, err := a.Store.CreateNode(r.Context(), actorOf(r), parent, kind, in)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", n.APIPath())
-		a.renderNode(w, r, q, http.StatusCreated, n, q.Include)
+		return a.renderNode(w, r, q, http.StatusCreated, n, q.Include)
 	}
 }
 
-func (a *API) updateNode(kind string) http.HandlerFunc {
+func (a *API) updateNode(kind string) handlerFunc {
 	spec := itemSpec(kind)
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, n, err := a.nodeInScope(r, spec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		body, err := jsonapi.DecodeBody(r, kind, nodeUpdateAttributes[kind])
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		in := model.NodeInput{Code: n.Code}
 		set := map[string]bool{}
@@ -360,34 +340,30 @@ func (a *API) updateNode(kind string) http.HandlerFunc {
 			body.NullableString("template_name", &in.TemplateName),
 			body.NullableString("template_version", &in.TemplateVersion),
 		); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		n, err = a.Store.UpdateNode(r.Context(), actorOf(r), n, in, set)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
-		a.renderNode(w, r, q, http.StatusOK, n, q.Include)
+		return a.renderNode(w, r, q, http.StatusOK, n, q.Include)
 	}
 }
 
-func (a *API) archiveNode(kind string) http.HandlerFunc {
+func (a *API) archiveNode(kind string) handlerFunc {
 	spec := &jsonapi.Spec{}
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if _, err := jsonapi.ParseQuery(r, spec); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		n, err := a.resolveNode(r)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		if _, err := a.Store.ArchiveNode(r.Context(), actorOf(r), n); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Properties and settings share one set of handlers: the kind ("properties" or
@@ -30,11 +29,8 @@ type propertySetVersionAttributes struct {
 
 var (
 	propertySetItemSpec     = &jsonapi.Spec{}
-	propertySetVersionsSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
-		"version":    {Column: "version", Kind: listquery.Int},
-		"created_at": {Column: "created_at", Kind: listquery.Time},
-	}}
-	propertySetFields = []string{"data", "version"}
+	propertySetVersionsSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.PropertySetVersionFilters}
+	propertySetFields       = []string{"data", "version"}
 )
 
 func propertySetPath(kind, id string) string { return "/api/" + kind + "/" + id }
@@ -81,10 +77,10 @@ func propertySetVersionResource(ps *model.PropertySetWithOwner, v *model.Propert
 func (a *API) routePropertySets(r *mux.Router) {
 	for _, kind := range []string{model.KindProperties, model.KindSettings} {
 		item := "/api/" + kind + "/{id}"
-		r.HandleFunc(item, a.showPropertySet(kind)).Methods(http.MethodGet)
-		r.HandleFunc(item, a.updatePropertySet(kind)).Methods(http.MethodPatch)
-		r.HandleFunc(item+"/versions", a.listPropertySetVersions(kind)).Methods(http.MethodGet)
-		r.HandleFunc(item+"/versions/{version_number}", a.showPropertySetVersion(kind)).Methods(http.MethodGet)
+		r.HandleFunc(item, a.handle(a.showPropertySet(kind))).Methods(http.MethodGet)
+		r.HandleFunc(item, a.handle(a.updatePropertySet(kind))).Methods(http.MethodPatch)
+		r.HandleFunc(item+"/versions", a.handle(a.listPropertySetVersions(kind))).Methods(http.MethodGet)
+		r.HandleFunc(item+"/versions/{version_number}", a.handle(a.showPropertySetVersion(kind))).Methods(http.MethodGet)
 	}
 }
 
@@ -98,37 +94,34 @@ func (a *API) propertySetInScope(r *http.Request, kind string, spec *jsonapi.Spe
 	return q, ps, err
 }
 
-func (a *API) showPropertySet(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (a *API) showPropertySet(kind string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, ps, err := a.propertySetInScope(r, kind, propertySetItemSpec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: propertySetResource(ps)}, q)
+		return nil
 	}
 }
 
 // updatePropertySet serves both reference PATCH operations on one URL: with
 // data.attributes.version the write is checked against the current version,
 // without it the write always applies.
-func (a *API) updatePropertySet(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (a *API) updatePropertySet(kind string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, err := jsonapi.ParseQuery(r, propertySetItemSpec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		body, err := jsonapi.DecodeBody(r, kind, propertySetFields)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		var data map[string]any
 		var version int
 		if err := steward.First(body.Require("data"), body.Object("data", &data), body.Int("version", &version)); err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		in := model.PropertySetUpdate{Data: model.JSONMap(data)}
 		if body.Has("version") {
@@ -136,40 +129,41 @@ func (a *API) updatePropertySet(kind string) http.HandlerFunc {
 		}
 		ps, err := a.Store.UpdatePropertySet(r.Context(), actorOf(r), kind, mux.Vars(r)["id"], in)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: propertySetResource(ps)}, q)
+		return nil
 	}
 }
 
-func (a *API) listPropertySetVersions(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (a *API) listPropertySetVersions(kind string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, ps, err := a.propertySetInScope(r, kind, propertySetVersionsSpec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		src := a.Store.PropertySetVersionList(ps.PropertySet)
 		render := func(v *model.PropertySetVersion) *jsonapi.Resource { return propertySetVersionResource(ps, v) }
-		if l, ok := listPage(a, w, r, q, src, []string{"version", "created_at", "data"}, render, nil); ok {
-			jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+		l, written, err := listPage(a, w, r, q, src, []string{"version", "created_at", "data"}, render, nil)
+		if written || err != nil {
+			return err
 		}
+		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+		return nil
 	}
 }
 
-func (a *API) showPropertySetVersion(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (a *API) showPropertySetVersion(kind string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q, ps, err := a.propertySetInScope(r, kind, propertySetItemSpec)
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		v, err := a.Store.GetPropertySetVersion(r.Context(), ps.PropertySet, mux.Vars(r)["version_number"])
 		if err != nil {
-			a.fail(w, r, err)
-			return
+			return err
 		}
 		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: propertySetVersionResource(ps, v)}, q)
+		return nil
 	}
 }

@@ -45,9 +45,9 @@ func (a *API) Handler() http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(a.methodNotAllowed)
 
-	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/api/openapi.yaml", a.openapi).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/healthz", a.handle(a.healthz)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", a.handle(a.readyz)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/api/openapi.yaml", a.handle(a.openapi)).Methods(http.MethodGet, http.MethodHead)
 
 	// Routes are registered with full paths on the root router: a mux
 	// subrouter answers a method mismatch with 404 instead of 405.
@@ -77,7 +77,7 @@ func (a *API) Handler() http.Handler {
 
 func notFound(w http.ResponseWriter, r *http.Request) {
 	jsonapi.RenderError(w, r, &steward.Error{Kind: steward.KindNotFound, Code: "route_not_found",
-		Detail: "no endpoint at " + r.URL.Path})
+		Detail: "no endpoint at " + steward.Echo(r.URL.Path)})
 }
 
 // methodNotAllowed answers 405 with the methods the path does accept.
@@ -96,35 +96,38 @@ func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 		Detail: r.Method + " is not allowed here; allowed: " + strings.Join(allowed, ", ")})
 }
 
-func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(`{"status":"ok"}`))
+	return nil
 }
 
-func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+// readyz answers 503 with its own plain JSON (not a JSON:API error) when the
+// database does not answer.
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2e9)
 	defer cancel()
-	sqlDB, err := a.Store.DB.DB()
-	if err == nil {
-		err = sqlDB.PingContext(ctx)
-	}
+	err := a.Store.Ping(ctx)
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		a.Log.Warn("readiness check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"status":"database unreachable"}`))
-		return
+		return nil
 	}
 	_, _ = w.Write([]byte(`{"status":"ok"}`))
+	return nil
 }
 
-func (a *API) openapi(w http.ResponseWriter, r *http.Request) {
+func (a *API) openapi(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/yaml")
 	_, _ = w.Write(a.OpenAPI)
+	return nil
 }
 
 // fail renders err; server-side failures are logged with the request id and
-// shown to the client without internals.
+// shown to the client without internals. Route handlers return their errors
+// to handle, which calls it; middleware calls it directly.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if jsonapi.Status(err) >= 500 {
 		a.Log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type templateAttributes struct {
@@ -44,22 +43,17 @@ func templateResource(t *model.Template, project *model.Node, versionIDs []strin
 }
 
 var (
-	templateListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
-		"id": {Column: "id", Kind: listquery.UUID}, "code": {Column: "code"}, "name": {Column: "name"},
-		"description": {Column: "description"}, "url": {Column: "url"},
-		"archived": {Column: "archived", Kind: listquery.Bool}, "disabled": {Column: "disabled", Kind: listquery.Bool},
-		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
-	}}
+	templateListSpec     = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.TemplateFilters}
 	templateItemSpec     = &jsonapi.Spec{}
 	templateCSVColumns   = []string{"code", "name", "description", "url", "archived", "disabled", "created_at", "updated_at", "user", "password", "ssh_key_data"}
 	templateCreateFields = append([]string{"code", "name", "description", "url"}, credentialFields...)
 )
 
 func (a *API) routeTemplates(r *mux.Router) {
-	r.HandleFunc(projectPrefix+"/templates", a.listTemplates).Methods(http.MethodGet)
-	r.HandleFunc(projectPrefix+"/templates", a.createTemplate).Methods(http.MethodPost)
-	r.HandleFunc(templatePrefix, a.showTemplate).Methods(http.MethodGet)
-	r.HandleFunc(templatePrefix, a.patchTemplate).Methods(http.MethodPatch)
+	r.HandleFunc(projectPrefix+"/templates", a.handle(a.listTemplates)).Methods(http.MethodGet)
+	r.HandleFunc(projectPrefix+"/templates", a.handle(a.createTemplate)).Methods(http.MethodPost)
+	r.HandleFunc(templatePrefix, a.handle(a.showTemplate)).Methods(http.MethodGet)
+	r.HandleFunc(templatePrefix, a.handle(a.patchTemplate)).Methods(http.MethodPatch)
 	a.routeTemplateVersions(r)
 	a.routeVersionHistory(r)
 }
@@ -81,34 +75,36 @@ func (a *API) renderTemplates(ctx context.Context, project *model.Node, ts []*mo
 	return out, nil
 }
 
-func (a *API) renderTemplate(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, project *model.Node, t *model.Template) {
+func (a *API) renderTemplate(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, project *model.Node, t *model.Template) error {
 	data, err := a.renderTemplates(r.Context(), project, []*model.Template{t})
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if status == http.StatusCreated {
 		w.Header().Set("Location", data[0].Links["self"])
 	}
 	jsonapi.Render(w, status, jsonapi.Document{Data: data[0]}, q)
+	return nil
 }
 
-func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
+func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) error {
 	q, p, err := a.nodeInScope(r, templateListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	src := a.Store.TemplateList(p)
 	// CSV rows carry attributes only, so version ids are not loaded.
 	csvRow := func(t *model.Template) *jsonapi.Resource { return templateResource(t, p, nil) }
-	if l, ok := listPage(a, w, r, q, src, templateCSVColumns, csvRow, func(ts []*model.Template) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, templateCSVColumns, csvRow, func(ts []*model.Template) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		data, err := a.renderTemplates(ctx, p, ts)
 		return data, nil, err
-	}); ok {
-		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	})
+	if written || err != nil {
+		return err
 	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
 }
 
 // templateInScope resolves the project and the template named in the URL.
@@ -121,52 +117,45 @@ func (a *API) templateInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Que
 	return q, p, t, err
 }
 
-func (a *API) showTemplate(w http.ResponseWriter, r *http.Request) {
+func (a *API) showTemplate(w http.ResponseWriter, r *http.Request) error {
 	q, p, t, err := a.templateInScope(r, templateItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.renderTemplate(w, r, q, http.StatusOK, p, t)
+	return a.renderTemplate(w, r, q, http.StatusOK, p, t)
 }
 
-func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) {
+func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) error {
 	q, p, err := a.nodeInScope(r, templateItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := jsonapi.DecodeBody(r, "template", templateCreateFields)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var in model.TemplateInput
 	if err := steward.First(body.Require("code", "name", "url"), body.String("code", &in.Code), body.String("name", &in.Name),
 		body.NullableString("description", &in.Description), body.String("url", &in.URL)); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if in.Credentials, err = decodeCredentials(body); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	t, err := a.Store.CreateTemplate(r.Context(), actorOf(r), p, in)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.renderTemplate(w, r, q, http.StatusCreated, p, t)
+	return a.renderTemplate(w, r, q, http.StatusCreated, p, t)
 }
 
 // patchTemplate serves the reference's two PATCH bodies on one URL
 // ({code_to_archive} and {code_to_update}, see decodeRemotePatch): archive
 // or unarchive, or change credentials.
-func (a *API) patchTemplate(w http.ResponseWriter, r *http.Request) {
+func (a *API) patchTemplate(w http.ResponseWriter, r *http.Request) error {
 	q, p, t, err := a.templateInScope(r, templateItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	archived, creds, err := decodeRemotePatch(r, "template", t.ID)
 	switch {
@@ -177,8 +166,7 @@ func (a *API) patchTemplate(w http.ResponseWriter, r *http.Request) {
 		t, err = a.Store.UpdateTemplateCredentials(r.Context(), actorOf(r), p, t, creds)
 	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
-	a.renderTemplate(w, r, q, http.StatusOK, p, t)
+	return a.renderTemplate(w, r, q, http.StatusOK, p, t)
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type templateVersionAttributes struct {
@@ -48,13 +47,7 @@ func templateVersionResource(v *model.TemplateVersion, templatePath string) *jso
 }
 
 var (
-	templateVersionListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: map[string]listquery.Field{
-		"id": {Column: "id", Kind: listquery.UUID}, "version": {Column: "version"}, "description": {Column: "description"},
-		"state": {Column: "state"}, "created_by": {Column: "created_by"}, "archived": {Column: "archived", Kind: listquery.Bool},
-		"has_mintmodel": {Column: "has_mintmodel", Kind: listquery.Bool}, "git_rev": {Column: "git_rev"},
-		"commit_sha": {Column: "commit_sha"},
-		"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
-	}}
+	templateVersionListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.TemplateVersionFilters}
 	templateVersionItemSpec   = &jsonapi.Spec{}
 	templateVersionCSVColumns = []string{"version", "description", "state", "created_by", "archived", "has_mintmodel", "git_rev", "commit_sha", "created_at", "updated_at"}
 	templateVersionPutFields  = []string{"description", "git_rev", "archived"}
@@ -62,24 +55,26 @@ var (
 )
 
 func (a *API) routeTemplateVersions(r *mux.Router) {
-	r.HandleFunc(templatePrefix+"/versions", a.listTemplateVersions).Methods(http.MethodGet)
-	r.HandleFunc(templateVersionPrefix, a.showTemplateVersion).Methods(http.MethodGet)
-	r.HandleFunc(templateVersionPrefix, a.putTemplateVersion).Methods(http.MethodPut)
-	r.HandleFunc(templateVersionPrefix+"/assign_to_assets", a.assignTemplateVersion).Methods(http.MethodPost)
+	r.HandleFunc(templatePrefix+"/versions", a.handle(a.listTemplateVersions)).Methods(http.MethodGet)
+	r.HandleFunc(templateVersionPrefix, a.handle(a.showTemplateVersion)).Methods(http.MethodGet)
+	r.HandleFunc(templateVersionPrefix, a.handle(a.putTemplateVersion)).Methods(http.MethodPut)
+	r.HandleFunc(templateVersionPrefix+"/assign_to_assets", a.handle(a.assignTemplateVersion)).Methods(http.MethodPost)
 }
 
-func (a *API) listTemplateVersions(w http.ResponseWriter, r *http.Request) {
+func (a *API) listTemplateVersions(w http.ResponseWriter, r *http.Request) error {
 	q, p, t, err := a.templateInScope(r, templateVersionListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	tp := templatePath(p, t)
 	src := a.Store.TemplateVersionList(t)
 	render := func(v *model.TemplateVersion) *jsonapi.Resource { return templateVersionResource(v, tp) }
-	if l, ok := listPage(a, w, r, q, src, templateVersionCSVColumns, render, nil); ok {
-		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	l, written, err := listPage(a, w, r, q, src, templateVersionCSVColumns, render, nil)
+	if written || err != nil {
+		return err
 	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
 }
 
 // versionInScope resolves project, template and version from the URL.
@@ -92,67 +87,61 @@ func (a *API) versionInScope(r *http.Request) (*jsonapi.Query, *model.Node, *mod
 	return q, p, t, v, err
 }
 
-func (a *API) showTemplateVersion(w http.ResponseWriter, r *http.Request) {
+func (a *API) showTemplateVersion(w http.ResponseWriter, r *http.Request) error {
 	q, p, t, v, err := a.versionInScope(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: templateVersionResource(v, templatePath(p, t))}, q)
+	return nil
 }
 
 // putTemplateVersion creates or re-points a version. The answer shows it
 // initializing: the rev is resolved in the background, and the version turns
 // ready or broken when that is done.
-func (a *API) putTemplateVersion(w http.ResponseWriter, r *http.Request) {
+func (a *API) putTemplateVersion(w http.ResponseWriter, r *http.Request) error {
 	q, p, t, err := a.templateInScope(r, templateVersionItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := jsonapi.DecodeBody(r, "template_version", templateVersionPutFields)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var in model.TemplateVersionInput
 	var archived bool
 	if err := steward.First(body.Require("git_rev"), body.String("git_rev", &in.GitRev),
 		body.NullableString("description", &in.Description), body.Bool("archived", &archived)); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if body.Has("archived") {
 		in.Archived = &archived
 	}
 	v, _, err := a.Store.PutTemplateVersion(r.Context(), actorOf(r), p, t, mux.Vars(r)["version"], in)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	// The reference answers 200 whether the version was created or updated.
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: templateVersionResource(v, templatePath(p, t))}, q)
+	return nil
 }
 
-func (a *API) assignTemplateVersion(w http.ResponseWriter, r *http.Request) {
+func (a *API) assignTemplateVersion(w http.ResponseWriter, r *http.Request) error {
 	q, p, t, v, err := a.versionInScope(r)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	body, err := jsonapi.DecodeBody(r, "template_version", assignFields)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	var paths []string
 	if err := steward.First(body.Require("asset_paths"), body.Strings("asset_paths", &paths)); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	if v, err = a.Store.AssignTemplateVersion(r.Context(), actorOf(r), p, t, v, paths); err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: templateVersionResource(v, templatePath(p, t))}, q)
+	return nil
 }

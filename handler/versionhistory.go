@@ -8,7 +8,6 @@ import (
 
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
-	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 type versionHistoryAttributes struct {
@@ -34,18 +33,15 @@ func versionHistoryResource(h *model.TemplateVersionHistory, asset *model.Node, 
 
 var (
 	versionHistoryIncludes = []string{"owner", "template_version"}
-	versionHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: versionHistoryIncludes, Filters: map[string]listquery.Field{
-		"id": {Column: "id", Kind: listquery.UUID}, "template_version_id": {Column: "template_version_id", Kind: listquery.UUID},
-		"active_from": {Column: "active_from", Kind: listquery.Time}, "active_to": {Column: "active_to", Kind: listquery.Time},
-	}}
+	versionHistoryListSpec = &jsonapi.Spec{List: true, Keyset: "id", Includes: versionHistoryIncludes, Filters: model.TemplateVersionHistoryFilters}
 	versionHistoryItemSpec = &jsonapi.Spec{Includes: versionHistoryIncludes}
 	versionHistoryCSV      = []string{"active_from", "active_to"}
 )
 
 func (a *API) routeVersionHistory(r *mux.Router) {
 	for _, prefix := range []string{projectAssetPrefix, environmentAssetPrefix} {
-		r.HandleFunc(prefix+"/version_history", a.listVersionHistory).Methods(http.MethodGet)
-		r.HandleFunc(prefix+"/version_history/{history}", a.showVersionHistory).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/version_history", a.handle(a.listVersionHistory)).Methods(http.MethodGet)
+		r.HandleFunc(prefix+"/version_history/{history}", a.handle(a.showVersionHistory)).Methods(http.MethodGet)
 	}
 }
 
@@ -97,32 +93,32 @@ func (a *API) renderVersionHistory(ctx context.Context, asset *model.Node, rows 
 	return data, included, nil
 }
 
-func (a *API) listVersionHistory(w http.ResponseWriter, r *http.Request) {
+func (a *API) listVersionHistory(w http.ResponseWriter, r *http.Request) error {
 	q, asset, err := a.nodeInScope(r, versionHistoryListSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	src := a.Store.VersionHistoryList(asset)
 	csvRow := func(h *model.TemplateVersionHistory) *jsonapi.Resource { return versionHistoryResource(h, asset, "") }
-	if l, ok := listPage(a, w, r, q, src, versionHistoryCSV, csvRow, func(rows []*model.TemplateVersionHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, versionHistoryCSV, csvRow, func(rows []*model.TemplateVersionHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		return a.renderVersionHistory(ctx, asset, rows, q.Include)
-	}); ok {
-		jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	})
+	if written || err != nil {
+		return err
 	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
 }
 
-func (a *API) showVersionHistory(w http.ResponseWriter, r *http.Request) {
+func (a *API) showVersionHistory(w http.ResponseWriter, r *http.Request) error {
 	q, asset, err := a.nodeInScope(r, versionHistoryItemSpec)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	h, err := a.Store.GetVersionHistory(r.Context(), asset, mux.Vars(r)["history"])
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	// Like the reference, a record's page includes its asset and version
 	// unless the client chooses with include.
@@ -132,8 +128,8 @@ func (a *API) showVersionHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	data, included, err := a.renderVersionHistory(r.Context(), asset, []*model.TemplateVersionHistory{h}, include)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return err
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data[0], Included: included}, q)
+	return nil
 }

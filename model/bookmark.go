@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Bookmark is a link kept on a node (a dashboard, a runbook, a ticket).
@@ -42,6 +44,13 @@ func validateBookmark(in BookmarkInput) error {
 // bookmarksQuery scopes bookmarks to a node.
 func bookmarksQuery(db *gorm.DB, node *Node) *gorm.DB {
 	return db.Model(&Bookmark{}).Where("node_id = ?", node.ID)
+}
+
+// BookmarkFilters are the attributes a bookmark list may filter and sort by (attribute -> column).
+var BookmarkFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "url": {Column: "url"}, "description": {Column: "description"},
+	"created_by": {Column: "created_by"},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 }
 
 // BookmarkList is bookmarksQuery as a list source.

@@ -6,10 +6,38 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // changesQuery is the list of every change.
 func changesQuery(db *gorm.DB) *gorm.DB { return db.Model(&Change{}) }
+
+// ChangeFilters are the attributes a change list may filter and sort by
+// (attribute -> column); the node columns are the correlated subqueries below.
+var ChangeFilters = map[string]listquery.Field{
+	"id":                     {Column: "id", Kind: listquery.UUID},
+	"action":                 {Column: "action"},
+	"name":                   {Column: "name", Nullable: true},
+	"status_code":            {Column: "status"},
+	"created_by":             {Column: "created_by"},
+	"git_remote_name":        {Column: "git_remote_name"},
+	"git_rev":                {Column: "git_rev"},
+	"commit_sha":             {Column: "commit_sha", Nullable: true},
+	"scheduled":              {Column: "scheduled", Kind: listquery.Bool},
+	"requires_approval_from": {Column: "requires_approval_from", Nullable: true},
+	"original_change_id":     {Column: "original_change_id", Kind: listquery.UUID, Nullable: true},
+	"created_at":             {Column: "created_at", Kind: listquery.Time},
+	"started_at":             {Column: "started_at", Kind: listquery.Time, Nullable: true},
+	"finished_at":            {Column: "finished_at", Kind: listquery.Time, Nullable: true},
+	"updated_at":             {Column: "updated_at", Kind: listquery.Time},
+	"project_code":           {Column: changeNodeColumn(KindProject, "code")},
+	"project_name":           {Column: changeNodeColumn(KindProject, "name")},
+	"environment_code":       {Column: changeNodeColumn(KindEnvironment, "code"), Nullable: true},
+	"environment_name":       {Column: changeNodeColumn(KindEnvironment, "name"), Nullable: true},
+	"asset_code":             {Column: changeNodeColumn(KindAsset, "code"), Nullable: true},
+	"asset_name":             {Column: changeNodeColumn(KindAsset, "name"), Nullable: true},
+}
 
 // ChangeList is changesQuery as a list source.
 func (s *Store) ChangeList() Source[Change] {
@@ -30,6 +58,25 @@ func (s *Store) NodeChangeList(node *Node) Source[Change] {
 // stepsQuery is the list of every step.
 func stepsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Step{}) }
 
+// StepFilters are the attributes a step list may filter and sort by (attribute -> column).
+var StepFilters = map[string]listquery.Field{
+	"id":                       {Column: "id", Kind: listquery.UUID},
+	"change_id":                {Column: "change_id", Kind: listquery.UUID},
+	"parent_id":                {Column: "parent_id", Kind: listquery.UUID, Nullable: true},
+	"action":                   {Column: "action"},
+	"name":                     {Column: "name", Nullable: true},
+	"step_type":                {Column: "step_type"},
+	"status_code":              {Column: "status"},
+	"child_execution_strategy": {Column: "child_execution_strategy"},
+	"requires_approval_from":   {Column: "requires_approval_from", Nullable: true},
+	"skip_on_retry":            {Column: "skip_on_retry", Kind: listquery.Bool},
+	"position":                 {Column: "position", Kind: listquery.Int},
+	"created_at":               {Column: "created_at", Kind: listquery.Time},
+	"started_at":               {Column: "started_at", Kind: listquery.Time, Nullable: true},
+	"finished_at":              {Column: "finished_at", Kind: listquery.Time, Nullable: true},
+	"updated_at":               {Column: "updated_at", Kind: listquery.Time},
+}
+
 // StepList is stepsQuery as a list source.
 func (s *Store) StepList() Source[Step] {
 	return newSource[Step](s, "id", func(db *gorm.DB) *gorm.DB { return stepsQuery(db) })
@@ -46,11 +93,11 @@ const (
 	changeAsset       = "(SELECT c.%s FROM nodes c WHERE c.id = changes.node_id AND c.kind = 'asset')"
 )
 
-// ChangeNodeColumn is the SQL for attribute (code or name) of the change's
+// changeNodeColumn is the SQL for attribute (code or name) of the change's
 // project, environment or asset (kind), for list filters.
-func ChangeNodeColumn(kind, attribute string) string {
+func changeNodeColumn(kind, attribute string) string {
 	if attribute != "code" && attribute != "name" {
-		panic("ChangeNodeColumn: unsupported attribute " + attribute)
+		panic("changeNodeColumn: unsupported attribute " + attribute)
 	}
 	tpl := map[string]string{KindProject: changeProject, KindEnvironment: changeEnvironment, KindAsset: changeAsset}[kind]
 	return strings.Replace(tpl, "%s", attribute, 1)

@@ -56,6 +56,13 @@ func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONM
 // audit trail: Steward has no per-node read rules yet.
 func eventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
 
+// EventFilters are the attributes an event list may filter and sort by (attribute -> column).
+var EventFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "type": {Column: "type"}, "username": {Column: "username"},
+	"system":     {Column: "system", Kind: listquery.Bool},
+	"created_at": {Column: "created_at", Kind: listquery.Time},
+}
+
 // EventList is eventsQuery as a list source.
 func (s *Store) EventList() Source[Event] {
 	return newSource[Event](s, "id", func(db *gorm.DB) *gorm.DB { return eventsQuery(db) })

@@ -10,6 +10,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/gitops"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // GitRemote is a project's Git repository: where changes read their actions.
@@ -36,6 +38,13 @@ type GitRemoteInput struct {
 // gitRemotesQuery scopes git remotes to a project.
 func gitRemotesQuery(db *gorm.DB, project *Node) *gorm.DB {
 	return db.Model(&GitRemote{}).Where("project_id = ?", project.ID)
+}
+
+// GitRemoteFilters are the attributes a git remote list may filter and sort by (attribute -> column).
+var GitRemoteFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "name": {Column: "name"}, "url": {Column: "url"},
+	"archived": {Column: "archived", Kind: listquery.Bool}, "disabled": {Column: "disabled", Kind: listquery.Bool},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 }
 
 // GitRemoteList is gitRemotesQuery as a list source.

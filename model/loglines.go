@@ -231,6 +231,15 @@ func logLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 	return db
 }
 
+// LogLineFilters are the attributes a log line list may filter and sort by (attribute -> column).
+var LogLineFilters = map[string]listquery.Field{
+	"id":        {Column: "id", Kind: listquery.Int},
+	"change_id": {Column: "change_id", Kind: listquery.UUID},
+	"step_id":   {Column: "step_id", Kind: listquery.UUID},
+	"message":   {Column: "message"},
+	"logged_at": {Column: "logged_at", Kind: listquery.Time},
+}
+
 // LogLineList is logLinesQuery as a list source.
 func (s *Store) LogLineList(changeID, stepID string) Source[LogLine] {
 	return newSource[LogLine](s, "id", func(db *gorm.DB) *gorm.DB { return logLinesQuery(db, changeID, stepID) })

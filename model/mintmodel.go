@@ -12,6 +12,8 @@ import (
 
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/converge"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // MintModel is one distinct rendered MintModel of an asset; SHA256 is the
@@ -179,6 +181,12 @@ func mintModelsQuery(db *gorm.DB, asset *Node) *gorm.DB {
 	return db.Model(&MintModel{}).Where("asset_id = ?", asset.ID)
 }
 
+// MintModelFilters are the attributes a MintModel list may filter and sort by (attribute -> column).
+var MintModelFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "sha256": {Column: "sha256"},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
+}
+
 // MintModelList is mintModelsQuery as a list source.
 func (s *Store) MintModelList(asset *Node) Source[MintModel] {
 	return newSource[MintModel](s, "id", func(db *gorm.DB) *gorm.DB { return mintModelsQuery(db, asset) })
@@ -187,6 +195,12 @@ func (s *Store) MintModelList(asset *Node) Source[MintModel] {
 // mintModelHistoryQuery scopes MintModel history entries to an asset.
 func mintModelHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 	return db.Model(&MintModelHistory{}).Where("asset_id = ?", asset.ID)
+}
+
+// MintModelHistoryFilters are the attributes a MintModel history list may filter and sort by (attribute -> column).
+var MintModelHistoryFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "mintmodel_id": {Column: "mintmodel_id", Kind: listquery.UUID},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 }
 
 // MintModelHistoryList is mintModelHistoryQuery as a list source.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Node kinds. Projects, environments and assets are nodes of one tree.
@@ -182,6 +184,24 @@ func childrenQuery(db *gorm.DB, parent *Node, kind string) *gorm.DB {
 		return q.Where("parent_id IS NULL")
 	}
 	return q.Where("parent_id = ?", parent.ID)
+}
+
+// NodeFilters are the attributes a list of nodes of kind may filter and sort
+// by (attribute -> column); a new map on each call.
+func NodeFilters(kind string) map[string]listquery.Field {
+	f := map[string]listquery.Field{
+		"id":          {Column: "id", Kind: listquery.UUID},
+		"code":        {Column: "code"},
+		"name":        {Column: "name"},
+		"description": {Column: "description", Nullable: true},
+		"archived":    {Column: "archived", Kind: listquery.Bool},
+		"created_at":  {Column: "created_at", Kind: listquery.Time},
+		"updated_at":  {Column: "updated_at", Kind: listquery.Time},
+	}
+	if kind == KindProject {
+		f["project_type"] = listquery.Field{Column: "project_type"}
+	}
+	return f
 }
 
 // ChildList is childrenQuery as a list source.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Property set kinds: every node owns one of each.
@@ -184,6 +186,12 @@ func validatePropertySetData(kind string, data JSONMap) error {
 // propertySetVersionsQuery scopes version rows to one set.
 func propertySetVersionsQuery(db *gorm.DB, ps *PropertySet) *gorm.DB {
 	return db.Model(&PropertySetVersion{}).Where("property_set_id = ?", ps.ID)
+}
+
+// PropertySetVersionFilters are the attributes a properties or settings version list may filter and sort by (attribute -> column).
+var PropertySetVersionFilters = map[string]listquery.Field{
+	"version":    {Column: "version", Kind: listquery.Int},
+	"created_at": {Column: "created_at", Kind: listquery.Time},
 }
 
 // PropertySetVersionList is propertySetVersionsQuery as a list source.

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/gitops"
+	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/secret"
 )
 
@@ -63,6 +64,21 @@ func (s *Store) Write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // Read runs fn on a context-bound connection with translated errors.
 func (s *Store) Read(ctx context.Context, fn func(db *gorm.DB) error) error {
 	return translate(fn(s.DB.WithContext(ctx)))
+}
+
+// DatabaseVersion names the database server answering, e.g. "PostgreSQL
+// 15.6" or "SQLite 3.46.0". The error is the database's own (untranslated).
+func (s *Store) DatabaseVersion(ctx context.Context) (string, error) {
+	return db.ServerVersion(ctx, s.DB)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.DB.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
 }
 
 func translate(err error) error {

@@ -10,6 +10,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/gitops"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Template is a project's Git repository of asset automation: its versions
@@ -91,6 +93,14 @@ type TemplateInput struct {
 // templatesQuery scopes templates to a project.
 func templatesQuery(db *gorm.DB, project *Node) *gorm.DB {
 	return db.Model(&Template{}).Where("project_id = ?", project.ID)
+}
+
+// TemplateFilters are the attributes a template list may filter and sort by (attribute -> column).
+var TemplateFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "code": {Column: "code"}, "name": {Column: "name"},
+	"description": {Column: "description"}, "url": {Column: "url"},
+	"archived": {Column: "archived", Kind: listquery.Bool}, "disabled": {Column: "disabled", Kind: listquery.Bool},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 }
 
 // TemplateList is templatesQuery as a list source.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // TemplateVersionHistory is one period during which an asset used a template
@@ -27,6 +29,12 @@ func (TemplateVersionHistory) TableName() string { return "template_version_hist
 // versionHistoryQuery scopes history rows to an asset.
 func versionHistoryQuery(db *gorm.DB, asset *Node) *gorm.DB {
 	return db.Model(&TemplateVersionHistory{}).Where("asset_id = ?", asset.ID)
+}
+
+// TemplateVersionHistoryFilters are the attributes an asset's version history list may filter and sort by (attribute -> column).
+var TemplateVersionHistoryFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "template_version_id": {Column: "template_version_id", Kind: listquery.UUID},
+	"active_from": {Column: "active_from", Kind: listquery.Time}, "active_to": {Column: "active_to", Kind: listquery.Time},
 }
 
 // VersionHistoryList is versionHistoryQuery as a list source.

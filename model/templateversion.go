@@ -11,6 +11,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/gitops"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Template version states: written as initializing, then resolved in the
@@ -69,6 +71,15 @@ var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 // templateVersionsQuery scopes versions to a template.
 func templateVersionsQuery(db *gorm.DB, t *Template) *gorm.DB {
 	return db.Model(&TemplateVersion{}).Where("template_id = ?", t.ID)
+}
+
+// TemplateVersionFilters are the attributes a template version list may filter and sort by (attribute -> column).
+var TemplateVersionFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "version": {Column: "version"}, "description": {Column: "description"},
+	"state": {Column: "state"}, "created_by": {Column: "created_by"}, "archived": {Column: "archived", Kind: listquery.Bool},
+	"has_mintmodel": {Column: "has_mintmodel", Kind: listquery.Bool}, "git_rev": {Column: "git_rev"},
+	"commit_sha": {Column: "commit_sha"},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
 }
 
 // TemplateVersionList is templateVersionsQuery as a list source.

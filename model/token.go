@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // APIToken is a bearer token. Only its SHA-256 hash is stored; the secret is
@@ -155,6 +157,15 @@ func tokensQuery(db *gorm.DB, actor *Actor) *gorm.DB {
 		q = q.Where("user_id = ?", actor.UserID)
 	}
 	return q
+}
+
+// TokenFilters are the attributes an API token list may filter and sort by (attribute -> column).
+var TokenFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "name": {Column: "name"},
+	"created_at":   {Column: "created_at", Kind: listquery.Time},
+	"last_used_at": {Column: "last_used_at", Kind: listquery.Time},
+	"expires_at":   {Column: "expires_at", Kind: listquery.Time},
+	"revoked_at":   {Column: "revoked_at", Kind: listquery.Time},
 }
 
 // TokenList is the tokens actor may see, as a list source.

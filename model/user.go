@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // AdminGroup is the group whose members may manage users, groups and every token.
@@ -47,6 +49,12 @@ func (u *User) GroupNames() []string {
 // may read it (approvals name users and groups).
 func usersQuery(db *gorm.DB) *gorm.DB { return db.Model(&User{}).Preload("Groups") }
 
+// UserFilters are the attributes a user list may filter and sort by (attribute -> column).
+var UserFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "username": {Column: "username"}, "auth_provider": {Column: "auth_provider"},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
+}
+
 // UserList is usersQuery as a list source.
 func (s *Store) UserList() Source[User] {
 	return newSource[User](s, "id", func(db *gorm.DB) *gorm.DB { return usersQuery(db) })
@@ -54,6 +62,12 @@ func (s *Store) UserList() Source[User] {
 
 // groupsQuery is the group list.
 func groupsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Group{}) }
+
+// GroupFilters are the attributes a group list may filter and sort by (attribute -> column).
+var GroupFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "cn": {Column: "cn"},
+	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
+}
 
 // GroupList is groupsQuery as a list source.
 func (s *Store) GroupList() Source[Group] {

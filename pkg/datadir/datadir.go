@@ -87,6 +87,11 @@ func (l *Lock) Record(owner string) error {
 	return l.f.Sync()
 }
 
-// Release gives the data dir up (closing the file drops the lock; so does
-// the process ending, however it ends).
-func (l *Lock) Release() error { return l.f.Close() }
+// Release gives the data dir up. The lock is dropped explicitly before the
+// file is closed: a child this process is forking at that moment holds a
+// copy of the descriptor until it execs, and closing alone would leave the
+// lock held through that copy. (A process that dies drops it anyway.)
+func (l *Lock) Release() error {
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	return l.f.Close()
+}

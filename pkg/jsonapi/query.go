@@ -95,6 +95,15 @@ func ParseQuery(r *http.Request, spec *Spec) (*Query, error) {
 	}
 	sort.Strings(keys) // report the same first error every time
 	for _, key := range keys {
+		// filter[x] and filter[x][] are one filter spelled two ways; both at
+		// once would be two conditions the client did not mean.
+		if m := filterParam.FindStringSubmatch(key); m != nil && m[2] != "" {
+			if _, both := values["filter["+m[1]+"]"]; both {
+				return nil, steward.BadParameter(key, "send filter[%s] or filter[%s][], not both", m[1], m[1])
+			}
+		}
+	}
+	for _, key := range keys {
 		vals := values[key]
 		for _, v := range append([]string{key}, vals...) {
 			// Databases refuse such text (PostgreSQL with an error), so it

@@ -1,0 +1,18 @@
+package handler
+
+import "net/http"
+
+// handlerFunc is a route handler: it writes its response, or returns an
+// error for handle to render. A handler that has already written (a stream,
+// a download) logs what goes wrong afterwards and returns nil.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts h to net/http: a non-nil error becomes the JSON:API error
+// response (see fail).
+func (a *API) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.fail(w, r, err)
+		}
+	}
+}
