@@ -52,7 +52,7 @@ func (a *API) listBookmarks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	src := a.Store.BookmarkList(n)
-	render := func(b *model.Bookmark) *jsonapi.Resource { return bookmarkResource(b, n.APIPath()) }
+	render := func(b *model.Bookmark) *jsonapi.Resource { return bookmarkResource(b, nodeLink(n)) }
 	columns := []string{"url", "description", "created_by", "created_at", "updated_at"}
 	l, written, err := listPage(a, w, r, q, src, columns, render, nil)
 	if written || err != nil {
@@ -77,7 +77,7 @@ func (a *API) showBookmark(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, q)
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, nodeLink(n))}, q)
 	return nil
 }
 
@@ -124,7 +124,7 @@ func (a *API) createBookmark(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res := bookmarkResource(b, n.APIPath())
+	res := bookmarkResource(b, nodeLink(n))
 	w.Header().Set("Location", res.Links["self"])
 	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, q)
 	return nil
@@ -142,7 +142,7 @@ func (a *API) updateBookmark(w http.ResponseWriter, r *http.Request) error {
 	if b, err = a.Store.UpdateBookmark(r.Context(), actorOf(r), n, b, in); err != nil {
 		return err
 	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, n.APIPath())}, q)
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: bookmarkResource(b, nodeLink(n))}, q)
 	return nil
 }
 

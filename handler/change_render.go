@@ -209,12 +209,12 @@ func changeResource(c *model.Change, cc *changeContext) *jsonapi.Resource {
 		}
 	}
 	if c.MintmodelID != nil {
-		rels["mintmodel"] = jsonapi.ToOne("mintmodel", *c.MintmodelID, node.APIPath()+"/mintmodels/"+*c.MintmodelID)
+		rels["mintmodel"] = jsonapi.ToOne("mintmodel", *c.MintmodelID, nodeLink(node)+"/mintmodels/"+*c.MintmodelID)
 	}
 	links := map[string]string{
 		"project":   projectPath,
-		"parent":    node.APIPath(),
-		"self":      model.ChangeLink(node.Path, c.ID),
+		"parent":    nodeLink(node),
+		"self":      changeLink(node.Path, c.ID),
 		"log_lines": "/api/changes/" + c.ID + "/log_lines",
 	}
 	if c.GitRemoteID != nil {
@@ -255,7 +255,7 @@ func stepResource(st *model.Step, changeNodePath string, children, versions []st
 	links := map[string]string{
 		"self":      self,
 		"parent":    "/api/changes/" + st.ChangeID,
-		"change":    model.ChangeLink(changeNodePath, st.ChangeID),
+		"change":    changeLink(changeNodePath, st.ChangeID),
 		"log_lines": self + "/log_lines",
 	}
 	if st.Status == model.StatusWaiting {

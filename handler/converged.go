@@ -72,7 +72,7 @@ func convergedResource(c *model.ConvergedProperties, q *jsonapi.Query) (*jsonapi
 			"repository_properties": jsonapi.ToMany(repo),
 			"properties":            jsonapi.ToMany(props),
 		},
-		Links: map[string]string{"self": c.Node.APIPath() + "/converged_properties"},
+		Links: map[string]string{"self": nodeLink(c.Node) + "/converged_properties"},
 	}
 	return data, included
 }

@@ -53,7 +53,7 @@ var eventSourceTypes = map[string]bool{"project": true, "environment": true, "st
 
 // renderEvent builds the wire form, keeping only fields[event] when asked.
 func renderEvent(ev *model.Event, q *jsonapi.Query) *eventWire {
-	src := eventSourceRel{Links: map[string]*string{"source": ev.SourceLink}}
+	src := eventSourceRel{Links: map[string]*string{"source": eventSourceLink(ev)}}
 	if ev.SourceType != nil && ev.SourceID != nil && eventSourceTypes[*ev.SourceType] {
 		src.Data = &jsonapi.Identifier{Type: *ev.SourceType, ID: *ev.SourceID}
 	}

@@ -23,7 +23,7 @@ func gitRemoteResource(g *model.GitRemote, project *model.Node) *jsonapi.Resourc
 	return &jsonapi.Resource{
 		Type: "git_remote", ID: g.ID,
 		Attributes: newRemoteAttributes(g.Name, g.URL, g.Archived, g.Disabled, g.CreatedAt, g.UpdatedAt, g.Credentials),
-		Links:      map[string]string{"project": project.APIPath(), "self": project.APIPath() + "/git_remotes/" + g.ID},
+		Links:      map[string]string{"project": nodeLink(project), "self": nodeLink(project) + "/git_remotes/" + g.ID},
 		Meta:       nullMeta,
 	}
 }

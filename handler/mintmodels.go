@@ -51,8 +51,8 @@ func mintmodelResource(m *model.MintModel, asset *model.Node, historyIDs []strin
 			CreatedAt: jsonapi.Timestamp(m.CreatedAt), UpdatedAt: jsonapi.Timestamp(m.UpdatedAt)},
 		Relationships: map[string]*jsonapi.Relationship{"mintmodel_history": jsonapi.ToMany(hist)},
 		Links: map[string]string{
-			"self":                     asset.APIPath() + "/mintmodels/" + m.ID,
-			"parent_mintmodel_history": asset.APIPath() + "/mintmodel_history",
+			"self":                     nodeLink(asset) + "/mintmodels/" + m.ID,
+			"parent_mintmodel_history": nodeLink(asset) + "/mintmodel_history",
 		},
 	}
 }
@@ -70,10 +70,10 @@ func mintmodelHistoryResource(h *model.MintModelHistory, asset *model.Node, chan
 		Attributes: &mintmodelHistoryAttributes{CreatedAt: jsonapi.Timestamp(h.CreatedAt), UpdatedAt: jsonapi.Timestamp(h.UpdatedAt)},
 		Relationships: map[string]*jsonapi.Relationship{
 			"parents":          jsonapi.ToMany(parents),
-			"mintmodel":        jsonapi.ToOne("mintmodel", h.MintmodelID, asset.APIPath()+"/mintmodels/"+h.MintmodelID),
+			"mintmodel":        jsonapi.ToOne("mintmodel", h.MintmodelID, nodeLink(asset)+"/mintmodels/"+h.MintmodelID),
 			"opschain_changes": jsonapi.ToMany(changes),
 		},
-		Links: map[string]string{"self": asset.APIPath() + "/mintmodel_history/" + h.ID},
+		Links: map[string]string{"self": nodeLink(asset) + "/mintmodel_history/" + h.ID},
 	}
 }
 
@@ -97,7 +97,7 @@ func (a *API) generateMintModel(w http.ResponseWriter, r *http.Request) error {
 	res := mintmodelResource(g.MintModel, asset, history)
 	if !g.Stored {
 		// Nothing is stored under this id: self is where it can be generated again.
-		res.Links["self"] = asset.APIPath() + "/mintmodels/generate"
+		res.Links["self"] = nodeLink(asset) + "/mintmodels/generate"
 	}
 	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: res}, q)
 	return nil

@@ -112,7 +112,7 @@ type nodeRelations struct {
 
 // nodeResource renders a node; rel supplies children and bookmark ids.
 func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
-	self := n.APIPath()
+	self := nodeLink(n)
 	links := make(map[string]string, 12)
 	links["self"] = self
 	for _, sub := range nodeLinks[n.Kind] {

@@ -235,7 +235,7 @@ func (a *API) nodeIncluded(ctx context.Context, nodes []*model.Node, rel *nodeRe
 		paths := map[string]string{}
 		for i, n := range nodes {
 			nodeIDs[i] = n.ID
-			paths[n.ID] = n.APIPath()
+			paths[n.ID] = nodeLink(n)
 		}
 		marks, err := a.Store.BookmarksOf(ctx, nodeIDs)
 		if err != nil {
@@ -312,7 +312,7 @@ func (a *API) createNode(kind string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Location", n.APIPath())
+		w.Header().Set("Location", nodeLink(n))
 		return a.renderNode(w, r, q, http.StatusCreated, n, q.Include)
 	}
 }

@@ -44,7 +44,7 @@ func propertySetResource(ps *model.PropertySetWithOwner) *jsonapi.Resource {
 		Attributes: &propertySetAttributes{Data: ps.Data, Version: ps.Version, CreatedAt: jsonapi.Timestamp(ps.UpdatedAt)},
 		Relationships: map[string]*jsonapi.Relationship{
 			// The reference names the owner's link "owner", not "related".
-			"owner": {Links: map[string]string{"owner": ps.Owner.APIPath()}},
+			"owner": {Links: map[string]string{"owner": nodeLink(ps.Owner)}},
 		},
 		Links: map[string]string{
 			"self":            self,
@@ -69,7 +69,7 @@ func propertySetVersionResource(ps *model.PropertySetWithOwner, v *model.Propert
 		Links: map[string]string{
 			"self":     set + "/versions/" + strconv.Itoa(v.Version),
 			"versions": set + "/versions",
-			"owner":    ps.Owner.APIPath(),
+			"owner":    nodeLink(ps.Owner),
 		},
 	}
 }

@@ -242,8 +242,8 @@ func TestPropertySetOwnersBelowProjects(t *testing.T) {
 	if err := s.Store.DB.Where("type = ?", "api:properties:update").Take(&ev).Error; err != nil {
 		t.Fatal(err)
 	}
-	if ev.SourceLink == nil || *ev.SourceLink != "/api/projects/opc/environments/dev" || *ev.SourceType != "environment" {
-		t.Fatalf("event source: %v %v", ev.SourceType, ev.SourceLink)
+	if ev.SourcePath == nil || *ev.SourcePath != "/projects/opc/environments/dev" || *ev.SourceType != "environment" {
+		t.Fatalf("event source: %v %v", ev.SourceType, ev.SourcePath)
 	}
 }
 

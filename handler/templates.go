@@ -20,7 +20,7 @@ type templateAttributes struct {
 const templatePrefix = projectPrefix + "/templates/{template}"
 
 func templatePath(project *model.Node, t *model.Template) string {
-	return project.APIPath() + "/templates/" + t.Code
+	return nodeLink(project) + "/templates/" + t.Code
 }
 
 // templateResource renders t; versionIDs are its versions' ids (relationship data).
@@ -37,7 +37,7 @@ func templateResource(t *model.Template, project *model.Node, versionIDs []strin
 		Attributes: &templateAttributes{Code: t.Code, Description: t.Description,
 			remoteAttributes: newRemoteAttributes(t.Name, t.URL, t.Archived, t.Disabled, t.CreatedAt, t.UpdatedAt, t.Credentials)},
 		Relationships: map[string]*jsonapi.Relationship{"template_versions": versions},
-		Links:         map[string]string{"project": project.APIPath(), "self": self, "template_versions": self + "/versions"},
+		Links:         map[string]string{"project": nodeLink(project), "self": self, "template_versions": self + "/versions"},
 		Meta:          nullMeta,
 	}
 }

@@ -16,7 +16,7 @@ type versionHistoryAttributes struct {
 }
 
 func versionHistoryResource(h *model.TemplateVersionHistory, asset *model.Node, versionPath string) *jsonapi.Resource {
-	links := map[string]string{"self": asset.APIPath() + "/version_history/" + h.ID, "asset": asset.APIPath()}
+	links := map[string]string{"self": nodeLink(asset) + "/version_history/" + h.ID, "asset": nodeLink(asset)}
 	if versionPath != "" {
 		links["template_version"] = versionPath
 	}

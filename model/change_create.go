@@ -323,8 +323,3 @@ func (s *Store) nodeByID(ctx context.Context, id string) (*Node, error) {
 	}
 	return &n, nil
 }
-
-// ChangeLink is a change's URL: below the node it runs on.
-func ChangeLink(nodePath, changeID string) string {
-	return "/api" + nodePath + "/changes/" + changeID
-}

@@ -20,7 +20,7 @@ type Event struct {
 	System     bool
 	SourceType *string
 	SourceID   *string
-	SourceLink *string
+	SourcePath *string `gorm:"column:source_link"` // the record's path; the API renders it as a link
 	Attributes JSONMap
 	CreatedAt  time.Time
 }
@@ -29,7 +29,7 @@ type Event struct {
 type EventSource struct {
 	Type string // project, environment, asset, step, ...
 	ID   string
-	Link string // API path of the record
+	Path string // the record's path: a node path, /changes/<id>, /steps/<id>
 }
 
 // ReservedEventAttributes are set by Steward on every event; stored attributes
@@ -44,7 +44,7 @@ func (s *Store) Record(tx *gorm.DB, actor *Actor, typ string, src *EventSource, 
 func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONMap) *Event {
 	ev := &Event{ID: NewID(), Type: typ, Username: actor.Name(), System: actor.IsSystem(), Attributes: attrs, CreatedAt: s.Now()}
 	if src != nil {
-		ev.SourceType, ev.SourceID, ev.SourceLink = &src.Type, &src.ID, &src.Link
+		ev.SourceType, ev.SourceID, ev.SourcePath = &src.Type, &src.ID, &src.Path
 	}
 	if ev.Attributes == nil {
 		ev.Attributes = JSONMap{}

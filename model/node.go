@@ -53,9 +53,6 @@ func (n *Node) ParentPath() string {
 	return ""
 }
 
-// APIPath is the node's URL path.
-func (n *Node) APIPath() string { return "/api" + n.Path }
-
 // ChildKinds lists the kinds a node of kind may own.
 func ChildKinds(kind string) []string {
 	switch kind {
@@ -309,7 +306,7 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 
 // EventSource is how events link back to the node.
 func (n *Node) EventSource() *EventSource {
-	return &EventSource{Type: n.Kind, ID: n.ID, Link: n.APIPath()}
+	return &EventSource{Type: n.Kind, ID: n.ID, Path: n.Path}
 }
 
 // UpdateNode changes name, description (and template fields for assets).

@@ -109,8 +109,8 @@ func TestPropertySetUpdateVersions(t *testing.T) {
 	if err := store.DB.Where("type = ?", "api:properties:update").Order("id DESC").Take(&ev).Error; err != nil {
 		t.Fatal(err)
 	}
-	if ev.SourceID == nil || *ev.SourceID != n.ID || *ev.SourceLink != "/api/projects/opc" {
-		t.Fatalf("event source = %v, want the project", ev.SourceLink)
+	if ev.SourceID == nil || *ev.SourceID != n.ID || *ev.SourcePath != "/projects/opc" {
+		t.Fatalf("event source = %v, want the project", ev.SourcePath)
 	}
 
 	v2, err := store.GetPropertySetVersion(ctx, unchecked.PropertySet, "2")

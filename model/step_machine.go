@@ -145,11 +145,11 @@ func (r *changeRun) save() error {
 
 // changeEventSource and stepEventSource link events to what they are about.
 func changeEventSource(c *Change) *EventSource {
-	return &EventSource{Type: "change", ID: c.ID, Link: "/api/changes/" + c.ID}
+	return &EventSource{Type: "change", ID: c.ID, Path: "/changes/" + c.ID}
 }
 
 func stepEventSource(st *Step) *EventSource {
-	return &EventSource{Type: "step", ID: st.ID, Link: "/api/steps/" + st.ID}
+	return &EventSource{Type: "step", ID: st.ID, Path: "/steps/" + st.ID}
 }
 
 func (r *changeRun) stepEvent(actor *Actor, st *Step, verb string, extra JSONMap) error {

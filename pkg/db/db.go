@@ -111,7 +111,11 @@ func Migrate(ctx context.Context, g *gorm.DB, log *slog.Logger) error {
 }
 
 // MigrateDownAll rolls every migration back; tests use it to prove Down works.
-func MigrateDownAll(ctx context.Context, g *gorm.DB) error {
+func MigrateDownAll(ctx context.Context, g *gorm.DB) error { return MigrateDownTo(ctx, g, 0) }
+
+// MigrateDownTo rolls migrations back until version is the newest applied:
+// tests use it to check that a data migration converts old rows.
+func MigrateDownTo(ctx context.Context, g *gorm.DB, version int64) error {
 	sqlDB, err := g.DB()
 	if err != nil {
 		return err
@@ -120,7 +124,7 @@ func MigrateDownAll(ctx context.Context, g *gorm.DB) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.DownTo(ctx, 0)
+	_, err = p.DownTo(ctx, version)
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -193,5 +194,41 @@ func TestDescribeHidesCredentials(t *testing.T) {
 	}
 	if _, err := db.Open("postgres://steward:s3cret@127.0.0.1:1/none?sslmode=disable&connect_timeout=1"); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("a failed connection must not print the password: %v", err)
+	}
+}
+
+// TestEventSourcePathsMigration: events written with /api links before
+// migration 5 read as paths after it, and back again when it is rolled back.
+func TestEventSourcePathsMigration(t *testing.T) {
+	url := testutil.DatabaseURL(t)
+	g := coreOpen(t, url)
+	ctx := context.Background()
+	if err := db.MigrateDownTo(ctx, g, 4); err != nil {
+		t.Fatal(err)
+	}
+	old := "/api/projects/opc"
+	ev := model.Event{ID: model.NewID(), Type: "api:projects:create", Username: "admin", SourcePath: &old,
+		Attributes: model.JSONMap{}, CreatedAt: time.Now().UTC()}
+	if err := g.Create(&ev).Error; err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		var got model.Event
+		if err := g.Where("id = ?", ev.ID).Take(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		return *got.SourcePath
+	}
+	if err := db.Migrate(ctx, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "/projects/opc" {
+		t.Fatalf("after the migration the source is %q, want /projects/opc", got)
+	}
+	if err := db.MigrateDownTo(ctx, g, 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != old {
+		t.Fatalf("after rolling back the source is %q, want %s", got, old)
 	}
 }

@@ -1,0 +1,26 @@
+package handler
+
+import "github.com/stewardhq/steward/model"
+
+// Links are built here and only here: the domain knows records by their
+// paths (a node's /projects/p/environments/e, a change's /changes/<id>);
+// the API serves each below /api.
+
+// apiLink is the URL path of the record at path.
+func apiLink(path string) string { return "/api" + path }
+
+// nodeLink is a node's URL path.
+func nodeLink(n *model.Node) string { return apiLink(n.Path) }
+
+// changeLink is a change's URL path: below the node it runs on.
+func changeLink(nodePath, changeID string) string { return apiLink(nodePath + "/changes/" + changeID) }
+
+// eventSourceLink is the link of the record an event is about, nil when the
+// event is about none.
+func eventSourceLink(ev *model.Event) *string {
+	if ev.SourcePath == nil {
+		return nil
+	}
+	l := apiLink(*ev.SourcePath)
+	return &l
+}
