@@ -1,9 +1,9 @@
 package engine_test
 
 import (
-	steward "github.com/stewardhq/steward"
 	"testing"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/internal/testutil/enginetest"

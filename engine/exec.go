@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"io"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/model"
 )

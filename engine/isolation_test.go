@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/engine"
-
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )

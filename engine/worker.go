@@ -2,9 +2,9 @@ package engine
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 )
 

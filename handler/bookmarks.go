@@ -1,11 +1,11 @@
 package handler
 
 import (
-	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )

@@ -1,10 +1,10 @@
 package handler
 
 import (
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 	"github.com/stewardhq/steward/pkg/secret"

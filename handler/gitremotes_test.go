@@ -3,11 +3,11 @@ package handler_test
 import (
 	"context"
 	"encoding/csv"
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strings"
 	"testing"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"

@@ -3,11 +3,11 @@ package handler
 import (
 	"bytes"
 	"context"
-	steward "github.com/stewardhq/steward"
 	"io"
 	"net/http"
 	"strings"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 )
 

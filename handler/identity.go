@@ -1,12 +1,12 @@
 package handler
 
 import (
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )

@@ -3,7 +3,6 @@ package handler
 import (
 	"bufio"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"mime"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )

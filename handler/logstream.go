@@ -3,12 +3,12 @@ package handler
 import (
 	"bufio"
 	"encoding/json"
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )

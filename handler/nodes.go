@@ -2,12 +2,12 @@ package handler
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strings"
 
 	"github.com/gorilla/mux"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )

@@ -1,10 +1,10 @@
 package handler
 
 import (
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strings"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 

@@ -2,13 +2,13 @@ package handler
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/gorilla/mux"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )

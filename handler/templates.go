@@ -2,11 +2,11 @@ package handler
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )

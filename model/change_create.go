@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"path"
 	"strings"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 )
 

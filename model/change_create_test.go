@@ -3,10 +3,10 @@ package model_test
 import (
 	"context"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"strings"
 	"testing"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/model"
 )

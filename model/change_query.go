@@ -2,11 +2,11 @@ package model
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"strings"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

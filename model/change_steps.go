@@ -2,12 +2,13 @@ package model
 
 import (
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // Bounds on a step tree. Actions may reuse each other (a DAG), so a small

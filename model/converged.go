@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/converge"
 )

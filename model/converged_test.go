@@ -2,11 +2,11 @@ package model_test
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"reflect"
 	"strings"
 	"testing"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"

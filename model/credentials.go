@@ -2,8 +2,8 @@ package model
 
 import (
 	"errors"
-	steward "github.com/stewardhq/steward"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/secret"
 )

@@ -3,14 +3,13 @@ package model
 import (
 	"context"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"net/url"
 	"time"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
-
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

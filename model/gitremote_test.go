@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"

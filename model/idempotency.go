@@ -5,11 +5,12 @@ import (
 	"crypto/sha256"
 	"database/sql/driver"
 	"encoding/hex"
-	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // Idempotent creation: a client (typically a CI pipeline) sends a key of its

@@ -2,12 +2,12 @@ package model_test
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )

@@ -2,11 +2,11 @@ package model_test
 
 import (
 	"encoding/json"
-	steward "github.com/stewardhq/steward"
 	"strings"
 	"testing"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 )
 

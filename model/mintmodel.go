@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/converge"
-
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

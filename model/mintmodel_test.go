@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	steward "github.com/stewardhq/steward"
 	"reflect"
 	"testing"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/converge"

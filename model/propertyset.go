@@ -2,12 +2,12 @@ package model
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"strconv"
 	"time"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

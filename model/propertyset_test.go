@@ -2,11 +2,11 @@ package model_test
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"reflect"
 	"sync"
 	"testing"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )

@@ -3,10 +3,11 @@ package model
 import (
 	"context"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // Retryable reports whether a change in status may be retried: it ended

@@ -3,9 +3,10 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"sort"
 	"strings"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // DefaultSettings is the settings document every node starts with.

@@ -3,9 +3,10 @@ package model
 import (
 	"context"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 
 	"gorm.io/gorm"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // Step verbs a person can use on a waiting step.

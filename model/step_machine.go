@@ -2,11 +2,12 @@ package model
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // The step state machine. Every operation that moves a change (start,

@@ -2,13 +2,13 @@ package model_test
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/model"
 )

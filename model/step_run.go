@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"path"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/converge"
 )

@@ -2,11 +2,11 @@ package model
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/converge"
 )
 

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"io"
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // The worker side of the queue. A queued run step is claimed by exactly one

@@ -3,13 +3,13 @@ package model
 import (
 	"context"
 	"errors"
-	steward "github.com/stewardhq/steward"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/secret"

@@ -4,13 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"time"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
-
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

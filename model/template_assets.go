@@ -3,13 +3,13 @@ package model
 import (
 	"context"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"sort"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"path"
 	"time"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/pkg/converge"
 )

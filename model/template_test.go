@@ -3,11 +3,11 @@ package model_test
 import (
 	"context"
 	"encoding/json"
-	steward "github.com/stewardhq/steward"
 	"reflect"
 	"strings"
 	"testing"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/listquery"

@@ -4,14 +4,13 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"regexp"
 	"time"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
-
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

@@ -2,13 +2,13 @@ package model
 
 import (
 	"context"
-	steward "github.com/stewardhq/steward"
 	"regexp"
 	"sort"
 	"time"
 
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 

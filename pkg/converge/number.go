@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"io"
 	"strconv"
 	"strings"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // Numbers in free-form documents (properties, settings, metadata, overrides,

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/converge"
 )
 

@@ -2,11 +2,12 @@ package jsonapi
 
 import (
 	"encoding/json"
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	steward "github.com/stewardhq/steward"
 )
 
 func coreDecode(body string, allowed []string) (*Body, error) {

@@ -2,9 +2,10 @@ package jsonapi
 
 import (
 	"encoding/json"
-	steward "github.com/stewardhq/steward"
 	"net/http"
 	"strconv"
+
+	steward "github.com/stewardhq/steward"
 )
 
 // ErrorObject is a JSON:API error object; status is a string, as the spec says.

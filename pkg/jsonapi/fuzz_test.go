@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/pkg/listquery"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,7 +15,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/converge"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Fuzz targets: run their seeds with the other tests, and fuzz with

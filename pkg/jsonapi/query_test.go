@@ -1,14 +1,15 @@
 package jsonapi
 
 import (
-	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/pkg/listquery"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 const coreID = "0195f3a4-6a1b-7c3d-8e9f-0123456789ab"
