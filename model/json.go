@@ -54,29 +54,15 @@ type JSONMap map[string]any
 // Value stores the map as JSON text; nil becomes {}.
 func (m JSONMap) Value() (driver.Value, error) { return jsonValue(m == nil, "{}", map[string]any(m)) }
 
-// Scan reads JSON text or bytes, numbers exact.
+// Scan reads JSON text or bytes, numbers exact (through UnmarshalJSON);
+// NULL and null read as an empty map.
 func (m *JSONMap) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*m = JSONMap{}
-		return nil
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		return fmt.Errorf("JSONMap: cannot scan %T", src)
-	}
-	if string(bytes.TrimSpace(b)) == "null" {
-		*m = JSONMap{}
-		return nil
-	}
-	obj, err := DecodeJSONObject(b)
-	if err != nil {
+	if err := scanJSON("JSONMap", src, m, JSONMap{}); err != nil {
 		return fmt.Errorf("JSONMap: %w", err)
 	}
-	*m = obj
+	if *m == nil {
+		*m = JSONMap{}
+	}
 	return nil
 }
 
