@@ -45,7 +45,10 @@ func TestWorkerProcess(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	e := &engine.Engine{Store: store, Log: store.Log, Owner: owner, WorkDir: t.TempDir(),
-		Lease: time.Second, Tick: 50 * time.Millisecond, Grace: time.Second}
+		// A lease long enough that a loaded 2-core machine does not lapse it
+		// while the worker is alive, short enough that a killed one is
+		// reaped quickly.
+		Lease: 3 * time.Second, Tick: 50 * time.Millisecond, Grace: time.Second}
 	if data := os.Getenv(helperDataEnv); data != "" {
 		e.WorkDir = filepath.Join(data, "work")
 		e.Sandbox = sandbox.Open(sandbox.Config{Mode: sandbox.Namespace, Hide: []string{data}})
@@ -76,7 +79,7 @@ func sharedStore(t *testing.T, url string) *model.Store {
 // startWorker starts a worker process on the database at url.
 func startWorker(t *testing.T, url, owner string, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.count=1", "-test.v") // -v: its log shows when a test fails
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+owner, helperDBEnv+"="+url), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
