@@ -99,9 +99,10 @@ func sortedKeys[V any](m map[string]V) []string {
 // (content, any JSON value, is written as JSON).
 //
 // The folder is the step's (earlier steps of the change may have left links
-// in it), so every path is resolved inside it with os.Root: a link cannot
-// make this process write elsewhere.
-func (e *Engine) writeFiles(dir string, props model.JSONMap) error {
+// in it, or put a link in its place), so it is opened inside the checkout
+// and every path resolved inside it with os.Root: a link cannot make this
+// process write elsewhere.
+func (e *Engine) writeFiles(src, actionsDir string, props model.JSONMap) error {
 	oc, _ := props["opschain"].(map[string]any)
 	files, ok := oc["files"]
 	if !ok || files == nil {
@@ -111,6 +112,14 @@ func (e *Engine) writeFiles(dir string, props model.JSONMap) error {
 	if !ok {
 		return fmt.Errorf("must be an object of paths to files, not %T", files)
 	}
+	if len(m) == 0 {
+		return nil
+	}
+	root, err := openIn(src, filepath.FromSlash(actionsDir))
+	if err != nil {
+		return fmt.Errorf("the step's working directory cannot be opened inside its checkout: %v", err)
+	}
+	defer root.Close()
 	for _, name := range sortedKeys(m) {
 		data, mode, err := fileSpec(m[name])
 		if err != nil {
@@ -121,7 +130,7 @@ func (e *Engine) writeFiles(dir string, props model.JSONMap) error {
 			clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 			return fmt.Errorf("%q: paths are relative to the step's working directory and stay inside it", name)
 		}
-		if err := e.writeOwned(dir, clean, data, mode); err != nil {
+		if err := e.writeOwned(root, clean, data, mode); err != nil {
 			return err
 		}
 	}

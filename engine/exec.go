@@ -59,12 +59,12 @@ func (e *Engine) execute(ctx context.Context, st *model.Step, c *model.Change, l
 	propsFile, patchFile := filepath.Join(stepDir, "properties.json"), filepath.Join(stepDir, "properties-patch.json")
 	props, err := json.Marshal(map[string]any(rc.Properties))
 	if err == nil {
-		err = e.writeOwned(stepDir, "properties.json", props, 0o600)
+		err = e.writeStepFile(stepDir, "properties.json", props)
 	}
 	if err != nil {
 		return fail("the step could not be prepared: writing its properties failed: %v", err)
 	}
-	if err := e.writeFiles(dir, rc.Properties); err != nil {
+	if err := e.writeFiles(src, rc.ActionsDir, rc.Properties); err != nil {
 		return fail("the step could not be prepared: opschain.files: %v", err)
 	}
 	if e.Sandbox.Mode() == sandbox.None {

@@ -36,15 +36,37 @@ func (e *Engine) giveTree(dir string) error {
 	})
 }
 
-// writeOwned writes name (a relative path) under dir as the step's file.
-// dir belongs to the step, so name is resolved with os.Root: links the step
-// left cannot redirect the write outside dir.
-func (e *Engine) writeOwned(dir, name string, data []byte, mode os.FileMode) error {
-	root, err := os.OpenRoot(dir)
+// openIn opens dir, a folder below base given relative to it, as a root:
+// base must be a folder the step cannot replace (its parent is the
+// server's), and dir is resolved inside it, so a link the step put in its
+// place cannot lead outside base.
+func openIn(base, dir string) (*os.Root, error) {
+	root, err := os.OpenRoot(base)
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" || dir == "." {
+		return root, nil
+	}
+	defer root.Close()
+	return root.OpenRoot(dir)
+}
+
+// writeStepFile writes a file the engine hands the step into its step
+// folder (which the step cannot replace: its parent is the server's).
+func (e *Engine) writeStepFile(stepDir, name string, data []byte) error {
+	root, err := os.OpenRoot(stepDir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
+	return e.writeOwned(root, name, data, 0o600)
+}
+
+// writeOwned writes name (a relative path) under root as the step's file.
+// root's folder belongs to the step, so name is resolved inside it: links
+// the step left cannot redirect the write.
+func (e *Engine) writeOwned(root *os.Root, name string, data []byte, mode os.FileMode) error {
 	uid, gid, own := e.Sandbox.Owner()
 	if parent := filepath.Dir(name); parent != "." {
 		if err := root.MkdirAll(parent, 0o755); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -77,6 +78,12 @@ func runInit() int {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if plan.UID >= 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(plan.UID), Gid: uint32(plan.GID), Groups: []uint32{}}
+	}
+	// Descriptors the server inherited without close-on-exec (a
+	// supervisor's pipe, an activated socket) must not reach the command:
+	// it gets 0, 1 and 2 only.
+	if err := closeOnExec(3); err != nil {
+		return send(initReport{Error: "sandbox: " + err.Error()})
 	}
 	if err := dropPrivileges(plan.UID < 0); err != nil {
 		return send(initReport{Error: "sandbox: " + err.Error()})
@@ -167,6 +174,24 @@ func outermost(dirs []string) []string {
 		}
 	}
 	return out
+}
+
+// closeOnExec marks every descriptor from first up close-on-exec.
+func closeOnExec(first int) error {
+	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	// Kernels before 5.11: one at a time.
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("listing descriptors: %w", err)
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= first {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 // dropPrivileges makes sure the command can never gain privileges (no

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stewardhq/steward/engine/sandbox"
@@ -155,5 +157,29 @@ func TestNoneRunsWithoutIsolationAndUnavailableRefuses(t *testing.T) {
 	}
 	if _, err := bad.Start(sandbox.Spec{Args: []string{"/bin/true"}}); err == nil || !strings.Contains(err.Error(), "STEWARD_STEP_ISOLATION=none") {
 		t.Fatalf("an unavailable sandbox started a command, or did not say how to opt out: %v", err)
+	}
+}
+
+// TestInheritedDescriptorsDoNotReachTheCommand: a descriptor the server
+// holds without close-on-exec (as a supervisor's pipe would be) is not open
+// in the command.
+func TestInheritedDescriptorsDoNotReachTheCommand(t *testing.T) {
+	fd, err := syscall.Open("/dev/null", syscall.O_RDONLY, 0) // no O_CLOEXEC: inherited by every child
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	s := open(t)
+	out, x := run(t, s, sandbox.Spec{Args: []string{"/bin/sh", "-c", "ls /proc/self/fd"}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}})
+	if !x.OK() {
+		t.Fatalf("%s: %s", x, out)
+	}
+	for _, f := range strings.Fields(out) {
+		if f == strconv.Itoa(fd) {
+			t.Fatalf("descriptor %d reached the command: %q", fd, out)
+		}
+	}
+	if !strings.Contains(out, "0") || !strings.Contains(out, "2") {
+		t.Fatalf("the command lacks its standard descriptors: %q", out)
 	}
 }

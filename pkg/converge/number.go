@@ -244,7 +244,7 @@ func exactNumber(lit, pointer string, budget *int) (any, error) {
 	if grow := len(canon) - len(lit); grow > 0 {
 		if *budget -= grow; *budget < 0 {
 			return nil, &NumberError{Pointer: pointer,
-				Msg: fmt.Sprintf("written out, the numbers of this document would be more than %d bytes longer than sent", MaxNumberGrowth)}
+				Msg: fmt.Sprintf("would make this document's numbers, written out, more than %d bytes longer than sent", MaxNumberGrowth)}
 		}
 	}
 	return numberValue(canon), nil
