@@ -169,11 +169,14 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, actor *Actor, key, re
 				Detail: "the first request with this Idempotency-Key (started " + prev.CreatedAt.UTC().Format(time.RFC3339) +
 					") did not finish; its outcome is unknown, so it is not run again: check what it created, then use a new key"}
 		}
-		return nil, false, &steward.Error{Kind: steward.KindConflict, Code: "idempotency_key_in_use", Meta: idempotencyMeta,
-			Detail: "a request with this Idempotency-Key is still being processed; retry once it has finished"}
+		return nil, false, errKeyInUse()
 	}
-	return nil, false, &steward.Error{Kind: steward.KindConflict, Code: "idempotency_key_in_use", Meta: idempotencyMeta,
-		Detail: "a request with this Idempotency-Key is being processed; retry once it has finished"}
+	return nil, false, errKeyInUse()
+}
+
+func errKeyInUse() error {
+	return &steward.Error{Kind: steward.KindConflict, Code: "idempotency_key_in_use", Meta: idempotencyMeta,
+		Detail: "a request with this Idempotency-Key is still being processed; retry once it has finished"}
 }
 
 // CompleteIdempotencyKey stores the response of the reserved request, so

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/converge"
 )
 
 // DefaultSettings is the settings document every node starts with.
@@ -88,7 +89,7 @@ func validateSettingsObject(obj map[string]any, schema map[string]settingSchema,
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		ptr := pointer + "/" + escapePointer(k)
+		ptr := pointer + "/" + converge.PointerToken(k)
 		name := prefix + k
 		sch, ok := schema[k]
 		if !ok {
@@ -135,11 +136,6 @@ func knownSettings(schema map[string]settingSchema, prefix string) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
-}
-
-// escapePointer escapes a key for use as a JSON pointer token (RFC 6901).
-func escapePointer(k string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
 }
 
 func jsonType(v any) string {

@@ -164,7 +164,7 @@ func outermost(dirs []string) []string {
 		d = filepath.Clean(d)
 		covered := false
 		for _, o := range out {
-			if d == o || strings.HasPrefix(d, o+"/") || o == "/" {
+			if d == o || strings.HasPrefix(d, o+"/") {
 				covered = true
 				break
 			}

@@ -62,6 +62,11 @@ func Open(cfg Config) *Sandbox {
 			s.err = err
 			return s
 		}
+		if abs == "/" {
+			// Hiding it would leave the command no system to run on.
+			s.err = errors.New("the server's files must not be at the root of the filesystem: give the data dir (and a SQLite file) a folder of their own")
+			return s
+		}
 		s.hide = append(s.hide, abs)
 	}
 	switch cfg.Mode {

@@ -151,6 +151,9 @@ func TestNoneRunsWithoutIsolationAndUnavailableRefuses(t *testing.T) {
 	if _, err := open(t).Start(sandbox.Spec{Args: []string{"/bin/true"}, Dir: "relative/dir"}); err == nil {
 		t.Fatal("a relative working directory was accepted: the sandbox replaces the server's own")
 	}
+	if sandbox.Open(sandbox.Config{Mode: sandbox.Namespace, Hide: []string{"/"}}).Unavailable() == nil {
+		t.Fatal("a sandbox hiding / was offered")
+	}
 	bad := sandbox.Open(sandbox.Config{Mode: "chroot"})
 	if bad.Unavailable() == nil {
 		t.Fatal("an unknown mode is available")

@@ -204,7 +204,7 @@ func exact(v any, pointer string, budget *int) (any, error) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, e := range t {
-			nv, err := exact(e, pointer+"/"+escapeToken(k), budget)
+			nv, err := exact(e, pointer+"/"+PointerToken(k), budget)
 			if err != nil {
 				return nil, err
 			}
@@ -250,8 +250,8 @@ func exactNumber(lit, pointer string, budget *int) (any, error) {
 	return numberValue(canon), nil
 }
 
-// escapeToken escapes a key as a JSON pointer token (RFC 6901).
-func escapeToken(k string) string {
+// PointerToken escapes a key as a JSON pointer token (RFC 6901).
+func PointerToken(k string) string {
 	if !strings.ContainsAny(k, "~/") {
 		return k
 	}
