@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testutil"
-	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
@@ -55,7 +56,7 @@ func BenchmarkLogLines(b *testing.B) {
 	}
 	path := "/api/changes/" + first.Change.ID + "/log_lines?page[size]=100"
 	var deep []int64
-	if err := s.Store.DB.Model(&model.LogLine{}).Where("change_id = ?", first.Change.ID).
+	if err := s.Store.DB.Model(&run.LogLine{}).Where("change_id = ?", first.Change.ID).
 		Order("id").Offset(logLines-101).Limit(1).Pluck("id", &deep).Error; err != nil || len(deep) != 1 {
 		b.Fatalf("find page 10,000: %v", err)
 	}
@@ -84,7 +85,7 @@ func BenchmarkLogLines(b *testing.B) {
 }
 
 // storeMillionLines runs seq through a LogWriter and checks the count.
-func storeMillionLines(b *testing.B, store *model.Store, f *testutil.LogFixture) (linesPerSecond, rssGrowthMB float64) {
+func storeMillionLines(b *testing.B, store *run.Store, f *testutil.LogFixture) (linesPerSecond, rssGrowthMB float64) {
 	b.Helper()
 	resetPeakRSS(b)
 	before := procStatusKB(b, "VmRSS")
@@ -101,7 +102,7 @@ func storeMillionLines(b *testing.B, store *model.Store, f *testutil.LogFixture)
 	elapsed := time.Since(start)
 	peak := procStatusKB(b, "VmHWM")
 	var n int64
-	if err := store.DB.WithContext(context.Background()).Model(&model.LogLine{}).Where("change_id = ?", f.Change.ID).Count(&n).Error; err != nil || n != logLines {
+	if err := store.DB.WithContext(context.Background()).Model(&run.LogLine{}).Where("change_id = ?", f.Change.ID).Count(&n).Error; err != nil || n != logLines {
 		b.Fatalf("stored %d lines (%v), want %d", n, err, logLines)
 	}
 	return float64(logLines) / elapsed.Seconds(), float64(peak-before) / 1024

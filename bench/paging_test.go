@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
@@ -49,7 +51,7 @@ func BenchmarkEnvironmentPages(b *testing.B) {
 
 // seedEnvironments inserts the rows directly (the API would take minutes) and
 // returns their ids in creation order.
-func seedEnvironments(b *testing.B, store *model.Store, project *model.Node) []string {
+func seedEnvironments(b *testing.B, store *run.Store, project *model.Node) []string {
 	b.Helper()
 	start := time.Now()
 	rows := make([]model.Node, 0, pagingRows)

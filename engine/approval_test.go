@@ -3,6 +3,8 @@ package engine_test
 import (
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
@@ -21,7 +23,7 @@ const approvalActions = `
     run: echo after the gate
 `
 
-func isWait(st *model.Step) bool { return st.Kind == model.StepWait }
+func isWait(st *run.Step) bool { return st.Kind == run.StepWait }
 
 // TestWaitAndApprovals walks wait steps through continue, approve and
 // reject, and the refusals: wrong verb, wrong group, self-approval, a step
@@ -32,16 +34,16 @@ func TestWaitAndApprovals(t *testing.T) {
 
 	t.Run("continue", func(t *testing.T) {
 		c := f.run(nil, "gate", nil, nil)
-		w := testutil.WaitStep(t, f.store, c.ID, isWait, model.StatusWaiting)
+		w := testutil.WaitStep(t, f.store, c.ID, isWait, run.StatusWaiting)
 		expectKind(t, "approve a plain wait", f.act(bob, w, "approve"), steward.KindInvalid)
-		st, err := f.store.ActOnStep(f.ctx, carol, w.ID, model.VerbContinue, "looks good")
+		st, err := f.store.ActOnStep(f.ctx, carol, w.ID, run.VerbContinue, "looks good")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Status != model.StatusSuccess || len(st.ContinuedBy) != 1 || st.ContinuedBy[0].Username != "carol" || st.ContinuedBy[0].Message != "looks good" {
+		if st.Status != run.StatusSuccess || len(st.ContinuedBy) != 1 || st.ContinuedBy[0].Username != "carol" || st.ContinuedBy[0].Message != "looks good" {
 			t.Errorf("continued step = %s by %+v", st.Status, st.ContinuedBy)
 		}
-		f.wait(c, model.StatusSuccess)
+		f.wait(c, run.StatusSuccess)
 		if got := f.stepSummary(c); got != "gate:success wait:success after:success" {
 			t.Errorf("steps = %s", got)
 		}
@@ -52,7 +54,7 @@ func TestWaitAndApprovals(t *testing.T) {
 
 	t.Run("approve", func(t *testing.T) {
 		c := f.run(nil, "approve-gate", alice, nil)
-		w := testutil.WaitStep(t, f.store, c.ID, isWait, model.StatusWaiting)
+		w := testutil.WaitStep(t, f.store, c.ID, isWait, run.StatusWaiting)
 		expectKind(t, "continue an approval", f.act(bob, w, "continue"), steward.KindInvalid)
 		expectKind(t, "self-approval", f.act(alice, w, "approve"), steward.KindForbidden)
 		expectKind(t, "approval from another group", f.act(carol, w, "approve"), steward.KindForbidden)
@@ -69,14 +71,14 @@ func TestWaitAndApprovals(t *testing.T) {
 		if denied != 3 {
 			t.Errorf("%d denial events, want 3: %v", denied, f.events(c))
 		}
-		st, err := f.store.ActOnStep(f.ctx, bob, w.ID, model.VerbApprove, "")
+		st, err := f.store.ActOnStep(f.ctx, bob, w.ID, run.VerbApprove, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(st.ApprovedBy) != 1 || st.ApprovedBy[0].Username != "bob" {
 			t.Errorf("approved_by = %+v", st.ApprovedBy)
 		}
-		f.wait(c, model.StatusSuccess)
+		f.wait(c, run.StatusSuccess)
 		if !contains(f.events(c), "api:steps:approve") {
 			t.Errorf("no approve event: %v", f.events(c))
 		}
@@ -84,16 +86,16 @@ func TestWaitAndApprovals(t *testing.T) {
 
 	t.Run("reject", func(t *testing.T) {
 		c := f.run(nil, "approve-gate", alice, nil)
-		w := testutil.WaitStep(t, f.store, c.ID, isWait, model.StatusWaiting)
+		w := testutil.WaitStep(t, f.store, c.ID, isWait, run.StatusWaiting)
 		// The creator may reject their own change.
-		st, err := f.store.ActOnStep(f.ctx, alice, w.ID, model.VerbReject, "not today")
+		st, err := f.store.ActOnStep(f.ctx, alice, w.ID, run.VerbReject, "not today")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Status != model.StatusRejected || len(st.RejectedBy) != 1 || st.RejectedBy[0].Message != "not today" {
+		if st.Status != run.StatusRejected || len(st.RejectedBy) != 1 || st.RejectedBy[0].Message != "not today" {
 			t.Errorf("rejected step = %s by %+v", st.Status, st.RejectedBy)
 		}
-		f.wait(c, model.StatusRejected)
+		f.wait(c, run.StatusRejected)
 		if got := f.stepSummary(c); got != "approve-gate:error wait:rejected after:aborted" {
 			t.Errorf("steps = %s", got)
 		}
@@ -101,7 +103,7 @@ func TestWaitAndApprovals(t *testing.T) {
 	})
 }
 
-func (f *fixture) act(actor *model.Actor, st *model.Step, verb string) error {
+func (f *fixture) act(actor *model.Actor, st *run.Step, verb string) error {
 	_, err := f.store.ActOnStep(f.ctx, actor, st.ID, verb, "")
 	return err
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/model"
 )
@@ -42,9 +44,9 @@ func TestAssetChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runAsset := func() *model.Change {
+	runAsset := func() *run.Change {
 		t.Helper()
-		c, err := f.store.CreateChange(f.ctx, f.admin, asset, model.ChangeInput{Action: "deploy"})
+		c, err := f.store.CreateChange(f.ctx, f.admin, asset, run.ChangeInput{Action: "deploy"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,7 @@ func TestAssetChange(t *testing.T) {
 	}
 
 	setProps(model.JSONMap{"name": "first"})
-	c1 := f.wait(runAsset(), model.StatusSuccess)
+	c1 := f.wait(runAsset(), run.StatusSuccess)
 	log := f.log(c1)
 	if !strings.Contains(log, "in web for /projects/p/environments/prod/assets/web1") || !strings.Contains(log, `"port":8080`) {
 		t.Errorf("the step did not run in the template folder with its repository properties:\n%s", log)
@@ -74,18 +76,18 @@ func TestAssetChange(t *testing.T) {
 	if mm.Data["name"] != "first" || mm.Data["port"] != float64(8080) {
 		t.Errorf("MintModel = %v", mm.Data)
 	}
-	c2 := f.wait(runAsset(), model.StatusSuccess)
+	c2 := f.wait(runAsset(), run.StatusSuccess)
 	if c2.MintmodelID == nil || *c2.MintmodelID != mm.ID || historyRows() != 1 {
 		t.Errorf("an unchanged MintModel made a new one (%v) or a history entry (%d)", c2.MintmodelID, historyRows())
 	}
 	setProps(model.JSONMap{"name": "second"})
-	c3 := f.wait(runAsset(), model.StatusSuccess)
+	c3 := f.wait(runAsset(), run.StatusSuccess)
 	if c3.MintmodelID == nil || *c3.MintmodelID == mm.ID || historyRows() != 2 {
 		t.Errorf("a changed MintModel was not recorded: %v, %d history entries", c3.MintmodelID, historyRows())
 	}
 
 	setProps(model.JSONMap{}) // .name is missing now
-	c4 := f.wait(runAsset(), model.StatusError)
+	c4 := f.wait(runAsset(), run.StatusError)
 	if got := f.stepSummary(c4); got != "deploy:aborted" {
 		t.Errorf("steps of a change whose MintModel failed: %s", got)
 	}

@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/internal/testutil/enginetest"
-	"github.com/stewardhq/steward/model"
 )
 
 // TestCancelKillsProcesses cancels changes whose step sleeps (one ignoring
@@ -51,11 +52,11 @@ func TestCancelKillsProcesses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Status != model.StatusCancelled || got.FinishedAt == nil {
+			if got.Status != run.StatusCancelled || got.FinishedAt == nil {
 				t.Errorf("cancelled change = %s, finished %v", got.Status, got.FinishedAt)
 			}
 			for _, st := range f.steps(c) {
-				if st.Status != model.StatusCancelled {
+				if st.Status != run.StatusCancelled {
 					t.Errorf("step %s is %s after cancel", st.Action, st.Status)
 				}
 			}
@@ -77,7 +78,7 @@ func TestCancelKillsProcesses(t *testing.T) {
 	}
 }
 
-func cancelErr(f *fixture, c *model.Change) error {
+func cancelErr(f *fixture, c *run.Change) error {
 	_, err := f.store.CancelChange(f.ctx, f.admin, c.ID)
 	return err
 }
@@ -91,7 +92,7 @@ func TestTimeout(t *testing.T) {
 `))
 	start := time.Now()
 	c := f.run(nil, "slow", nil, nil)
-	f.wait(c, model.StatusError)
+	f.wait(c, run.StatusError)
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("a 1s timeout took %s", took)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )
@@ -22,9 +24,9 @@ func BenchmarkDispatch(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		c := f.run(nil, "echo", nil, nil)
 		created := time.Now()
-		st := testutil.WaitStep(b, f.store, c.ID, func(*model.Step) bool { return true }, model.StatusRunning, model.StatusSuccess)
+		st := testutil.WaitStep(b, f.store, c.ID, func(*run.Step) bool { return true }, run.StatusRunning, run.StatusSuccess)
 		lat = append(lat, st.StartedAt.Sub(created))
-		testutil.WaitChange(b, f.store, c.ID, model.StatusSuccess)
+		testutil.WaitChange(b, f.store, c.ID, run.StatusSuccess)
 	}
 	b.StopTimer()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -54,12 +56,12 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	b.ResetTimer()
 	start := time.Now()
-	changes := make([]*model.Change, b.N)
+	changes := make([]*run.Change, b.N)
 	for i := range changes {
 		changes[i] = f.run(nodes[i], "echo", nil, nil)
 	}
 	for _, c := range changes {
-		testutil.WaitChange(b, f.store, c.ID, model.StatusSuccess)
+		testutil.WaitChange(b, f.store, c.ID, run.StatusSuccess)
 	}
 	took := time.Since(start)
 	b.StopTimer()

@@ -17,8 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/engine/sandbox"
-	"github.com/stewardhq/steward/model"
 )
 
 // Defaults for the zero values of Engine's settings.
@@ -32,7 +33,7 @@ const (
 // Engine runs steps in this process. Any number of processes may run one
 // against the same database: claims are exclusive and leases expire.
 type Engine struct {
-	Store   *model.Store
+	Store   *run.Store
 	Log     *slog.Logger
 	Workers int    // steps run at once by this process (STEWARD_WORKERS)
 	WorkDir string // checkouts and step files, a folder per change

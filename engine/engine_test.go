@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testutil/enginetest"
 	"github.com/stewardhq/steward/model"
 )
@@ -61,17 +63,17 @@ func TestStepTrees(t *testing.T) {
 		action, want, steps string
 		log                 []string
 	}{
-		{"hello", model.StatusSuccess, "hello:success", []string{"hello from hello"}},
-		{"boom", model.StatusError, "boom:error", []string{"about to fail", "the step failed: exit status 3"}},
-		{"seq-ok", model.StatusSuccess, "seq-ok:success ok-a:success ok-b:success ok-c:success", nil},
-		{"seq-fail", model.StatusError, "seq-fail:error ok-a:success boom:error ok-c:aborted", nil},
-		{"parent-first", model.StatusSuccess, "parent-first:success child:success", nil},
-		{"parent-fails", model.StatusError, "parent-fails:error child:aborted", nil},
+		{"hello", run.StatusSuccess, "hello:success", []string{"hello from hello"}},
+		{"boom", run.StatusError, "boom:error", []string{"about to fail", "the step failed: exit status 3"}},
+		{"seq-ok", run.StatusSuccess, "seq-ok:success ok-a:success ok-b:success ok-c:success", nil},
+		{"seq-fail", run.StatusError, "seq-fail:error ok-a:success boom:error ok-c:aborted", nil},
+		{"parent-first", run.StatusSuccess, "parent-first:success child:success", nil},
+		{"parent-fails", run.StatusError, "parent-fails:error child:aborted", nil},
 		// Each waits for the other: only a parallel run can finish.
-		{"par-ok", model.StatusSuccess, "par-ok:success rendezvous-1:success rendezvous-2:success", nil},
+		{"par-ok", run.StatusSuccess, "par-ok:success rendezvous-1:success rendezvous-2:success", nil},
 		// The sibling of a failed step finishes, then the parent errors.
-		{"par-fail", model.StatusError, "par-fail:error boom:error slow-ok:success", []string{"slow done"}},
-		{"nested", model.StatusError,
+		{"par-fail", run.StatusError, "par-fail:error boom:error slow-ok:success", []string{"slow done"}},
+		{"nested", run.StatusError,
 			"nested:error seq-ok:success ok-a:success ok-b:success ok-c:success par-fail:error boom:error slow-ok:success hello:aborted", nil},
 	}
 	for _, tc := range cases {
@@ -109,13 +111,13 @@ func TestTransitionEvents(t *testing.T) {
     steps: [ok, fails, ok]
 `))
 	c := f.run(nil, "both", nil, nil)
-	f.wait(c, model.StatusError)
+	f.wait(c, run.StatusError)
 	want := []string{"api:changes:create", "api:changes:start", "api:steps:start", "api:steps:start", "api:steps:success",
 		"api:steps:start", "api:steps:error", "api:steps:abort", "api:steps:error", "api:changes:error"}
 	if got := f.events(c); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("events:\n got %v\nwant %v", got, want)
 	}
-	var st model.Step
+	var st run.Step
 	if err := f.store.DB.Where("change_id = ? AND position = 2", c.ID).Take(&st).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +151,7 @@ func TestStepEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := f.run(env, "show", nil, model.JSONMap{"override": true})
-	f.wait(c, model.StatusSuccess)
+	f.wait(c, run.StatusSuccess)
 	log := f.log(c)
 	lines := strings.Split(log, "\n")
 	var names []string

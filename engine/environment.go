@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/model"
 )
 
@@ -26,7 +28,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // passed-through server variables, the `env` then `opschain.env` property
 // objects, the action's own env, then Steward's variables (which nothing
 // overrides). skipped lists property names that could not be used.
-func stepEnvironment(st *model.Step, c *model.Change, rc *model.RunContext, propsFile, patchFile, home string) (env, skipped []string) {
+func stepEnvironment(st *run.Step, c *run.Change, rc *run.RunContext, propsFile, patchFile, home string) (env, skipped []string) {
 	vars := map[string]string{}
 	for _, k := range passedThrough {
 		if v, ok := os.LookupEnv(k); ok {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/model"
@@ -31,14 +33,14 @@ const maxPatchRead = 1<<20 + 1
 // lease is renewed while it runs; when the step is no longer ours
 // (cancelled, or reaped), or it times out, or the server stops, the group
 // gets SIGTERM and, after the grace period, SIGKILL.
-func (e *Engine) execute(ctx context.Context, st *model.Step, c *model.Change, lw stepLog, nudge <-chan struct{}) model.StepResult {
-	fail := func(format string, args ...any) model.StepResult {
+func (e *Engine) execute(ctx context.Context, st *run.Step, c *run.Change, lw stepLog, nudge <-chan struct{}) run.StepResult {
+	fail := func(format string, args ...any) run.StepResult {
 		msg := fmt.Sprintf(format, args...)
 		lw.Line(msg)
-		return model.StepResult{Reason: msg}
+		return run.StepResult{Reason: msg}
 	}
 	if st.Run == nil || *st.Run == "" {
-		return model.StepResult{OK: true}
+		return run.StepResult{OK: true}
 	}
 	rc, err := e.Store.ChangeRunContext(ctx, c)
 	if err != nil {
@@ -89,7 +91,7 @@ func (e *Engine) execute(ctx context.Context, st *model.Step, c *model.Change, l
 }
 
 // runProcess starts the script and supervises it until it exits.
-func (e *Engine) runProcess(ctx context.Context, st *model.Step, spec sandbox.Spec, lw stepLog, nudge <-chan struct{}) model.StepResult {
+func (e *Engine) runProcess(ctx context.Context, st *run.Step, spec sandbox.Spec, lw stepLog, nudge <-chan struct{}) run.StepResult {
 	// The sandbox starts it in its own group, so a stop reaches everything
 	// the script started, and kills it if this process dies, so a crashed
 	// server leaves no step running that the reaper is about to declare lost.
@@ -99,7 +101,7 @@ func (e *Engine) runProcess(ctx context.Context, st *model.Step, spec sandbox.Sp
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		lw.Line(fmt.Sprintf("the step could not start: %v", err))
-		return model.StepResult{Reason: err.Error()}
+		return run.StepResult{Reason: err.Error()}
 	}
 	spec.Stdout, spec.Stderr = pw, pw
 	proc, err := e.Sandbox.Start(spec)
@@ -107,7 +109,7 @@ func (e *Engine) runProcess(ctx context.Context, st *model.Step, spec sandbox.Sp
 	if err != nil {
 		pr.Close()
 		lw.Line(fmt.Sprintf("the step could not start: %v", err))
-		return model.StepResult{Reason: err.Error()}
+		return run.StepResult{Reason: err.Error()}
 	}
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(lw, pr); close(copied) }()
@@ -140,7 +142,7 @@ func (e *Engine) runProcess(ctx context.Context, st *model.Step, spec sandbox.Sp
 	}
 	lost := func(status string) {
 		why := "the step was cancelled"
-		if status != model.StatusCancelled {
+		if status != run.StatusCancelled {
 			why = "this worker no longer holds the step (its lease lapsed)"
 		}
 		stop("cancelled", fmt.Sprintf("%s: stopping its processes (SIGTERM, then SIGKILL after %s)", why, e.Grace))
@@ -179,19 +181,19 @@ wait:
 	pr.Close()
 	switch {
 	case stopped == "timeout":
-		return model.StepResult{Reason: fmt.Sprintf("timed out after %ds", st.TimeoutSeconds)}
+		return run.StepResult{Reason: fmt.Sprintf("timed out after %ds", st.TimeoutSeconds)}
 	case stopped == "cancelled":
-		return model.StepResult{Reason: "cancelled"}
+		return run.StepResult{Reason: "cancelled"}
 	case stopped == "shutdown":
-		return model.StepResult{Reason: "the server shut down while the step ran"}
+		return run.StepResult{Reason: "the server shut down while the step ran"}
 	case end.err != nil:
 		lw.Line(fmt.Sprintf("the step could not run: %v", end.err))
-		return model.StepResult{Reason: end.err.Error()}
+		return run.StepResult{Reason: end.err.Error()}
 	case !end.exit.OK():
 		lw.Line(fmt.Sprintf("the step failed: %s", end.exit))
-		return model.StepResult{Reason: end.exit.String()}
+		return run.StepResult{Reason: end.exit.String()}
 	}
-	return model.StepResult{OK: true}
+	return run.StepResult{OK: true}
 }
 
 // readPatch reads what the step wrote to $STEWARD_PROPERTIES_PATCH (nil when

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
@@ -18,7 +20,7 @@ import (
 type fixture struct {
 	t       testing.TB
 	srv     *testutil.Server
-	store   *model.Store
+	store   *run.Store
 	engine  *engine.Engine
 	repo    *testgit.GitRepo
 	project *model.Node
@@ -62,7 +64,7 @@ func (f *fixture) node(code string) *model.Node {
 
 // run creates a change of action on node (the project when nil) as actor
 // (admin when nil).
-func (f *fixture) run(node *model.Node, action string, actor *model.Actor, overrides model.JSONMap) *model.Change {
+func (f *fixture) run(node *model.Node, action string, actor *model.Actor, overrides model.JSONMap) *run.Change {
 	f.t.Helper()
 	if node == nil {
 		node = f.project
@@ -71,7 +73,7 @@ func (f *fixture) run(node *model.Node, action string, actor *model.Actor, overr
 		actor = f.admin
 	}
 	remote, rev := "origin", "main"
-	c, err := f.store.CreateChange(f.ctx, actor, node, model.ChangeInput{Action: action, GitRemoteName: &remote, GitRev: &rev, PropertyOverrides: overrides})
+	c, err := f.store.CreateChange(f.ctx, actor, node, run.ChangeInput{Action: action, GitRemoteName: &remote, GitRev: &rev, PropertyOverrides: overrides})
 	if err != nil {
 		f.t.Fatalf("create change %s: %v", action, err)
 	}
@@ -79,9 +81,9 @@ func (f *fixture) run(node *model.Node, action string, actor *model.Actor, overr
 }
 
 // wait waits for the change to finish with status want.
-func (f *fixture) wait(c *model.Change, want string) *model.Change {
+func (f *fixture) wait(c *run.Change, want string) *run.Change {
 	f.t.Helper()
-	got := testutil.WaitChange(f.t, f.store, c.ID, model.StatusSuccess, model.StatusError, model.StatusCancelled, model.StatusRejected)
+	got := testutil.WaitChange(f.t, f.store, c.ID, run.StatusSuccess, run.StatusError, run.StatusCancelled, run.StatusRejected)
 	if got.Status != want {
 		f.t.Fatalf("change %s (%s) ended %s, want %s; steps: %s\nlog:\n%s", c.ID, c.Action, got.Status, want, f.stepSummary(c), f.log(c))
 	}
@@ -89,9 +91,9 @@ func (f *fixture) wait(c *model.Change, want string) *model.Change {
 }
 
 // steps returns the change's steps by position.
-func (f *fixture) steps(c *model.Change) []model.Step {
+func (f *fixture) steps(c *run.Change) []run.Step {
 	f.t.Helper()
-	var out []model.Step
+	var out []run.Step
 	if err := f.store.DB.Where("change_id = ?", c.ID).Order("position").Find(&out).Error; err != nil {
 		f.t.Fatal(err)
 	}
@@ -99,11 +101,11 @@ func (f *fixture) steps(c *model.Change) []model.Step {
 }
 
 // stepSummary is "action:status" per step, by position ("wait" for wait steps).
-func (f *fixture) stepSummary(c *model.Change) string {
+func (f *fixture) stepSummary(c *run.Change) string {
 	var out []string
 	for _, st := range f.steps(c) {
 		name := st.Action
-		if st.Kind == model.StepWait {
+		if st.Kind == run.StepWait {
 			name = "wait"
 		}
 		out = append(out, name+":"+st.Status)
@@ -112,9 +114,9 @@ func (f *fixture) stepSummary(c *model.Change) string {
 }
 
 // log is the change's whole log, one line per log line.
-func (f *fixture) log(c *model.Change) string {
+func (f *fixture) log(c *run.Change) string {
 	f.t.Helper()
-	var lines []model.LogLine
+	var lines []run.LogLine
 	if err := f.store.DB.Where("change_id = ?", c.ID).Order("id").Find(&lines).Error; err != nil {
 		f.t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func (f *fixture) log(c *model.Change) string {
 }
 
 // events lists the types of events about the change or its steps, oldest first.
-func (f *fixture) events(c *model.Change) []string {
+func (f *fixture) events(c *run.Change) []string {
 	f.t.Helper()
 	ids := []string{c.ID}
 	for _, st := range f.steps(c) {

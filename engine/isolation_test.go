@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testutil"
-	"github.com/stewardhq/steward/model"
 )
 
 // TestStepsCannotReachTheServersSecrets runs steps on a worker process
@@ -65,13 +66,13 @@ func TestStepsCannotReachTheServersSecrets(t *testing.T) {
 		"STEWARD_DATABASE_URL=postgres://steward:ENV-DB-PASSWORD@db/steward")
 
 	hold := createChange(t, store, project, "hold")
-	testutil.WaitStep(t, store, hold.ID, isWait, model.StatusWaiting)
+	testutil.WaitStep(t, store, hold.ID, isWait, run.StatusWaiting)
 	if _, err := os.Stat(filepath.Join(data, "work", hold.ID, "src", "secret-of-other")); err != nil {
 		t.Fatalf("the other change's work tree is not where this test looks: %v", err)
 	}
 	leak := createChange(t, store, project, "leak")
-	testutil.WaitChange(t, store, leak.ID, model.StatusSuccess, model.StatusError)
-	var lines []model.LogLine
+	testutil.WaitChange(t, store, leak.ID, run.StatusSuccess, run.StatusError)
+	var lines []run.LogLine
 	if err := store.DB.Where("change_id = ?", leak.ID).Order("id").Find(&lines).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestCancelEndsSandboxedSteps(t *testing.T) {
 			if _, err := f.store.CancelChange(f.ctx, f.admin, c.ID); err != nil {
 				t.Fatal(err)
 			}
-			f.wait(c, model.StatusCancelled)
+			f.wait(c, run.StatusCancelled)
 			testutil.WaitFor(t, "the step's processes to end", func() (bool, string) {
 				left := processesOf(st.ID)
 				return len(left) == 0, fmt.Sprint(left)

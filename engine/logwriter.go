@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/run"
 )
 
 const (
@@ -39,14 +39,14 @@ var logRetryDelays = []time.Duration{100 * time.Millisecond, 500 * time.Millisec
 // stamps each with the time it was completed, and stores them in batches from
 // one goroutine, so lines land in the order they were written.
 type LogWriter struct {
-	store            *model.Store
+	store            *run.Store
 	changeID, stepID string
 
 	mu           sync.Mutex
 	space        *sync.Cond // signalled when stored batches free room
 	partial      []byte     // the current line, not yet ended by a newline
-	pending      []model.LogLine
-	spare        []model.LogLine // the last stored batch's array, reused
+	pending      []run.LogLine
+	spare        []run.LogLine // the last stored batch's array, reused
 	pendingBytes int
 	bytes        int // pending and in flight
 	peak         int // the most bytes ever held, for tests of the bound
@@ -60,7 +60,7 @@ type LogWriter struct {
 
 // NewLogWriter starts a writer for one step of a change. Close it when the
 // process has exited: it stores what is left.
-func NewLogWriter(s *model.Store, changeID, stepID string) *LogWriter {
+func NewLogWriter(s *run.Store, changeID, stepID string) *LogWriter {
 	w := &LogWriter{store: s, changeID: changeID, stepID: stepID,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	w.space = sync.NewCond(&w.mu)
@@ -132,7 +132,7 @@ func (w *LogWriter) emitChunk() {
 // emit queues one complete line. Called with mu held.
 func (w *LogWriter) emit(msg string) {
 	msg = strings.TrimSuffix(msg, "\r")
-	w.pending = append(w.pending, model.LogLine{ChangeID: w.changeID, StepID: w.stepID, Message: msg, LoggedAt: w.store.Now()})
+	w.pending = append(w.pending, run.LogLine{ChangeID: w.changeID, StepID: w.stepID, Message: msg, LoggedAt: w.store.Now()})
 	size := len(msg) + logLineOverhead
 	w.pendingBytes += size
 	w.bytes += size
@@ -172,9 +172,9 @@ func (w *LogWriter) Line(msg string) {
 	if len(msgs) == 0 {
 		return
 	}
-	lines := make([]model.LogLine, len(msgs))
+	lines := make([]run.LogLine, len(msgs))
 	for i, m := range msgs {
-		lines[i] = model.LogLine{ChangeID: w.changeID, StepID: w.stepID, Message: m, LoggedAt: w.store.Now()}
+		lines[i] = run.LogLine{ChangeID: w.changeID, StepID: w.stepID, Message: m, LoggedAt: w.store.Now()}
 	}
 	if err := w.storeBatch(lines); err != nil {
 		w.store.Log.Error("log line lost", "change_id", w.changeID, "step_id", w.stepID, "err", err)
@@ -247,7 +247,7 @@ func (w *LogWriter) run() {
 	}
 }
 
-func (w *LogWriter) take() ([]model.LogLine, int, bool) {
+func (w *LogWriter) take() ([]run.LogLine, int, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	batch, size := w.pending, w.pendingBytes
@@ -257,7 +257,7 @@ func (w *LogWriter) take() ([]model.LogLine, int, bool) {
 
 // release frees the room a stored batch held and keeps its array for reuse
 // (cleared, so the stored strings can be collected).
-func (w *LogWriter) release(batch []model.LogLine, size int) {
+func (w *LogWriter) release(batch []run.LogLine, size int) {
 	clear(batch)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -268,7 +268,7 @@ func (w *LogWriter) release(batch []model.LogLine, size int) {
 	w.space.Broadcast()
 }
 
-func (w *LogWriter) storeBatch(lines []model.LogLine) error {
+func (w *LogWriter) storeBatch(lines []run.LogLine) error {
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), logStoreTimeout)
 		err := w.store.AppendLogLines(ctx, lines)

@@ -8,24 +8,26 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
-func logWriterFixture(t *testing.T) (*model.Store, *testutil.LogFixture) {
+func logWriterFixture(t *testing.T) (*run.Store, *testutil.LogFixture) {
 	t.Helper()
-	s := model.NewStore(testutil.DB(t), testutil.Logger(t))
+	s := run.New(model.NewStore(testutil.DB(t), testutil.Logger(t)), nil)
 	return s, testutil.InsertLogFixture(t, s, "writer", 1)
 }
 
 // storedLog reads every line of the change, oldest first.
-func storedLog(t *testing.T, s *model.Store, changeID string) []model.LogLine {
+func storedLog(t *testing.T, s *run.Store, changeID string) []run.LogLine {
 	t.Helper()
-	var out []model.LogLine
+	var out []run.LogLine
 	for after := int64(0); ; {
-		rows, err := model.LogLinesAfter(context.Background(), s.LogLineList(changeID, ""), listquery.List{}, after, 20000)
+		rows, err := run.LogLinesAfter(context.Background(), s.LogLineList(changeID, ""), listquery.List{}, after, 20000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +39,7 @@ func storedLog(t *testing.T, s *model.Store, changeID string) []model.LogLine {
 	}
 }
 
-func messages(lines []model.LogLine) []string {
+func messages(lines []run.LogLine) []string {
 	out := make([]string, len(lines))
 	for i, l := range lines {
 		out[i] = l.Message

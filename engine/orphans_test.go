@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/model"
 )
 
@@ -14,7 +16,7 @@ import (
 func TestLeftoverProcessesOfFinishedStepsAreKilled(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, actions("  quick:\n    run: echo done\n"))
-	c := f.wait(f.run(nil, "quick", nil, nil), model.StatusSuccess)
+	c := f.wait(f.run(nil, "quick", nil, nil), run.StatusSuccess)
 	finished := f.steps(c)[0].ID
 
 	start := func(stepID string) *exec.Cmd {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/model"
 )
 
@@ -44,7 +46,7 @@ func TestPropertyPatch(t *testing.T) {
 	}
 
 	c := f.run(env, "patch-then-show", nil, nil)
-	f.wait(c, model.StatusSuccess)
+	f.wait(c, run.StatusSuccess)
 	ps := props()
 	if ps.Version != 3 || ps.Data["release"] != "2.0" || ps.Data["count"] != float64(2) || ps.Data["obsolete"] != nil {
 		t.Fatalf("patched properties = v%d %v", ps.Version, ps.Data)
@@ -69,7 +71,7 @@ func TestPropertyPatch(t *testing.T) {
 	} {
 		t.Run(tc.action, func(t *testing.T) {
 			c := f.run(env, tc.action, nil, nil)
-			f.wait(c, model.StatusError)
+			f.wait(c, run.StatusError)
 			log := f.log(c)
 			if !strings.Contains(log, "the properties patch was not applied, so the step failed") || !strings.Contains(log, tc.why) {
 				t.Errorf("log does not say why (%q):\n%s", tc.why, log)

@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/model"
 )
 
 // Work trees. Each change this process runs a step of gets
@@ -24,7 +25,7 @@ func (e *Engine) changeDir(changeID string) string { return filepath.Join(e.Work
 // checkout materialises the change's commit once per change and process.
 // The tree is written beside its final name and renamed into place, so a
 // crash never leaves a half-written checkout that looks complete.
-func (e *Engine) checkout(ctx context.Context, c *model.Change, rc *model.RunContext) (string, error) {
+func (e *Engine) checkout(ctx context.Context, c *run.Change, rc *run.RunContext) (string, error) {
 	dir := filepath.Join(e.changeDir(c.ID), "src")
 	e.mu.Lock()
 	lock, ok := e.checkouts[c.ID]

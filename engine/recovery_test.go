@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/gitops"
@@ -63,9 +65,9 @@ func TestWorkerProcess(t *testing.T) {
 }
 
 // sharedStore opens the test database at url as a process of its own would.
-func sharedStore(t *testing.T, url string) *model.Store {
+func sharedStore(t *testing.T, url string) *run.Store {
 	t.Helper()
-	store := model.NewStore(testutil.Open(t, url), testutil.Logger(t))
+	store := run.New(model.NewStore(testutil.Open(t, url), testutil.Logger(t)), nil)
 	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
 	store.Git.AllowLocal = true // the fixture's repository is a file:// remote
 	// The key testutil's servers use, so every process opens the same secrets.
@@ -98,7 +100,7 @@ func startWorker(t *testing.T, url, owner string, env ...string) *exec.Cmd {
 
 // crashFixture is a project with remote origin on a database other
 // processes can open.
-func crashFixture(t *testing.T, files map[string]string) (string, *model.Store, *model.Node) {
+func crashFixture(t *testing.T, files map[string]string) (string, *run.Store, *model.Node) {
 	t.Helper()
 	url := testutil.DatabaseURL(t)
 	store := sharedStore(t, url)
@@ -115,10 +117,10 @@ func crashFixture(t *testing.T, files map[string]string) (string, *model.Store, 
 	return url, store, p
 }
 
-func createChange(t *testing.T, store *model.Store, node *model.Node, action string) *model.Change {
+func createChange(t *testing.T, store *run.Store, node *model.Node, action string) *run.Change {
 	t.Helper()
 	remote, rev := "origin", "main"
-	c, err := store.CreateChange(context.Background(), model.SystemActor, node, model.ChangeInput{Action: action, GitRemoteName: &remote, GitRev: &rev})
+	c, err := store.CreateChange(context.Background(), model.SystemActor, node, run.ChangeInput{Action: action, GitRemoteName: &remote, GitRev: &rev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func TestCrashRecovery(t *testing.T) {
 `, dir)))
 	worker := startWorker(t, url, "doomed-worker")
 	c := createChange(t, store, project, "crash")
-	victim := testutil.WaitStep(t, store, c.ID, func(st *model.Step) bool { return st.Action == "victim" }, model.StatusRunning)
+	victim := testutil.WaitStep(t, store, c.ID, func(st *run.Step) bool { return st.Action == "victim" }, run.StatusRunning)
 	if victim.LeaseOwner == nil || *victim.LeaseOwner != "doomed-worker" {
 		t.Fatalf("victim is held by %v", victim.LeaseOwner)
 	}
@@ -153,15 +155,15 @@ func TestCrashRecovery(t *testing.T) {
 	testutil.WaitFor(t, "the step's process to die with its worker", func() (bool, string) { return !alive(pid), "alive" })
 
 	enginetest.Start(t, store, enginetest.Unisolated)
-	got := testutil.WaitChange(t, store, c.ID, model.StatusError)
-	var steps []model.Step
+	got := testutil.WaitChange(t, store, c.ID, run.StatusError)
+	var steps []run.Step
 	if err := store.DB.Where("change_id = ?", c.ID).Order("position").Find(&steps).Error; err != nil {
 		t.Fatal(err)
 	}
-	if steps[1].Status != model.StatusError || steps[2].Status != model.StatusAborted || got.FinishedAt == nil {
+	if steps[1].Status != run.StatusError || steps[2].Status != run.StatusAborted || got.FinishedAt == nil {
 		t.Errorf("after the crash: victim %s, after %s, change %s", steps[1].Status, steps[2].Status, got.Status)
 	}
-	var lines []model.LogLine
+	var lines []run.LogLine
 	if err := store.DB.Where("step_id = ?", victim.ID).Order("id").Find(&lines).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +194,7 @@ func TestExactlyOnceAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 20
-	var changes []*model.Change
+	var changes []*run.Change
 	for i := 0; i < n; i++ {
 		changes = append(changes, createChange(t, store, project, "three"))
 	}
@@ -202,7 +204,7 @@ func TestExactlyOnceAcrossProcesses(t *testing.T) {
 	startWorker(t, url, "other-process")
 	enginetest.Start(t, store, enginetest.Unisolated)
 	for _, c := range changes {
-		testutil.WaitChange(t, store, c.ID, model.StatusSuccess)
+		testutil.WaitChange(t, store, c.ID, run.StatusSuccess)
 	}
 	runs := strings.Fields(readFile(t, filepath.Join(dir, "runs")))
 	seen := map[string]bool{}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/model"
 )
 
 // dispatchLoop claims queued steps while this process has free workers and
@@ -52,7 +53,7 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 	}
 }
 
-func (e *Engine) register(st *model.Step, c *model.Change) *runningStep {
+func (e *Engine) register(st *run.Step, c *run.Change) *runningStep {
 	r := &runningStep{changeID: c.ID, nudge: make(chan struct{}, 1)}
 	e.mu.Lock()
 	e.running[st.ID] = r
@@ -69,7 +70,7 @@ func (e *Engine) unregister(stepID string) {
 // runStep executes a claimed step and reports the outcome. The report is
 // retried for a while (the database may blink); if it never lands, the
 // lease lapses and the step is ended as lost.
-func (e *Engine) runStep(ctx context.Context, st *model.Step, c *model.Change, run *runningStep) {
+func (e *Engine) runStep(ctx context.Context, st *run.Step, c *run.Change, run *runningStep) {
 	log := e.Log.With("change", c.ID, "step", st.ID, "action", st.Action)
 	lw := NewLogWriter(e.Store, c.ID, st.ID)
 	res := e.execute(ctx, st, c, lw, run.nudge)

@@ -3,6 +3,8 @@ package handler
 import (
 	"context"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
@@ -14,7 +16,7 @@ type stepActorWire struct {
 	CreatedAt string  `json:"created_at,omitempty"`
 }
 
-func stepActors(in model.JSONActors) []stepActorWire {
+func stepActors(in run.JSONActors) []stepActorWire {
 	out := make([]stepActorWire, 0, len(in))
 	for _, a := range in {
 		w := stepActorWire{Username: a.Username, CreatedAt: a.CreatedAt}
@@ -73,15 +75,15 @@ type stepAttributes struct {
 // nodes and ancestors, steps, template versions and queue facts.
 type changeContext struct {
 	nodes    map[string]*model.Node
-	steps    map[string][]model.Step // by change id, in position order
+	steps    map[string][]run.Step // by change id, in position order
 	versions map[string]model.VersionRef
-	queue    map[string]model.QueueInfo
+	queue    map[string]run.QueueInfo
 }
 
 // loadChangeContext loads the context for changes; queue info is asked of
 // the engine only for the changes wantQueue selects (it costs queries).
-func (a *API) loadChangeContext(ctx context.Context, changes []*model.Change, wantQueue func(*model.Change) bool) (*changeContext, error) {
-	cc := &changeContext{queue: map[string]model.QueueInfo{}}
+func (a *API) loadChangeContext(ctx context.Context, changes []*run.Change, wantQueue func(*run.Change) bool) (*changeContext, error) {
+	cc := &changeContext{queue: map[string]run.QueueInfo{}}
 	var nodeIDs, changeIDs, versionIDs []string
 	for _, c := range changes {
 		nodeIDs = append(nodeIDs, c.NodeID)
@@ -150,7 +152,7 @@ func dedupeIDs(ids []string) []string {
 
 // changeLineage is the change's node with its project and environment (nil
 // when the node sits in none).
-func (cc *changeContext) lineage(c *model.Change) (node, project, env *model.Node) {
+func (cc *changeContext) lineage(c *run.Change) (node, project, env *model.Node) {
 	node = cc.nodes[c.NodeID]
 	if node == nil {
 		return nil, nil, nil
@@ -168,7 +170,7 @@ func (cc *changeContext) lineage(c *model.Change) (node, project, env *model.Nod
 	return node, project, env
 }
 
-func changeResource(c *model.Change, cc *changeContext) *jsonapi.Resource {
+func changeResource(c *run.Change, cc *changeContext) *jsonapi.Resource {
 	node, project, env := cc.lineage(c)
 	steps := cc.steps[c.ID]
 	attrs := &changeAttributes{CreatedBy: c.CreatedBy, Name: c.Name, Action: c.Action,
@@ -184,7 +186,7 @@ func changeResource(c *model.Change, cc *changeContext) *jsonapi.Resource {
 	if node.Kind == model.KindAsset {
 		attrs.AssetName = &node.Name
 	}
-	if st := model.ChangeApprovalStep(c, steps); st != nil {
+	if st := run.ChangeApprovalStep(c, steps); st != nil {
 		attrs.ApprovedBy, attrs.RejectedBy = stepActors(st.ApprovedBy), stepActors(st.RejectedBy)
 	}
 	parents := append(parentIDs(node), jsonapi.Identifier{Type: node.Kind, ID: node.ID})
@@ -242,7 +244,7 @@ func orEmptyMap(m model.JSONMap) model.JSONMap {
 
 // stepResource renders a step; changePath is its change's node path,
 // children and versions its child step and property version ids.
-func stepResource(st *model.Step, changeNodePath string, children, versions []string) *jsonapi.Resource {
+func stepResource(st *run.Step, changeNodePath string, children, versions []string) *jsonapi.Resource {
 	self := "/api/steps/" + st.ID
 	kids := make([]jsonapi.Identifier, len(children))
 	for i, id := range children {
@@ -258,7 +260,7 @@ func stepResource(st *model.Step, changeNodePath string, children, versions []st
 		"change":    changeLink(changeNodePath, st.ChangeID),
 		"log_lines": self + "/log_lines",
 	}
-	if st.Status == model.StatusWaiting {
+	if st.Status == run.StatusWaiting {
 		if st.RequiresApprovalFrom != nil {
 			links["approve"], links["reject"] = self+"/approve", self+"/reject"
 		} else {
@@ -282,7 +284,7 @@ func stepResource(st *model.Step, changeNodePath string, children, versions []st
 
 // renderSteps renders steps (of any changes) with their children and
 // property versions.
-func (a *API) renderSteps(ctx context.Context, steps []*model.Step) ([]*jsonapi.Resource, error) {
+func (a *API) renderSteps(ctx context.Context, steps []*run.Step) ([]*jsonapi.Resource, error) {
 	ids := make([]string, len(steps))
 	changeIDs := make([]string, len(steps))
 	for i, st := range steps {
@@ -332,12 +334,12 @@ func (a *API) changeNodePaths(ctx context.Context, changeIDs []string) (map[stri
 
 // changeIncluded renders the include paths of a change document: steps
 // (every step of the changes) and parents (their nodes and ancestors).
-func (a *API) changeIncluded(ctx context.Context, changes []*model.Change, cc *changeContext, include []string) ([]*jsonapi.Resource, error) {
+func (a *API) changeIncluded(ctx context.Context, changes []*run.Change, cc *changeContext, include []string) ([]*jsonapi.Resource, error) {
 	out := []*jsonapi.Resource{}
 	for _, path := range include {
 		switch path {
 		case "steps":
-			var steps []*model.Step
+			var steps []*run.Step
 			for _, c := range changes {
 				for i := range cc.steps[c.ID] {
 					steps = append(steps, &cc.steps[c.ID][i])

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/gorilla/mux"
 
 	steward "github.com/stewardhq/steward"
@@ -13,7 +15,7 @@ import (
 
 var (
 	changeIncludes   = []string{"steps", "parents"}
-	changeListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.ChangeFilters, Includes: changeIncludes}
+	changeListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: run.ChangeFilters, Includes: changeIncludes}
 	changeItemSpec   = &jsonapi.Spec{Includes: changeIncludes}
 	changeCSVColumns = []string{"action", "name", "status_code", "created_by", "project_name", "environment_name",
 		"asset_name", "git_remote_name", "git_rev", "commit_sha", "scheduled", "requires_approval_from",
@@ -48,11 +50,11 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) error {
 	if node != nil {
 		src = a.Store.NodeChangeList(node)
 	}
-	l, written, err := listPage(a, w, r, q, src, changeCSVColumns, a.changeCSVRow(ctx), func(changes []*model.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, changeCSVColumns, a.changeCSVRow(ctx), func(changes []*run.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		// Queue facts cost a few queries per change, so a list computes them only
 		// for changes still waiting to start, the ones they explain.
-		return a.renderChanges(ctx, changes, q.Include, func(c *model.Change) bool {
-			return c.Status == model.StatusInitializing || c.Status == model.StatusPending
+		return a.renderChanges(ctx, changes, q.Include, func(c *run.Change) bool {
+			return c.Status == run.StatusInitializing || c.Status == run.StatusPending
 		})
 	})
 	if written || err != nil {
@@ -73,9 +75,9 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) error {
 
 // changeCSVRow renders changes as CSV rows. Rows carry attributes only; the
 // nodes they name are loaded once each.
-func (a *API) changeCSVRow(ctx context.Context) func(*model.Change) *jsonapi.Resource {
+func (a *API) changeCSVRow(ctx context.Context) func(*run.Change) *jsonapi.Resource {
 	cc := &changeContext{nodes: map[string]*model.Node{}}
-	return func(c *model.Change) *jsonapi.Resource {
+	return func(c *run.Change) *jsonapi.Resource {
 		if cc.nodes[c.NodeID] == nil {
 			nodes, err := a.nodesWithAncestors(ctx, []string{c.NodeID})
 			if err != nil {
@@ -91,7 +93,7 @@ func (a *API) changeCSVRow(ctx context.Context) func(*model.Change) *jsonapi.Res
 
 // renderChanges renders changes and, for the include paths, the included
 // resources (nil when none were asked for).
-func (a *API) renderChanges(ctx context.Context, changes []*model.Change, include []string, wantQueue func(*model.Change) bool) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+func (a *API) renderChanges(ctx context.Context, changes []*run.Change, include []string, wantQueue func(*run.Change) bool) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 	cc, err := a.loadChangeContext(ctx, changes, wantQueue)
 	if err != nil {
 		return nil, nil, err
@@ -107,8 +109,8 @@ func (a *API) renderChanges(ctx context.Context, changes []*model.Change, includ
 	return data, included, err
 }
 
-func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, c *model.Change) error {
-	data, included, err := a.renderChanges(r.Context(), []*model.Change{c}, q.Include, func(*model.Change) bool { return true })
+func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, c *run.Change) error {
+	data, included, err := a.renderChanges(r.Context(), []*run.Change{c}, q.Include, func(*run.Change) bool { return true })
 	if err != nil {
 		return err
 	}
@@ -121,7 +123,7 @@ func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Qu
 
 // changeInScope resolves the change named in the URL, below the node when
 // the route has one.
-func (a *API) changeInScope(r *http.Request) (*model.Change, error) {
+func (a *API) changeInScope(r *http.Request) (*run.Change, error) {
 	id := mux.Vars(r)["change_id"]
 	if !nodeScoped(r) {
 		return a.Store.GetChange(r.Context(), id)
@@ -154,7 +156,7 @@ func (a *API) createChange(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var in model.ChangeInput
+	var in run.ChangeInput
 	var parentPath string
 	var metadata, overrides map[string]any
 	if err := steward.First(

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/internal/testutil/enginetest"
 	"github.com/stewardhq/steward/model"
@@ -26,10 +28,10 @@ func TestChangeRunsOverHTTP(t *testing.T) {
 	}
 
 	id := chgCreate(t, s, chgEnv+"/changes", chgBody("deploy", nil))
-	isNamed := func(name string) func(*model.Step) bool {
-		return func(st *model.Step) bool { return st.Name != nil && *st.Name == name }
+	isNamed := func(name string) func(*run.Step) bool {
+		return func(st *run.Step) bool { return st.Name != nil && *st.Name == name }
 	}
-	approval := testutil.WaitStep(t, s.Store, id, isNamed("Approval"), model.StatusWaiting)
+	approval := testutil.WaitStep(t, s.Store, id, isNamed("Approval"), run.StatusWaiting)
 	links := s.Get(t, "/api/steps/"+approval.ID).Expect(t, http.StatusOK).Data(t)["links"].(map[string]any)
 	if links["approve"] == nil || links["reject"] == nil || links["continue"] != nil {
 		t.Fatalf("waiting approval step links = %v", links)
@@ -41,21 +43,21 @@ func TestChangeRunsOverHTTP(t *testing.T) {
 		t.Fatalf("approved_by = %+v", by)
 	}
 
-	smoke := testutil.WaitStep(t, s.Store, id, isNamed("Smoke check"), model.StatusWaiting)
+	smoke := testutil.WaitStep(t, s.Store, id, isNamed("Smoke check"), run.StatusWaiting)
 	s.Post(t, "/api/steps/"+smoke.ID+"/continue", nil).Expect(t, http.StatusOK)
-	testutil.WaitChange(t, s.Store, id, model.StatusSuccess, model.StatusError)
+	testutil.WaitChange(t, s.Store, id, run.StatusSuccess, run.StatusError)
 
 	// The steps are read through the change's steps relationship, resolved
 	// from included.
 	c := testutil.One[testutil.Change](t, s.Get(t, "/api/changes/"+id+"?include=steps").Expect(t, http.StatusOK))
-	if c.StatusCode != model.StatusSuccess || c.StartedAt == nil || c.FinishedAt == nil {
+	if c.StatusCode != run.StatusSuccess || c.StartedAt == nil || c.FinishedAt == nil {
 		t.Fatalf("change = %+v", c)
 	}
 	if len(c.Steps) == 0 {
 		t.Fatal("the change has no steps")
 	}
 	for _, st := range c.Steps {
-		if st.StatusCode != model.StatusSuccess {
+		if st.StatusCode != run.StatusSuccess {
 			t.Fatalf("step %v is %v", testutil.Str(st.Name), st.StatusCode)
 		}
 	}

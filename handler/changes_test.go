@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
@@ -99,7 +101,7 @@ func TestChangeCreateAndShow(t *testing.T) {
 	d := resp.Data(t)
 	c := testutil.One[testutil.Change](t, resp)
 	id := c.ID
-	if c.StatusCode != model.StatusInitializing || testutil.Str(c.CommitSHA) != sha || c.EnvironmentName != "Development" ||
+	if c.StatusCode != run.StatusInitializing || testutil.Str(c.CommitSHA) != sha || c.EnvironmentName != "Development" ||
 		c.ProjectName != "OpsChain" || c.AssetName != nil || c.CreatedBy != "admin" || testutil.Str(c.Name) != "Friday release" ||
 		c.Metadata["ticket"] != "OPS-7" || c.PropertyOverrides["replicas"] != 3.0 {
 		t.Fatalf("attributes = %+v", c)
@@ -138,8 +140,8 @@ func TestChangeCreateAndShow(t *testing.T) {
 
 	rootResp := s.Get(t, "/api/steps/"+steps[0]).Expect(t, http.StatusOK)
 	root := testutil.One[testutil.Step](t, rootResp)
-	if root.Action != "deploy" || root.ChangeID != id || root.StatusCode != model.StatusInitializing ||
-		root.ChildExecutionStrategy != model.Sequential || root.StepType != "standard" {
+	if root.Action != "deploy" || root.ChangeID != id || root.StatusCode != run.StatusInitializing ||
+		root.ChildExecutionStrategy != run.Sequential || root.StepType != "standard" {
 		t.Fatalf("root step = %+v", root)
 	}
 	if kids := testutil.IDs(root.Children); len(kids) != 4 || kids[0] != steps[1] {
@@ -323,7 +325,7 @@ func TestChangeRetryAndCancelHTTP(t *testing.T) {
 		t.Fatalf("retry of an unfinished change: %v", e)
 	}
 	s.Delete(t, "/api/changes/"+id).Expect(t, http.StatusNoContent)
-	if st := testutil.One[testutil.Change](t, s.Get(t, "/api/changes/"+id).Expect(t, http.StatusOK)).StatusCode; st != model.StatusCancelled {
+	if st := testutil.One[testutil.Change](t, s.Get(t, "/api/changes/"+id).Expect(t, http.StatusOK)).StatusCode; st != run.StatusCancelled {
 		t.Fatalf("cancelled change is %v", st)
 	}
 	s.Delete(t, "/api/changes/"+id).Expect(t, http.StatusUnprocessableEntity)
@@ -331,7 +333,7 @@ func TestChangeRetryAndCancelHTTP(t *testing.T) {
 
 	retry := s.Post(t, "/api/changes/"+id+"/retry", nil).Expect(t, http.StatusCreated)
 	d := testutil.One[testutil.Change](t, retry)
-	if d.Metadata["original_change_id"] != id || d.StatusCode != model.StatusInitializing {
+	if d.Metadata["original_change_id"] != id || d.StatusCode != run.StatusInitializing {
 		t.Fatalf("retry = %+v", d)
 	}
 	if !strings.HasSuffix(retry.Header.Get("Location"), "/changes/"+d.ID) {

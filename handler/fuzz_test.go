@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/run"
 )
 
 // nodePathPattern is a canonical node path: what resolveNode must find.
@@ -40,7 +41,7 @@ func FuzzNodePath(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	store := model.NewStore(testutil.DB(f), slog.New(slog.DiscardHandler))
+	store := run.New(model.NewStore(testutil.DB(f), slog.New(slog.DiscardHandler)), nil)
 	store.Git = gitops.NewMirrors(filepath.Join(f.TempDir(), "mirrors"))
 	ctx := context.Background()
 	if err := store.EnsureAdmin(ctx); err != nil {

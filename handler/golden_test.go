@@ -12,10 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/internal/testutil/enginetest"
-	"github.com/stewardhq/steward/model"
 )
 
 // goldenUpdate rewrites the golden documents: `go test ./handler/ -run Golden -update`
@@ -77,9 +78,9 @@ func TestGoldenDocuments(t *testing.T) {
 	change := created(goldenAsset+"/changes", "change", map[string]any{"action": "deploy", "name": "Golden release",
 		"metadata": map[string]any{"ticket": "OPS-1"}, "property_overrides": map[string]any{"replicas": 3}})
 	changeID := change["id"].(string)
-	smoke := testutil.WaitStep(t, s.Store, changeID, func(st *model.Step) bool { return st.Name != nil && *st.Name == "Smoke check" }, model.StatusWaiting)
+	smoke := testutil.WaitStep(t, s.Store, changeID, func(st *run.Step) bool { return st.Name != nil && *st.Name == "Smoke check" }, run.StatusWaiting)
 	s.Post(t, "/api/steps/"+smoke.ID+"/continue", testutil.Attrs("", map[string]any{"message": "smoke is fine"})).Expect(t, http.StatusOK)
-	if c := testutil.WaitChange(t, s.Store, changeID, model.StatusSuccess, model.StatusError, model.StatusCancelled); c.Status != model.StatusSuccess {
+	if c := testutil.WaitChange(t, s.Store, changeID, run.StatusSuccess, run.StatusError, run.StatusCancelled); c.Status != run.StatusSuccess {
 		t.Fatalf("change ended %s", c.Status)
 	}
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/gorilla/mux"
 
 	steward "github.com/stewardhq/steward"
@@ -24,7 +26,7 @@ type logLineAttributes struct {
 
 // logLineResource renders a line as the reference does: no links, no
 // relationships; the id is the line's sequence number, which orders a log.
-func logLineResource(l *model.LogLine) *jsonapi.Resource {
+func logLineResource(l *run.LogLine) *jsonapi.Resource {
 	return &jsonapi.Resource{Type: "log_line", ID: strconv.FormatInt(l.ID, 10),
 		Attributes: &logLineAttributes{ChangeID: l.ChangeID, StepID: l.StepID, Message: l.Message,
 			LoggedAt: jsonapi.Timestamp(l.LoggedAt)}}
@@ -33,7 +35,7 @@ func logLineResource(l *model.LogLine) *jsonapi.Resource {
 // logLineListSpec: logs are long, so paging walks the integer id; downloads
 // are plain text.
 var logLineListSpec = &jsonapi.Spec{List: true, Keyset: "id", IntKeyset: true, DefaultLimit: 100, MaxLimit: 1000,
-	DownloadExtensions: []string{"log", "txt"}, Filters: model.LogLineFilters}
+	DownloadExtensions: []string{"log", "txt"}, Filters: run.LogLineFilters}
 
 // logDownloadBatch is how many lines a download reads per query.
 const logDownloadBatch = 5000
@@ -85,7 +87,7 @@ func (a *API) allLogLines(w http.ResponseWriter, r *http.Request) error {
 }
 
 // serveLogLines answers a list document, or the plain-text download.
-func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[model.LogLine]) error {
+func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[run.LogLine]) error {
 	if q.Download != "" {
 		a.downloadLogLines(w, r, q, src)
 		return nil
@@ -108,7 +110,7 @@ func (a *API) serveLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Q
 
 // downloadLogLines streams every matching message, one per line, oldest first
 // whatever the sort, reading in id ranges so memory stays flat.
-func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[model.LogLine]) {
+func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[run.LogLine]) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", q.Download))
 	w.WriteHeader(http.StatusOK)
@@ -116,7 +118,7 @@ func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonap
 	rc := http.NewResponseController(w)
 	var after int64
 	for {
-		lines, err := model.LogLinesAfter(r.Context(), src, q.List(), after, logDownloadBatch)
+		lines, err := run.LogLinesAfter(r.Context(), src, q.List(), after, logDownloadBatch)
 		if err != nil {
 			a.Log.Error("log download failed", "request_id", requestID(r.Context()), "err", err)
 			return

@@ -10,17 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
 // logAppend stores msgs as lines of step (in one batch), logged at base+i ms.
-func logAppend(t *testing.T, s *testutil.Server, step *model.Step, base time.Time, msgs ...string) {
+func logAppend(t *testing.T, s *testutil.Server, step *run.Step, base time.Time, msgs ...string) {
 	t.Helper()
-	lines := make([]model.LogLine, len(msgs))
+	lines := make([]run.LogLine, len(msgs))
 	for i, m := range msgs {
-		lines[i] = model.LogLine{ChangeID: step.ChangeID, StepID: step.ID, Message: m,
+		lines[i] = run.LogLine{ChangeID: step.ChangeID, StepID: step.ID, Message: m,
 			LoggedAt: base.Add(time.Duration(i) * time.Millisecond)}
 	}
 	if err := s.Store.AppendLogLines(context.Background(), lines); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
@@ -30,7 +32,7 @@ const sseBatch = 500
 // notifications and polls slowly in case one is missed. Only a refused
 // request is returned as an error: once the stream has begun, failures are
 // logged and it returns nil.
-func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID string, q *jsonapi.Query, src model.Source[model.LogLine]) error {
+func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID string, q *jsonapi.Query, src model.Source[run.LogLine]) error {
 	if err := checkStreamQuery(r); err != nil {
 		return err
 	}
@@ -74,7 +76,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			return nil
 		}
 		for {
-			lines, err := model.LogLinesAfter(ctx, src, q.List(), after, sseBatch)
+			lines, err := run.LogLinesAfter(ctx, src, q.List(), after, sseBatch)
 			if err != nil {
 				a.streamFailed(r, err)
 				return nil
@@ -90,7 +92,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 				return nil
 			}
 		}
-		if model.Terminal(status) {
+		if run.Terminal(status) {
 			_, _ = bw.WriteString("event: end\ndata: {\"status\":" + strconv.Quote(status) + "}\n\n")
 			_ = flush()
 			return nil
@@ -124,7 +126,7 @@ func (a *API) streamFailed(r *http.Request, err error) {
 
 // writeLogEvent writes one line as an event: its id is the line's id (what
 // the client sends back as Last-Event-ID), its data the resource as JSON.
-func writeLogEvent(bw *bufio.Writer, l *model.LogLine) {
+func writeLogEvent(bw *bufio.Writer, l *run.LogLine) {
 	data, _ := json.Marshal(logLineResource(l))
 	_, _ = bw.WriteString("id: ")
 	_, _ = bw.WriteString(strconv.FormatInt(l.ID, 10))

@@ -6,10 +6,11 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/gorilla/mux"
 
 	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
@@ -18,7 +19,7 @@ const DefaultBodyLimit = 1 << 20
 
 // API holds what every handler needs.
 type API struct {
-	Store     *model.Store
+	Store     *run.Store
 	Log       *slog.Logger
 	Version   string
 	OpenAPI   []byte // the contract served at /api/openapi.yaml

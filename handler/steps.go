@@ -3,15 +3,16 @@ package handler
 import (
 	"net/http"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/gorilla/mux"
 
 	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
 var (
-	stepListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: model.StepFilters}
+	stepListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: run.StepFilters}
 	stepItemSpec   = &jsonapi.Spec{}
 	stepCSVColumns = []string{"change_id", "action", "name", "status_code", "step_type", "child_execution_strategy",
 		"requires_approval_from", "skip_on_retry", "created_at", "started_at", "finished_at", "updated_at"}
@@ -37,8 +38,8 @@ func (a *API) listSteps(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	src := a.Store.StepList()
 	// CSV rows carry attributes only: no relationships are loaded.
-	csvRow := func(st *model.Step) *jsonapi.Resource { return stepResource(st, "", nil, nil) }
-	l, written, err := listPage(a, w, r, q, src, stepCSVColumns, csvRow, func(steps []*model.Step) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	csvRow := func(st *run.Step) *jsonapi.Resource { return stepResource(st, "", nil, nil) }
+	l, written, err := listPage(a, w, r, q, src, stepCSVColumns, csvRow, func(steps []*run.Step) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		data, err := a.renderSteps(ctx, steps)
 		return data, nil, err
 	})
@@ -49,8 +50,8 @@ func (a *API) listSteps(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) renderStep(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, st *model.Step) error {
-	data, err := a.renderSteps(r.Context(), []*model.Step{st})
+func (a *API) renderStep(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, st *run.Step) error {
+	data, err := a.renderSteps(r.Context(), []*run.Step{st})
 	if err != nil {
 		return err
 	}

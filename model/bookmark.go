@@ -55,7 +55,7 @@ var BookmarkFilters = map[string]listquery.Field{
 
 // BookmarkList is bookmarksQuery as a list source.
 func (s *Store) BookmarkList(node *Node) Source[Bookmark] {
-	return newSource[Bookmark](s, "id", func(db *gorm.DB) *gorm.DB { return bookmarksQuery(db, node) })
+	return NewSource[Bookmark](s, "id", func(db *gorm.DB) *gorm.DB { return bookmarksQuery(db, node) })
 }
 
 // BookmarkIDs returns the bookmark ids of each node, keyed by node id.

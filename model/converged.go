@@ -113,7 +113,7 @@ func (s *Store) RepositoryProperties(ctx context.Context, n *Node, src *Reposito
 // lineageProperties loads the properties of n's project, environment (when
 // n is or sits below one) and n itself, in that order.
 func (s *Store) lineageProperties(ctx context.Context, n *Node) ([]*PropertySetWithOwner, error) {
-	paths := lineage(n.Path)
+	paths := Lineage(n.Path)
 	var out []*PropertySetWithOwner
 	err := s.Read(ctx, func(db *gorm.DB) error {
 		var nodes []Node
@@ -147,9 +147,9 @@ func (s *Store) lineageProperties(ctx context.Context, n *Node) ([]*PropertySetW
 	return out, err
 }
 
-// lineage lists the paths from the project down to path:
+// Lineage lists the paths from the project down to path:
 // /projects/p, /projects/p/environments/e, /projects/p/environments/e/assets/a.
-func lineage(path string) []string {
+func Lineage(path string) []string {
 	var out []string
 	segments := 0
 	for i := 1; i <= len(path); i++ {

@@ -21,7 +21,7 @@ type convTree struct {
 
 func convNewTree(t *testing.T) *convTree {
 	t.Helper()
-	store := testutil.NewServer(t).Store
+	store := testutil.NewStore(t).Store
 	ctx := context.Background()
 	create := func(parent *model.Node, kind, code string) *model.Node {
 		n, err := store.CreateNode(ctx, model.SystemActor, parent, kind, model.NodeInput{Code: code, Name: code})

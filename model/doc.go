@@ -1,5 +1,5 @@
-// Package model holds Steward's records (GORM models) and the domain operations
-// on them: the node tree, versioned properties and settings, identity, events,
-// git remotes, templates, changes and the step state machine. It knows nothing
-// of HTTP; handlers call its operations and render the results.
+// Package model holds Steward's core records (GORM models) and the domain
+// operations on them: the node tree, versioned properties and settings,
+// identity, events, git remotes and templates. What runs (changes, steps,
+// log lines) is in model/run, built on this. It knows nothing of HTTP.
 package model

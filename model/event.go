@@ -65,7 +65,7 @@ var EventFilters = map[string]listquery.Field{
 
 // EventList is eventsQuery as a list source.
 func (s *Store) EventList() Source[Event] {
-	return newSource[Event](s, "id", func(db *gorm.DB) *gorm.DB { return eventsQuery(db) })
+	return NewSource[Event](s, "id", func(db *gorm.DB) *gorm.DB { return eventsQuery(db) })
 }
 
 // EventByID loads one event; an id that is not a UUID is simply not found.
@@ -112,7 +112,7 @@ func LatestEvents(ctx context.Context, src Source[Event], q listquery.List) (Pag
 	var rows []Event
 	n := q.Limit
 	if err := where(src.db(ctx), q).Order("created_at DESC").Order("id DESC").Limit(n + 1).Find(&rows).Error; err != nil {
-		return Page[Event]{}, translate(err)
+		return Page[Event]{}, TranslateError(err)
 	}
 	more := len(rows) > n
 	if more {

@@ -16,7 +16,7 @@ import (
 // again (as JSON, which is YAML), parses to the same thing.
 func FuzzParseActionsFile(f *testing.F) {
 	for _, seed := range []string{
-		machineActions,
+		"actions:\n  p:\n    run_as: parallel\n    steps: [a, b, {wait: {name: W, requires_approval_from: ops}}]\n  a: {run: x, timeout: 1m}\n  b: {run: y}\n",
 		`actions:
   build:
     description: Build the release

@@ -48,7 +48,7 @@ var GitRemoteFilters = map[string]listquery.Field{
 
 // GitRemoteList is gitRemotesQuery as a list source.
 func (s *Store) GitRemoteList(project *Node) Source[GitRemote] {
-	return newSource[GitRemote](s, "id", func(db *gorm.DB) *gorm.DB { return gitRemotesQuery(db, project) })
+	return NewSource[GitRemote](s, "id", func(db *gorm.DB) *gorm.DB { return gitRemotesQuery(db, project) })
 }
 
 // eventAttrs describe a remote in the audit trail: never a credential, and
@@ -135,7 +135,7 @@ func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node
 			return taken()
 		}
 		if err := tx.Create(g).Error; err != nil {
-			if IsDuplicate(translate(err)) {
+			if IsDuplicate(TranslateError(err)) {
 				return taken()
 			}
 			return err
@@ -237,7 +237,7 @@ func (s *Store) DeleteGitRemote(ctx context.Context, actor *Actor, project *Node
 // is kept on delete (only its credentials go) so the change stays explainable.
 func remoteInUse(tx *gorm.DB, id string) (bool, error) {
 	var n int64
-	err := tx.Model(&Change{}).Where("git_remote_id = ?", id).Limit(1).Count(&n).Error
+	err := tx.Table("changes").Where("git_remote_id = ?", id).Limit(1).Count(&n).Error
 	return n > 0, err
 }
 

@@ -2,35 +2,21 @@ package model_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
-	"github.com/stewardhq/steward/pkg/secret"
+	"github.com/stewardhq/steward/model/run"
 )
 
 // remoteStore is a store with a secret box and git mirrors, and project opc.
-func remoteStore(t *testing.T) (*model.Store, *model.Node) {
+func remoteStore(t *testing.T) (*run.Store, *model.Node) {
 	t.Helper()
-	store := model.NewStore(testutil.DB(t), testutil.Logger(t))
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	box, err := secret.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store.Secrets = box
-	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
-	store.Git.AllowLocal = true // the test repositories are file:// remotes
+	store := testutil.NewStore(t)
 	p, err := store.CreateNode(context.Background(), model.SystemActor, nil, model.KindProject, model.NodeInput{Code: "opc", Name: "OpsChain"})
 	if err != nil {
 		t.Fatalf("create project: %v", err)
@@ -39,15 +25,6 @@ func remoteStore(t *testing.T) (*model.Store, *model.Node) {
 }
 
 func remoteStr(s string) *string { return &s }
-
-func remoteCount(t *testing.T, store *model.Store, table string) int64 {
-	t.Helper()
-	var n int64
-	if err := store.DB.Table(table).Count(&n).Error; err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // remoteExpectInvalid checks err is a 422 naming the attribute field.
 func remoteExpectInvalid(t *testing.T, err error, field string) {
@@ -82,7 +59,7 @@ func TestRemoteCreateRefusesBadInput(t *testing.T) {
 		_, err := store.CreateGitRemote(ctx, model.SystemActor, p, c.in)
 		t.Run(name, func(t *testing.T) { remoteExpectInvalid(t, err, c.pointer) })
 	}
-	if n := remoteCount(t, store, "git_remotes"); n != 0 {
+	if n := testutil.Count(t, store.DB, "git_remotes"); n != 0 {
 		t.Fatalf("%d git remotes written by refused creates", n)
 	}
 }
@@ -115,7 +92,7 @@ func TestRemoteCreateRules(t *testing.T) {
 	if e := steward.AsError(err); err == nil || e.Kind != steward.KindInvalid || e.Code != "archived_parent" {
 		t.Fatalf("create in archived project: %v, want 422 archived_parent", err)
 	}
-	if n := remoteCount(t, store, "git_remotes"); n != 5 {
+	if n := testutil.Count(t, store.DB, "git_remotes"); n != 5 {
 		t.Fatalf("%d git remotes, want 5", n)
 	}
 }
@@ -317,7 +294,7 @@ func TestRemotesShareNoUnprovenFetch(t *testing.T) {
 		}
 	}
 	change := func(project *model.Node, remote string) error {
-		_, err := store.CreateChange(ctx, model.SystemActor, project, model.ChangeInput{Action: "build", GitRemoteName: remoteStr(remote), GitRev: remoteStr("main")})
+		_, err := store.CreateChange(ctx, model.SystemActor, project, run.ChangeInput{Action: "build", GitRemoteName: remoteStr(remote), GitRev: remoteStr("main")})
 		return err
 	}
 	if err := change(sec, "good"); err != nil {
@@ -358,11 +335,11 @@ func TestLocalRemotesRefusedUnlessAllowed(t *testing.T) {
 		_, err = store.CreateTemplate(ctx, model.SystemActor, p, model.TemplateInput{Code: fmt.Sprintf("t%d", i), Name: "T", URL: u})
 		remoteExpectInvalid(t, err, "url")
 	}
-	_, err := store.CreateChange(ctx, model.SystemActor, p, model.ChangeInput{Action: "build", GitRemoteName: remoteStr("stored"), GitRev: remoteStr("main")})
+	_, err := store.CreateChange(ctx, model.SystemActor, p, run.ChangeInput{Action: "build", GitRemoteName: remoteStr("stored"), GitRev: remoteStr("main")})
 	if e := steward.AsError(err); err == nil || e.Kind != steward.KindInvalid {
 		t.Fatalf("change through a stored file:// remote with local remotes off: %v, want 422", err)
 	}
-	if n := remoteCount(t, store, "changes"); n != 0 {
+	if n := testutil.Count(t, store.DB, "changes"); n != 0 {
 		t.Fatalf("%d changes written", n)
 	}
 }

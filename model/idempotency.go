@@ -68,12 +68,12 @@ type ResponseHeaders map[string][]string
 
 // Value stores the headers as JSON text; nil becomes {}.
 func (h ResponseHeaders) Value() (driver.Value, error) {
-	return jsonValue(h == nil, "{}", map[string][]string(h))
+	return JSONValue(h == nil, "{}", map[string][]string(h))
 }
 
 // Scan reads JSON text or bytes.
 func (h *ResponseHeaders) Scan(src any) error {
-	return scanJSON("ResponseHeaders", src, h, ResponseHeaders{})
+	return ScanJSON("ResponseHeaders", src, h, ResponseHeaders{})
 }
 
 // CheckIdempotencyKey accepts 1 to 255 printable ASCII characters.

@@ -14,8 +14,8 @@ import (
 // JSON column type stores nil as its empty JSON value and reads NULL as it:
 // callers never meet a nil map or list from the database.
 
-// jsonValue stores v as JSON text, or empty when isNil.
-func jsonValue(isNil bool, empty string, v any) (driver.Value, error) {
+// JSONValue stores v as JSON text, or empty when isNil.
+func JSONValue(isNil bool, empty string, v any) (driver.Value, error) {
 	if isNil {
 		return empty, nil
 	}
@@ -23,9 +23,9 @@ func jsonValue(isNil bool, empty string, v any) (driver.Value, error) {
 	return string(b), err
 }
 
-// scanJSON reads JSON text or bytes from src into dst, starting from empty (a
+// ScanJSON reads JSON text or bytes from src into dst, starting from empty (a
 // fresh empty value of the type), which is also what NULL reads as.
-func scanJSON[T any](name string, src any, dst *T, empty T) error {
+func ScanJSON[T any](name string, src any, dst *T, empty T) error {
 	var b []byte
 	switch v := src.(type) {
 	case nil:
@@ -52,12 +52,12 @@ func scanJSON[T any](name string, src any, dst *T, empty T) error {
 type JSONMap map[string]any
 
 // Value stores the map as JSON text; nil becomes {}.
-func (m JSONMap) Value() (driver.Value, error) { return jsonValue(m == nil, "{}", map[string]any(m)) }
+func (m JSONMap) Value() (driver.Value, error) { return JSONValue(m == nil, "{}", map[string]any(m)) }
 
 // Scan reads JSON text or bytes, numbers exact (through UnmarshalJSON);
 // NULL and null read as an empty map.
 func (m *JSONMap) Scan(src any) error {
-	if err := scanJSON("JSONMap", src, m, JSONMap{}); err != nil {
+	if err := ScanJSON("JSONMap", src, m, JSONMap{}); err != nil {
 		return fmt.Errorf("JSONMap: %w", err)
 	}
 	if *m == nil {
@@ -99,16 +99,8 @@ var errNotObject = errors.New("the JSON value is not an object")
 type JSONList []string
 
 // Value stores the list as JSON text; nil becomes [].
-func (l JSONList) Value() (driver.Value, error) { return jsonValue(l == nil, "[]", []string(l)) }
+func (l JSONList) Value() (driver.Value, error) { return JSONValue(l == nil, "[]", []string(l)) }
 
 // Scan reads JSON text or bytes.
-func (l *JSONList) Scan(src any) error { return scanJSON("JSONList", src, l, JSONList{}) }
+func (l *JSONList) Scan(src any) error { return ScanJSON("JSONList", src, l, JSONList{}) }
 
-// JSONActors is a JSON array of step actors (approved_by, rejected_by, continued_by).
-type JSONActors []StepActor
-
-// Value stores the list as JSON text; nil becomes [].
-func (l JSONActors) Value() (driver.Value, error) { return jsonValue(l == nil, "[]", []StepActor(l)) }
-
-// Scan reads JSON text or bytes.
-func (l *JSONActors) Scan(src any) error { return scanJSON("JSONActors", src, l, JSONActors{}) }

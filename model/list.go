@@ -22,7 +22,8 @@ type Source[T any] struct {
 	scope  func(*gorm.DB) *gorm.DB
 }
 
-func newSource[T any](s *Store, keyset string, scope func(*gorm.DB) *gorm.DB) Source[T] {
+// NewSource is the rows scope selects from s's database, paged by keyset.
+func NewSource[T any](s *Store, keyset string, scope func(*gorm.DB) *gorm.DB) Source[T] {
 	return Source[T]{store: s, keyset: keyset, scope: scope}
 }
 
@@ -53,13 +54,21 @@ func (src Source[T]) Fetch(ctx context.Context, q listquery.List) (Page[T], erro
 	}
 	var rows []T
 	if err := db.Limit(q.Limit + 1).Find(&rows).Error; err != nil {
-		return Page[T]{}, translate(err)
+		return Page[T]{}, TranslateError(err)
 	}
 	more := len(rows) > q.Limit
 	if more {
 		rows = rows[:q.Limit]
 	}
 	return Page[T]{Rows: rows, More: more}, nil
+}
+
+// Above reads up to limit rows matching q's filters whose keyset is above
+// after, in keyset order: a follower's walk, an index range scan at any depth.
+func (src Source[T]) Above(ctx context.Context, q listquery.List, after any, limit int) ([]T, error) {
+	var rows []T
+	err := where(src.db(ctx), q).Where(src.keyset+" > ?", after).Order(src.keyset + " ASC").Limit(limit).Find(&rows).Error
+	return rows, TranslateError(err)
 }
 
 // Each calls fn for every row matching the list's filters, oldest first
@@ -76,7 +85,7 @@ func (src Source[T]) Each(ctx context.Context, q listquery.List, batch int, fn f
 		}
 		return nil
 	})
-	return translate(res.Error)
+	return TranslateError(res.Error)
 }
 
 // Any reports whether the source has any row at all, filters aside: it
@@ -84,7 +93,7 @@ func (src Source[T]) Each(ctx context.Context, q listquery.List, batch int, fn f
 func (src Source[T]) Any(ctx context.Context) (bool, error) {
 	var rows []T
 	err := src.db(ctx).Select(src.keyset).Limit(1).Find(&rows).Error
-	return len(rows) > 0, translate(err)
+	return len(rows) > 0, TranslateError(err)
 }
 
 var likeEscape = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -188,7 +188,7 @@ var MintModelFilters = map[string]listquery.Field{
 
 // MintModelList is mintModelsQuery as a list source.
 func (s *Store) MintModelList(asset *Node) Source[MintModel] {
-	return newSource[MintModel](s, "id", func(db *gorm.DB) *gorm.DB { return mintModelsQuery(db, asset) })
+	return NewSource[MintModel](s, "id", func(db *gorm.DB) *gorm.DB { return mintModelsQuery(db, asset) })
 }
 
 // mintModelHistoryQuery scopes MintModel history entries to an asset.
@@ -204,7 +204,7 @@ var MintModelHistoryFilters = map[string]listquery.Field{
 
 // MintModelHistoryList is mintModelHistoryQuery as a list source.
 func (s *Store) MintModelHistoryList(asset *Node) Source[MintModelHistory] {
-	return newSource[MintModelHistory](s, "id", func(db *gorm.DB) *gorm.DB { return mintModelHistoryQuery(db, asset) })
+	return NewSource[MintModelHistory](s, "id", func(db *gorm.DB) *gorm.DB { return mintModelHistoryQuery(db, asset) })
 }
 
 // GetMintModel loads MintModel id of asset.

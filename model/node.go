@@ -203,7 +203,7 @@ func NodeFilters(kind string) map[string]listquery.Field {
 
 // ChildList is childrenQuery as a list source.
 func (s *Store) ChildList(parent *Node, kind string) Source[Node] {
-	return newSource[Node](s, "id", func(db *gorm.DB) *gorm.DB { return childrenQuery(db, parent, kind) })
+	return NewSource[Node](s, "id", func(db *gorm.DB) *gorm.DB { return childrenQuery(db, parent, kind) })
 }
 
 // NodeInput is what a client may set on a node.
@@ -288,7 +288,7 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 		}
 		n.PropertiesID, n.SettingsID = props.ID, settings.ID
 		if err := tx.Create(n).Error; err != nil {
-			if IsDuplicate(translate(err)) {
+			if IsDuplicate(TranslateError(err)) {
 				return steward.Invalid("code", "taken", "%s code %q is already used here", kind, in.Code)
 			}
 			return err

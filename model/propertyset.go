@@ -85,7 +85,7 @@ func loadPropertySet(db *gorm.DB, kind, id string) (*PropertySetWithOwner, error
 	}
 	var ps PropertySet
 	if err := db.Where("id = ? AND kind = ?", id, kind).Take(&ps).Error; err != nil {
-		if ModelNotFound(translate(err)) {
+		if ModelNotFound(TranslateError(err)) {
 			return nil, steward.NotFound(kind, id)
 		}
 		return nil, err
@@ -155,7 +155,7 @@ func (s *Store) UpdatePropertySet(ctx context.Context, actor *Actor, kind, id st
 func (s *Store) whyNotUpdated(tx *gorm.DB, kind, id string, expected *int) error {
 	var ps PropertySet
 	err := tx.Select("id", "version").Where("id = ? AND kind = ?", id, kind).Take(&ps).Error
-	if ModelNotFound(translate(err)) {
+	if ModelNotFound(TranslateError(err)) {
 		return steward.NotFound(kind, id)
 	}
 	if err != nil {
@@ -196,7 +196,7 @@ var PropertySetVersionFilters = map[string]listquery.Field{
 
 // PropertySetVersionList is propertySetVersionsQuery as a list source.
 func (s *Store) PropertySetVersionList(ps *PropertySet) Source[PropertySetVersion] {
-	return newSource[PropertySetVersion](s, "id", func(db *gorm.DB) *gorm.DB { return propertySetVersionsQuery(db, ps) })
+	return NewSource[PropertySetVersion](s, "id", func(db *gorm.DB) *gorm.DB { return propertySetVersionsQuery(db, ps) })
 }
 
 // GetPropertySetVersion loads version n of ps; 404 names the version when missing.

@@ -17,15 +17,14 @@ import (
 
 // Store runs domain operations against the database. Now is the one clock:
 // every timestamp Steward writes comes from it. Git reads remotes through
-// local mirrors; Secrets seals credentials at rest; Logs wakes live log
-// followers.
+// local mirrors; Secrets seals credentials at rest. Runs (changes, steps,
+// log lines) are the run package's, on top of this store.
 type Store struct {
 	DB      *gorm.DB
 	Now     func() time.Time
 	Log     *slog.Logger
 	Git     *gitops.Mirrors
 	Secrets *secret.Box
-	Logs    *LogNotifier
 
 	work      Signal // changes or steps need attention: the engine listens
 	templates Signal // a template version waits to be resolved
@@ -47,8 +46,7 @@ func NewStore(db *gorm.DB, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{DB: db, Log: log, Logs: NewLogNotifier(),
-		Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	return &Store{DB: db, Log: log, Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
 // NewID returns a time-ordered UUIDv7, so ids sort in creation order and keyset
@@ -58,12 +56,12 @@ func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 // Write runs fn in one transaction: either everything it writes lands, or nothing.
 // Database errors are translated to domain errors here and nowhere else.
 func (s *Store) Write(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return translate(s.DB.WithContext(ctx).Transaction(fn))
+	return TranslateError(s.DB.WithContext(ctx).Transaction(fn))
 }
 
 // Read runs fn on a context-bound connection with translated errors.
 func (s *Store) Read(ctx context.Context, fn func(db *gorm.DB) error) error {
-	return translate(fn(s.DB.WithContext(ctx)))
+	return TranslateError(fn(s.DB.WithContext(ctx)))
 }
 
 // DatabaseVersion names the database server answering, e.g. "PostgreSQL
@@ -81,7 +79,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sqlDB.PingContext(ctx)
 }
 
-func translate(err error) error {
+func TranslateError(err error) error {
 	if err == nil {
 		return nil
 	}

@@ -43,7 +43,7 @@ func (s *Store) AssetTemplate(ctx context.Context, asset *Node) (*Template, *Tem
 			return err
 		}
 		found = true
-		return takeVersion(db, *id, &tv, &tpl)
+		return TakeVersion(db, *id, &tv, &tpl)
 	})
 	if err != nil || !found {
 		return nil, nil, gitops.Remote{}, err
@@ -104,7 +104,7 @@ var TemplateFilters = map[string]listquery.Field{
 
 // TemplateList is templatesQuery as a list source.
 func (s *Store) TemplateList(project *Node) Source[Template] {
-	return newSource[Template](s, "id", func(db *gorm.DB) *gorm.DB { return templatesQuery(db, project) })
+	return NewSource[Template](s, "id", func(db *gorm.DB) *gorm.DB { return templatesQuery(db, project) })
 }
 
 // TemplateVersionIDs lists each template's version ids, keyed by template id.
@@ -172,7 +172,7 @@ func (s *Store) CreateTemplate(ctx context.Context, actor *Actor, project *Node,
 			return taken
 		}
 		if err := tx.Create(t).Error; err != nil {
-			if IsDuplicate(translate(err)) {
+			if IsDuplicate(TranslateError(err)) {
 				return taken
 			}
 			return err

@@ -39,7 +39,7 @@ var TemplateVersionHistoryFilters = map[string]listquery.Field{
 
 // VersionHistoryList is versionHistoryQuery as a list source.
 func (s *Store) VersionHistoryList(asset *Node) Source[TemplateVersionHistory] {
-	return newSource[TemplateVersionHistory](s, "id", func(db *gorm.DB) *gorm.DB { return versionHistoryQuery(db, asset) })
+	return NewSource[TemplateVersionHistory](s, "id", func(db *gorm.DB) *gorm.DB { return versionHistoryQuery(db, asset) })
 }
 
 // GetVersionHistory loads history row id of asset; 404 when missing.

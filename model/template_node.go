@@ -82,7 +82,7 @@ func (s *Store) setAssetTemplate(tx *gorm.DB, n *Node, in NodeInput, set map[str
 	}
 	var v TemplateVersion
 	err = tx.Where("template_id = ? AND version = ?", t.ID, version).Take(&v).Error
-	if ModelNotFound(translate(err)) {
+	if ModelNotFound(TranslateError(err)) {
 		return steward.Invalid(versionPtr, "unknown_template_version", "template %q has no version %q", t.Code, version)
 	}
 	if err != nil {

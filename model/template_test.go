@@ -10,6 +10,7 @@ import (
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
@@ -40,7 +41,7 @@ const tmplPassword = "s3cret-template-password"
 
 // tmplFixture is a store with project opc, a repository and template web on it.
 type tmplFixture struct {
-	store   *model.Store
+	store   *run.Store
 	project *model.Node
 	repo    *testgit.GitRepo
 	tpl     *model.Template
@@ -366,5 +367,39 @@ func TestParseActionsFile(t *testing.T) {
 		if _, err := model.ParseActionsFile("x/actions.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "x/actions.yaml") {
 			t.Errorf("%s: error %v, want one naming the file", name, err)
 		}
+	}
+}
+
+// An asset's change runs its template version's actions, from the
+// template's folder when the commit has one.
+func TestCreateAssetChangeRunsTemplateVersion(t *testing.T) {
+	f := tmplSetup(t)
+	v1 := f.put(t, "v1", "main")
+	// v2's commit keeps its actions in the template's folder, which wins.
+	f.repo.Commit("folder", map[string]string{"web/actions.yaml": "actions:\n  only_in_folder:\n    run: echo hi\n"})
+	v2 := f.put(t, "v2", "main")
+	asset, err := f.store.CreateNode(f.ctx, model.SystemActor, f.project, model.KindAsset,
+		model.NodeInput{Code: "www", Name: "WWW", TemplateName: remoteStr("web"), TemplateVersion: remoteStr("v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.store.CreateChange(f.ctx, model.SystemActor, asset, run.ChangeInput{Action: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TemplateVersionID == nil || *c.TemplateVersionID != v1.ID || *c.CommitSHA != *v1.CommitSHA || c.GitRemoteID != nil || c.GitRemoteName != "web" {
+		t.Fatalf("asset change = %+v", c)
+	}
+	_, err = f.store.CreateChange(f.ctx, model.SystemActor, asset, run.ChangeInput{Action: "only_in_folder"})
+	if e := steward.AsError(err); e.Code != "unknown_action" || !strings.Contains(e.Detail, *v1.CommitSHA) {
+		t.Fatalf("v1 has no only_in_folder: %v", err)
+	}
+	c, err = f.store.CreateChange(f.ctx, model.SystemActor, asset, run.ChangeInput{Action: "only_in_folder", TemplateVersion: remoteStr("v2")})
+	if err != nil || *c.TemplateVersionID != v2.ID {
+		t.Fatalf("change at v2: %v %+v", err, c)
+	}
+	_, err = f.store.CreateChange(f.ctx, model.SystemActor, asset, run.ChangeInput{Action: "deploy", TemplateVersion: remoteStr("v9")})
+	if e := steward.AsError(err); e.Code != "unknown_template_version" || e.Field != "template_version" {
+		t.Fatalf("unknown version: %v", err)
 	}
 }

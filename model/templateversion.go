@@ -51,10 +51,10 @@ type Action struct {
 type ActionList []Action
 
 // Value stores the list as JSON text; nil becomes [].
-func (l ActionList) Value() (driver.Value, error) { return jsonValue(l == nil, "[]", []Action(l)) }
+func (l ActionList) Value() (driver.Value, error) { return JSONValue(l == nil, "[]", []Action(l)) }
 
 // Scan reads JSON text or bytes.
-func (l *ActionList) Scan(src any) error { return scanJSON("ActionList", src, l, ActionList{}) }
+func (l *ActionList) Scan(src any) error { return ScanJSON("ActionList", src, l, ActionList{}) }
 
 // TemplateVersionInput is a PUT of a version: GitRev is required, nil
 // Description and Archived leave the stored values as they are.
@@ -83,11 +83,11 @@ var TemplateVersionFilters = map[string]listquery.Field{
 
 // TemplateVersionList is templateVersionsQuery as a list source.
 func (s *Store) TemplateVersionList(t *Template) Source[TemplateVersion] {
-	return newSource[TemplateVersion](s, "id", func(db *gorm.DB) *gorm.DB { return templateVersionsQuery(db, t) })
+	return NewSource[TemplateVersion](s, "id", func(db *gorm.DB) *gorm.DB { return templateVersionsQuery(db, t) })
 }
 
-// takeVersion reads template version id into tv and its template into tpl.
-func takeVersion(db *gorm.DB, id string, tv *TemplateVersion, tpl *Template) error {
+// TakeVersion reads template version id into tv and its template into tpl.
+func TakeVersion(db *gorm.DB, id string, tv *TemplateVersion, tpl *Template) error {
 	if err := db.Where("id = ?", id).Take(tv).Error; err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (s *Store) PutTemplateVersion(ctx context.Context, actor *Actor, project *N
 		now := s.Now()
 		var existing TemplateVersion
 		err := templateVersionsQuery(tx, t).Where("version = ?", version).Take(&existing).Error
-		if ModelNotFound(translate(err)) {
+		if ModelNotFound(TranslateError(err)) {
 			if in.Archived != nil && *in.Archived {
 				return steward.Invalid("archived", "archived_on_create", "a new template version cannot be created archived")
 			}

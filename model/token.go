@@ -170,7 +170,7 @@ var TokenFilters = map[string]listquery.Field{
 
 // TokenList is the tokens actor may see, as a list source.
 func (s *Store) TokenList(actor *Actor) Source[APIToken] {
-	return newSource[APIToken](s, "id", func(db *gorm.DB) *gorm.DB { return tokensQuery(db, actor) })
+	return NewSource[APIToken](s, "id", func(db *gorm.DB) *gorm.DB { return tokensQuery(db, actor) })
 }
 
 // RevokeToken revokes token id. Users revoke their own; admins any. A token

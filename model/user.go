@@ -57,7 +57,7 @@ var UserFilters = map[string]listquery.Field{
 
 // UserList is usersQuery as a list source.
 func (s *Store) UserList() Source[User] {
-	return newSource[User](s, "id", func(db *gorm.DB) *gorm.DB { return usersQuery(db) })
+	return NewSource[User](s, "id", func(db *gorm.DB) *gorm.DB { return usersQuery(db) })
 }
 
 // groupsQuery is the group list.
@@ -71,7 +71,7 @@ var GroupFilters = map[string]listquery.Field{
 
 // GroupList is groupsQuery as a list source.
 func (s *Store) GroupList() Source[Group] {
-	return newSource[Group](s, "id", func(db *gorm.DB) *gorm.DB { return groupsQuery(db) })
+	return NewSource[Group](s, "id", func(db *gorm.DB) *gorm.DB { return groupsQuery(db) })
 }
 
 // Actor is who performs an operation: an authenticated user or the system.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	runs "github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
@@ -49,7 +51,7 @@ func TestCLIServeEndsItsPredecessorsSteps(t *testing.T) {
 	if url == "" {
 		url = "sqlite://" + filepath.Join(c.dataDir, "steward.db")
 	}
-	store := model.NewStore(testutil.Open(t, url), testutil.Logger(t))
+	store := runs.New(model.NewStore(testutil.Open(t, url), testutil.Logger(t)), nil)
 	store.Git = gitops.NewMirrors(t.TempDir())
 	store.Git.AllowLocal = true
 	key, _, err := (&config.Config{DataDir: c.dataDir}).Key()
@@ -70,7 +72,7 @@ func TestCLIServeEndsItsPredecessorsSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	remote, rev := "origin", "main"
-	ch, err := store.CreateChange(ctx, model.SystemActor, p, model.ChangeInput{Action: "slow", GitRemoteName: &remote, GitRev: &rev})
+	ch, err := store.CreateChange(ctx, model.SystemActor, p, runs.ChangeInput{Action: "slow", GitRemoteName: &remote, GitRev: &rev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,14 +96,14 @@ func TestCLIServeEndsItsPredecessorsSteps(t *testing.T) {
 	s := c.serve(t, "--allow-local-remotes")
 	defer s.stop()
 	// Ended before the server listened: no waiting on the hour-long lease.
-	var got model.Step
+	var got runs.Step
 	if err := store.DB.Where("id = ?", st.ID).Take(&got).Error; err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != model.StatusError {
+	if got.Status != runs.StatusError {
 		t.Fatalf("the predecessor's step is %s after the restart, want error", got.Status)
 	}
-	var lines []model.LogLine
+	var lines []runs.LogLine
 	if err := store.DB.Where("step_id = ?", st.ID).Find(&lines).Error; err != nil {
 		t.Fatal(err)
 	}

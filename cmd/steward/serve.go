@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	runs "github.com/stewardhq/steward/model/run"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -32,7 +34,7 @@ type env struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	db    *gorm.DB
-	store *model.Store
+	store *runs.Store
 }
 
 // open loads configuration, opens and migrates the database. prepare, when
@@ -61,7 +63,7 @@ func open(ctx context.Context, name string, args []string, stderr io.Writer, ext
 		closeDB(g)
 		return nil, err
 	}
-	return &env{cfg: cfg, log: log, db: g, store: model.NewStore(g, log)}, nil
+	return &env{cfg: cfg, log: log, db: g, store: runs.New(model.NewStore(g, log), nil)}, nil
 }
 
 func closeDB(g *gorm.DB) {
@@ -122,10 +124,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	e.store.Git.Private = []string{e.cfg.DataDir}
 	if db.DialectOf(e.db) == db.Postgres {
 		// Followers of a change's log wake on lines other replicas append.
-		e.store.Logs = model.NewPostgresLogNotifier(e.cfg.DatabaseURL, e.log)
+		e.store.Logs = runs.NewPostgresLogNotifier(e.cfg.DatabaseURL, e.log)
 	}
 	// Template versions are resolved in the background, outside requests.
-	resolver := &model.TemplateResolver{Store: e.store}
+	resolver := &model.TemplateResolver{Store: e.store.Store}
 	if err := resolver.Start(ctx); err != nil {
 		return err
 	}

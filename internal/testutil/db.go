@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stewardhq/steward/gitops"
+	"github.com/stewardhq/steward/model/run"
+
 	"gorm.io/gorm"
 
 	"github.com/stewardhq/steward/model"
@@ -157,14 +160,36 @@ func closeGorm(g *gorm.DB) {
 	}
 }
 
+// NewStore is a store on a fresh database with a secret box and Git
+// mirrors that accept the tests' file:// remotes.
+func NewStore(t testing.TB) *run.Store {
+	t.Helper()
+	store := run.New(model.NewStore(DB(t), Logger(t)), nil)
+	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
+	store.Git.AllowLocal = true // the test repositories are file:// remotes
+	store.Secrets = testSecrets(t)
+	return store
+}
+
 // StoreAt is a store on the database at url as a server process builds
 // one: on PostgreSQL its log followers also wake through LISTEN/NOTIFY.
-func StoreAt(t testing.TB, url string) *model.Store {
+func StoreAt(t testing.TB, url string) *run.Store {
 	t.Helper()
 	g := Open(t, url)
-	store := model.NewStore(g, Logger(t))
+	store := run.New(model.NewStore(g, Logger(t)), nil)
 	if db.DialectOf(g) == db.Postgres {
-		store.Logs = model.NewPostgresLogNotifier(url, store.Log)
+		store.Logs = run.NewPostgresLogNotifier(url, store.Log)
 	}
 	return store
+}
+
+// Count is the number of rows of table, which may carry a WHERE clause
+// ("events WHERE type = 'x'").
+func Count(t testing.TB, g *gorm.DB, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := g.Table(table).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/run"
 )
 
 // Waiting on the engine (see package enginetest for a server running one):
@@ -35,9 +35,9 @@ func WaitFor(t testing.TB, what string, cond func() (bool, string)) {
 }
 
 // WaitChange waits until change id has one of statuses and returns it.
-func WaitChange(t testing.TB, store *model.Store, id string, statuses ...string) *model.Change {
+func WaitChange(t testing.TB, store *run.Store, id string, statuses ...string) *run.Change {
 	t.Helper()
-	var c model.Change
+	var c run.Change
 	WaitFor(t, fmt.Sprintf("change %s to be %v", id, statuses), func() (bool, string) {
 		if err := store.DB.Where("id = ?", id).Take(&c).Error; err != nil {
 			return false, err.Error()
@@ -54,11 +54,11 @@ func WaitChange(t testing.TB, store *model.Store, id string, statuses ...string)
 
 // WaitStep waits until the step of change id matching pick has one of
 // statuses and returns it.
-func WaitStep(t testing.TB, store *model.Store, changeID string, pick func(*model.Step) bool, statuses ...string) *model.Step {
+func WaitStep(t testing.TB, store *run.Store, changeID string, pick func(*run.Step) bool, statuses ...string) *run.Step {
 	t.Helper()
-	var found *model.Step
+	var found *run.Step
 	WaitFor(t, fmt.Sprintf("a step of change %s to be %v", changeID, statuses), func() (bool, string) {
-		var steps []model.Step
+		var steps []run.Step
 		if err := store.DB.Where("change_id = ?", changeID).Order("position").Find(&steps).Error; err != nil {
 			return false, err.Error()
 		}

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
-	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/model"
 )
@@ -24,7 +24,7 @@ const AdminToken = "stw_test-admin-token-0123456789"
 // Server is a running Steward API over a fresh database.
 type Server struct {
 	*httptest.Server
-	Store *model.Store
+	Store *run.Store
 	API   *handler.API
 	t     testing.TB
 }
@@ -32,12 +32,8 @@ type Server struct {
 // NewServer starts an API server with user admin (group admin) holding AdminToken.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	g := DB(t)
-	log := Logger(t)
-	store := model.NewStore(g, log)
-	store.Git = gitops.NewMirrors(filepath.Join(t.TempDir(), "mirrors"))
-	store.Git.AllowLocal = true // the test repositories are file:// remotes
-	store.Secrets = testSecrets(t)
+	store := NewStore(t)
+	log := store.Log
 	ctx := context.Background()
 	if err := store.EnsureAdmin(ctx); err != nil {
 		t.Fatalf("create admin: %v", err)

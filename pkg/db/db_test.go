@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 
@@ -21,7 +23,7 @@ var coreModels = []any{
 	&model.Event{}, &model.User{}, &model.Group{}, &model.APIToken{},
 	&model.GitRemote{}, &model.Template{}, &model.TemplateVersion{}, &model.TemplateVersionHistory{},
 	&model.MintModel{}, &model.MintModelHistory{},
-	&model.Change{}, &model.Step{}, &model.LogLine{}, &model.IdempotencyKey{},
+	&run.Change{}, &run.Step{}, &run.LogLine{}, &model.IdempotencyKey{},
 }
 
 func coreOpen(t *testing.T, url string) *gorm.DB {

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/engine/sandbox"
 	"github.com/stewardhq/steward/internal/testutil"
-	"github.com/stewardhq/steward/model"
 )
 
 // NewServer is testutil.NewServer with an engine running changes in the
@@ -31,7 +32,7 @@ func Unisolated(e *engine.Engine) { e.Sandbox = sandbox.Open(sandbox.Config{Mode
 
 // Start runs an engine on store until the test ends, with a fast tick
 // and a short kill grace; configure may change any setting before it starts.
-func Start(t testing.TB, store *model.Store, configure ...func(*engine.Engine)) *engine.Engine {
+func Start(t testing.TB, store *run.Store, configure ...func(*engine.Engine)) *engine.Engine {
 	t.Helper()
 	e := &engine.Engine{Store: store, Log: store.Log, Workers: 4, WorkDir: filepath.Join(t.TempDir(), "work"),
 		Tick: 50 * time.Millisecond, Grace: 2 * time.Second}

@@ -1,4 +1,4 @@
-package model
+package run
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/stewardhq/steward/model"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"gorm.io/gorm"
@@ -59,7 +61,7 @@ func (s *Store) ClaimStep(ctx context.Context, owner string, lease time.Duration
 			return err
 		}
 		r := &changeRun{s: s, tx: tx}
-		return r.stepEvent(SystemActor, &st, "start", JSONMap{"worker": owner})
+		return r.stepEvent(model.SystemActor, &st, "start", model.JSONMap{"worker": owner})
 	})
 	if err != nil || !found {
 		return nil, nil, err
@@ -125,7 +127,7 @@ func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result Ste
 			}
 		}
 		if !result.OK {
-			if err := r.finish(SystemActor, st, StatusError, "error", JSONMap{"reason": result.Reason}); err != nil {
+			if err := r.finish(model.SystemActor, st, StatusError, "error", model.JSONMap{"reason": result.Reason}); err != nil {
 				return err
 			}
 			return r.progress()
@@ -216,7 +218,7 @@ func (s *Store) endLostSteps(ctx context.Context, where string, args []any, stil
 			if err := s.appendLogLineTx(r.tx, line); err != nil {
 				return err
 			}
-			if err := r.finish(SystemActor, st, StatusError, "error", JSONMap{"reason": "worker_lost", "worker": owner}); err != nil {
+			if err := r.finish(model.SystemActor, st, StatusError, "error", model.JSONMap{"reason": "worker_lost", "worker": owner}); err != nil {
 				return err
 			}
 			ended = true
@@ -244,11 +246,11 @@ func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
 	if len(raw) > maxPropertyPatch {
 		return steward.Errorf(steward.KindInvalid, "the patch is %d bytes; at most %d are accepted", len(raw), maxPropertyPatch)
 	}
-	var node Node
+	var node model.Node
 	if err := r.tx.Where("id = ?", r.c.NodeID).Take(&node).Error; err != nil {
 		return err
 	}
-	var ps PropertySet
+	var ps model.PropertySet
 	q := r.tx
 	if r.s.postgres() {
 		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
@@ -277,25 +279,25 @@ func (r *changeRun) applyPropertyPatch(st *Step, raw []byte) error {
 		}
 	}
 	// Numbers stay exact: the patch library keeps their text, and so does this.
-	data, err := DecodeJSONObject(doc)
+	data, err := model.DecodeJSONObject(doc)
 	if e := (*steward.Error)(nil); errors.As(err, &e) {
 		return steward.Errorf(steward.KindInvalid, "the patched properties of %s cannot be stored: %s", node.Path, e.Detail)
 	} else if err != nil {
 		return steward.Errorf(steward.KindInvalid, "the patched properties of %s are not a JSON object", node.Path)
 	}
-	res := r.tx.Model(&PropertySet{}).Where("id = ?", ps.ID).
+	res := r.tx.Model(&model.PropertySet{}).Where("id = ?", ps.ID).
 		Updates(map[string]any{"version": gorm.Expr("version + 1"), "data": data, "updated_at": r.now})
 	if res.Error != nil {
 		return res.Error
 	}
 	version := ps.Version + 1
-	v := &PropertySetVersion{ID: NewID(), PropertySetID: ps.ID, Version: version, Data: data, StepID: &st.ID,
+	v := &model.PropertySetVersion{ID: model.NewID(), PropertySetID: ps.ID, Version: version, Data: data, StepID: &st.ID,
 		CreatedBy: r.c.CreatedBy, CreatedAt: r.now}
 	if err := r.tx.Create(v).Error; err != nil {
 		return err
 	}
-	return r.s.Record(r.tx, SystemActor, "api:properties:update", node.EventSource(),
-		JSONMap{"properties_id": ps.ID, "version": version, "step_id": st.ID, "change_id": r.c.ID})
+	return r.s.Record(r.tx, model.SystemActor, "api:properties:update", node.EventSource(),
+		model.JSONMap{"properties_id": ps.ID, "version": version, "step_id": st.ID, "change_id": r.c.ID})
 }
 
 // StepsNotRunning returns those of ids that name steps which exist and are

@@ -1,7 +1,9 @@
-package model
+package run
 
 import (
 	"context"
+
+	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -24,11 +26,11 @@ var activeChangeStatuses = []string{StatusInitializing, StatusPending, StatusRun
 // parallelSettings reads allow_parallel for node: each key from the nearest
 // of the node, its environment and its project that sets it, else its
 // default.
-func parallelSettings(db *gorm.DB, node *Node) (Settings, error) {
-	paths := lineage(node.Path)
-	var nodes []Node
+func parallelSettings(db *gorm.DB, node *model.Node) (model.Settings, error) {
+	paths := model.Lineage(node.Path)
+	var nodes []model.Node
 	if err := db.Where("path IN ?", paths).Find(&nodes).Error; err != nil {
-		return Settings{}, err
+		return model.Settings{}, err
 	}
 	ids := make([]string, len(nodes))
 	byPath := map[string]string{}
@@ -36,15 +38,15 @@ func parallelSettings(db *gorm.DB, node *Node) (Settings, error) {
 		ids[i] = nodes[i].SettingsID
 		byPath[nodes[i].Path] = nodes[i].SettingsID
 	}
-	var sets []PropertySet
+	var sets []model.PropertySet
 	if err := db.Where("id IN ?", ids).Find(&sets).Error; err != nil {
-		return Settings{}, err
+		return model.Settings{}, err
 	}
-	data := map[string]JSONMap{}
+	data := map[string]model.JSONMap{}
 	for i := range sets {
 		data[sets[i].ID] = sets[i].Data
 	}
-	out := ParseSettings(nil)
+	out := model.ParseSettings(nil)
 	var changesSet, sameSet bool
 	for i := len(paths) - 1; i >= 0; i-- {
 		ap, _ := data[byPath[paths[i]]]["allow_parallel"].(map[string]any)
@@ -64,7 +66,7 @@ func parallelSettings(db *gorm.DB, node *Node) (Settings, error) {
 // them running the same action. sameNode reports a blocker of the first
 // kind. Earlier changes block later ones even while they wait themselves,
 // which is what makes blocked changes start in creation order.
-func queueFor(db *gorm.DB, c *Change, set Settings) (blockers []string, sameNode bool, err error) {
+func queueFor(db *gorm.DB, c *Change, set model.Settings) (blockers []string, sameNode bool, err error) {
 	if set.AllowParallelChanges && set.AllowParallelRunsOfSameChange {
 		return nil, false, nil
 	}
@@ -89,7 +91,7 @@ func queueFor(db *gorm.DB, c *Change, set Settings) (blockers []string, sameNode
 func (s *Store) ChangeQueueInfo(ctx context.Context, c *Change) (QueueInfo, error) {
 	out := QueueInfo{BlockedByQueue: []string{}}
 	err := s.Read(ctx, func(db *gorm.DB) error {
-		var node Node
+		var node model.Node
 		if err := db.Where("id = ?", c.NodeID).Take(&node).Error; err != nil {
 			return err
 		}
@@ -117,8 +119,8 @@ func (s *Store) ChangeQueueInfo(ctx context.Context, c *Change) (QueueInfo, erro
 // reads Git), and stores it as the change starts; a MintModel that cannot
 // be rendered fails the change.
 func (s *Store) startChange(ctx context.Context, c *Change) error {
-	var node Node
-	var set Settings
+	var node model.Node
+	var set model.Settings
 	var blocked bool
 	err := s.Read(ctx, func(db *gorm.DB) error {
 		if err := db.Where("id = ?", c.NodeID).Take(&node).Error; err != nil {
@@ -168,12 +170,12 @@ func (s *Store) startChange(ctx context.Context, c *Change) error {
 // PostgreSQL by locking the node row, so two changes on one node cannot
 // both see the other as not yet running) and starts the change or leaves it
 // pending.
-func (r *changeRun) startIfFree(node *Node, set Settings, mm *converge.Rendered) error {
+func (r *changeRun) startIfFree(node *model.Node, set model.Settings, mm *converge.Rendered) error {
 	if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
 		return r.progress()
 	}
 	if r.s.postgres() {
-		var locked Node
+		var locked model.Node
 		if err := r.tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
 			return err
 		}
@@ -199,7 +201,7 @@ func (r *changeRun) startIfFree(node *Node, set Settings, mm *converge.Rendered)
 	if err := r.pendSteps(); err != nil {
 		return err
 	}
-	if err := r.changeEvent(SystemActor, "start", nil); err != nil {
+	if err := r.changeEvent(model.SystemActor, "start", nil); err != nil {
 		return err
 	}
 	return r.progress()
@@ -223,7 +225,7 @@ func (r *changeRun) failStart(cause error) error {
 		return nil
 	}
 	r.c.StartedAt = &r.now
-	return r.endChange(SystemActor, StatusError, JSONMap{"reason": steward.AsError(cause).Detail})
+	return r.endChange(model.SystemActor, StatusError, model.JSONMap{"reason": steward.AsError(cause).Detail})
 }
 
 // firstStepID is the id of the change's first step ("" when it has none).
@@ -241,10 +243,10 @@ func (s *Store) firstStepID(ctx context.Context, changeID string) string {
 // renderChangeMintModel renders the MintModel of an asset change's template
 // version (nil when it has none) with the asset's converged properties and
 // the change's overrides.
-func (s *Store) renderChangeMintModel(ctx context.Context, c *Change, asset *Node) (*converge.Rendered, error) {
-	var tv TemplateVersion
-	var tpl Template
-	err := s.Read(ctx, func(db *gorm.DB) error { return takeVersion(db, *c.TemplateVersionID, &tv, &tpl) })
+func (s *Store) renderChangeMintModel(ctx context.Context, c *Change, asset *model.Node) (*converge.Rendered, error) {
+	var tv model.TemplateVersion
+	var tpl model.Template
+	err := s.Read(ctx, func(db *gorm.DB) error { return model.TakeVersion(db, *c.TemplateVersionID, &tv, &tpl) })
 	if err != nil {
 		return nil, err
 	}

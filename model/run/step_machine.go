@@ -1,8 +1,10 @@
-package model
+package run
 
 import (
 	"context"
 	"time"
+
+	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -57,7 +59,7 @@ func (s *Store) lockChange(tx *gorm.DB, id string) (*changeRun, error) {
 		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
 	}
 	if err := q.Where("id = ?", id).Take(&c).Error; err != nil {
-		if ModelNotFound(translate(err)) {
+		if model.ModelNotFound(model.TranslateError(err)) {
 			return nil, steward.NotFound("change", id)
 		}
 		return nil, err
@@ -145,16 +147,16 @@ func (r *changeRun) save() error {
 }
 
 // changeEventSource and stepEventSource link events to what they are about.
-func changeEventSource(c *Change) *EventSource {
-	return &EventSource{Type: "change", ID: c.ID, Path: "/changes/" + c.ID}
+func changeEventSource(c *Change) *model.EventSource {
+	return &model.EventSource{Type: "change", ID: c.ID, Path: "/changes/" + c.ID}
 }
 
-func stepEventSource(st *Step) *EventSource {
-	return &EventSource{Type: "step", ID: st.ID, Path: "/steps/" + st.ID}
+func stepEventSource(st *Step) *model.EventSource {
+	return &model.EventSource{Type: "step", ID: st.ID, Path: "/steps/" + st.ID}
 }
 
-func (r *changeRun) stepEvent(actor *Actor, st *Step, verb string, extra JSONMap) error {
-	attrs := JSONMap{"change_id": st.ChangeID, "action": st.Action, "status": st.Status}
+func (r *changeRun) stepEvent(actor *model.Actor, st *Step, verb string, extra model.JSONMap) error {
+	attrs := model.JSONMap{"change_id": st.ChangeID, "action": st.Action, "status": st.Status}
 	if st.Name != nil {
 		attrs["name"] = *st.Name
 	}
@@ -164,8 +166,8 @@ func (r *changeRun) stepEvent(actor *Actor, st *Step, verb string, extra JSONMap
 	return r.s.Record(r.tx, actor, "api:steps:"+verb, stepEventSource(st), attrs)
 }
 
-func (r *changeRun) changeEvent(actor *Actor, verb string, extra JSONMap) error {
-	attrs := JSONMap{"action": r.c.Action, "node_id": r.c.NodeID, "status": r.c.Status}
+func (r *changeRun) changeEvent(actor *model.Actor, verb string, extra model.JSONMap) error {
+	attrs := model.JSONMap{"action": r.c.Action, "node_id": r.c.NodeID, "status": r.c.Status}
 	for k, v := range extra {
 		attrs[k] = v
 	}
@@ -209,21 +211,21 @@ func (r *changeRun) activate(st *Step) error {
 		if st.Run == nil || *st.Run == "" {
 			// Nothing to execute: straight to its children.
 			r.setStep(st, StatusRunning)
-			return r.stepEvent(SystemActor, st, "start", nil)
+			return r.stepEvent(model.SystemActor, st, "start", nil)
 		}
 		r.setStep(st, StatusQueued)
 		return nil
 	case StepWait:
 		r.setStep(st, StatusWaiting)
-		return r.stepEvent(SystemActor, st, "start", nil)
+		return r.stepEvent(model.SystemActor, st, "start", nil)
 	default:
 		r.setStep(st, StatusRunning)
-		return r.stepEvent(SystemActor, st, "start", nil)
+		return r.stepEvent(model.SystemActor, st, "start", nil)
 	}
 }
 
 // finish ends a step. A failed step's unreached descendants are aborted.
-func (r *changeRun) finish(actor *Actor, st *Step, status, verb string, extra JSONMap) error {
+func (r *changeRun) finish(actor *model.Actor, st *Step, status, verb string, extra model.JSONMap) error {
 	r.setStep(st, status)
 	if err := r.stepEvent(actor, st, verb, extra); err != nil {
 		return err
@@ -242,7 +244,7 @@ func (r *changeRun) finish(actor *Actor, st *Step, status, verb string, extra JS
 func (r *changeRun) abortTree(st *Step) error {
 	if notStarted(st) {
 		r.setStep(st, StatusAborted)
-		if err := r.stepEvent(SystemActor, st, "abort", nil); err != nil {
+		if err := r.stepEvent(model.SystemActor, st, "abort", nil); err != nil {
 			return err
 		}
 	}
@@ -315,7 +317,7 @@ func (r *changeRun) reach(st *Step) error {
 	if out != StatusSuccess {
 		verb = "error"
 	}
-	return r.finish(SystemActor, st, out, verb, nil)
+	return r.finish(model.SystemActor, st, out, verb, nil)
 }
 
 // progress drives a running change's tree and ends the change when every
@@ -338,12 +340,12 @@ func (r *changeRun) progress() error {
 			}
 		}
 	}
-	return r.endChange(SystemActor, status, nil)
+	return r.endChange(model.SystemActor, status, nil)
 }
 
 // endChange finishes the change; steps still unfinished (only possible when
 // a change is cancelled or fails to start) are cancelled or aborted.
-func (r *changeRun) endChange(actor *Actor, status string, extra JSONMap) error {
+func (r *changeRun) endChange(actor *model.Actor, status string, extra model.JSONMap) error {
 	for _, st := range r.steps {
 		if Terminal(st.Status) {
 			continue
@@ -372,7 +374,7 @@ func (r *changeRun) endChange(actor *Actor, status string, extra JSONMap) error 
 func (s *Store) AdvanceChange(ctx context.Context, changeID string) error {
 	var c Change
 	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", changeID).Take(&c).Error }); err != nil {
-		if ModelNotFound(err) {
+		if model.ModelNotFound(err) {
 			return steward.NotFound("change", changeID)
 		}
 		return err

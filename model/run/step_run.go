@@ -1,10 +1,12 @@
-package model
+package run
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"path"
+
+	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
 
@@ -18,12 +20,12 @@ import (
 // properties (repository, project, environment, asset, then the change's
 // property_overrides).
 type RunContext struct {
-	Node   *Node
-	Source *RepositorySource // Remote carries opened credentials: never render or log it
+	Node   *model.Node
+	Source *model.RepositorySource // Remote carries opened credentials: never render or log it
 	// ActionsDir is the folder of actions.yaml inside the checkout ("" for
 	// the root); steps run there.
 	ActionsDir string
-	Properties JSONMap
+	Properties model.JSONMap
 }
 
 // ChangeRunContext resolves c's run context now. Properties are read fresh,
@@ -49,16 +51,16 @@ func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, e
 	if err != nil {
 		return nil, err
 	}
-	rc.Properties = JSONMap(converge.Merge(conv.Data, c.PropertyOverrides))
+	rc.Properties = model.JSONMap(converge.Merge(conv.Data, c.PropertyOverrides))
 	return rc, nil
 }
 
 // templateRunSource: asset changes run their template version's commit from
 // the template's repository, in <template code>/ when actions.yaml is there.
 func (s *Store) templateRunSource(ctx context.Context, c *Change, rc *RunContext) error {
-	var tv TemplateVersion
-	var tpl Template
-	err := s.Read(ctx, func(db *gorm.DB) error { return takeVersion(db, *c.TemplateVersionID, &tv, &tpl) })
+	var tv model.TemplateVersion
+	var tpl model.Template
+	err := s.Read(ctx, func(db *gorm.DB) error { return model.TakeVersion(db, *c.TemplateVersionID, &tv, &tpl) })
 	if err != nil {
 		return err
 	}
@@ -66,14 +68,14 @@ func (s *Store) templateRunSource(ctx context.Context, c *Change, rc *RunContext
 	if err != nil {
 		return err
 	}
-	rc.Source = &RepositorySource{Remote: remote, CommitSHA: *c.CommitSHA,
+	rc.Source = &model.RepositorySource{Remote: remote, CommitSHA: *c.CommitSHA,
 		Label: fmt.Sprintf("template %q version %q", tpl.Code, tv.Version)}
 	_, err = s.Git.ReadFile(ctx, remote, *c.CommitSHA, path.Join(tpl.Code, "actions.yaml"))
 	switch {
 	case err == nil:
 		rc.ActionsDir = tpl.Code
 	case !errors.Is(err, gitops.ErrFileNotFound):
-		return GitError(err, "")
+		return model.GitError(err, "")
 	}
 	return nil
 }
@@ -92,7 +94,7 @@ func (s *Store) remoteRunSource(ctx context.Context, c *Change, rc *RunContext) 
 	if err != nil {
 		return err
 	}
-	rc.Source = &RepositorySource{Remote: remote, CommitSHA: *c.CommitSHA,
+	rc.Source = &model.RepositorySource{Remote: remote, CommitSHA: *c.CommitSHA,
 		Label: fmt.Sprintf("git remote %q", c.GitRemoteName)}
 	return nil
 }

@@ -1,8 +1,10 @@
-package model
+package run
 
 import (
 	"context"
 	"strings"
+
+	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
 
@@ -31,28 +33,28 @@ var ChangeFilters = map[string]listquery.Field{
 	"started_at":             {Column: "started_at", Kind: listquery.Time, Nullable: true},
 	"finished_at":            {Column: "finished_at", Kind: listquery.Time, Nullable: true},
 	"updated_at":             {Column: "updated_at", Kind: listquery.Time},
-	"project_code":           {Column: changeNodeColumn(KindProject, "code")},
-	"project_name":           {Column: changeNodeColumn(KindProject, "name")},
-	"environment_code":       {Column: changeNodeColumn(KindEnvironment, "code"), Nullable: true},
-	"environment_name":       {Column: changeNodeColumn(KindEnvironment, "name"), Nullable: true},
-	"asset_code":             {Column: changeNodeColumn(KindAsset, "code"), Nullable: true},
-	"asset_name":             {Column: changeNodeColumn(KindAsset, "name"), Nullable: true},
+	"project_code":           {Column: changeNodeColumn(model.KindProject, "code")},
+	"project_name":           {Column: changeNodeColumn(model.KindProject, "name")},
+	"environment_code":       {Column: changeNodeColumn(model.KindEnvironment, "code"), Nullable: true},
+	"environment_name":       {Column: changeNodeColumn(model.KindEnvironment, "name"), Nullable: true},
+	"asset_code":             {Column: changeNodeColumn(model.KindAsset, "code"), Nullable: true},
+	"asset_name":             {Column: changeNodeColumn(model.KindAsset, "name"), Nullable: true},
 }
 
 // ChangeList is changesQuery as a list source.
-func (s *Store) ChangeList() Source[Change] {
-	return newSource[Change](s, "id", func(db *gorm.DB) *gorm.DB { return changesQuery(db) })
+func (s *Store) ChangeList() model.Source[Change] {
+	return model.NewSource[Change](s.Store, "id", func(db *gorm.DB) *gorm.DB { return changesQuery(db) })
 }
 
 // nodeChangesQuery is the list of the changes that run on node itself (a
 // change's URL is below its own node, so lists and lookups agree).
-func nodeChangesQuery(db *gorm.DB, node *Node) *gorm.DB {
+func nodeChangesQuery(db *gorm.DB, node *model.Node) *gorm.DB {
 	return db.Model(&Change{}).Where("node_id = ?", node.ID)
 }
 
 // NodeChangeList is nodeChangesQuery as a list source.
-func (s *Store) NodeChangeList(node *Node) Source[Change] {
-	return newSource[Change](s, "id", func(db *gorm.DB) *gorm.DB { return nodeChangesQuery(db, node) })
+func (s *Store) NodeChangeList(node *model.Node) model.Source[Change] {
+	return model.NewSource[Change](s.Store, "id", func(db *gorm.DB) *gorm.DB { return nodeChangesQuery(db, node) })
 }
 
 // stepsQuery is the list of every step.
@@ -78,8 +80,8 @@ var StepFilters = map[string]listquery.Field{
 }
 
 // StepList is stepsQuery as a list source.
-func (s *Store) StepList() Source[Step] {
-	return newSource[Step](s, "id", func(db *gorm.DB) *gorm.DB { return stepsQuery(db) })
+func (s *Store) StepList() model.Source[Step] {
+	return model.NewSource[Step](s.Store, "id", func(db *gorm.DB) *gorm.DB { return stepsQuery(db) })
 }
 
 // Change list columns that come from the change's node and its ancestors,
@@ -99,7 +101,7 @@ func changeNodeColumn(kind, attribute string) string {
 	if attribute != "code" && attribute != "name" {
 		panic("changeNodeColumn: unsupported attribute " + attribute)
 	}
-	tpl := map[string]string{KindProject: changeProject, KindEnvironment: changeEnvironment, KindAsset: changeAsset}[kind]
+	tpl := map[string]string{model.KindProject: changeProject, model.KindEnvironment: changeEnvironment, model.KindAsset: changeAsset}[kind]
 	return strings.Replace(tpl, "%s", attribute, 1)
 }
 
@@ -109,11 +111,11 @@ func (s *Store) GetChange(ctx context.Context, id string) (*Change, error) {
 }
 
 // GetNodeChange loads change id of node; a change of another node is a 404.
-func (s *Store) GetNodeChange(ctx context.Context, node *Node, id string) (*Change, error) {
+func (s *Store) GetNodeChange(ctx context.Context, node *model.Node, id string) (*Change, error) {
 	return s.findChange(ctx, id, node)
 }
 
-func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change, error) {
+func (s *Store) findChange(ctx context.Context, id string, node *model.Node) (*Change, error) {
 	id, ok := steward.ParseID(id)
 	if !ok {
 		return nil, steward.NotFound("change", id)
@@ -126,7 +128,7 @@ func (s *Store) findChange(ctx context.Context, id string, node *Node) (*Change,
 		}
 		return q.Where("id = ?", id).Take(&c).Error
 	})
-	if ModelNotFound(err) {
+	if model.ModelNotFound(err) {
 		return nil, steward.NotFound("change", id)
 	}
 	if err != nil {
@@ -143,7 +145,7 @@ func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
 	}
 	var st Step
 	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&st).Error })
-	if ModelNotFound(err) {
+	if model.ModelNotFound(err) {
 		return nil, steward.NotFound("step", id)
 	}
 	if err != nil {
@@ -155,7 +157,7 @@ func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
 // ChangeTarget resolves a parent_path (a node path, with or without /api)
 // to the node a change will run on: a missing node is a 422 at parent_path,
 // as the URL itself exists.
-func (s *Store) ChangeTarget(ctx context.Context, parentPath string) (*Node, error) {
+func (s *Store) ChangeTarget(ctx context.Context, parentPath string) (*model.Node, error) {
 	const ptr = "parent_path"
 	p := strings.TrimSuffix(strings.TrimPrefix(parentPath, "/api"), "/")
 	if p == "" || !strings.HasPrefix(p, "/projects/") {
@@ -163,12 +165,12 @@ func (s *Store) ChangeTarget(ctx context.Context, parentPath string) (*Node, err
 			"parent_path must be the path of a project, environment or asset, e.g. /projects/opc/environments/dev")
 	}
 	for i, seg := range strings.Split(p[1:], "/") {
-		if i%2 == 1 && ValidateCode(seg) != nil {
+		if i%2 == 1 && model.ValidateCode(seg) != nil {
 			return nil, steward.Invalid(ptr, "unknown_node", "no project, environment or asset at %q", strings.ToValidUTF8(p, "?"))
 		}
 	}
 	n, err := s.NodeByPath(ctx, p)
-	if ModelNotFound(err) {
+	if model.ModelNotFound(err) {
 		return nil, steward.Invalid(ptr, "unknown_node", "no project, environment or asset at %q", p)
 	}
 	if err != nil {
@@ -234,7 +236,7 @@ func (s *Store) StepPropertyVersions(ctx context.Context, stepIDs []string) (map
 		StepID string
 	}
 	if err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&PropertySetVersion{}).Select("id", "step_id").Where("step_id IN ?", stepIDs).Order("id").Scan(&rows).Error
+		return db.Model(&model.PropertySetVersion{}).Select("id", "step_id").Where("step_id IN ?", stepIDs).Order("id").Scan(&rows).Error
 	}); err != nil {
 		return nil, err
 	}

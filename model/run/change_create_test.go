@@ -1,4 +1,4 @@
-package model_test
+package run_test
 
 import (
 	"context"
@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
+	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -69,7 +72,7 @@ func chgFanout(prefix string, n int) string {
 // chgFixture is project opc with environment dev and remote origin on a
 // repository whose main branch has chgActions.
 type chgFixture struct {
-	store   *model.Store
+	store   *run.Store
 	ctx     context.Context
 	project *model.Node
 	env     *model.Node
@@ -93,11 +96,11 @@ func chgSetup(t *testing.T) *chgFixture {
 	return f
 }
 
-func (f *chgFixture) input(action string) model.ChangeInput {
-	return model.ChangeInput{Action: action, GitRemoteName: remoteStr("origin"), GitRev: remoteStr("main")}
+func (f *chgFixture) input(action string) run.ChangeInput {
+	return run.ChangeInput{Action: action, GitRemoteName: remoteStr("origin"), GitRev: remoteStr("main")}
 }
 
-func (f *chgFixture) create(t *testing.T, node *model.Node, in model.ChangeInput) *model.Change {
+func (f *chgFixture) create(t *testing.T, node *model.Node, in run.ChangeInput) *run.Change {
 	t.Helper()
 	c, err := f.store.CreateChange(f.ctx, chgActor, node, in)
 	if err != nil {
@@ -106,7 +109,7 @@ func (f *chgFixture) create(t *testing.T, node *model.Node, in model.ChangeInput
 	return c
 }
 
-func (f *chgFixture) steps(t *testing.T, c *model.Change) []model.Step {
+func (f *chgFixture) steps(t *testing.T, c *run.Change) []run.Step {
 	t.Helper()
 	steps, err := f.store.ChangeSteps(f.ctx, []string{c.ID})
 	if err != nil {
@@ -129,7 +132,7 @@ func TestCreateChangeStoresCommitAndInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != model.StatusInitializing || got.CommitSHA == nil || *got.CommitSHA != f.sha ||
+	if got.Status != run.StatusInitializing || got.CommitSHA == nil || *got.CommitSHA != f.sha ||
 		got.GitRev != "main" || got.GitRemoteName != "origin" || got.GitRemoteID == nil || got.CreatedBy != "alice" ||
 		got.Name == nil || *got.Name != name || got.RequiresApprovalFrom != nil {
 		t.Fatalf("stored change = %+v", got)
@@ -137,11 +140,11 @@ func TestCreateChangeStoresCommitAndInput(t *testing.T) {
 	if got.Metadata["ticket"] != "OPS-1" || got.PropertyOverrides["port"] != 8080.0 {
 		t.Fatalf("metadata %v, overrides %v", got.Metadata, got.PropertyOverrides)
 	}
-	if n := remoteCount(t, f.store, "events WHERE type = 'api:changes:create'"); n != 1 {
+	if n := testutil.Count(t, f.store.DB, "events WHERE type = 'api:changes:create'"); n != 1 {
 		t.Fatalf("%d create events, want 1", n)
 	}
 	// A short SHA and a project change resolve the same way.
-	pc := f.create(t, f.project, model.ChangeInput{Action: "test", GitRemoteName: remoteStr("origin"), GitRev: remoteStr(f.sha[:10])})
+	pc := f.create(t, f.project, run.ChangeInput{Action: "test", GitRemoteName: remoteStr("origin"), GitRev: remoteStr(f.sha[:10])})
 	if *pc.CommitSHA != f.sha {
 		t.Fatalf("short sha resolved to %s, want %s", *pc.CommitSHA, f.sha)
 	}
@@ -153,7 +156,7 @@ type chgStep struct {
 	timeout                                        int
 }
 
-func chgShape(steps []model.Step) []chgStep {
+func chgShape(steps []run.Step) []chgStep {
 	names := map[string]string{}
 	out := make([]chgStep, len(steps))
 	for i, st := range steps {
@@ -165,7 +168,7 @@ func chgShape(steps []model.Step) []chgStep {
 		if st.RequiresApprovalFrom != nil {
 			s.approval = *st.RequiresApprovalFrom
 		}
-		if st.Position != i || st.Status != model.StatusInitializing || st.StepType != "standard" {
+		if st.Position != i || st.Status != run.StatusInitializing || st.StepType != "standard" {
 			panic(fmt.Sprintf("step %d: position %d, status %s, type %s", i, st.Position, st.Status, st.StepType))
 		}
 		out[i] = s
@@ -175,24 +178,24 @@ func chgShape(steps []model.Step) []chgStep {
 
 func TestCreateChangeBuildsStepTree(t *testing.T) {
 	f := chgSetup(t)
-	seq, par := model.Sequential, model.Parallel
+	seq, par := run.Sequential, run.Parallel
 	cases := []struct {
 		action string
 		want   []chgStep
 	}{
-		{"build", []chgStep{{"build", "build", model.StepRun, seq, "", "", 600}}},
+		{"build", []chgStep{{"build", "build", run.StepRun, seq, "", "", 600}}},
 		{"deploy", []chgStep{
-			{"deploy", "deploy", model.StepGroup, seq, "", "", 0},
-			{"build", "build", model.StepRun, seq, "deploy", "", 600},
-			{"deploy", "Approval", model.StepWait, seq, "deploy", "ops", 0},
-			{"deploy", "Smoke check", model.StepWait, seq, "deploy", "", 0},
-			{"release", "release", model.StepRun, seq, "deploy", "", 0},
+			{"deploy", "deploy", run.StepGroup, seq, "", "", 0},
+			{"build", "build", run.StepRun, seq, "deploy", "", 600},
+			{"deploy", "Approval", run.StepWait, seq, "deploy", "ops", 0},
+			{"deploy", "Smoke check", run.StepWait, seq, "deploy", "", 0},
+			{"release", "release", run.StepRun, seq, "deploy", "", 0},
 		}},
 		{"nested", []chgStep{
-			{"nested", "nested", model.StepRun, seq, "", "", 0},
-			{"checks", "checks", model.StepGroup, par, "nested", "", 0},
-			{"build", "build", model.StepRun, seq, "checks", "", 600},
-			{"test", "test", model.StepRun, seq, "checks", "", 90},
+			{"nested", "nested", run.StepRun, seq, "", "", 0},
+			{"checks", "checks", run.StepGroup, par, "nested", "", 0},
+			{"build", "build", run.StepRun, seq, "checks", "", 600},
+			{"test", "test", run.StepRun, seq, "checks", "", 90},
 		}},
 	}
 	for _, tc := range cases {
@@ -226,14 +229,14 @@ func TestCreateChangeApprovalFromSettings(t *testing.T) {
 	}
 	steps := f.steps(t, c)
 	want := []chgStep{
-		{"build", "build", model.StepGroup, model.Sequential, "", "", 0},
-		{"build", model.ChangeApprovalName, model.StepWait, model.Sequential, "build", "ops", 0},
-		{"build", "build", model.StepRun, model.Sequential, "build", "", 600},
+		{"build", "build", run.StepGroup, run.Sequential, "", "", 0},
+		{"build", run.ChangeApprovalName, run.StepWait, run.Sequential, "build", "ops", 0},
+		{"build", "build", run.StepRun, run.Sequential, "build", "", 600},
 	}
 	if got := chgShape(steps); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("tree:\n got %v\nwant %v", got, want)
 	}
-	if st := model.ChangeApprovalStep(c, steps); st == nil || st.ID != steps[1].ID {
+	if st := run.ChangeApprovalStep(c, steps); st == nil || st.ID != steps[1].ID {
 		t.Fatalf("approval step = %v", st)
 	}
 	// The nearest setting wins: null on the environment switches it off.
@@ -259,7 +262,7 @@ func TestCreateChangeRefusesBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	with := func(action string, mod func(*model.ChangeInput)) model.ChangeInput {
+	with := func(action string, mod func(*run.ChangeInput)) run.ChangeInput {
 		in := f.input(action)
 		mod(&in)
 		return in
@@ -267,7 +270,7 @@ func TestCreateChangeRefusesBadInput(t *testing.T) {
 	cases := []struct {
 		name    string
 		node    *model.Node
-		in      model.ChangeInput
+		in      run.ChangeInput
 		code    string
 		pointer string
 		detail  []string
@@ -277,24 +280,24 @@ func TestCreateChangeRefusesBadInput(t *testing.T) {
 		{"shell metacharacters", f.env, f.input("build; rm -rf /"), "invalid_action", "action", []string{"shell"}},
 		{"command substitution", f.env, f.input("$(id)"), "invalid_action", "action", nil},
 		{"empty action", f.env, f.input(""), "blank", "action", nil},
-		{"missing git_rev", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = nil }), "required", "git_rev", nil},
-		{"missing remote", f.env, with("build", func(in *model.ChangeInput) { in.GitRemoteName = nil }), "required", "git_remote_name", nil},
-		{"malformed git_rev", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = remoteStr("main..evil") }), "invalid_git_rev", "git_rev", nil},
-		{"git_rev that does not exist", f.env, with("build", func(in *model.ChangeInput) { in.GitRev = remoteStr("no-such-branch") }),
+		{"missing git_rev", f.env, with("build", func(in *run.ChangeInput) { in.GitRev = nil }), "required", "git_rev", nil},
+		{"missing remote", f.env, with("build", func(in *run.ChangeInput) { in.GitRemoteName = nil }), "required", "git_remote_name", nil},
+		{"malformed git_rev", f.env, with("build", func(in *run.ChangeInput) { in.GitRev = remoteStr("main..evil") }), "invalid_git_rev", "git_rev", nil},
+		{"git_rev that does not exist", f.env, with("build", func(in *run.ChangeInput) { in.GitRev = remoteStr("no-such-branch") }),
 			"git_not_found", "git_rev", []string{`"no-such-branch"`, `"origin"`}},
-		{"unknown remote", f.env, with("build", func(in *model.ChangeInput) { in.GitRemoteName = remoteStr("upstream") }),
+		{"unknown remote", f.env, with("build", func(in *run.ChangeInput) { in.GitRemoteName = remoteStr("upstream") }),
 			"unknown_git_remote", "git_remote_name", []string{"upstream"}},
 		{"archived node", archived, f.input("build"), "archived_node", "", []string{"archived"}},
-		{"asset naming a remote", asset, with("build", func(in *model.ChangeInput) { in.GitRev = nil }), "not_allowed", "git_remote_name", nil},
-		{"asset naming a rev", asset, model.ChangeInput{Action: "build", GitRev: remoteStr("main")}, "not_allowed", "git_rev", nil},
-		{"asset without template", asset, model.ChangeInput{Action: "build"}, "no_template", "", nil},
-		{"template_version outside assets", f.env, with("build", func(in *model.ChangeInput) { in.TemplateVersion = remoteStr("v1") }),
+		{"asset naming a remote", asset, with("build", func(in *run.ChangeInput) { in.GitRev = nil }), "not_allowed", "git_remote_name", nil},
+		{"asset naming a rev", asset, run.ChangeInput{Action: "build", GitRev: remoteStr("main")}, "not_allowed", "git_rev", nil},
+		{"asset without template", asset, run.ChangeInput{Action: "build"}, "no_template", "", nil},
+		{"template_version outside assets", f.env, with("build", func(in *run.ChangeInput) { in.TemplateVersion = remoteStr("v1") }),
 			"not_allowed", "template_version", nil},
 		{"cycle", f.env, f.input("loop_a"), "invalid_step_tree", "action", []string{"loop_a -> loop_b -> loop_a"}},
 		{"too deep", f.env, f.input("deep0"), "invalid_step_tree", "action", []string{"deep"}},
 		{"too many steps", f.env, f.input("wide0"), "invalid_step_tree", "action", []string{"1000 steps"}},
 		{"bad timeout", f.env, f.input("bad_timeout"), "invalid_step_tree", "action", []string{"forever"}},
-		{"blank name", f.env, with("build", func(in *model.ChangeInput) { in.Name = remoteStr("  ") }), "invalid_name", "name", nil},
+		{"blank name", f.env, with("build", func(in *run.ChangeInput) { in.Name = remoteStr("  ") }), "invalid_name", "name", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,7 +315,7 @@ func TestCreateChangeRefusesBadInput(t *testing.T) {
 		})
 	}
 	for _, table := range []string{"changes", "steps", "events WHERE type LIKE 'api:changes:%'"} {
-		if n := remoteCount(t, f.store, table); n != 0 {
+		if n := testutil.Count(t, f.store.DB, table); n != 0 {
 			t.Fatalf("%d rows in %s after refused creates", n, table)
 		}
 	}
@@ -337,34 +340,14 @@ func TestCreateChangeArchivedProjectClosesEnvironment(t *testing.T) {
 	}
 }
 
-func TestCreateAssetChangeRunsTemplateVersion(t *testing.T) {
-	f := tmplSetup(t)
-	v1 := f.put(t, "v1", "main")
-	// v2's commit keeps its actions in the template's folder, which wins.
-	f.repo.Commit("folder", map[string]string{"web/actions.yaml": "actions:\n  only_in_folder:\n    run: echo hi\n"})
-	v2 := f.put(t, "v2", "main")
-	asset, err := f.store.CreateNode(f.ctx, model.SystemActor, f.project, model.KindAsset,
-		model.NodeInput{Code: "www", Name: "WWW", TemplateName: remoteStr("web"), TemplateVersion: remoteStr("v1")})
+// remoteStore is a store with a secret box and git mirrors, and project opc.
+func remoteStore(t *testing.T) (*run.Store, *model.Node) {
+	t.Helper()
+	store := testutil.NewStore(t)
+	p, err := store.CreateNode(context.Background(), model.SystemActor, nil, model.KindProject, model.NodeInput{Code: "opc", Name: "OpsChain"})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("create project: %v", err)
 	}
-	c, err := f.store.CreateChange(f.ctx, chgActor, asset, model.ChangeInput{Action: "deploy"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.TemplateVersionID == nil || *c.TemplateVersionID != v1.ID || *c.CommitSHA != *v1.CommitSHA || c.GitRemoteID != nil || c.GitRemoteName != "web" {
-		t.Fatalf("asset change = %+v", c)
-	}
-	_, err = f.store.CreateChange(f.ctx, chgActor, asset, model.ChangeInput{Action: "only_in_folder"})
-	if e := steward.AsError(err); e.Code != "unknown_action" || !strings.Contains(e.Detail, *v1.CommitSHA) {
-		t.Fatalf("v1 has no only_in_folder: %v", err)
-	}
-	c, err = f.store.CreateChange(f.ctx, chgActor, asset, model.ChangeInput{Action: "only_in_folder", TemplateVersion: remoteStr("v2")})
-	if err != nil || *c.TemplateVersionID != v2.ID {
-		t.Fatalf("change at v2: %v %+v", err, c)
-	}
-	_, err = f.store.CreateChange(f.ctx, chgActor, asset, model.ChangeInput{Action: "deploy", TemplateVersion: remoteStr("v9")})
-	if e := steward.AsError(err); e.Code != "unknown_template_version" || e.Field != "template_version" {
-		t.Fatalf("unknown version: %v", err)
-	}
+	return store, p
 }
+func remoteStr(s string) *string { return &s }

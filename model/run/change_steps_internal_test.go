@@ -1,13 +1,15 @@
-package model
+package run
 
 import (
 	"reflect"
 	"testing"
+
+	"github.com/stewardhq/steward/model"
 )
 
 func TestClosestActions(t *testing.T) {
 	t.Parallel()
-	file := &ActionsFile{Names: []string{"build", "deploy", "release", "rollback"}}
+	file := &model.ActionsFile{Names: []string{"build", "deploy", "release", "rollback"}}
 	cases := []struct {
 		typed string
 		want  []string

@@ -1,4 +1,4 @@
-package model
+package run
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stewardhq/steward/model"
 
 	steward "github.com/stewardhq/steward"
 )
@@ -42,7 +44,7 @@ func ValidateActionName(pointer, name string) error {
 // stepBuilder turns one action of an actions file into a change's step tree,
 // depth first: Position is both the order among siblings and in the change.
 type stepBuilder struct {
-	file     *ActionsFile
+	file     *model.ActionsFile
 	where    string // "actions.yaml at commit abc123", for errors
 	changeID string
 	now      time.Time
@@ -58,7 +60,7 @@ func (b *stepBuilder) add(st *Step) error {
 	if len(b.steps) >= maxChangeSteps {
 		return b.fail("action %q expands to more than %d steps", b.path[0], maxChangeSteps)
 	}
-	st.ID, st.ChangeID, st.Position = NewID(), b.changeID, len(b.steps)
+	st.ID, st.ChangeID, st.Position = model.NewID(), b.changeID, len(b.steps)
 	st.StepType, st.Status = "standard", StatusInitializing
 	st.ApprovedBy, st.RejectedBy, st.ContinuedBy = JSONActors{}, JSONActors{}, JSONActors{}
 	st.CreatedAt, st.UpdatedAt = b.now, b.now
@@ -66,7 +68,7 @@ func (b *stepBuilder) add(st *Step) error {
 		st.ChildExecutionStrategy = Sequential
 	}
 	if st.Env == nil {
-		st.Env = JSONMap{}
+		st.Env = model.JSONMap{}
 	}
 	b.steps = append(b.steps, st)
 	return nil
@@ -91,7 +93,7 @@ func (b *stepBuilder) action(name string, parent *string) error {
 	if err != nil {
 		return b.fail("action %q: %s", name, err.Error())
 	}
-	env := JSONMap{}
+	env := model.JSONMap{}
 	for k, v := range def.Env {
 		if !envNamePattern.MatchString(k) {
 			return b.fail("action %q: env name %q must be letters, digits and '_', not starting with a digit", name, k)
@@ -124,7 +126,7 @@ func (b *stepBuilder) action(name string, parent *string) error {
 
 // waitStep is a step that waits for continue (or approve/reject when it
 // names a group). Its action is the action whose steps list it.
-func waitStep(action, parentID string, w *WaitStep) *Step {
+func waitStep(action, parentID string, w *model.WaitStep) *Step {
 	st := &Step{ParentID: &parentID, Action: action, Kind: StepWait}
 	name := w.Name
 	if w.RequiresApprovalFrom != "" {
@@ -148,7 +150,7 @@ const ChangeApprovalName = "Change approval"
 // approval wait step first when approvalFrom is set. With an approval the
 // root is a sequential group (the action's name) holding the approval, then
 // the action's own tree: the engine needs nothing but wait steps for it.
-func buildStepTree(file *ActionsFile, where, changeID, action string, approvalFrom *string, now time.Time) ([]*Step, error) {
+func buildStepTree(file *model.ActionsFile, where, changeID, action string, approvalFrom *string, now time.Time) ([]*Step, error) {
 	b := &stepBuilder{file: file, where: where, changeID: changeID, now: now}
 	if approvalFrom == nil {
 		if err := b.action(action, nil); err != nil {
@@ -160,7 +162,7 @@ func buildStepTree(file *ActionsFile, where, changeID, action string, approvalFr
 	if err := b.add(root); err != nil {
 		return nil, err
 	}
-	approval := waitStep(action, root.ID, &WaitStep{Name: ChangeApprovalName, RequiresApprovalFrom: *approvalFrom})
+	approval := waitStep(action, root.ID, &model.WaitStep{Name: ChangeApprovalName, RequiresApprovalFrom: *approvalFrom})
 	if err := b.add(approval); err != nil {
 		return nil, err
 	}
@@ -193,7 +195,7 @@ func parseTimeout(s string) (int, error) {
 
 // closestActions lists up to three names of file closest to name (edit
 // distance, case-insensitive), nearest first.
-func closestActions(file *ActionsFile, name string) []string {
+func closestActions(file *model.ActionsFile, name string) []string {
 	type cand struct {
 		name string
 		dist int

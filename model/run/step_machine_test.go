@@ -1,12 +1,15 @@
-package model_test
+package run_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/model/run"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testgit"
@@ -27,7 +30,7 @@ const machineActions = `actions:
 `
 
 type machine struct {
-	store   *model.Store
+	store   *run.Store
 	project *model.Node
 	ctx     context.Context
 }
@@ -45,10 +48,10 @@ func newMachine(t *testing.T) *machine {
 }
 
 // start creates a change of action and advances it, queueing its first steps.
-func (m *machine) start(t *testing.T, action string) *model.Change {
+func (m *machine) start(t *testing.T, action string) *run.Change {
 	t.Helper()
 	remote, rev := "origin", "main"
-	c, err := m.store.CreateChange(m.ctx, model.SystemActor, m.project, model.ChangeInput{Action: action, GitRemoteName: &remote, GitRev: &rev})
+	c, err := m.store.CreateChange(m.ctx, model.SystemActor, m.project, run.ChangeInput{Action: action, GitRemoteName: &remote, GitRev: &rev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +61,7 @@ func (m *machine) start(t *testing.T, action string) *model.Change {
 	return c
 }
 
-func (m *machine) claim(t *testing.T, owner string, lease time.Duration) *model.Step {
+func (m *machine) claim(t *testing.T, owner string, lease time.Duration) *run.Step {
 	t.Helper()
 	st, _, err := m.store.ClaimStep(m.ctx, owner, lease)
 	if err != nil {
@@ -67,9 +70,9 @@ func (m *machine) claim(t *testing.T, owner string, lease time.Duration) *model.
 	return st
 }
 
-func (m *machine) change(t *testing.T, id string) *model.Change {
+func (m *machine) change(t *testing.T, id string) *run.Change {
 	t.Helper()
-	var c model.Change
+	var c run.Change
 	if err := m.store.DB.Where("id = ?", id).Take(&c).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +94,7 @@ func (m *machine) eventCount(t *testing.T, typ string) int64 {
 func TestConcurrentFinishes(t *testing.T) {
 	m := newMachine(t)
 	c := m.start(t, "fan")
-	var claimed []*model.Step
+	var claimed []*run.Step
 	for st := m.claim(t, "w", time.Minute); st != nil; st = m.claim(t, "w", time.Minute) {
 		claimed = append(claimed, st)
 	}
@@ -104,7 +107,7 @@ func TestConcurrentFinishes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- m.store.FinishStep(m.ctx, st.ID, "w", model.StepResult{OK: true})
+			errs <- m.store.FinishStep(m.ctx, st.ID, "w", run.StepResult{OK: true})
 		}()
 	}
 	wg.Wait()
@@ -114,7 +117,7 @@ func TestConcurrentFinishes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := m.change(t, c.ID); got.Status != model.StatusSuccess {
+	if got := m.change(t, c.ID); got.Status != run.StatusSuccess {
 		t.Fatalf("change is %s", got.Status)
 	}
 	if n := m.eventCount(t, "api:steps:success"); n != 7 {
@@ -142,7 +145,7 @@ func TestLeases(t *testing.T) {
 	}
 	c := m.start(t, "two")
 	st := m.claim(t, "w", time.Minute)
-	if st == nil || st.Status != model.StatusRunning || st.LeaseOwner == nil || *st.LeaseOwner != "w" || st.StartedAt == nil {
+	if st == nil || st.Status != run.StatusRunning || st.LeaseOwner == nil || *st.LeaseOwner != "w" || st.StartedAt == nil {
 		t.Fatalf("claimed %+v", st)
 	}
 	if again := m.claim(t, "other", time.Minute); again != nil {
@@ -154,7 +157,7 @@ func TestLeases(t *testing.T) {
 	if held, err := m.store.RenewLease(m.ctx, st.ID, "other", time.Minute); err != nil || held {
 		t.Fatalf("another worker renewed: %v, %v", held, err)
 	}
-	if err := m.store.FinishStep(m.ctx, st.ID, "other", model.StepResult{OK: true}); steward.ErrorKind(err) != steward.KindConflict {
+	if err := m.store.FinishStep(m.ctx, st.ID, "other", run.StepResult{OK: true}); steward.ErrorKind(err) != steward.KindConflict {
 		t.Fatalf("finish by another worker = %v, want a conflict", err)
 	}
 	if _, err := m.store.CancelChange(m.ctx, model.SystemActor, c.ID); err != nil {
@@ -163,10 +166,10 @@ func TestLeases(t *testing.T) {
 	if held, err := m.store.RenewLease(m.ctx, st.ID, "w", time.Minute); err != nil || held {
 		t.Fatalf("renew after cancel = %v, %v; want false so the worker kills its process", held, err)
 	}
-	if err := m.store.FinishStep(m.ctx, st.ID, "w", model.StepResult{Reason: "cancelled"}); err != nil {
+	if err := m.store.FinishStep(m.ctx, st.ID, "w", run.StepResult{Reason: "cancelled"}); err != nil {
 		t.Fatalf("finishing a cancelled step: %v", err)
 	}
-	if got := m.change(t, c.ID); got.Status != model.StatusCancelled {
+	if got := m.change(t, c.ID); got.Status != run.StatusCancelled {
 		t.Errorf("change is %s", got.Status)
 	}
 	if st := m.claim(t, "w", time.Minute); st != nil {
@@ -193,23 +196,23 @@ func TestReapExpiredLeases(t *testing.T) {
 	if n, _ := m.store.ReapExpiredLeases(m.ctx); n != 0 {
 		t.Errorf("reaped %d on the second pass", n)
 	}
-	if got := m.change(t, lost.ID); got.Status != model.StatusError {
+	if got := m.change(t, lost.ID); got.Status != run.StatusError {
 		t.Errorf("change of the lost step is %s", got.Status)
 	}
-	var lines []model.LogLine
+	var lines []run.LogLine
 	if err := m.store.DB.Where("step_id = ?", st.ID).Find(&lines).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(lines) != 1 || !strings.Contains(lines[0].Message, "(dead) was lost") {
 		t.Errorf("log of the lost step: %+v", lines)
 	}
-	if err := m.store.FinishStep(m.ctx, st.ID, "dead", model.StepResult{OK: true}); steward.ErrorKind(err) != steward.KindConflict {
+	if err := m.store.FinishStep(m.ctx, st.ID, "dead", run.StepResult{OK: true}); steward.ErrorKind(err) != steward.KindConflict {
 		t.Errorf("a late finish from the lost worker = %v, want a conflict", err)
 	}
 	if held, _ := m.store.RenewLease(m.ctx, liveStep.ID, "alive", time.Hour); !held {
 		t.Error("the live lease was reaped")
 	}
-	if got := m.change(t, live.ID); got.Status != model.StatusRunning {
+	if got := m.change(t, live.ID); got.Status != run.StatusRunning {
 		t.Errorf("the live change is %s", got.Status)
 	}
 }
@@ -241,7 +244,7 @@ func TestConcurrentReapersLogOnce(t *testing.T) {
 		t.Errorf("%d reapers ended the step %d times", reapers, total.Load())
 	}
 	var lines int64
-	if err := m.store.DB.Model(&model.LogLine{}).Where("step_id = ?", st.ID).Count(&lines).Error; err != nil {
+	if err := m.store.DB.Model(&run.LogLine{}).Where("step_id = ?", st.ID).Count(&lines).Error; err != nil {
 		t.Fatal(err)
 	}
 	if lines != 1 {
@@ -260,13 +263,13 @@ func TestEndStepsOf(t *testing.T) {
 	if n, err := m.store.EndStepsOf(m.ctx, "gone"); err != nil || n != 1 {
 		t.Fatalf("ended %d (%v), want 1", n, err)
 	}
-	if got := m.change(t, gone.ID); got.Status != model.StatusError {
+	if got := m.change(t, gone.ID); got.Status != run.StatusError {
 		t.Errorf("the gone owner's change is %s", got.Status)
 	}
-	if got := m.change(t, live.ID); got.Status != model.StatusRunning {
+	if got := m.change(t, live.ID); got.Status != run.StatusRunning {
 		t.Errorf("another owner's change is %s", got.Status)
 	}
-	var lines []model.LogLine
+	var lines []run.LogLine
 	if err := m.store.DB.Where("step_id = ?", goneStep.ID).Find(&lines).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -275,5 +278,38 @@ func TestEndStepsOf(t *testing.T) {
 	}
 	if n, _ := m.store.EndStepsOf(m.ctx, ""); n != 0 {
 		t.Errorf("an empty owner ended %d steps", n)
+	}
+}
+
+// TestPropertyPatchKeepsNumbersExact: the RFC 6902 patch a step writes is
+// applied without rounding the numbers already there or the ones it adds.
+func TestPropertyPatchKeepsNumbersExact(t *testing.T) {
+	m := newMachine(t)
+	big := "123456789012345678901234567890"
+	var data model.JSONMap
+	if err := json.Unmarshal([]byte(`{"big":`+big+`,"keep":0.1}`), &data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.store.UpdatePropertySet(m.ctx, model.SystemActor, model.KindProperties, m.project.PropertiesID,
+		model.PropertySetUpdate{Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	m.start(t, "one")
+	st := m.claim(t, "w", time.Minute)
+	patch := `[{"op":"add","path":"/added","value":98765432109876543210.0123456789},{"op":"add","path":"/e","value":1e400},` +
+		`{"op":"copy","from":"/big","path":"/copy"}]`
+	if err := m.store.FinishStep(m.ctx, st.ID, "w", run.StepResult{OK: true, PropertyPatch: []byte(patch)}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := m.store.GetPropertySet(m.ctx, model.KindProperties, m.project.PropertiesID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"big": json.Number(big), "keep": 0.1, "copy": json.Number(big),
+		"added": json.Number("98765432109876543210.0123456789"), "e": json.Number("1" + strings.Repeat("0", 400))}
+	for k, w := range want {
+		if ps.Data[k] != w {
+			t.Errorf("%s = %#v, want %#v", k, ps.Data[k], w)
+		}
 	}
 }

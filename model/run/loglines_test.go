@@ -1,4 +1,4 @@
-package model_test
+package run_test
 
 import (
 	"context"
@@ -8,22 +8,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testutil"
-	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
-func logStore(t *testing.T) *model.Store {
+func logStore(t *testing.T) *run.Store {
 	t.Helper()
 	return testutil.StoreAt(t, testutil.DatabaseURL(t))
 }
 
-func readLog(t *testing.T, s *model.Store, changeID string) []model.LogLine {
+func readLog(t *testing.T, s *run.Store, changeID string) []run.LogLine {
 	t.Helper()
-	var out []model.LogLine
+	var out []run.LogLine
 	for after := int64(0); ; {
-		rows, err := model.LogLinesAfter(context.Background(), s.LogLineList(changeID, ""), listquery.List{}, after, 10000)
+		rows, err := run.LogLinesAfter(context.Background(), s.LogLineList(changeID, ""), listquery.List{}, after, 10000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,9 +42,9 @@ func TestAppendLogLinesStoresInOrder(t *testing.T) {
 	f := testutil.InsertLogFixture(t, s, "append", 1)
 	at := time.Date(2025, 4, 25, 6, 21, 23, 984222000, time.UTC)
 	// 1,203 lines cross SQLite's statement chunks (500 rows) both ways.
-	var in []model.LogLine
+	var in []run.LogLine
 	for i := 0; i < 1203; i++ {
-		in = append(in, model.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[0].ID, Message: fmt.Sprintf("line %d", i), LoggedAt: at})
+		in = append(in, run.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[0].ID, Message: fmt.Sprintf("line %d", i), LoggedAt: at})
 	}
 	in[7].Message = "bad \xff utf-8 and a \x00 NUL"
 	in[8].Message = ""
@@ -69,7 +70,7 @@ func TestAppendLogLinesStoresInOrder(t *testing.T) {
 			t.Fatalf("ids not ascending at %d", i)
 		}
 	}
-	if err := s.AppendLogLines(context.Background(), []model.LogLine{{ChangeID: "nope", StepID: f.Steps[0].ID}}); err == nil {
+	if err := s.AppendLogLines(context.Background(), []run.LogLine{{ChangeID: "nope", StepID: f.Steps[0].ID}}); err == nil {
 		t.Fatal("a line with a bad change id was stored")
 	}
 }
@@ -88,9 +89,9 @@ func TestAppendLogLinesVisibleInIDOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for b := 0; b < batches; b++ {
-				lines := make([]model.LogLine, per)
+				lines := make([]run.LogLine, per)
 				for i := range lines {
-					lines[i] = model.LogLine{ChangeID: f.Change.ID, StepID: step.ID, Message: fmt.Sprintf("%d/%d", b, i)}
+					lines[i] = run.LogLine{ChangeID: f.Change.ID, StepID: step.ID, Message: fmt.Sprintf("%d/%d", b, i)}
 				}
 				if err := s.AppendLogLines(context.Background(), lines); err != nil {
 					t.Error(err)
@@ -108,7 +109,7 @@ func TestAppendLogLinesVisibleInIDOrder(t *testing.T) {
 			finished = true // one more read after the last commit
 		default:
 		}
-		rows, err := model.LogLinesAfter(context.Background(), s.LogLineList(f.Change.ID, ""), listquery.List{}, after, 100000)
+		rows, err := run.LogLinesAfter(context.Background(), s.LogLineList(f.Change.ID, ""), listquery.List{}, after, 100000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +123,7 @@ func TestAppendLogLinesVisibleInIDOrder(t *testing.T) {
 	}
 }
 
-func wakes(t *testing.T, sub *model.LogSubscription) {
+func wakes(t *testing.T, sub *run.LogSubscription) {
 	t.Helper()
 	select {
 	case <-sub.C:
@@ -131,7 +132,7 @@ func wakes(t *testing.T, sub *model.LogSubscription) {
 	}
 }
 
-func asleep(t *testing.T, sub *model.LogSubscription) {
+func asleep(t *testing.T, sub *run.LogSubscription) {
 	t.Helper()
 	select {
 	case <-sub.C:
@@ -151,11 +152,11 @@ func TestLogSubscriptionsWake(t *testing.T) {
 		wakes(t, subA) // the listener is connected
 	}
 	ctx := context.Background()
-	if err := s.AppendLogLines(ctx, []model.LogLine{{ChangeID: b.Change.ID, StepID: b.Steps[0].ID, Message: "b"}}); err != nil {
+	if err := s.AppendLogLines(ctx, []run.LogLine{{ChangeID: b.Change.ID, StepID: b.Steps[0].ID, Message: "b"}}); err != nil {
 		t.Fatal(err)
 	}
 	asleep(t, subA)
-	if err := s.AppendLogLines(ctx, []model.LogLine{{ChangeID: a.Change.ID, StepID: a.Steps[0].ID, Message: "a"}}); err != nil {
+	if err := s.AppendLogLines(ctx, []run.LogLine{{ChangeID: a.Change.ID, StepID: a.Steps[0].ID, Message: "a"}}); err != nil {
 		t.Fatal(err)
 	}
 	wakes(t, subA)
@@ -178,8 +179,8 @@ func TestLogNotificationsCrossProcesses(t *testing.T) {
 	sub := reader.SubscribeLogLines(f.Change.ID)
 	defer sub.Close()
 	wakes(t, sub) // connected
-	line := model.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[0].ID, Message: strings.Repeat("x", 10)}
-	if err := writer.AppendLogLines(context.Background(), []model.LogLine{line}); err != nil {
+	line := run.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[0].ID, Message: strings.Repeat("x", 10)}
+	if err := writer.AppendLogLines(context.Background(), []run.LogLine{line}); err != nil {
 		t.Fatal(err)
 	}
 	wakes(t, sub)

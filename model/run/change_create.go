@@ -1,4 +1,4 @@
-package model
+package run
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
 
@@ -20,7 +22,7 @@ type ChangeInput struct {
 	Action                      string
 	Name                        *string
 	GitRemoteName, GitRev       *string
-	Metadata, PropertyOverrides JSONMap
+	Metadata, PropertyOverrides model.JSONMap
 	TemplateVersion             *string
 }
 
@@ -47,7 +49,7 @@ type changeOrigin struct {
 // transaction, and wakes the engine. Nothing is written when anything is
 // wrong: an archived node, a remote or rev that does not resolve, an
 // actions.yaml without the action, a step tree with a cycle.
-func (s *Store) CreateChange(ctx context.Context, actor *Actor, node *Node, in ChangeInput) (*Change, error) {
+func (s *Store) CreateChange(ctx context.Context, actor *model.Actor, node *model.Node, in ChangeInput) (*Change, error) {
 	if err := validateChangeInput(in); err != nil {
 		return nil, err
 	}
@@ -70,7 +72,7 @@ func (s *Store) CreateChange(ctx context.Context, actor *Actor, node *Node, in C
 		return nil, err
 	}
 	now := s.Now()
-	c := &Change{ID: NewID(), NodeID: node.ID, Action: in.Action, Name: in.Name, Status: StatusInitializing,
+	c := &Change{ID: model.NewID(), NodeID: node.ID, Action: in.Action, Name: in.Name, Status: StatusInitializing,
 		GitRemoteID: origin.remoteID, GitRemoteName: origin.remoteName, GitRev: origin.rev, CommitSHA: &origin.sha,
 		TemplateVersionID: origin.templateVersionID, Metadata: orEmpty(in.Metadata),
 		PropertyOverrides: orEmpty(in.PropertyOverrides), RequiresApprovalFrom: approval,
@@ -91,7 +93,7 @@ func (s *Store) CreateChange(ctx context.Context, actor *Actor, node *Node, in C
 		if err := tx.CreateInBatches(steps, 200).Error; err != nil {
 			return err
 		}
-		return s.Record(tx, actor, "api:changes:create", changeEventSource(c), JSONMap{
+		return s.Record(tx, actor, "api:changes:create", changeEventSource(c), model.JSONMap{
 			"action": c.Action, "node": node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
 			"commit_sha": origin.sha, "steps": len(steps)})
 	})
@@ -112,17 +114,17 @@ func validateChangeInput(in ChangeInput) error {
 	return nil
 }
 
-func orEmpty(m JSONMap) JSONMap {
+func orEmpty(m model.JSONMap) model.JSONMap {
 	if m == nil {
-		return JSONMap{}
+		return model.JSONMap{}
 	}
 	return m
 }
 
 // nodeOpen refuses a node that is archived or sits below an archived one.
-func nodeOpen(db *gorm.DB, n *Node) error {
-	var closed []Node
-	if err := db.Where("path IN ? AND archived = ?", lineage(n.Path), true).Order("path").Limit(1).Find(&closed).Error; err != nil {
+func nodeOpen(db *gorm.DB, n *model.Node) error {
+	var closed []model.Node
+	if err := db.Where("path IN ? AND archived = ?", model.Lineage(n.Path), true).Order("path").Limit(1).Find(&closed).Error; err != nil {
 		return err
 	}
 	if len(closed) == 0 {
@@ -140,11 +142,11 @@ func nodeOpen(db *gorm.DB, n *Node) error {
 // changeOrigin finds the remote and commit a change on node runs: the named
 // remote and rev for projects and environments, the template version's
 // commit for assets.
-func (s *Store) changeOrigin(ctx context.Context, node *Node, in ChangeInput) (*changeOrigin, error) {
+func (s *Store) changeOrigin(ctx context.Context, node *model.Node, in ChangeInput) (*changeOrigin, error) {
 	if s.Git == nil {
 		return nil, steward.Errorf(steward.KindInternal, "no git mirrors configured")
 	}
-	if node.Kind == KindAsset {
+	if node.Kind == model.KindAsset {
 		return s.assetChangeOrigin(ctx, node, in)
 	}
 	if in.TemplateVersion != nil {
@@ -178,7 +180,7 @@ func (s *Store) changeOrigin(ctx context.Context, node *Node, in ChangeInput) (*
 	return &changeOrigin{remote: remote, remoteID: &g.ID, remoteName: g.Name, rev: *in.GitRev, sha: sha}, nil
 }
 
-func (s *Store) assetChangeOrigin(ctx context.Context, asset *Node, in ChangeInput) (*changeOrigin, error) {
+func (s *Store) assetChangeOrigin(ctx context.Context, asset *model.Node, in ChangeInput) (*changeOrigin, error) {
 	for _, a := range []struct {
 		ptr string
 		v   *string
@@ -198,13 +200,13 @@ func (s *Store) assetChangeOrigin(ctx context.Context, asset *Node, in ChangeInp
 	}
 	if in.TemplateVersion != nil && *in.TemplateVersion != tv.Version {
 		v, err := s.GetTemplateVersion(ctx, tpl, *in.TemplateVersion)
-		if ModelNotFound(err) {
+		if model.ModelNotFound(err) {
 			return nil, steward.Invalid(ptrTemplateVersion, "unknown_template_version", "template %q has no version %q", tpl.Code, *in.TemplateVersion)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if v.State != VersionReady || v.CommitSHA == nil || v.Archived {
+		if v.State != model.VersionReady || v.CommitSHA == nil || v.Archived {
 			state := v.State
 			if v.Archived {
 				state = "archived"
@@ -229,7 +231,7 @@ func originGitError(err error, rev, remoteName string) error {
 	if ge.Kind == gitops.ErrInvalid || (ge.Kind == gitops.ErrNotFound && ge.Rev != "") {
 		ptr = ptrGitRev
 	}
-	e := steward.AsError(GitError(err, ptr))
+	e := steward.AsError(model.GitError(err, ptr))
 	e.Detail = fmt.Sprintf("git_rev %q cannot be resolved on git remote %q: %s", rev, remoteName, e.Detail)
 	return e
 }
@@ -238,7 +240,7 @@ func originGitError(err error, rev, remoteName string) error {
 // commit: <template_code>/actions.yaml first for asset templates (as the
 // template resolver does), then actions.yaml at the root. where names the
 // file and commit in later errors.
-func (s *Store) readChangeActions(ctx context.Context, o *changeOrigin) (*ActionsFile, string, error) {
+func (s *Store) readChangeActions(ctx context.Context, o *changeOrigin) (*model.ActionsFile, string, error) {
 	files := []string{"actions.yaml"}
 	if o.templateCode != "" {
 		files = []string{path.Join(o.templateCode, "actions.yaml"), "actions.yaml"}
@@ -249,9 +251,9 @@ func (s *Store) readChangeActions(ctx context.Context, o *changeOrigin) (*Action
 			continue
 		}
 		if err != nil {
-			return nil, "", GitError(err, "")
+			return nil, "", model.GitError(err, "")
 		}
-		af, err := ParseActionsFile(file, data)
+		af, err := model.ParseActionsFile(file, data)
 		if err != nil {
 			return nil, "", &steward.Error{Kind: steward.KindInvalid, Code: "invalid_actions_file", Field: ptrAction,
 				Meta: map[string]any{"commit_sha": o.sha}, Detail: fmt.Sprintf("commit %s: %s", o.sha, err.Error())}
@@ -263,7 +265,7 @@ func (s *Store) readChangeActions(ctx context.Context, o *changeOrigin) (*Action
 		Detail: fmt.Sprintf("commit %s (git_rev %q of %q) has no %s", o.sha, o.rev, o.remoteName, strings.Join(files, " or "))}
 }
 
-func unknownAction(file *ActionsFile, where, sha, action string) error {
+func unknownAction(file *model.ActionsFile, where, sha, action string) error {
 	closest := closestActions(file, action)
 	detail := fmt.Sprintf("action %q is not defined in %s", action, where)
 	if len(closest) > 0 {
@@ -282,10 +284,10 @@ func unknownAction(file *ActionsFile, where, sha, action string) error {
 // approvalGroup is the requires_approval_from setting nearest node: its own
 // settings, then its environment's, then its project's. A null value at a
 // level switches approvals off below it.
-func (s *Store) approvalGroup(ctx context.Context, node *Node) (*string, error) {
-	paths := lineage(node.Path)
-	var nodes []Node
-	var sets []PropertySet
+func (s *Store) approvalGroup(ctx context.Context, node *model.Node) (*string, error) {
+	paths := model.Lineage(node.Path)
+	var nodes []model.Node
+	var sets []model.PropertySet
 	err := s.Read(ctx, func(db *gorm.DB) error {
 		if err := db.Where("path IN ?", paths).Find(&nodes).Error; err != nil {
 			return err
@@ -299,7 +301,7 @@ func (s *Store) approvalGroup(ctx context.Context, node *Node) (*string, error) 
 	if err != nil {
 		return nil, err
 	}
-	setOf := map[string]JSONMap{}
+	setOf := map[string]model.JSONMap{}
 	for i := range sets {
 		setOf[sets[i].ID] = sets[i].Data
 	}
@@ -310,14 +312,14 @@ func (s *Store) approvalGroup(ctx context.Context, node *Node) (*string, error) 
 	for i := len(paths) - 1; i >= 0; i-- {
 		data := setOf[byPath[paths[i]]]
 		if _, ok := data["requires_approval_from"]; ok {
-			return ParseSettings(data).RequiresApprovalFrom, nil
+			return model.ParseSettings(data).RequiresApprovalFrom, nil
 		}
 	}
 	return nil, nil
 }
 
-func (s *Store) nodeByID(ctx context.Context, id string) (*Node, error) {
-	var n Node
+func (s *Store) nodeByID(ctx context.Context, id string) (*model.Node, error) {
+	var n model.Node
 	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&n).Error }); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package model
+package run
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/stewardhq/steward/model"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -66,7 +68,7 @@ func (s *Store) AppendLogLines(ctx context.Context, lines []LogLine) error {
 		err = s.appendSQLite(ctx, lines)
 	}
 	if err != nil {
-		return translate(err)
+		return model.TranslateError(err)
 	}
 	for _, c := range changes {
 		s.Logs.Publish(c)
@@ -241,8 +243,8 @@ var LogLineFilters = map[string]listquery.Field{
 }
 
 // LogLineList is logLinesQuery as a list source.
-func (s *Store) LogLineList(changeID, stepID string) Source[LogLine] {
-	return newSource[LogLine](s, "id", func(db *gorm.DB) *gorm.DB { return logLinesQuery(db, changeID, stepID) })
+func (s *Store) LogLineList(changeID, stepID string) model.Source[LogLine] {
+	return model.NewSource[LogLine](s.Store, "id", func(db *gorm.DB) *gorm.DB { return logLinesQuery(db, changeID, stepID) })
 }
 
 // LogChangeStatus returns the status of the change whose log is read (404
@@ -286,10 +288,8 @@ func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
 // LogLinesAfter reads up to limit lines of src matching q's filters with ids
 // above after, oldest first: the follower's and the download's walk, an
 // index range scan at any depth.
-func LogLinesAfter(ctx context.Context, src Source[LogLine], q listquery.List, after int64, limit int) ([]LogLine, error) {
-	var rows []LogLine
-	err := where(src.db(ctx), q).Where("id > ?", after).Order("id ASC").Limit(limit).Find(&rows).Error
-	return rows, translate(err)
+func LogLinesAfter(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, limit int) ([]LogLine, error) {
+	return src.Above(ctx, q, after, limit)
 }
 
 // NotifyLogFollowers wakes the followers of a change without new lines: the
@@ -299,7 +299,7 @@ func (s *Store) NotifyLogFollowers(ctx context.Context, changeID string) error {
 	if s.postgres() {
 		if err := s.DB.WithContext(ctx).Exec("SELECT pg_notify(?, ?)", LogLinesChannel, changeID).Error; err != nil &&
 			!errors.Is(err, context.Canceled) {
-			return translate(err)
+			return model.TranslateError(err)
 		}
 	}
 	s.Logs.Publish(changeID)

@@ -1,9 +1,11 @@
-package model
+package run
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
 
@@ -22,7 +24,7 @@ func Retryable(status string) bool {
 // steps that succeeded keep their outcome, steps flagged skip_on_retry (and
 // everything below them) are marked success without running and say so in
 // their log; every other step starts again.
-func (s *Store) RetryChange(ctx context.Context, actor *Actor, id string) (*Change, error) {
+func (s *Store) RetryChange(ctx context.Context, actor *model.Actor, id string) (*Change, error) {
 	id, ok := steward.ParseID(id)
 	if !ok {
 		return nil, steward.NotFound("change", id)
@@ -31,7 +33,7 @@ func (s *Store) RetryChange(ctx context.Context, actor *Actor, id string) (*Chan
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		var orig Change
 		if err := tx.Where("id = ?", id).Take(&orig).Error; err != nil {
-			if ModelNotFound(translate(err)) {
+			if model.ModelNotFound(model.TranslateError(err)) {
 				return steward.NotFound("change", id)
 			}
 			return err
@@ -40,7 +42,7 @@ func (s *Store) RetryChange(ctx context.Context, actor *Actor, id string) (*Chan
 			return &steward.Error{Kind: steward.KindInvalid, Code: "not_retryable", Meta: map[string]any{"status_code": orig.Status},
 				Detail: fmt.Sprintf("change %s is %s; only changes that ended error, cancelled or rejected can be retried", orig.ID, orig.Status)}
 		}
-		var node Node
+		var node model.Node
 		if err := tx.Where("id = ?", orig.NodeID).Take(&node).Error; err != nil {
 			return err
 		}
@@ -56,10 +58,10 @@ func (s *Store) RetryChange(ctx context.Context, actor *Actor, id string) (*Chan
 		}
 		now := s.Now()
 		c := orig
-		c.ID, c.Status, c.OriginalChangeID, c.MintmodelID = NewID(), StatusInitializing, &orig.ID, nil
+		c.ID, c.Status, c.OriginalChangeID, c.MintmodelID = model.NewID(), StatusInitializing, &orig.ID, nil
 		c.CreatedBy, c.CreatedAt, c.UpdatedAt, c.StartedAt, c.FinishedAt = actor.Name(), now, now, nil, nil
 		c.Scheduled = false
-		c.Metadata = JSONMap{}
+		c.Metadata = model.JSONMap{}
 		for k, v := range orig.Metadata {
 			c.Metadata[k] = v
 		}
@@ -81,7 +83,7 @@ func (s *Store) RetryChange(ctx context.Context, actor *Actor, id string) (*Chan
 			}
 		}
 		out = &c
-		return s.Record(tx, actor, "api:changes:retry", changeEventSource(&c), JSONMap{
+		return s.Record(tx, actor, "api:changes:retry", changeEventSource(&c), model.JSONMap{
 			"original_change_id": orig.ID, "action": c.Action, "node": node.Path, "commit_sha": c.CommitSHA,
 			"kept_steps": len(retried) - len(skipped) - countStatus(retried, StatusInitializing), "skipped_steps": len(skipped)})
 	})
@@ -99,7 +101,7 @@ func retrySteps(steps []Step, changeID string, now time.Time) (all, skipped []*S
 	skip := map[string]bool{}
 	for i := range steps {
 		old := steps[i]
-		st := &Step{ID: NewID(), ChangeID: changeID, Position: old.Position, Action: old.Action, Name: old.Name,
+		st := &Step{ID: model.NewID(), ChangeID: changeID, Position: old.Position, Action: old.Action, Name: old.Name,
 			StepType: old.StepType, Kind: old.Kind, Run: old.Run, Env: old.Env, TimeoutSeconds: old.TimeoutSeconds,
 			ChildExecutionStrategy: old.ChildExecutionStrategy, RequiresApprovalFrom: old.RequiresApprovalFrom,
 			Status: StatusInitializing, ApprovedBy: JSONActors{}, RejectedBy: JSONActors{}, ContinuedBy: JSONActors{},
@@ -140,7 +142,7 @@ func remoteUsable(tx *gorm.DB, remoteID *string) error {
 	if remoteID == nil {
 		return nil
 	}
-	var g GitRemote
+	var g model.GitRemote
 	if err := tx.Where("id = ?", *remoteID).Take(&g).Error; err != nil {
 		return err
 	}
@@ -153,7 +155,7 @@ func remoteUsable(tx *gorm.DB, remoteID *string) error {
 
 // SetSkipOnRetry flags (or unflags) step id to be skipped when its change
 // is retried; records api:steps:update.
-func (s *Store) SetSkipOnRetry(ctx context.Context, actor *Actor, stepID string, skip bool) (*Step, error) {
+func (s *Store) SetSkipOnRetry(ctx context.Context, actor *model.Actor, stepID string, skip bool) (*Step, error) {
 	stepID, ok := steward.ParseID(stepID)
 	if !ok {
 		return nil, steward.NotFound("step", stepID)
@@ -171,7 +173,7 @@ func (s *Store) SetSkipOnRetry(ctx context.Context, actor *Actor, stepID string,
 			return err
 		}
 		return s.Record(tx, actor, "api:steps:update", stepEventSource(&st),
-			JSONMap{"skip_on_retry": skip, "change_id": st.ChangeID, "action": st.Action})
+			model.JSONMap{"skip_on_retry": skip, "change_id": st.ChangeID, "action": st.Action})
 	})
 	if err != nil {
 		return nil, err

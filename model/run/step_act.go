@@ -1,8 +1,10 @@
-package model
+package run
 
 import (
 	"context"
 	"fmt"
+
+	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
 
@@ -26,7 +28,7 @@ const maxActMessage = 10000
 // audit:steps:<verb>:denied events; a step that is not waiting is a 422.
 // Approve and continue succeed the step; reject rejects it, aborts what
 // was still to run and ends the change rejected.
-func (s *Store) ActOnStep(ctx context.Context, actor *Actor, stepID, verb, message string) (*Step, error) {
+func (s *Store) ActOnStep(ctx context.Context, actor *model.Actor, stepID, verb, message string) (*Step, error) {
 	if verb != VerbContinue && verb != VerbApprove && verb != VerbReject {
 		return nil, steward.Errorf(steward.KindNotFound, "steps have no %q action; use continue, approve or reject", verb)
 	}
@@ -45,7 +47,7 @@ func (s *Store) ActOnStep(ctx context.Context, actor *Actor, stepID, verb, messa
 			// step left as it was.
 			denied = err
 			return r.s.Record(r.tx, actor, "audit:steps:"+verb+":denied", stepEventSource(st),
-				JSONMap{"change_id": st.ChangeID, "reason": steward.AsError(err).Detail})
+				model.JSONMap{"change_id": st.ChangeID, "reason": steward.AsError(err).Detail})
 		}
 		by := StepActor{Username: actor.Name(), Message: message, CreatedAt: r.now.UTC().Format("2006-01-02T15:04:05.000000Z")}
 		status := StatusSuccess
@@ -58,7 +60,7 @@ func (s *Store) ActOnStep(ctx context.Context, actor *Actor, stepID, verb, messa
 			st.RejectedBy = append(st.RejectedBy, by)
 			status = StatusRejected
 		}
-		extra := JSONMap{}
+		extra := model.JSONMap{}
 		if message != "" {
 			extra["message"] = message
 		}
@@ -81,7 +83,7 @@ func (s *Store) ActOnStep(ctx context.Context, actor *Actor, stepID, verb, messa
 }
 
 // canAct checks that actor may use verb on st now.
-func canAct(c *Change, st *Step, actor *Actor, verb string) error {
+func canAct(c *Change, st *Step, actor *model.Actor, verb string) error {
 	if st.Kind != StepWait || st.Status != StatusWaiting {
 		what := "a " + st.Kind + " step"
 		if st.Kind == StepWait {
@@ -116,7 +118,7 @@ func canAct(c *Change, st *Step, actor *Actor, verb string) error {
 // become cancelled (workers running one see it on their next lease check and
 // kill the process group) and the change ends cancelled. A finished change
 // is a 422.
-func (s *Store) CancelChange(ctx context.Context, actor *Actor, changeID string) (*Change, error) {
+func (s *Store) CancelChange(ctx context.Context, actor *model.Actor, changeID string) (*Change, error) {
 	r, err := s.moveChange(ctx, changeID, func(r *changeRun) error {
 		if Terminal(r.c.Status) {
 			return &steward.Error{Kind: steward.KindInvalid, Code: "change_finished", Meta: map[string]any{"status": r.c.Status},

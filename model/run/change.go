@@ -1,6 +1,11 @@
-package model
+package run
 
-import "time"
+import (
+	"database/sql/driver"
+	"time"
+
+	"github.com/stewardhq/steward/model"
+)
 
 // Change and step statuses (DESIGN.md §5). Terminal ones never change again.
 const (
@@ -51,8 +56,8 @@ type Change struct {
 	CommitSHA            *string `gorm:"column:commit_sha"`
 	TemplateVersionID    *string
 	MintmodelID          *string
-	Metadata             JSONMap
-	PropertyOverrides    JSONMap
+	Metadata             model.JSONMap
+	PropertyOverrides    model.JSONMap
 	Scheduled            bool
 	RequiresApprovalFrom *string
 	CreatedBy            string
@@ -70,6 +75,17 @@ type StepActor struct {
 	CreatedAt string `json:"created_at"`
 }
 
+// JSONActors is a JSON array of step actors (approved_by, rejected_by, continued_by).
+type JSONActors []StepActor
+
+// Value stores the list as JSON text; nil becomes [].
+func (l JSONActors) Value() (driver.Value, error) {
+	return model.JSONValue(l == nil, "[]", []StepActor(l))
+}
+
+// Scan reads JSON text or bytes.
+func (l *JSONActors) Scan(src any) error { return model.ScanJSON("JSONActors", src, l, JSONActors{}) }
+
 // Step is one node of a change's step tree. The steps table is the work queue.
 type Step struct {
 	ID                     string `gorm:"primaryKey"`
@@ -81,7 +97,7 @@ type Step struct {
 	StepType               string
 	Kind                   string
 	Run                    *string
-	Env                    JSONMap
+	Env                    model.JSONMap
 	TimeoutSeconds         int
 	ChildExecutionStrategy string
 	RequiresApprovalFrom   *string

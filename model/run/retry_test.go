@@ -1,7 +1,10 @@
-package model_test
+package run_test
 
 import (
 	"testing"
+
+	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/model/run"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
@@ -9,15 +12,15 @@ import (
 
 // chgFinish sets a change's status and its steps' (by name) as if it had
 // run: retry rules depend only on these outcomes.
-func (f *chgFixture) finish(t *testing.T, c *model.Change, status string, steps map[string]string) {
+func (f *chgFixture) finish(t *testing.T, c *run.Change, status string, steps map[string]string) {
 	t.Helper()
 	now := f.store.Now()
-	if err := f.store.DB.Model(&model.Change{}).Where("id = ?", c.ID).
+	if err := f.store.DB.Model(&run.Change{}).Where("id = ?", c.ID).
 		Updates(map[string]any{"status": status, "started_at": now, "finished_at": now}).Error; err != nil {
 		t.Fatal(err)
 	}
 	for name, st := range steps {
-		q := f.store.DB.Model(&model.Step{}).Where("change_id = ? AND name = ?", c.ID, name).
+		q := f.store.DB.Model(&run.Step{}).Where("change_id = ? AND name = ?", c.ID, name).
 			Updates(map[string]any{"status": st, "started_at": now, "finished_at": now})
 		if q.Error != nil || q.RowsAffected != 1 {
 			t.Fatalf("set step %s: %v (%d rows)", name, q.Error, q.RowsAffected)
@@ -31,13 +34,13 @@ func TestRetryKeepsSucceededAndSkipsFlaggedSteps(t *testing.T) {
 	in.Metadata = model.JSONMap{"ticket": "OPS-2"}
 	in.PropertyOverrides = model.JSONMap{"colour": "blue"}
 	orig := f.create(t, f.env, in)
-	f.finish(t, orig, model.StatusError, map[string]string{
-		"deploy": model.StatusError, "build": model.StatusSuccess, "Approval": model.StatusSuccess,
-		"Smoke check": model.StatusError, "release": model.StatusAborted,
+	f.finish(t, orig, run.StatusError, map[string]string{
+		"deploy": run.StatusError, "build": run.StatusSuccess, "Approval": run.StatusSuccess,
+		"Smoke check": run.StatusError, "release": run.StatusAborted,
 	})
 	// The approval was given by someone; the retry keeps it.
-	approved := model.JSONActors{{Username: "bob", Message: "ok", CreatedAt: "2025-01-01T00:00:00.000000Z"}}
-	if err := f.store.DB.Model(&model.Step{}).Where("change_id = ? AND name = ?", orig.ID, "Approval").
+	approved := run.JSONActors{{Username: "bob", Message: "ok", CreatedAt: "2025-01-01T00:00:00.000000Z"}}
+	if err := f.store.DB.Model(&run.Step{}).Where("change_id = ? AND name = ?", orig.ID, "Approval").
 		Update("approved_by", approved).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -51,14 +54,14 @@ func TestRetryKeepsSucceededAndSkipsFlaggedSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Status != model.StatusInitializing || c.OriginalChangeID == nil || *c.OriginalChangeID != orig.ID ||
+	if c.Status != run.StatusInitializing || c.OriginalChangeID == nil || *c.OriginalChangeID != orig.ID ||
 		*c.CommitSHA != *orig.CommitSHA || c.GitRev != "main" || c.Action != "deploy" || c.NodeID != f.env.ID ||
 		c.Metadata["original_change_id"] != orig.ID || c.Metadata["ticket"] != "OPS-2" || c.PropertyOverrides["colour"] != "blue" {
 		t.Fatalf("retry = %+v", c)
 	}
 	steps := f.steps(t, c)
-	want := map[string]string{"deploy": model.StatusInitializing, "build": model.StatusSuccess,
-		"Approval": model.StatusSuccess, "Smoke check": model.StatusSuccess, "release": model.StatusInitializing}
+	want := map[string]string{"deploy": run.StatusInitializing, "build": run.StatusSuccess,
+		"Approval": run.StatusSuccess, "Smoke check": run.StatusSuccess, "release": run.StatusInitializing}
 	if len(steps) != len(old) {
 		t.Fatalf("%d steps, want %d", len(steps), len(old))
 	}
@@ -76,17 +79,17 @@ func TestRetryKeepsSucceededAndSkipsFlaggedSteps(t *testing.T) {
 	if !steps[1].FinishedAt.Equal(*old[1].FinishedAt) || len(steps[2].ApprovedBy) != 1 || steps[2].ApprovedBy[0].Username != "bob" {
 		t.Fatalf("kept steps lost their outcome: %+v %+v", steps[1], steps[2])
 	}
-	var lines []model.LogLine
+	var lines []run.LogLine
 	if err := f.store.DB.Where("change_id = ?", c.ID).Find(&lines).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(lines) != 1 || lines[0].StepID != steps[3].ID {
 		t.Fatalf("log lines of the retry = %+v, want one on the skipped step", lines)
 	}
-	if n := remoteCount(t, f.store, "events WHERE type = 'api:changes:retry'"); n != 1 {
+	if n := testutil.Count(t, f.store.DB, "events WHERE type = 'api:changes:retry'"); n != 1 {
 		t.Fatalf("%d retry events", n)
 	}
-	if n := remoteCount(t, f.store, "events WHERE type = 'api:steps:update'"); n != 1 {
+	if n := testutil.Count(t, f.store.DB, "events WHERE type = 'api:steps:update'"); n != 1 {
 		t.Fatalf("%d step update events", n)
 	}
 }
@@ -94,8 +97,8 @@ func TestRetryKeepsSucceededAndSkipsFlaggedSteps(t *testing.T) {
 func TestRetrySkipsTheSubtreeOfAFlaggedStep(t *testing.T) {
 	f := chgSetup(t)
 	orig := f.create(t, f.env, f.input("nested"))
-	f.finish(t, orig, model.StatusCancelled, map[string]string{"nested": model.StatusCancelled, "checks": model.StatusCancelled,
-		"build": model.StatusCancelled, "test": model.StatusCancelled})
+	f.finish(t, orig, run.StatusCancelled, map[string]string{"nested": run.StatusCancelled, "checks": run.StatusCancelled,
+		"build": run.StatusCancelled, "test": run.StatusCancelled})
 	old := f.steps(t, orig)
 	if _, err := f.store.SetSkipOnRetry(f.ctx, chgActor, old[1].ID, true); err != nil {
 		t.Fatal(err)
@@ -108,8 +111,8 @@ func TestRetrySkipsTheSubtreeOfAFlaggedStep(t *testing.T) {
 	for _, st := range f.steps(t, c) {
 		got[*st.Name] = st.Status
 	}
-	want := map[string]string{"nested": model.StatusInitializing, "checks": model.StatusSuccess,
-		"build": model.StatusSuccess, "test": model.StatusSuccess}
+	want := map[string]string{"nested": run.StatusInitializing, "checks": run.StatusSuccess,
+		"build": run.StatusSuccess, "test": run.StatusSuccess}
 	for k, v := range want {
 		if got[k] != v {
 			t.Fatalf("steps after retry = %v, want %v", got, want)
@@ -123,9 +126,9 @@ func TestRetryRules(t *testing.T) {
 		status string
 		ok     bool
 	}{
-		{model.StatusError, true}, {model.StatusCancelled, true}, {model.StatusRejected, true},
-		{model.StatusRunning, false}, {model.StatusSuccess, false}, {model.StatusInitializing, false},
-		{model.StatusPending, false}, {model.StatusWaiting, false},
+		{run.StatusError, true}, {run.StatusCancelled, true}, {run.StatusRejected, true},
+		{run.StatusRunning, false}, {run.StatusSuccess, false}, {run.StatusInitializing, false},
+		{run.StatusPending, false}, {run.StatusWaiting, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.status, func(t *testing.T) {
@@ -153,7 +156,7 @@ func TestRetryRules(t *testing.T) {
 	}
 	// An archived node takes no retries either.
 	c := f.create(t, f.env, f.input("build"))
-	f.finish(t, c, model.StatusError, nil)
+	f.finish(t, c, run.StatusError, nil)
 	if _, err := f.store.ArchiveNode(f.ctx, model.SystemActor, f.env); err != nil {
 		t.Fatal(err)
 	}
