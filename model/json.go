@@ -103,4 +103,3 @@ func (l JSONList) Value() (driver.Value, error) { return JSONValue(l == nil, "[]
 
 // Scan reads JSON text or bytes.
 func (l *JSONList) Scan(src any) error { return ScanJSON("JSONList", src, l, JSONList{}) }
-
