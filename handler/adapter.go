@@ -1,6 +1,11 @@
 package handler
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+
+	"github.com/stewardhq/steward/model/run"
+)
 
 // handlerFunc is a route handler: it writes its response, or returns an
 // error for handle to render. A handler that has already written (a stream,
@@ -15,4 +20,14 @@ func (a *API) handle(h handlerFunc) http.HandlerFunc {
 			a.fail(w, r, err)
 		}
 	}
+}
+
+// snapshot runs fn with a copy of the API whose store reads one snapshot of
+// the database: a document built from several reads shows one state.
+func (a *API) snapshot(ctx context.Context, fn func(v *API) error) error {
+	return a.Store.Snapshot(ctx, func(view *run.Store) error {
+		v := *a
+		v.Store = view
+		return fn(&v)
+	})
 }

@@ -50,10 +50,10 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) error {
 	if node != nil {
 		src = a.Store.NodeChangeList(node)
 	}
-	l, written, err := listPage(a, w, r, q, src, changeCSVColumns, a.changeCSVRow(ctx), func(changes []*run.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, changeCSVColumns, a.changeCSVRow(ctx), func(v *API, changes []*run.Change) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		// Queue facts cost a few queries per change, so a list computes them only
 		// for changes still waiting to start, the ones they explain.
-		return a.renderChanges(ctx, changes, q.Include, func(c *run.Change) bool {
+		return v.renderChanges(ctx, changes, q.Include, func(c *run.Change) bool {
 			return c.Status == run.StatusInitializing || c.Status == run.StatusPending
 		})
 	})
@@ -110,7 +110,11 @@ func (a *API) renderChanges(ctx context.Context, changes []*run.Change, include 
 }
 
 func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, c *run.Change) error {
-	data, included, err := a.renderChanges(r.Context(), []*run.Change{c}, q.Include, func(*run.Change) bool { return true })
+	var data, included []*jsonapi.Resource
+	err := a.snapshot(r.Context(), func(v *API) (err error) {
+		data, included, err = v.renderChanges(r.Context(), []*run.Change{c}, q.Include, func(*run.Change) bool { return true })
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -136,15 +140,18 @@ func (a *API) changeInScope(r *http.Request) (*run.Change, error) {
 }
 
 func (a *API) showChange(w http.ResponseWriter, r *http.Request) error {
-	q, err := jsonapi.ParseQuery(r, changeItemSpec)
-	if err != nil {
-		return err
-	}
-	c, err := a.changeInScope(r)
-	if err != nil {
-		return err
-	}
-	return a.renderChange(w, r, q, http.StatusOK, c)
+	// The document is read from one snapshot: a is its view below.
+	return a.snapshot(r.Context(), func(a *API) error {
+		q, err := jsonapi.ParseQuery(r, changeItemSpec)
+		if err != nil {
+			return err
+		}
+		c, err := a.changeInScope(r)
+		if err != nil {
+			return err
+		}
+		return a.renderChange(w, r, q, http.StatusOK, c)
+	})
 }
 
 func (a *API) createChange(w http.ResponseWriter, r *http.Request) error {

@@ -28,17 +28,20 @@ func (a *API) routeConvergedProperties(r *mux.Router) {
 }
 
 func (a *API) showConvergedProperties(w http.ResponseWriter, r *http.Request) error {
-	q, n, err := a.nodeInScope(r, convergedSpec)
-	if err != nil {
-		return err
-	}
-	c, err := a.Store.ConvergedProperties(r.Context(), n)
-	if err != nil {
-		return err
-	}
-	data, included := convergedResource(c, q)
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data, Included: included}, q)
-	return nil
+	// The document is read from one snapshot: a is its view below.
+	return a.snapshot(r.Context(), func(a *API) error {
+		q, n, err := a.nodeInScope(r, convergedSpec)
+		if err != nil {
+			return err
+		}
+		c, err := a.Store.ConvergedProperties(r.Context(), n)
+		if err != nil {
+			return err
+		}
+		data, included := convergedResource(c, q)
+		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data, Included: included}, q)
+		return nil
+	})
 }
 
 // convergedResource renders the merged document with a relationship to every

@@ -30,30 +30,32 @@ func (l listed[T]) document(r *http.Request, q *jsonapi.Query, alwaysMeta bool) 
 // attributes only. written is true when the response is already written (the
 // download): the caller then returns nil and writes nothing more.
 func listPage[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsonapi.Query, src model.Source[T],
-	columns []string, row func(*T) *jsonapi.Resource, page func([]*T) (data, included []*jsonapi.Resource, err error)) (l listed[T], written bool, err error) {
+	columns []string, row func(*T) *jsonapi.Resource, page func(v *API, rows []*T) (data, included []*jsonapi.Resource, err error)) (l listed[T], written bool, err error) {
 	if downloadCSV(a, w, r, q, src, columns, row) {
 		return l, true, nil
 	}
-	p, err := src.Fetch(r.Context(), q.List())
-	if err != nil {
-		return l, false, err
-	}
-	l.More = p.More
-	l.Rows = make([]*T, len(p.Rows))
-	for i := range p.Rows {
-		l.Rows[i] = &p.Rows[i]
-	}
-	if page != nil {
-		if l.Data, l.Included, err = page(l.Rows); err != nil {
-			return l, false, err
+	// The page and everything its document shows are read from one snapshot.
+	err = a.snapshot(r.Context(), func(v *API) error {
+		p, err := src.In(v.Store.Store).Fetch(r.Context(), q.List())
+		if err != nil {
+			return err
 		}
-		return l, false, nil
-	}
-	l.Data = make([]*jsonapi.Resource, len(l.Rows))
-	for i, t := range l.Rows {
-		l.Data[i] = row(t)
-	}
-	return l, false, nil
+		l.More = p.More
+		l.Rows = make([]*T, len(p.Rows))
+		for i := range p.Rows {
+			l.Rows[i] = &p.Rows[i]
+		}
+		if page != nil {
+			l.Data, l.Included, err = page(v, l.Rows)
+			return err
+		}
+		l.Data = make([]*jsonapi.Resource, len(l.Rows))
+		for i, t := range l.Rows {
+			l.Data[i] = row(t)
+		}
+		return nil
+	})
+	return l, false, err
 }
 
 // downloadCSV streams the rows of a list that asked for ?download= and

@@ -113,12 +113,12 @@ func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) error {
 	// CSV rows stream without their history links, which would cost a query per batch.
 	csvRow := func(m *model.MintModel) *jsonapi.Resource { return mintmodelResource(m, asset, nil) }
 	columns := []string{"sha256", "created_at", "updated_at", "data"}
-	l, written, err := listPage(a, w, r, q, src, columns, csvRow, func(ms []*model.MintModel) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	l, written, err := listPage(a, w, r, q, src, columns, csvRow, func(v *API, ms []*model.MintModel) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 		ids := make([]string, len(ms))
 		for i, m := range ms {
 			ids[i] = m.ID
 		}
-		history, err := a.Store.MintModelHistoryIDs(ctx, ids)
+		history, err := v.Store.MintModelHistoryIDs(ctx, ids)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -136,20 +136,23 @@ func (a *API) listMintModels(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) showMintModel(w http.ResponseWriter, r *http.Request) error {
-	q, asset, err := a.nodeInScope(r, mintmodelItemSpec)
-	if err != nil {
-		return err
-	}
-	m, err := a.Store.GetMintModel(r.Context(), asset, mux.Vars(r)["mintmodel"])
-	if err != nil {
-		return err
-	}
-	history, err := a.Store.MintModelHistoryIDs(r.Context(), []string{m.ID})
-	if err != nil {
-		return err
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: mintmodelResource(m, asset, history[m.ID])}, q)
-	return nil
+	// The document is read from one snapshot: a is its view below.
+	return a.snapshot(r.Context(), func(a *API) error {
+		q, asset, err := a.nodeInScope(r, mintmodelItemSpec)
+		if err != nil {
+			return err
+		}
+		m, err := a.Store.GetMintModel(r.Context(), asset, mux.Vars(r)["mintmodel"])
+		if err != nil {
+			return err
+		}
+		history, err := a.Store.MintModelHistoryIDs(r.Context(), []string{m.ID})
+		if err != nil {
+			return err
+		}
+		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: mintmodelResource(m, asset, history[m.ID])}, q)
+		return nil
+	})
 }
 
 func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) error {
@@ -160,8 +163,8 @@ func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) error
 	ctx := r.Context()
 	src := a.Store.MintModelHistoryList(asset)
 	csvRow := func(h *model.MintModelHistory) *jsonapi.Resource { return mintmodelHistoryResource(h, asset, nil) }
-	l, written, err := listPage(a, w, r, q, src, []string{"created_at", "updated_at"}, csvRow, func(entries []*model.MintModelHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-		return a.renderMintModelHistory(ctx, asset, entries, q.Includes("mintmodel"))
+	l, written, err := listPage(a, w, r, q, src, []string{"created_at", "updated_at"}, csvRow, func(v *API, entries []*model.MintModelHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		return v.renderMintModelHistory(ctx, asset, entries, q.Includes("mintmodel"))
 	})
 	if written || err != nil {
 		return err
@@ -173,21 +176,24 @@ func (a *API) listMintModelHistory(w http.ResponseWriter, r *http.Request) error
 // showMintModelHistory includes the entry's MintModel unless the client's
 // include leaves it out, as the reference's example does.
 func (a *API) showMintModelHistory(w http.ResponseWriter, r *http.Request) error {
-	q, asset, err := a.nodeInScope(r, mintmodelHistoryItemSpec)
-	if err != nil {
-		return err
-	}
-	h, err := a.Store.GetMintModelHistory(r.Context(), asset, mux.Vars(r)["history"])
-	if err != nil {
-		return err
-	}
-	withModel := !q.IncludeRequested() || q.Includes("mintmodel")
-	data, included, err := a.renderMintModelHistory(r.Context(), asset, []*model.MintModelHistory{h}, withModel)
-	if err != nil {
-		return err
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data[0], Included: included}, q)
-	return nil
+	// The document is read from one snapshot: a is its view below.
+	return a.snapshot(r.Context(), func(a *API) error {
+		q, asset, err := a.nodeInScope(r, mintmodelHistoryItemSpec)
+		if err != nil {
+			return err
+		}
+		h, err := a.Store.GetMintModelHistory(r.Context(), asset, mux.Vars(r)["history"])
+		if err != nil {
+			return err
+		}
+		withModel := !q.IncludeRequested() || q.Includes("mintmodel")
+		data, included, err := a.renderMintModelHistory(r.Context(), asset, []*model.MintModelHistory{h}, withModel)
+		if err != nil {
+			return err
+		}
+		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data[0], Included: included}, q)
+		return nil
+	})
 }
 
 // renderMintModelHistory renders entries with their change links and, when

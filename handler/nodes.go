@@ -123,8 +123,8 @@ func (a *API) listNodes(kind string) handlerFunc {
 		// Streamed rows carry only attributes, so no relations are loaded.
 		empty := &nodeRelations{}
 		csvRow := func(n *model.Node) *jsonapi.Resource { return nodeResource(n, empty) }
-		l, written, err := listPage(a, w, r, q, src, nodeCSVColumns[kind], csvRow, func(nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-			return a.renderNodes(ctx, nodes, q.Include)
+		l, written, err := listPage(a, w, r, q, src, nodeCSVColumns[kind], csvRow, func(v *API, nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+			return v.renderNodes(ctx, nodes, q.Include)
 		})
 		if written || err != nil {
 			return err
@@ -261,20 +261,28 @@ var defaultShowIncludes = map[string][]string{
 func (a *API) showNode(kind string) handlerFunc {
 	spec := itemSpec(kind)
 	return func(w http.ResponseWriter, r *http.Request) error {
-		q, n, err := a.nodeInScope(r, spec)
-		if err != nil {
-			return err
-		}
-		include := q.Include
-		if !q.IncludeRequested() {
-			include = defaultShowIncludes[kind]
-		}
-		return a.renderNode(w, r, q, http.StatusOK, n, include)
+		// The document is read from one snapshot: a is its view below.
+		return a.snapshot(r.Context(), func(a *API) error {
+			q, n, err := a.nodeInScope(r, spec)
+			if err != nil {
+				return err
+			}
+			include := q.Include
+			if !q.IncludeRequested() {
+				include = defaultShowIncludes[kind]
+			}
+			return a.renderNode(w, r, q, http.StatusOK, n, include)
+
+		})
 	}
 }
 
 func (a *API) renderNode(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, n *model.Node, include []string) error {
-	data, included, err := a.renderNodes(r.Context(), []*model.Node{n}, include)
+	var data, included []*jsonapi.Resource
+	err := a.snapshot(r.Context(), func(v *API) (err error) {
+		data, included, err = v.renderNodes(r.Context(), []*model.Node{n}, include)
+		return err
+	})
 	if err != nil {
 		return err
 	}

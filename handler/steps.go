@@ -39,8 +39,8 @@ func (a *API) listSteps(w http.ResponseWriter, r *http.Request) error {
 	src := a.Store.StepList()
 	// CSV rows carry attributes only: no relationships are loaded.
 	csvRow := func(st *run.Step) *jsonapi.Resource { return stepResource(st, "", nil, nil) }
-	l, written, err := listPage(a, w, r, q, src, stepCSVColumns, csvRow, func(steps []*run.Step) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-		data, err := a.renderSteps(ctx, steps)
+	l, written, err := listPage(a, w, r, q, src, stepCSVColumns, csvRow, func(v *API, steps []*run.Step) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		data, err := v.renderSteps(ctx, steps)
 		return data, nil, err
 	})
 	if written || err != nil {
@@ -60,15 +60,18 @@ func (a *API) renderStep(w http.ResponseWriter, r *http.Request, q *jsonapi.Quer
 }
 
 func (a *API) showStep(w http.ResponseWriter, r *http.Request) error {
-	q, err := jsonapi.ParseQuery(r, stepItemSpec)
-	if err != nil {
-		return err
-	}
-	st, err := a.Store.GetStep(r.Context(), mux.Vars(r)["step_id"])
-	if err != nil {
-		return err
-	}
-	return a.renderStep(w, r, q, st)
+	// The document is read from one snapshot: a is its view below.
+	return a.snapshot(r.Context(), func(a *API) error {
+		q, err := jsonapi.ParseQuery(r, stepItemSpec)
+		if err != nil {
+			return err
+		}
+		st, err := a.Store.GetStep(r.Context(), mux.Vars(r)["step_id"])
+		if err != nil {
+			return err
+		}
+		return a.renderStep(w, r, q, st)
+	})
 }
 
 // updateStep sets skip_on_retry, the one attribute of a step a client owns.

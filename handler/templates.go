@@ -96,8 +96,8 @@ func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) error {
 	src := a.Store.TemplateList(p)
 	// CSV rows carry attributes only, so version ids are not loaded.
 	csvRow := func(t *model.Template) *jsonapi.Resource { return templateResource(t, p, nil) }
-	l, written, err := listPage(a, w, r, q, src, templateCSVColumns, csvRow, func(ts []*model.Template) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-		data, err := a.renderTemplates(ctx, p, ts)
+	l, written, err := listPage(a, w, r, q, src, templateCSVColumns, csvRow, func(v *API, ts []*model.Template) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		data, err := v.renderTemplates(ctx, p, ts)
 		return data, nil, err
 	})
 	if written || err != nil {
@@ -118,11 +118,14 @@ func (a *API) templateInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Que
 }
 
 func (a *API) showTemplate(w http.ResponseWriter, r *http.Request) error {
-	q, p, t, err := a.templateInScope(r, templateItemSpec)
-	if err != nil {
-		return err
-	}
-	return a.renderTemplate(w, r, q, http.StatusOK, p, t)
+	// The document is read from one snapshot: a is its view below.
+	return a.snapshot(r.Context(), func(a *API) error {
+		q, p, t, err := a.templateInScope(r, templateItemSpec)
+		if err != nil {
+			return err
+		}
+		return a.renderTemplate(w, r, q, http.StatusOK, p, t)
+	})
 }
 
 func (a *API) createTemplate(w http.ResponseWriter, r *http.Request) error {

@@ -101,8 +101,8 @@ func (a *API) listVersionHistory(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	src := a.Store.VersionHistoryList(asset)
 	csvRow := func(h *model.TemplateVersionHistory) *jsonapi.Resource { return versionHistoryResource(h, asset, "") }
-	l, written, err := listPage(a, w, r, q, src, versionHistoryCSV, csvRow, func(rows []*model.TemplateVersionHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-		return a.renderVersionHistory(ctx, asset, rows, q.Include)
+	l, written, err := listPage(a, w, r, q, src, versionHistoryCSV, csvRow, func(v *API, rows []*model.TemplateVersionHistory) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+		return v.renderVersionHistory(ctx, asset, rows, q.Include)
 	})
 	if written || err != nil {
 		return err
@@ -112,24 +112,27 @@ func (a *API) listVersionHistory(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) showVersionHistory(w http.ResponseWriter, r *http.Request) error {
-	q, asset, err := a.nodeInScope(r, versionHistoryItemSpec)
-	if err != nil {
-		return err
-	}
-	h, err := a.Store.GetVersionHistory(r.Context(), asset, mux.Vars(r)["history"])
-	if err != nil {
-		return err
-	}
-	// Like the reference, a record's page includes its asset and version
-	// unless the client chooses with include.
-	include := q.Include
-	if !q.IncludeRequested() {
-		include = versionHistoryIncludes
-	}
-	data, included, err := a.renderVersionHistory(r.Context(), asset, []*model.TemplateVersionHistory{h}, include)
-	if err != nil {
-		return err
-	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data[0], Included: included}, q)
-	return nil
+	// The document is read from one snapshot: a is its view below.
+	return a.snapshot(r.Context(), func(a *API) error {
+		q, asset, err := a.nodeInScope(r, versionHistoryItemSpec)
+		if err != nil {
+			return err
+		}
+		h, err := a.Store.GetVersionHistory(r.Context(), asset, mux.Vars(r)["history"])
+		if err != nil {
+			return err
+		}
+		// Like the reference, a record's page includes its asset and version
+		// unless the client chooses with include.
+		include := q.Include
+		if !q.IncludeRequested() {
+			include = versionHistoryIncludes
+		}
+		data, included, err := a.renderVersionHistory(r.Context(), asset, []*model.TemplateVersionHistory{h}, include)
+		if err != nil {
+			return err
+		}
+		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: data[0], Included: included}, q)
+		return nil
+	})
 }

@@ -27,6 +27,12 @@ func NewSource[T any](s *Store, keyset string, scope func(*gorm.DB) *gorm.DB) So
 	return Source[T]{store: s, keyset: keyset, scope: scope}
 }
 
+// In is the same rows read through view (a snapshot of the store).
+func (src Source[T]) In(view *Store) Source[T] {
+	src.store = view
+	return src
+}
+
 // Page is one page of a list: the rows and whether more exist beyond them.
 type Page[T any] struct {
 	Rows []T

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"time"
@@ -26,8 +27,9 @@ type Store struct {
 	Git     *gitops.Mirrors
 	Secrets *secret.Box
 
-	work      Signal // changes or steps need attention: the engine listens
-	templates Signal // a template version waits to be resolved
+	work      *Signal // changes or steps need attention: the engine listens
+	templates *Signal // a template version waits to be resolved
+	snapshot  bool    // DB is a read-only transaction: see Snapshot
 }
 
 // Wake tells the services that follow Work (the engine) that changes or
@@ -35,10 +37,10 @@ type Store struct {
 func (s *Store) Wake() { s.work.Notify() }
 
 // Work is notified whenever changes or steps need attention.
-func (s *Store) Work() *Signal { return &s.work }
+func (s *Store) Work() *Signal { return s.work }
 
 // TemplateWrites is notified whenever a template version waits to be resolved.
-func (s *Store) TemplateWrites() *Signal { return &s.templates }
+func (s *Store) TemplateWrites() *Signal { return s.templates }
 
 // NewStore returns a Store using the wall clock truncated to microseconds, the
 // precision both databases keep.
@@ -46,7 +48,7 @@ func NewStore(db *gorm.DB, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{DB: db, Log: log, Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	return &Store{DB: db, Log: log, work: &Signal{}, templates: &Signal{}, Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
 // NewID returns a time-ordered UUIDv7, so ids sort in creation order and keyset
@@ -56,12 +58,38 @@ func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 // Write runs fn in one transaction: either everything it writes lands, or nothing.
 // Database errors are translated to domain errors here and nowhere else.
 func (s *Store) Write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.snapshot {
+		return TranslateError(errors.New("a write inside a read snapshot"))
+	}
 	return TranslateError(s.DB.WithContext(ctx).Transaction(fn))
 }
 
 // Read runs fn on a context-bound connection with translated errors.
 func (s *Store) Read(ctx context.Context, fn func(db *gorm.DB) error) error {
 	return TranslateError(fn(s.DB.WithContext(ctx)))
+}
+
+// Snapshot runs fn with a view of the store whose reads all see the database
+// as it was at one moment, so that a document built from several reads never
+// mixes two states. It is a read-only transaction: REPEATABLE READ on
+// PostgreSQL; on SQLite a deferred one, which in WAL mode reads one snapshot
+// without taking the write lock every write transaction takes (the DSN's
+// _txlock=immediate applies to read-write transactions only). Writes through
+// the view fail; a Snapshot inside a snapshot reuses it. Keep it short: long
+// streams (log follows, downloads) read outside one.
+func (s *Store) Snapshot(ctx context.Context, fn func(view *Store) error) error {
+	if s.snapshot {
+		return fn(s)
+	}
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.DialectOf(s.DB) == db.Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return TranslateError(s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		view := *s
+		view.DB, view.snapshot = tx, true
+		return fn(&view)
+	}, opts))
 }
 
 // DatabaseVersion names the database server answering, e.g. "PostgreSQL

@@ -1,6 +1,10 @@
 package run
 
-import "github.com/stewardhq/steward/model"
+import (
+	"context"
+
+	"github.com/stewardhq/steward/model"
+)
 
 // Store is the core store with the operations on runs. It embeds the core
 // store so that a run operation composes core operations (nodes, events,
@@ -17,4 +21,10 @@ func New(core *model.Store, logs *LogNotifier) *Store {
 		logs = NewLogNotifier()
 	}
 	return &Store{Store: core, Logs: logs}
+}
+
+// Snapshot runs fn with a view whose reads all see one moment of the
+// database (see model.Store.Snapshot).
+func (s *Store) Snapshot(ctx context.Context, fn func(view *Store) error) error {
+	return s.Store.Snapshot(ctx, func(core *model.Store) error { return fn(&Store{Store: core, Logs: s.Logs}) })
 }
