@@ -71,108 +71,9 @@ type stepAttributes struct {
 	StatusCode             string          `json:"status_code"`
 }
 
-// changeContext is what rendering changes needs besides the rows: their
-// nodes and ancestors, steps, template versions and queue facts.
-type changeContext struct {
-	nodes    map[string]*model.Node
-	steps    map[string][]run.Step // by change id, in position order
-	versions map[string]model.VersionRef
-	queue    map[string]run.QueueInfo
-}
-
-// loadChangeContext loads the context for changes; queue info is asked of
-// the engine only for the changes wantQueue selects (it costs queries).
-func (a *API) loadChangeContext(ctx context.Context, changes []*run.Change, wantQueue func(*run.Change) bool) (*changeContext, error) {
-	cc := &changeContext{queue: map[string]run.QueueInfo{}}
-	var nodeIDs, changeIDs, versionIDs []string
-	for _, c := range changes {
-		nodeIDs = append(nodeIDs, c.NodeID)
-		changeIDs = append(changeIDs, c.ID)
-		if c.TemplateVersionID != nil {
-			versionIDs = append(versionIDs, *c.TemplateVersionID)
-		}
-	}
-	var err error
-	if cc.nodes, err = a.nodesWithAncestors(ctx, nodeIDs); err != nil {
-		return nil, err
-	}
-	if cc.steps, err = a.Store.ChangeSteps(ctx, changeIDs); err != nil {
-		return nil, err
-	}
-	if cc.versions, err = a.Store.VersionRefs(ctx, versionIDs); err != nil {
-		return nil, err
-	}
-	for _, c := range changes {
-		if wantQueue != nil && wantQueue(c) {
-			info, err := a.Store.ChangeQueueInfo(ctx, c)
-			if err != nil {
-				return nil, err
-			}
-			cc.queue[c.ID] = info
-		}
-	}
-	return cc, nil
-}
-
-// nodesWithAncestors loads nodes by id plus their project and parent.
-func (a *API) nodesWithAncestors(ctx context.Context, ids []string) (map[string]*model.Node, error) {
-	nodes, err := a.Store.NodesByID(ctx, dedupeIDs(ids))
-	if err != nil {
-		return nil, err
-	}
-	var more []string
-	for _, n := range nodes {
-		for _, id := range []*string{n.ProjectID, n.ParentID} {
-			if id != nil && nodes[*id] == nil {
-				more = append(more, *id)
-			}
-		}
-	}
-	extra, err := a.Store.NodesByID(ctx, dedupeIDs(more))
-	if err != nil {
-		return nil, err
-	}
-	for id, n := range extra {
-		nodes[id] = n
-	}
-	return nodes, nil
-}
-
-func dedupeIDs(ids []string) []string {
-	seen := map[string]bool{}
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// changeLineage is the change's node with its project and environment (nil
-// when the node sits in none).
-func (cc *changeContext) lineage(c *run.Change) (node, project, env *model.Node) {
-	node = cc.nodes[c.NodeID]
-	if node == nil {
-		return nil, nil, nil
-	}
-	project = node
-	if node.ProjectID != nil {
-		project = cc.nodes[*node.ProjectID]
-	}
-	switch {
-	case node.Kind == model.KindEnvironment:
-		env = node
-	case node.Kind == model.KindAsset && node.ParentID != nil && *node.ParentID != *node.ProjectID:
-		env = cc.nodes[*node.ParentID]
-	}
-	return node, project, env
-}
-
-func changeResource(c *run.Change, cc *changeContext) *jsonapi.Resource {
-	node, project, env := cc.lineage(c)
-	steps := cc.steps[c.ID]
+func changeResource(c *run.Change, cc *run.ChangeView) *jsonapi.Resource {
+	node, project, env := cc.Lineage(c)
+	steps := cc.Steps[c.ID]
 	attrs := &changeAttributes{CreatedBy: c.CreatedBy, Name: c.Name, Action: c.Action,
 		Metadata: orEmptyMap(c.Metadata), PropertyOverrides: orEmptyMap(c.PropertyOverrides), Scheduled: c.Scheduled,
 		ApprovedBy: []stepActorWire{}, RejectedBy: []stepActorWire{}, StatusCode: c.Status,
@@ -205,7 +106,7 @@ func changeResource(c *run.Change, cc *changeContext) *jsonapi.Resource {
 	}
 	projectPath := "/api/projects/" + project.Code
 	if c.TemplateVersionID != nil {
-		if ref, ok := cc.versions[*c.TemplateVersionID]; ok && ref.Template != nil {
+		if ref, ok := cc.Versions[*c.TemplateVersionID]; ok && ref.Template != nil {
 			rels["template_version"] = jsonapi.ToOne("template_version", ref.Version.ID,
 				projectPath+"/templates/"+ref.Template.Code+"/versions/"+ref.Version.Version)
 		}
@@ -223,7 +124,7 @@ func changeResource(c *run.Change, cc *changeContext) *jsonapi.Resource {
 		links["git_remote"] = projectPath + "/git_remotes/" + *c.GitRemoteID
 	}
 	meta := map[string]any{}
-	if info, ok := cc.queue[c.ID]; ok {
+	if info, ok := cc.Queue[c.ID]; ok {
 		blockers := info.BlockedByQueue
 		if blockers == nil {
 			blockers = []string{}
@@ -285,64 +186,28 @@ func stepResource(st *run.Step, changeNodePath string, children, versions []stri
 // renderSteps renders steps (of any changes) with their children and
 // property versions.
 func (a *API) renderSteps(ctx context.Context, steps []*run.Step) ([]*jsonapi.Resource, error) {
-	ids := make([]string, len(steps))
-	changeIDs := make([]string, len(steps))
-	for i, st := range steps {
-		ids[i], changeIDs[i] = st.ID, st.ChangeID
-	}
-	children, err := a.Store.StepChildren(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	versions, err := a.Store.StepPropertyVersions(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	paths, err := a.changeNodePaths(ctx, dedupeIDs(changeIDs))
+	v, err := a.Store.ViewSteps(ctx, steps)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*jsonapi.Resource, len(steps))
 	for i, st := range steps {
-		out[i] = stepResource(st, paths[st.ChangeID], children[st.ID], versions[st.ID])
-	}
-	return out, nil
-}
-
-// changeNodePaths maps change ids to the paths of their nodes.
-func (a *API) changeNodePaths(ctx context.Context, changeIDs []string) (map[string]string, error) {
-	changes, err := a.Store.ChangesByID(ctx, changeIDs)
-	if err != nil {
-		return nil, err
-	}
-	nodeIDs := make([]string, 0, len(changes))
-	for _, c := range changes {
-		nodeIDs = append(nodeIDs, c.NodeID)
-	}
-	nodes, err := a.Store.NodesByID(ctx, dedupeIDs(nodeIDs))
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(changes))
-	for id, c := range changes {
-		if n := nodes[c.NodeID]; n != nil {
-			out[id] = n.Path
-		}
+		out[i] = stepResource(st, v.NodePaths[st.ChangeID], v.Children[st.ID], v.PropertyVersions[st.ID])
 	}
 	return out, nil
 }
 
 // changeIncluded renders the include paths of a change document: steps
 // (every step of the changes) and parents (their nodes and ancestors).
-func (a *API) changeIncluded(ctx context.Context, changes []*run.Change, cc *changeContext, include []string) ([]*jsonapi.Resource, error) {
+func (a *API) changeIncluded(ctx context.Context, changes []*run.Change, cc *run.ChangeView, include []string) ([]*jsonapi.Resource, error) {
 	out := []*jsonapi.Resource{}
 	for _, path := range include {
 		switch path {
 		case "steps":
 			var steps []*run.Step
 			for _, c := range changes {
-				for i := range cc.steps[c.ID] {
-					steps = append(steps, &cc.steps[c.ID][i])
+				for i := range cc.Steps[c.ID] {
+					steps = append(steps, &cc.Steps[c.ID][i])
 				}
 			}
 			res, err := a.renderSteps(ctx, steps)
@@ -354,9 +219,9 @@ func (a *API) changeIncluded(ctx context.Context, changes []*run.Change, cc *cha
 			var nodes []*model.Node
 			seen := map[string]bool{}
 			for _, c := range changes {
-				node := cc.nodes[c.NodeID]
+				node := cc.Nodes[c.NodeID]
 				for _, p := range append(parentIDs(node), jsonapi.Identifier{ID: node.ID}) {
-					if n := cc.nodes[p.ID]; n != nil && !seen[n.ID] {
+					if n := cc.Nodes[p.ID]; n != nil && !seen[n.ID] {
 						seen[n.ID] = true
 						nodes = append(nodes, n)
 					}

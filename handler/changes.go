@@ -76,15 +76,15 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) error {
 // changeCSVRow renders changes as CSV rows. Rows carry attributes only; the
 // nodes they name are loaded once each.
 func (a *API) changeCSVRow(ctx context.Context) func(*run.Change) *jsonapi.Resource {
-	cc := &changeContext{nodes: map[string]*model.Node{}}
+	cc := &run.ChangeView{Nodes: map[string]*model.Node{}}
 	return func(c *run.Change) *jsonapi.Resource {
-		if cc.nodes[c.NodeID] == nil {
-			nodes, err := a.nodesWithAncestors(ctx, []string{c.NodeID})
+		if cc.Nodes[c.NodeID] == nil {
+			nodes, err := a.Store.NodesWithAncestors(ctx, []string{c.NodeID})
 			if err != nil {
 				return &jsonapi.Resource{Type: "change", ID: c.ID}
 			}
 			for id, n := range nodes {
-				cc.nodes[id] = n
+				cc.Nodes[id] = n
 			}
 		}
 		return changeResource(c, cc)
@@ -94,7 +94,7 @@ func (a *API) changeCSVRow(ctx context.Context) func(*run.Change) *jsonapi.Resou
 // renderChanges renders changes and, for the include paths, the included
 // resources (nil when none were asked for).
 func (a *API) renderChanges(ctx context.Context, changes []*run.Change, include []string, wantQueue func(*run.Change) bool) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-	cc, err := a.loadChangeContext(ctx, changes, wantQueue)
+	cc, err := a.Store.ViewChanges(ctx, changes, wantQueue)
 	if err != nil {
 		return nil, nil, err
 	}

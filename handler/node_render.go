@@ -102,16 +102,8 @@ func projectCode(path string) string {
 	return rest
 }
 
-// nodeRelations is what a node's relationships need besides the node itself.
-type nodeRelations struct {
-	children         map[string][]*model.Node
-	bookmarks        map[string][]string
-	templates        map[string]model.VersionRef // asset id -> its template version
-	mintmodelHistory map[string][]string         // asset id -> its MintModel history ids
-}
-
-// nodeResource renders a node; rel supplies children and bookmark ids.
-func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
+// nodeResource renders a node; rel supplies its relations.
+func nodeResource(n *model.Node, rel *model.NodeView) *jsonapi.Resource {
 	self := nodeLink(n)
 	links := make(map[string]string, 12)
 	links["self"] = self
@@ -131,19 +123,19 @@ func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
 	}
 	if n.Kind != model.KindAsset {
 		var kids []jsonapi.Identifier
-		for _, c := range rel.children[n.ID] {
+		for _, c := range rel.Children[n.ID] {
 			kids = append(kids, jsonapi.Identifier{Type: c.Kind, ID: c.ID})
 		}
 		rels["children"] = jsonapi.ToMany(kids)
 	} else {
 		var history []jsonapi.Identifier
-		for _, id := range rel.mintmodelHistory[n.ID] {
+		for _, id := range rel.MintModelHistory[n.ID] {
 			history = append(history, jsonapi.Identifier{Type: "mintmodel_history", ID: id})
 		}
 		rels["mintmodel_history"] = jsonapi.ToMany(history)
 	}
 	var marks []jsonapi.Identifier
-	for _, id := range rel.bookmarks[n.ID] {
+	for _, id := range rel.Bookmarks[n.ID] {
 		marks = append(marks, jsonapi.Identifier{Type: "bookmark", ID: id})
 	}
 	rels["bookmarks"] = jsonapi.ToMany(marks)
@@ -160,7 +152,7 @@ func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
 		attrs = &environmentAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived}
 	default:
 		actions := []assetAction{}
-		if ref, ok := rel.templates[n.ID]; ok {
+		if ref, ok := rel.Templates[n.ID]; ok {
 			tp := "/api/projects/" + projectCode(n.Path) + "/templates/" + ref.Template.Code
 			rels["template"] = jsonapi.ToOne("template", ref.Template.ID, tp)
 			rels["template_version"] = jsonapi.ToOne("template_version", ref.Version.ID, tp+"/versions/"+ref.Version.Version)
@@ -169,7 +161,7 @@ func nodeResource(n *model.Node, rel *nodeRelations) *jsonapi.Resource {
 			}
 		}
 		attrs = &assetAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, Actions: actions,
-			MintmodelValid: hasMintModel(rel.templates[n.ID])}
+			MintmodelValid: hasMintModel(rel.Templates[n.ID])}
 	}
 	return &jsonapi.Resource{Type: n.Kind, ID: n.ID, Attributes: attrs, Relationships: rels, Links: links, Meta: nodeMetaByKind[n.Kind]}
 }

@@ -121,7 +121,7 @@ func (a *API) listNodes(kind string) handlerFunc {
 		ctx := r.Context()
 		src := a.Store.ChildList(parent, kind)
 		// Streamed rows carry only attributes, so no relations are loaded.
-		empty := &nodeRelations{}
+		empty := &model.NodeView{}
 		csvRow := func(n *model.Node) *jsonapi.Resource { return nodeResource(n, empty) }
 		l, written, err := listPage(a, w, r, q, src, nodeCSVColumns[kind], csvRow, func(v *API, nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 			return v.renderNodes(ctx, nodes, q.Include)
@@ -144,7 +144,7 @@ func (a *API) listNodes(kind string) handlerFunc {
 // renderNodes renders nodes with their relationships, and the included
 // resources for the include paths (nil when none were asked for).
 func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []string) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-	rel, err := a.loadNodeRelations(ctx, nodes)
+	rel, err := a.Store.ViewNodes(ctx, nodes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,39 +159,15 @@ func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []st
 	return data, included, err
 }
 
-func (a *API) loadNodeRelations(ctx context.Context, nodes []*model.Node) (*nodeRelations, error) {
-	ids := make([]string, len(nodes))
-	for i, n := range nodes {
-		ids[i] = n.ID
-	}
-	children, err := a.Store.ChildrenOf(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	marks, err := a.Store.BookmarkIDs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	templates, err := a.Store.AssetTemplates(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	history, err := a.Store.AssetMintModelHistoryIDs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	return &nodeRelations{children: children, bookmarks: marks, templates: templates, mintmodelHistory: history}, nil
-}
-
 // nodeIncluded gathers the resources for the requested include paths.
-func (a *API) nodeIncluded(ctx context.Context, nodes []*model.Node, rel *nodeRelations, include []string) ([]*jsonapi.Resource, error) {
+func (a *API) nodeIncluded(ctx context.Context, nodes []*model.Node, rel *model.NodeView, include []string) ([]*jsonapi.Resource, error) {
 	var related []*model.Node
 	var ids []string
 	for _, path := range include {
 		switch path {
 		case "children":
 			for _, n := range nodes {
-				related = append(related, rel.children[n.ID]...)
+				related = append(related, rel.Children[n.ID]...)
 			}
 		case "parents", "project":
 			seen := map[string]bool{}
@@ -219,7 +195,7 @@ func (a *API) nodeIncluded(ctx context.Context, nodes []*model.Node, rel *nodeRe
 		}
 	}
 	if len(related) > 0 {
-		relRel, err := a.loadNodeRelations(ctx, related)
+		relRel, err := a.Store.ViewNodes(ctx, related)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,74 @@
+package model
+
+import "context"
+
+// NodeView is what a node document shows besides the nodes themselves:
+// their children, bookmark ids, assets' template versions and MintModel
+// history ids, read from one snapshot.
+type NodeView struct {
+	Children         map[string][]*Node    // node id -> child nodes
+	Bookmarks        map[string][]string   // node id -> bookmark ids
+	Templates        map[string]VersionRef // asset id -> its template version
+	MintModelHistory map[string][]string   // asset id -> its MintModel history ids
+}
+
+// ViewNodes reads the view of nodes.
+func (s *Store) ViewNodes(ctx context.Context, nodes []*Node) (*NodeView, error) {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	v := &NodeView{}
+	err := s.Snapshot(ctx, func(s *Store) (err error) {
+		if v.Children, err = s.ChildrenOf(ctx, ids); err != nil {
+			return err
+		}
+		if v.Bookmarks, err = s.BookmarkIDs(ctx, ids); err != nil {
+			return err
+		}
+		if v.Templates, err = s.AssetTemplates(ctx, ids); err != nil {
+			return err
+		}
+		v.MintModelHistory, err = s.AssetMintModelHistoryIDs(ctx, ids)
+		return err
+	})
+	return v, err
+}
+
+// NodesWithAncestors reads nodes by id together with their projects and
+// parents, which their documents name.
+func (s *Store) NodesWithAncestors(ctx context.Context, ids []string) (map[string]*Node, error) {
+	var nodes map[string]*Node
+	err := s.Snapshot(ctx, func(s *Store) (err error) {
+		if nodes, err = s.NodesByID(ctx, Dedupe(ids)); err != nil {
+			return err
+		}
+		var more []string
+		for _, n := range nodes {
+			for _, id := range []*string{n.ProjectID, n.ParentID} {
+				if id != nil && nodes[*id] == nil {
+					more = append(more, *id)
+				}
+			}
+		}
+		extra, err := s.NodesByID(ctx, Dedupe(more))
+		for id, n := range extra {
+			nodes[id] = n
+		}
+		return err
+	})
+	return nodes, err
+}
+
+// Dedupe returns ids without repeats, in first-seen order.
+func Dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
