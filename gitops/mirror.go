@@ -50,6 +50,9 @@ type Mirrors struct {
 	// Private are folders no local remote may point into, beside Dir (the
 	// server's data dir: its mirrors, work trees and key).
 	Private []string
+	// Now is the clock the freshness window is measured on (the store's,
+	// when the server builds it; the wall clock when nil).
+	Now func() time.Time
 
 	mu      sync.Mutex
 	mirrors map[string]*mirror
@@ -133,10 +136,10 @@ func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh b
 		if err != nil {
 			return err
 		}
-		mr.repo, mr.fetchedAt = repo, time.Now()
+		mr.repo, mr.fetchedAt = repo, m.now()
 		return nil
 	}
-	if !refresh && time.Since(mr.fetchedAt) < m.Freshness {
+	if !refresh && m.now().Sub(mr.fetchedAt) < m.Freshness {
 		refs, err := listRefs(ctx, remote.URL, auth, git.IgnorePeeled)
 		if err != nil {
 			return classify(remote.URL, err)
@@ -152,8 +155,15 @@ func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh b
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return classify(remote.URL, err)
 	}
-	mr.fetchedAt = time.Now()
+	mr.fetchedAt = m.now()
 	return nil
+}
+
+func (m *Mirrors) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
 }
 
 // listRefs is an authenticated ls-remote: it moves no objects.

@@ -120,6 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	}
 	e.store.Git = gitops.NewMirrors(filepath.Join(e.cfg.DataDir, "git", "mirrors"))
 	e.store.Git.KnownHostsFile = e.cfg.KnownHosts
+	e.store.Git.Now = e.store.Now
 	e.store.Git.AllowLocal = e.cfg.AllowLocalRemotes
 	e.store.Git.Private = []string{e.cfg.DataDir}
 	if db.DialectOf(e.db) == db.Postgres {
