@@ -66,12 +66,12 @@ func TestStepsCannotReachTheServersSecrets(t *testing.T) {
 		"STEWARD_DATABASE_URL=postgres://steward:ENV-DB-PASSWORD@db/steward")
 
 	hold := createChange(t, store, project, "hold")
-	testutil.WaitStep(t, store, hold.ID, isWait, run.StatusWaiting)
+	testutil.WaitStepElsewhere(t, store, hold.ID, isWait, run.StatusWaiting)
 	if _, err := os.Stat(filepath.Join(data, "work", hold.ID, "src", "secret-of-other")); err != nil {
 		t.Fatalf("the other change's work tree is not where this test looks: %v", err)
 	}
 	leak := createChange(t, store, project, "leak")
-	testutil.WaitChange(t, store, leak.ID, run.StatusSuccess, run.StatusError)
+	testutil.WaitChangeElsewhere(t, store, leak.ID, run.StatusSuccess, run.StatusError)
 	var lines []run.LogLine
 	if err := store.DB.Where("change_id = ?", leak.ID).Order("id").Find(&lines).Error; err != nil {
 		t.Fatal(err)

@@ -143,7 +143,7 @@ func TestCrashRecovery(t *testing.T) {
 `, dir)))
 	worker := startWorker(t, url, "doomed-worker")
 	c := createChange(t, store, project, "crash")
-	victim := testutil.WaitStep(t, store, c.ID, func(st *run.Step) bool { return st.Action == "victim" }, run.StatusRunning)
+	victim := testutil.WaitStepElsewhere(t, store, c.ID, func(st *run.Step) bool { return st.Action == "victim" }, run.StatusRunning)
 	if victim.LeaseOwner == nil || *victim.LeaseOwner != "doomed-worker" {
 		t.Fatalf("victim is held by %v", victim.LeaseOwner)
 	}
@@ -204,7 +204,7 @@ func TestExactlyOnceAcrossProcesses(t *testing.T) {
 	startWorker(t, url, "other-process")
 	enginetest.Start(t, store, enginetest.Unisolated)
 	for _, c := range changes {
-		testutil.WaitChange(t, store, c.ID, run.StatusSuccess)
+		testutil.WaitChangeElsewhere(t, store, c.ID, run.StatusSuccess)
 	}
 	runs := strings.Fields(readFile(t, filepath.Join(dir, "runs")))
 	seen := map[string]bool{}

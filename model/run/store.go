@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 
+	"gorm.io/gorm"
+
 	"github.com/stewardhq/steward/model"
 )
 
@@ -11,7 +13,8 @@ import (
 // properties) inside its own transaction.
 type Store struct {
 	*model.Store
-	Logs *LogNotifier // wakes live log followers
+	Logs  *LogNotifier // wakes live log followers
+	moved *model.Signal
 }
 
 // New returns the run store over core, waking log followers through logs
@@ -20,11 +23,26 @@ func New(core *model.Store, logs *LogNotifier) *Store {
 	if logs == nil {
 		logs = NewLogNotifier()
 	}
-	return &Store{Store: core, Logs: logs}
+	return &Store{Store: core, Logs: logs, moved: &model.Signal{}}
 }
 
 // Snapshot runs fn with a view whose reads all see one moment of the
 // database (see model.Store.Snapshot).
 func (s *Store) Snapshot(ctx context.Context, fn func(view *Store) error) error {
-	return s.Store.Snapshot(ctx, func(core *model.Store) error { return fn(&Store{Store: core, Logs: s.Logs}) })
+	return s.Store.Snapshot(ctx, func(core *model.Store) error { return fn(&Store{Store: core, Logs: s.Logs, moved: s.moved}) })
 }
+
+// Write is the core store's Write; after a commit it notifies Moved, since
+// every write of this package moves a run (a change or a step).
+func (s *Store) Write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	err := s.Store.Write(ctx, fn)
+	if err == nil {
+		s.moved.Notify()
+	}
+	return err
+}
+
+// Moved is notified after every committed write of a run in this process:
+// what tests wait on instead of polling (runs moved by other processes do
+// not notify it).
+func (s *Store) Moved() *model.Signal { return s.moved }
