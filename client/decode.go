@@ -33,12 +33,14 @@ type extras interface {
 	setExtras(r rawResource, resource json.RawMessage)
 }
 
-func (p *Project) setExtras(r rawResource, _ json.RawMessage)     { p.Links, p.Meta = r.links(), r.Meta }
-func (e *Environment) setExtras(r rawResource, _ json.RawMessage) { e.Links, e.Meta = r.links(), r.Meta }
-func (g *GitRemote) setExtras(r rawResource, _ json.RawMessage)   { g.Links = r.links() }
-func (c *Change) setExtras(r rawResource, _ json.RawMessage)      { c.Links, c.Meta = r.links(), r.Meta }
-func (s *Step) setExtras(r rawResource, _ json.RawMessage)        { s.Links = r.links() }
-func (l *LogLine) setExtras(_ rawResource, res json.RawMessage)   { l.Resource = res }
+func (p *Project) setExtras(r rawResource, _ json.RawMessage) { p.Links, p.Meta = r.links(), r.Meta }
+func (e *Environment) setExtras(r rawResource, _ json.RawMessage) {
+	e.Links, e.Meta = r.links(), r.Meta
+}
+func (g *GitRemote) setExtras(r rawResource, _ json.RawMessage) { g.Links = r.links() }
+func (c *Change) setExtras(r rawResource, _ json.RawMessage)    { c.Links, c.Meta = r.links(), r.Meta }
+func (s *Step) setExtras(r rawResource, _ json.RawMessage)      { s.Links = r.links() }
+func (l *LogLine) setExtras(_ rawResource, res json.RawMessage) { l.Resource = res }
 
 // decodeOne reads a single-resource document into v, a pointer to one of the
 // tagged resource structs, with google/jsonapi's UnmarshalPayload.
