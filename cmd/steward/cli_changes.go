@@ -260,7 +260,7 @@ func stepVerb(verb string) func(c *cli, args []string) int {
 			}
 			switch len(steps) {
 			case 0:
-				c.say("steward: change %s has no step waiting to %s", args[0], verb)
+				c.say("steward: change %s has no step waiting to %s%s", args[0], verb, c.otherVerbHint(args[0], verb))
 				return exitFailed
 			case 1:
 				stepID = steps[0].ID
@@ -293,4 +293,17 @@ func (c *cli) done(err error) int {
 		return c.fail(err)
 	}
 	return exitSuccess
+}
+
+// otherVerbHint points at the verb a waiting step does take, when the one
+// asked for fits none.
+func (c *cli) otherVerbHint(changeID, verb string) string {
+	other := client.VerbContinue
+	if verb == client.VerbContinue {
+		other = client.VerbApprove + " or " + client.VerbReject
+	}
+	if steps, err := c.api.WaitingSteps(c.ctx, changeID, strings.Fields(other)[0]); err == nil && len(steps) > 0 {
+		return fmt.Sprintf(" (step %s waits to %s)", steps[0].ID, other)
+	}
+	return ""
 }
