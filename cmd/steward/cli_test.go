@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -229,4 +230,32 @@ func jsonLine(t *testing.T, line string) map[string]any {
 		t.Fatalf("not one JSON object: %v\n%s", err, line)
 	}
 	return v
+}
+
+// TestRunDispatchesClientCommands: `steward changes ...` goes through run,
+// which hands main the command's exit code.
+func TestRunDispatchesClientCommands(t *testing.T) {
+	f := newCLIFixture(t)
+	auth := []string{"--url", f.srv.URL, "--token", testutil.AdminToken}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{append([]string{"projects", "list"}, auth...), exitSuccess},
+		{append([]string{"changes", "create", cliEnvPath, "nope", "--remote", "ops", "--rev", "main"}, auth...), exitAPIError},
+		{[]string{"changes", "create"}, exitUsage},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), tc.args, &stdout, &stderr)
+		var code exitCode
+		got := exitSuccess
+		if errors.As(err, &code) {
+			got = int(code)
+		} else if err != nil {
+			t.Fatalf("run %v: %v", tc.args, err)
+		}
+		if got != tc.want {
+			t.Errorf("run %v: exit %d, want %d; stderr %s", tc.args, got, tc.want, stderr.String())
+		}
+	}
 }
