@@ -1,9 +1,11 @@
-// Command steward is the Steward service and its administration CLI:
-// serve, migrate, token create, user create, version.
+// Command steward is the Steward service, its administration CLI (serve,
+// migrate, token create, user create, version) and its API client (changes,
+// projects, environments; cli*.go).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +27,13 @@ commands:
                               create a local user (missing groups are created)
   version                     print the version
 
+client commands (talk to STEWARD_URL with STEWARD_TOKEN, or --url, --token):
+  changes create NODE_PATH ACTION --remote R --rev V [--follow]
+  changes list|show|logs [--follow]|approve|reject|continue|cancel|retry
+  projects list
+  environments list PROJECT
+                              -o json for scripts; 'steward changes help' lists them all
+
 Run 'steward <command> -h' for the flags of a command.
 `
 
@@ -32,6 +41,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			stop()
+			os.Exit(int(code)) // a client command has already said why
+		}
 		fmt.Fprintln(os.Stderr, "steward:", err)
 		os.Exit(1)
 	}
@@ -58,6 +72,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("usage: steward user create NAME [--group G]...")
 		}
 		return userCreate(ctx, rest[1:], stdout, stderr)
+	case "changes", "projects", "environments":
+		if code := runClient(ctx, args, stdout, stderr, os.Getenv); code != exitSuccess {
+			return exitCode(code)
+		}
+		return nil
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "steward", version)
 		return nil
