@@ -7,10 +7,11 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/client"
 	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
-	"github.com/stewardhq/steward/model"
 )
 
 // newServer is a test server (no engine: changes stay initializing) with
@@ -138,14 +139,14 @@ func TestLogLines(t *testing.T) {
 	s, c := newServer(t)
 	ctx := context.Background()
 	f := testutil.InsertLogFixture(t, s.Store, "logs", 1)
-	lines := make([]model.LogLine, 2500)
+	lines := make([]run.LogLine, 2500)
 	for i := range lines {
-		lines[i] = model.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[0].ID, Message: fmt.Sprintf("line %d", i+1)}
+		lines[i] = run.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[0].ID, Message: fmt.Sprintf("line %d", i+1)}
 	}
 	if err := s.Store.AppendLogLines(ctx, lines); err != nil {
 		t.Fatal(err)
 	}
-	f.Finish(t, s.Store, model.StatusError)
+	f.Finish(t, s.Store, run.StatusError)
 
 	var got []string
 	if err := c.EachLogLine(ctx, f.Change.ID, func(l *client.LogLine) error { got = append(got, l.Message); return nil }); err != nil {

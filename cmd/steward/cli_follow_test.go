@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	runs "github.com/stewardhq/steward/model/run"
+
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 )
@@ -135,8 +137,8 @@ func TestCLIApproveContinue(t *testing.T) {
 		t.Fatal(err)
 	}
 	asOlivia := []string{"STEWARD_TOKEN=" + opsToken}
-	named := func(name string) func(*model.Step) bool {
-		return func(st *model.Step) bool { return st.Name != nil && *st.Name == name }
+	named := func(name string) func(*runs.Step) bool {
+		return func(st *runs.Step) bool { return st.Name != nil && *st.Name == name }
 	}
 	create := func(t *testing.T) string {
 		r := f.run(t, nil, "changes", "create", cliEnvPath, "gated", "--remote", "ops", "--rev", "main")
@@ -148,14 +150,14 @@ func TestCLIApproveContinue(t *testing.T) {
 
 	t.Run("continue and approve", func(t *testing.T) {
 		id := create(t)
-		testutil.WaitStep(t, f.srv.Store, id, named("Smoke check"), model.StatusWaiting)
+		testutil.WaitStep(t, f.srv.Store, id, named("Smoke check"), runs.StatusWaiting)
 		if r := f.run(t, nil, "changes", "approve", id); r.code != exitFailed || !strings.Contains(r.stderr, "no step waiting to approve") {
 			t.Errorf("approve with only a continue waiting: exit %d", r.code)
 		}
 		if r := f.run(t, nil, "changes", "continue", id, "--message", "smoke ok"); r.code != exitSuccess || !strings.Contains(r.stdout, "success") {
 			t.Fatalf("continue: exit %d", r.code)
 		}
-		testutil.WaitStep(t, f.srv.Store, id, named("Sign off"), model.StatusWaiting)
+		testutil.WaitStep(t, f.srv.Store, id, named("Sign off"), runs.StatusWaiting)
 		if r := f.run(t, nil, "changes", "approve", id); r.code != exitAPIError || !strings.Contains(r.stderr, "403") {
 			t.Errorf("the creator's own approval: exit %d, want %d and the 403", r.code, exitAPIError)
 		}
@@ -174,11 +176,11 @@ func TestCLIApproveContinue(t *testing.T) {
 
 	t.Run("reject", func(t *testing.T) {
 		id := create(t)
-		st := testutil.WaitStep(t, f.srv.Store, id, named("Smoke check"), model.StatusWaiting)
+		st := testutil.WaitStep(t, f.srv.Store, id, named("Smoke check"), runs.StatusWaiting)
 		if r := f.run(t, nil, "changes", "continue", id, "--step", st.ID); r.code != exitSuccess {
 			t.Fatalf("continue --step: exit %d", r.code)
 		}
-		testutil.WaitStep(t, f.srv.Store, id, named("Sign off"), model.StatusWaiting)
+		testutil.WaitStep(t, f.srv.Store, id, named("Sign off"), runs.StatusWaiting)
 		if r := f.run(t, asOlivia, "changes", "reject", id, "--message", "not today"); r.code != exitSuccess {
 			t.Fatalf("reject: exit %d", r.code)
 		}
@@ -192,7 +194,7 @@ func TestCLIApproveContinue(t *testing.T) {
 			t.Fatalf("retry of a rejected change: exit %d", r.code)
 		}
 		retry := strings.TrimSpace(r.stdout)
-		testutil.WaitStep(t, f.srv.Store, retry, named("Sign off"), model.StatusWaiting)
+		testutil.WaitStep(t, f.srv.Store, retry, named("Sign off"), runs.StatusWaiting)
 		if r := f.run(t, nil, "changes", "cancel", retry); r.code != exitSuccess || !strings.Contains(r.stdout, "cancelled") {
 			t.Fatalf("cancel: exit %d", r.code)
 		}
