@@ -24,6 +24,7 @@ type ChangeInput struct {
 	GitRemoteName, GitRev       *string
 	Metadata, PropertyOverrides model.JSONMap
 	TemplateVersion             *string
+	Scheduled                   bool // made by a schedule, not a client: never read from a request
 }
 
 const (
@@ -50,6 +51,31 @@ type changeOrigin struct {
 // wrong: an archived node, a remote or rev that does not resolve, an
 // actions.yaml without the action, a step tree with a cycle.
 func (s *Store) CreateChange(ctx context.Context, actor *model.Actor, node *model.Node, in ChangeInput) (*Change, error) {
+	p, err := s.PrepareChange(ctx, actor, node, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Write(ctx, p.Insert); err != nil {
+		return nil, err
+	}
+	s.Wake()
+	return p.Change, nil
+}
+
+// PreparedChange is a change checked against its node and commit (every
+// read done, nothing written), to be inserted in a transaction of the
+// caller's: a scheduled firing or a workflow step commits its own row and
+// the change together, so neither exists without the other.
+type PreparedChange struct {
+	Change *Change
+	steps  []*Step
+	actor  *model.Actor
+	node   *model.Node
+	store  *Store
+}
+
+// PrepareChange does everything CreateChange does before writing.
+func (s *Store) PrepareChange(ctx context.Context, actor *model.Actor, node *model.Node, in ChangeInput) (*PreparedChange, error) {
 	if err := validateChangeInput(in); err != nil {
 		return nil, err
 	}
@@ -75,33 +101,33 @@ func (s *Store) CreateChange(ctx context.Context, actor *model.Actor, node *mode
 	c := &Change{ID: model.NewID(), NodeID: node.ID, Action: in.Action, Name: in.Name, Status: StatusInitializing,
 		GitRemoteID: origin.remoteID, GitRemoteName: origin.remoteName, GitRev: origin.rev, CommitSHA: &origin.sha,
 		TemplateVersionID: origin.templateVersionID, Metadata: orEmpty(in.Metadata),
-		PropertyOverrides: orEmpty(in.PropertyOverrides), RequiresApprovalFrom: approval,
+		PropertyOverrides: orEmpty(in.PropertyOverrides), RequiresApprovalFrom: approval, Scheduled: in.Scheduled,
 		CreatedBy: actor.Name(), CreatedAt: now, UpdatedAt: now}
 	steps, err := buildStepTree(file, where, c.ID, in.Action, approval, now)
 	if err != nil {
 		return nil, err
 	}
-	err = s.Write(ctx, func(tx *gorm.DB) error {
-		// Re-checked inside the transaction: the node may have been archived
-		// while the commit was being read.
-		if err := nodeOpen(tx, node); err != nil {
-			return err
-		}
-		if err := tx.Create(c).Error; err != nil {
-			return err
-		}
-		if err := tx.CreateInBatches(steps, 200).Error; err != nil {
-			return err
-		}
-		return s.Record(tx, actor, "api:changes:create", changeEventSource(c), model.JSONMap{
-			"action": c.Action, "node": node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
-			"commit_sha": origin.sha, "steps": len(steps)})
-	})
-	if err != nil {
-		return nil, err
+	return &PreparedChange{Change: c, steps: steps, actor: actor, node: node, store: s}, nil
+}
+
+// Insert writes the prepared change, its steps and its event in tx. The
+// caller wakes the engine (Store.Wake) once tx has committed.
+func (p *PreparedChange) Insert(tx *gorm.DB) error {
+	// Re-checked inside the transaction: the node may have been archived
+	// while the commit was being read.
+	if err := nodeOpen(tx, p.node); err != nil {
+		return err
 	}
-	s.Wake()
-	return c, nil
+	c := p.Change
+	if err := tx.Create(c).Error; err != nil {
+		return err
+	}
+	if err := tx.CreateInBatches(p.steps, 200).Error; err != nil {
+		return err
+	}
+	return p.store.Record(tx, p.actor, "api:changes:create", changeEventSource(c), model.JSONMap{
+		"action": c.Action, "node": p.node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
+		"commit_sha": *c.CommitSHA, "steps": len(p.steps)})
 }
 
 func validateChangeInput(in ChangeInput) error {
