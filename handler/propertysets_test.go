@@ -188,8 +188,8 @@ func TestSettingsValidatedUpdates(t *testing.T) {
 		data    any
 		pointer string
 	}{
-		{"unknown key", map[string]any{"event_retention_days": 5}, "/data/attributes/data/event_retention_days"},
-		{"unknown nested key", map[string]any{"allow_parallel": map[string]any{"anything": true}}, "/data/attributes/data/allow_parallel/anything"},
+		{"retention not a number", map[string]any{"event_retention_days": "5"}, "/data/attributes/data/event_retention_days"},
+		{"retention not whole", map[string]any{"change_log_retention_days": 2.5}, "/data/attributes/data/change_log_retention_days"},
 		{"wrong type", map[string]any{"allow_parallel": map[string]any{"changes": "no"}}, "/data/attributes/data/allow_parallel/changes"},
 		{"group not a string", map[string]any{"requires_approval_from": []any{"ops"}}, "/data/attributes/data/requires_approval_from"},
 		{"not an object", []any{"allow_parallel"}, "/data/attributes/data"},
@@ -216,6 +216,14 @@ func TestSettingsValidatedUpdates(t *testing.T) {
 	}
 	if rel := vResp.Data(t)["relationships"].(map[string]any)["settings"].(map[string]any); rel["links"].(map[string]any)["related"] != self {
 		t.Fatalf("settings version relationship: %v", rel)
+	}
+	// Keys Steward does not know are kept and shown as sent.
+	free := map[string]any{"notifications": map[string]any{"slack": map[string]any{"channel": "#ops"}},
+		"allow_parallel": map[string]any{"anything": true}, "event_retention_days": 30}
+	got := testutil.One[testutil.Settings](t, s.Patch(t, self, testutil.Attrs("settings", map[string]any{"data": free})).
+		Expect(t, http.StatusOK))
+	if fmt.Sprint(got.Data) != fmt.Sprint(free) {
+		t.Fatalf("free-form settings not kept: %v", got.Data)
 	}
 }
 

@@ -364,10 +364,17 @@ func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeIn
 	return n, nil
 }
 
-// ArchiveNode archives n: it stays readable but accepts no new children.
+// ArchiveNode archives n: it stays readable but accepts no new children,
+// and the scheduled activities of n and of every node below it are
+// disabled (they would only fail: an archived node takes no new changes).
 func (s *Store) ArchiveNode(ctx context.Context, actor *Actor, n *Node) (*Node, error) {
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&Node{}).Where("id = ?", n.ID).Updates(map[string]any{"archived": true, "updated_at": s.Now()}).Error; err != nil {
+			return err
+		}
+		below := tx.Model(&Node{}).Select("id").Where("id = ? OR parent_id = ? OR project_id = ?", n.ID, n.ID, n.ID)
+		if err := tx.Table("scheduled_activities").Where("node_id IN (?) AND enabled = ?", below, true).
+			Updates(map[string]any{"enabled": false, "next_run_at": nil, "updated_at": s.Now()}).Error; err != nil {
 			return err
 		}
 		if err := tx.Where("id = ?", n.ID).Take(n).Error; err != nil {

@@ -192,10 +192,15 @@ func TestSettingsValidation(t *testing.T) {
 		{"approval group", model.JSONMap{"requires_approval_from": "ops"}, "", ""},
 		{"approval null", model.JSONMap{"requires_approval_from": nil}, "", ""},
 		{"partial allow_parallel", model.JSONMap{"allow_parallel": map[string]any{"changes": false}}, "", ""},
-		{"unknown top key", model.JSONMap{"retention_days": 5.0}, "data/retention_days", "unknown_setting"},
-		{"unknown nested key", model.JSONMap{"allow_parallel": map[string]any{"steps": true}}, "data/allow_parallel/steps", "unknown_setting"},
-		{"dotted key", model.JSONMap{"allow_parallel.changes": true}, "data/allow_parallel.changes", "unknown_setting"},
-		{"key needing escape", model.JSONMap{"a/b~c": 1.0}, "data/a~1b~0c", "unknown_setting"},
+		{"unknown top key kept", model.JSONMap{"retention_days": 5.0, "notifications": map[string]any{"x": true}}, "", ""},
+		{"unknown nested key kept", model.JSONMap{"allow_parallel": map[string]any{"steps": true}}, "", ""},
+		{"dotted key kept", model.JSONMap{"allow_parallel.changes": "anything"}, "", ""},
+		{"retention days", model.JSONMap{"change_log_retention_days": 30.0, "event_retention_days": 365.0}, "", ""},
+		{"retention null", model.JSONMap{"event_retention_days": nil}, "", ""},
+		{"retention as string", model.JSONMap{"event_retention_days": "30"}, "data/event_retention_days", "invalid_type"},
+		{"retention fraction", model.JSONMap{"change_log_retention_days": 1.5}, "data/change_log_retention_days", "invalid_type"},
+		{"retention zero", model.JSONMap{"change_log_retention_days": 0.0}, "data/change_log_retention_days", "invalid_type"},
+		{"retention too long", model.JSONMap{"event_retention_days": 36501.0}, "data/event_retention_days", "invalid_type"},
 		{"bool as string", model.JSONMap{"allow_parallel": map[string]any{"changes": "yes"}}, "data/allow_parallel/changes", "invalid_type"},
 		{"bool as null", model.JSONMap{"allow_parallel": map[string]any{"runs_of_same_change": nil}}, "data/allow_parallel/runs_of_same_change", "invalid_type"},
 		{"allow_parallel not object", model.JSONMap{"allow_parallel": true}, "data/allow_parallel", "invalid_type"},
@@ -224,9 +229,9 @@ func TestSettingsInvalidWriteChangesNothing(t *testing.T) {
 	t.Parallel()
 	store, n := propsStore(t)
 	_, err := store.UpdatePropertySet(context.Background(), model.SystemActor, model.KindSettings, n.SettingsID,
-		model.PropertySetUpdate{Data: model.JSONMap{"bogus": true}})
-	if steward.AsError(err).Code != "unknown_setting" {
-		t.Fatalf("err = %v, want unknown_setting", err)
+		model.PropertySetUpdate{Data: model.JSONMap{"event_retention_days": true}})
+	if steward.AsError(err).Code != "invalid_type" {
+		t.Fatalf("err = %v, want invalid_type", err)
 	}
 	if v, ev := propsCounts(t, store, n.SettingsID, model.KindSettings); v != 1 || ev != 0 {
 		t.Fatalf("%d versions, %d events after a refused write; want 1, 0", v, ev)

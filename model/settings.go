@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/converge"
@@ -38,6 +37,7 @@ const (
 	settingBool settingKind = iota
 	settingGroup
 	settingObject
+	settingDays // a whole number of days (1 to 36500), or null
 )
 
 // settingSchema lists every known setting; nested objects list their children.
@@ -52,7 +52,53 @@ var settingsSchema = map[string]settingSchema{
 		"runs_of_same_change":   {kind: settingBool},
 		"runs_of_same_workflow": {kind: settingBool},
 	}},
-	"requires_approval_from": {kind: settingGroup},
+	"requires_approval_from":    {kind: settingGroup},
+	"change_log_retention_days": {kind: settingDays},
+	"event_retention_days":      {kind: settingDays},
+}
+
+// Retention settings: how long log lines of finished changes and events
+// are kept (see the retention job in model/schedule).
+const (
+	SettingChangeLogRetention = "change_log_retention_days"
+	SettingEventRetention     = "event_retention_days"
+)
+
+// MaxRetentionDays bounds the retention settings (100 years).
+const MaxRetentionDays = 36500
+
+// RetentionDays reads a retention setting from one stored settings
+// document: set is false when the document does not have the key; days is
+// 0 when it is null (keep for ever, whatever the levels above say).
+func RetentionDays(data JSONMap, key string) (days int, set bool) {
+	v, ok := data[key]
+	if !ok {
+		return 0, false
+	}
+	n, ok := wholeDays(v)
+	if !ok {
+		return 0, true
+	}
+	return n, true
+}
+
+func wholeDays(v any) (int, bool) {
+	var f float64
+	switch n := v.(type) {
+	case float64:
+		f = n
+	case json.Number:
+		var err error
+		if f, err = n.Float64(); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if f != float64(int(f)) || f < 1 || f > MaxRetentionDays {
+		return 0, false
+	}
+	return int(f), true
 }
 
 // ParseSettings reads a stored (already validated) document, filling defaults.
@@ -75,9 +121,11 @@ func ParseSettings(data JSONMap) Settings {
 	return out
 }
 
-// ValidateSettings checks every key and value of a settings document; the
-// error points at the first offending key (in sorted order, so it is stable)
-// under /data/attributes/data.
+// ValidateSettings checks the value of every known key of a settings
+// document; keys it does not know are kept as sent (settings documents are
+// free-form: clients keep their own keys there). The error points at the
+// first offending key (in sorted order, so it is stable) under
+// /data/attributes/data.
 func ValidateSettings(data JSONMap) error {
 	return validateSettingsObject(map[string]any(data), settingsSchema, "data", "")
 }
@@ -93,7 +141,7 @@ func validateSettingsObject(obj map[string]any, schema map[string]settingSchema,
 		name := prefix + k
 		sch, ok := schema[k]
 		if !ok {
-			return steward.Invalid(ptr, "unknown_setting", "unknown setting %q; known settings: %s", name, knownSettings(schema, prefix))
+			continue
 		}
 		v := obj[k]
 		switch sch.kind {
@@ -112,6 +160,14 @@ func validateSettingsObject(obj map[string]any, schema map[string]settingSchema,
 			if err := ValidName(ptr, g); err != nil {
 				return steward.Invalid(ptr, "invalid_name", "setting %q must name a group: %s", name, steward.AsError(err).Detail)
 			}
+		case settingDays:
+			if v == nil {
+				continue
+			}
+			if _, ok := wholeDays(v); !ok {
+				return steward.Invalid(ptr, "invalid_type", "setting %q must be a whole number of days from 1 to %d, or null to keep for ever, not %s",
+					name, MaxRetentionDays, describeValue(v))
+			}
 		case settingObject:
 			child, ok := v.(map[string]any)
 			if !ok {
@@ -125,17 +181,13 @@ func validateSettingsObject(obj map[string]any, schema map[string]settingSchema,
 	return nil
 }
 
-func knownSettings(schema map[string]settingSchema, prefix string) string {
-	var out []string
-	for k, sch := range schema {
-		if sch.kind == settingObject {
-			out = append(out, knownSettings(sch.children, prefix+k+"."))
-			continue
-		}
-		out = append(out, prefix+k)
+// describeValue names a JSON value's type, or the number itself.
+func describeValue(v any) string {
+	switch n := v.(type) {
+	case float64, json.Number:
+		return fmt.Sprint(n)
 	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
+	return jsonType(v)
 }
 
 func jsonType(v any) string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/model/schedule"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -24,6 +25,7 @@ var coreModels = []any{
 	&model.GitRemote{}, &model.Template{}, &model.TemplateVersion{}, &model.TemplateVersionHistory{},
 	&model.MintModel{}, &model.MintModelHistory{},
 	&run.Change{}, &run.Step{}, &run.LogLine{}, &model.IdempotencyKey{},
+	&schedule.Activity{}, &schedule.Firing{}, &schedule.Lease{},
 }
 
 func coreOpen(t *testing.T, url string) *gorm.DB {

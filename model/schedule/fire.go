@@ -1,0 +1,291 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/run"
+)
+
+// maxCatchUp bounds the fire times one evaluation of an activity handles
+// one by one (a minute schedule down for a day has 1,440); the rest are
+// missed in one event that counts them.
+const maxCatchUp = 1000
+
+// Result counts what one RunDue did.
+type Result struct {
+	Activities int // evaluated
+	Fired      int // changes or runs created
+	Skipped    int
+	Missed     int
+	Pruned     int // retention runs
+}
+
+func (r *Result) add(o Result) {
+	r.Activities += o.Activities
+	r.Fired += o.Fired
+	r.Skipped += o.Skipped
+	r.Missed += o.Missed
+	r.Pruned += o.Pruned
+}
+
+// DueOptions tunes RunDue.
+type DueOptions struct {
+	Batch     int // activities read per query (default 500)
+	Parallel  int // activities prepared at once (default 4): preparing reads Git
+	Retention RetentionOptions
+}
+
+// RunDue handles every enabled activity whose next fire time is at or before
+// now: each due fire time fires, is skipped or is missed (see plan), in one
+// transaction per activity that also moves next_run_at on. It is safe to
+// call from any number of replicas at once: a fire time another replica
+// handled rolls back here and creates nothing.
+func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Result, error) {
+	if opt.Batch <= 0 {
+		opt.Batch = 500
+	}
+	if opt.Parallel <= 0 {
+		opt.Parallel = 4
+	}
+	var total Result
+	var lastAt time.Time
+	var lastID string
+	for {
+		var due []Activity
+		err := s.Read(ctx, func(db *gorm.DB) error {
+			q := db.Where("enabled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, now)
+			if lastID != "" {
+				q = q.Where("next_run_at > ? OR (next_run_at = ? AND id > ?)", lastAt, lastAt, lastID)
+			}
+			return q.Order("next_run_at, id").Limit(opt.Batch).Find(&due).Error
+		})
+		if err != nil {
+			return total, err
+		}
+		if len(due) == 0 {
+			return total, nil
+		}
+		lastAt, lastID = *due[len(due)-1].NextRunAt, due[len(due)-1].ID
+		res, err := s.evaluateAll(ctx, due, now, opt)
+		total.add(res)
+		if err != nil {
+			return total, err
+		}
+		if len(due) < opt.Batch {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, opt DueOptions) (Result, error) {
+	var mu sync.Mutex
+	var total Result
+	var firstErr error
+	work := make(chan *Activity)
+	var wg sync.WaitGroup
+	for i := 0; i < opt.Parallel; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range work {
+				res, err := s.evaluate(ctx, a, now, opt)
+				mu.Lock()
+				total.add(res)
+				if err != nil && firstErr == nil && !errors.Is(err, errNotHandled) {
+					s.Log.Error("evaluating a scheduled activity failed", "activity", a.ID, "err", err)
+					if ctx.Err() != nil {
+						firstErr = err
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- &due[i]
+	}
+	close(work)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return total, firstErr
+}
+
+// planned is one due fire time and what happens to it.
+type planned struct {
+	at      time.Time
+	fire    bool
+	missed  int    // for the summary entry: how many more were missed
+	reason  string // why it is missed
+	prep    Prepared
+	skipWhy string // set when preparing failed or new_commits_only found no new commit
+	same    bool   // new_commits_only: the commit already fired
+}
+
+// plan lists a's due fire times up to now and decides, by its misfire
+// policy, which fire: a fire time at most MisfireGrace old is on time and
+// fires; skip misses every late one, latest fires the last late one, all
+// fires those within the deadline. next is the first fire time after now
+// (zero when the schedule ends, or after a one-shot's only firing).
+func plan(a *Activity, c *Cron, now time.Time) (times []planned, next time.Time) {
+	t := a.NextRunAt.UTC()
+	for !t.After(now) && len(times) < maxCatchUp {
+		times = append(times, planned{at: t})
+		if !a.Repeat {
+			return classify(a, times, now), time.Time{}
+		}
+		t = c.Next(t)
+		if t.IsZero() {
+			break
+		}
+	}
+	if !t.IsZero() && !t.After(now) {
+		// More than maxCatchUp due: count the rest as one missed entry.
+		n := 0
+		for !t.IsZero() && !t.After(now) && n < 1_000_000 {
+			n++
+			t = c.Next(t)
+		}
+		times = classify(a, times, now)
+		times = append(times, planned{at: now, missed: n, reason: "too many fire times to catch up"})
+		return times, t
+	}
+	return classify(a, times, now), t
+}
+
+func classify(a *Activity, times []planned, now time.Time) []planned {
+	for i := range times {
+		late := now.Sub(times[i].at)
+		switch {
+		case late <= MisfireGrace:
+			times[i].fire = true
+		case a.Misfire == MisfireAll && late <= a.MisfireDeadline():
+			times[i].fire = true
+		case a.Misfire == MisfireLatest && i == len(times)-1:
+			times[i].fire = true
+		default:
+			times[i].reason = "the scheduler was not running at the fire time (misfire " + a.Misfire + ")"
+			if a.Misfire == MisfireAll {
+				times[i].reason = "older than the misfire deadline"
+			}
+		}
+	}
+	return times
+}
+
+// evaluate handles one due activity: prepare outside the transaction
+// (reading Git), then in one transaction write every firing row, the
+// changes, the events and the activity's new next_run_at.
+func (s *Store) evaluate(ctx context.Context, a *Activity, now time.Time, opt DueOptions) (Result, error) {
+	res := Result{Activities: 1}
+	if a.Kind == KindRetention {
+		return s.runRetention(ctx, a, now, opt.Retention)
+	}
+	c, err := a.Cron()
+	if err != nil {
+		// Stored schedules were valid; one that stopped parsing (a zone
+		// removed from the tz database) disables itself loudly.
+		return res, s.disable(ctx, a, err)
+	}
+	times, next := plan(a, c, now)
+	var node model.Node
+	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", *a.NodeID).Take(&node).Error }); err != nil {
+		return res, err
+	}
+	actor := &model.Actor{Username: a.CreatedBy, System: true}
+	lastSHA := a.LastCommitSHA
+	for i := range times {
+		p := &times[i]
+		if !p.fire {
+			continue
+		}
+		prep, err := s.prepare(ctx, actor, &node, a)
+		if err != nil {
+			if k := steward.ErrorKind(err); k == steward.KindInternal || k == steward.KindUnavailable {
+				return res, err // try again at the next tick; nothing was written
+			}
+			p.skipWhy = steward.AsError(err).Detail
+			continue
+		}
+		if a.NewCommitsOnly {
+			sha := prep.CommitSHA()
+			if lastSHA != nil {
+				p.same = *lastSHA == sha
+			} else if p.same, err = s.commitUsed(ctx, a, &node, sha); err != nil {
+				return res, err
+			}
+			if p.same {
+				continue
+			}
+			lastSHA = &sha
+		}
+		p.prep = prep
+	}
+	created := false
+	err = s.Write(ctx, func(tx *gorm.DB) error {
+		res = Result{Activities: 1}
+		created = false
+		return s.commitFirings(tx, a, &node, times, next, now, &res, &created)
+	})
+	if err != nil {
+		if model.IsDuplicate(err) {
+			return Result{Activities: 1}, errNotHandled
+		}
+		return Result{Activities: 1}, err
+	}
+	if created {
+		s.Wake()
+	}
+	return res, nil
+}
+
+func (s *Store) prepare(ctx context.Context, actor *model.Actor, node *model.Node, a *Activity) (Prepared, error) {
+	if a.Kind == KindWorkflow {
+		if s.Workflows == nil {
+			return nil, errWorkflowsUnavailable()
+		}
+		return s.Workflows.PrepareWorkflowRun(ctx, actor, node, a)
+	}
+	p, err := s.PrepareChange(ctx, actor, node, run.ChangeInput{Action: *a.Action, GitRemoteName: a.GitRemoteName,
+		GitRev: a.GitRev, Metadata: a.Metadata, PropertyOverrides: a.PropertyOverrides, Scheduled: true})
+	if err != nil {
+		return nil, err
+	}
+	return preparedChange{p}, nil
+}
+
+// preparedChange is a run.PreparedChange as a Prepared.
+type preparedChange struct{ *run.PreparedChange }
+
+func (p preparedChange) RunID() string { return p.Change.ID }
+func (p preparedChange) CommitSHA() string {
+	if p.Change.CommitSHA == nil {
+		return ""
+	}
+	return *p.Change.CommitSHA
+}
+
+// commitUsed reports whether the activity's action already ran at sha on
+// node: before its first firing, new_commits_only fires only for a commit
+// that was never used there.
+func (s *Store) commitUsed(ctx context.Context, a *Activity, node *model.Node, sha string) (bool, error) {
+	if a.Kind != KindChange {
+		return false, nil
+	}
+	var n int64
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&run.Change{}).Where("node_id = ? AND action = ? AND commit_sha = ?", node.ID, *a.Action, sha).Count(&n).Error
+	})
+	return n > 0, err
+}
