@@ -289,3 +289,16 @@ func (s *Store) commitUsed(ctx context.Context, a *Activity, node *model.Node, s
 	})
 	return n > 0, err
 }
+
+// NextFireTime is the earliest next_run_at of any enabled activity (zero
+// when none), so the scheduler can wake for it instead of a tick later.
+func (s *Store) NextFireTime(ctx context.Context) (time.Time, error) {
+	var a []Activity
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Select("next_run_at").Where("enabled = ? AND next_run_at IS NOT NULL", true).Order("next_run_at").Limit(1).Find(&a).Error
+	})
+	if err != nil || len(a) == 0 {
+		return time.Time{}, err
+	}
+	return a[0].NextRunAt.UTC(), nil
+}

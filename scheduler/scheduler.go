@@ -1,0 +1,172 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stewardhq/steward/engine"
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/schedule"
+)
+
+// Defaults for the zero values of Scheduler's settings.
+const (
+	DefaultInterval = time.Second
+	DefaultLease    = 10 * time.Second
+	DefaultParallel = 4
+)
+
+// Scheduler evaluates scheduled activities in this process while it holds
+// the scheduler lease. Any number of processes may run one against the
+// same database.
+type Scheduler struct {
+	Store *schedule.Store
+	Log   *slog.Logger
+	Owner string // names this process on the lease; unique per process
+	// Interval is the longest the loop waits between evaluations; it also
+	// wakes at the earliest next fire time when that comes sooner.
+	Interval time.Duration
+	// Lease is how long the lease holds without renewal (renewed at every
+	// evaluation): how long a dead holder keeps the others waiting.
+	Lease time.Duration
+	// Parallel is how many due activities are prepared at once (each
+	// preparation reads Git).
+	Parallel int
+	// RetentionSchedule is the cron schedule of the retention job (UTC;
+	// default @hourly); RetentionBatch the rows it deletes per transaction.
+	RetentionSchedule string
+	RetentionBatch    int
+
+	evaluated model.Signal // notified after every Tick: what tests wait on
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// Evaluated is notified after every Tick of this scheduler.
+func (s *Scheduler) Evaluated() *model.Signal { return &s.evaluated }
+
+// defaults fills the zero settings.
+func (s *Scheduler) defaults() error {
+	if s.Store == nil {
+		return errors.New("scheduler: a Store is required")
+	}
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	if s.Interval <= 0 {
+		s.Interval = DefaultInterval
+	}
+	if s.Lease <= 0 {
+		s.Lease = DefaultLease
+	}
+	if s.Lease < 2*s.Interval {
+		s.Lease = 2 * s.Interval
+	}
+	if s.Parallel <= 0 {
+		s.Parallel = DefaultParallel
+	}
+	if s.Owner == "" {
+		s.Owner = engine.NewOwner()
+	}
+	return nil
+}
+
+// Start checks the settings, makes sure the retention job exists, and
+// starts the loop; it stops when ctx ends or at Stop.
+func (s *Scheduler) Start(ctx context.Context) error {
+	if err := s.defaults(); err != nil {
+		return err
+	}
+	if err := s.Store.EnsureRetentionJob(ctx, s.RetentionSchedule); err != nil {
+		return err
+	}
+	ctx, s.stop = context.WithCancel(ctx)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.loop(ctx) }()
+	s.Log.Info("scheduler started", "owner", s.Owner, "interval", s.Interval, "lease", s.Lease)
+	return nil
+}
+
+// Stop ends the loop, gives the lease up so another replica takes over at
+// once, and waits.
+func (s *Scheduler) Stop() {
+	if s.stop != nil {
+		s.stop()
+	}
+	s.wg.Wait()
+}
+
+// Wait blocks until the loop has stopped.
+func (s *Scheduler) Wait() { s.wg.Wait() }
+
+// Tick is one evaluation: take or renew the lease and, when this process
+// holds it, handle everything due at the store's now. leader reports
+// whether it held the lease.
+func (s *Scheduler) Tick(ctx context.Context) (res schedule.Result, leader bool, err error) {
+	defer s.evaluated.Notify()
+	if err := s.defaults(); err != nil {
+		return res, false, err
+	}
+	leader, err = s.Store.AcquireLease(ctx, schedule.LeaseName, s.Owner, s.Lease)
+	if err != nil || !leader {
+		return res, false, err
+	}
+	res, err = s.Store.RunDue(ctx, s.Store.Now(), schedule.DueOptions{Parallel: s.Parallel,
+		Retention: schedule.RetentionOptions{Batch: s.RetentionBatch}})
+	return res, true, err
+}
+
+func (s *Scheduler) loop(ctx context.Context) {
+	defer func() {
+		// A clean stop hands the lease over now, not Lease later.
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := s.Store.ReleaseLease(rctx, schedule.LeaseName, s.Owner); err != nil {
+			s.Log.Warn("giving up the scheduler lease failed", "err", err)
+		}
+	}()
+	wasLeader := false
+	for {
+		res, leader, err := s.Tick(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.Log.Error("evaluating schedules failed", "err", err)
+		case leader != wasLeader:
+			s.Log.Info("scheduler lease", "held", leader, "owner", s.Owner)
+		}
+		wasLeader = leader
+		if res.Fired+res.Skipped+res.Missed > 0 {
+			s.Log.Info("scheduled activities evaluated", "fired", res.Fired, "skipped", res.Skipped, "missed", res.Missed)
+		}
+		wait := s.Interval
+		if leader {
+			wait = s.untilNext(ctx, wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// untilNext is how long until the earliest next fire time, at most max.
+func (s *Scheduler) untilNext(ctx context.Context, max time.Duration) time.Duration {
+	next, err := s.Store.NextFireTime(ctx)
+	if err != nil || next.IsZero() {
+		return max
+	}
+	d := next.Sub(s.Store.Now())
+	if d < 0 {
+		return 0
+	}
+	if d < max {
+		return d
+	}
+	return max
+}
