@@ -15,7 +15,9 @@ func NodeOpen(db *gorm.DB, n *model.Node) error { return nodeOpen(db, n) }
 
 // ParallelSettings is allow_parallel for node, each key from the nearest of
 // the node, its environment and its project that sets it.
-func ParallelSettings(db *gorm.DB, n *model.Node) (model.Settings, error) { return parallelSettings(db, n) }
+func ParallelSettings(db *gorm.DB, n *model.Node) (model.Settings, error) {
+	return parallelSettings(db, n)
+}
 
 // ChangeActive reports whether change id exists and has not ended.
 func ChangeActive(db *gorm.DB, id string) (bool, error) {

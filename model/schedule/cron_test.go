@@ -68,7 +68,7 @@ func TestNextAcrossDST(t *testing.T) {
 	}
 	cases := []struct {
 		name, expr, tz, from string
-		want               []string // UTC
+		want                 []string // UTC
 	}{
 		// London springs 01:00 GMT -> 02:00 BST on 2025-03-30.
 		{"london spring skipped time", "30 1 * * *", "Europe/London", "2025-03-29T12:00:00Z",
