@@ -73,6 +73,9 @@ func TestGoldenDocuments(t *testing.T) {
 	assetProps := relID(asset, "properties")
 	s.Patch(t, "/api/properties/"+assetProps, testutil.Attrs("properties", map[string]any{
 		"data": map[string]any{"name": "web", "opschain": map[string]any{"env": map[string]any{"REGION": "eu-1"}}}})).Expect(t, http.StatusOK)
+	scheduled := created(goldenEnv+"/scheduled_activities", "scheduled_change", map[string]any{"action": "deploy",
+		"git_remote_name": "origin", "git_rev": "main", "cron_schedule": "30 2 * * *", "timezone": "Europe/London",
+		"repeat": true, "metadata": map[string]any{"ticket": "OPS-2"}})
 	bookmark := created(goldenProject+"/bookmarks", "bookmark", map[string]any{"url": "https://grafana.example/d/opc", "description": "Dashboard"})
 
 	change := created(goldenAsset+"/changes", "change", map[string]any{"action": "deploy", "name": "Golden release",
@@ -108,6 +111,7 @@ func TestGoldenDocuments(t *testing.T) {
 		{name: "mintmodel", path: goldenAsset + "/mintmodels/" + id(mintmodels[0])},
 		{name: "mintmodel_history", path: goldenAsset + "/mintmodel_history/" + id(history[0])},
 		{name: "log_lines", path: "/api/changes/" + changeID + "/log_lines"},
+		{name: "scheduled_change", path: "/api/scheduled_activities/" + scheduled["id"].(string) + "?include=parents"},
 		{name: "changes_list_include", path: goldenAsset + "/changes?include=parents"},
 		{name: "error_422", method: http.MethodPost, path: "/api/projects", status: http.StatusUnprocessableEntity,
 			body: testutil.Attrs("project", map[string]any{"code": "not a code!", "name": "Bad"})},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/model/schedule"
 
 	"github.com/gorilla/mux"
 
@@ -24,6 +25,9 @@ type API struct {
 	Version   string
 	OpenAPI   []byte // the contract served at /api/openapi.yaml
 	BodyLimit int64
+	// Workflows prepares scheduled workflow runs; nil until workflows
+	// exist, and then scheduled workflows are refused.
+	Workflows schedule.WorkflowRuns
 	// Stopping is closed when the server starts shutting down, so that
 	// long-lived streams end instead of holding shutdown up.
 	Stopping <-chan struct{}
@@ -70,6 +74,7 @@ func (a *API) Handler() http.Handler {
 		a.routeChanges,
 		a.routeSteps,
 		a.routeLogLines,
+		a.routeScheduledActivities,
 	} {
 		register(r)
 	}

@@ -23,10 +23,12 @@ import (
 	"github.com/stewardhq/steward/gitops"
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/schedule"
 	"github.com/stewardhq/steward/pkg/config"
 	"github.com/stewardhq/steward/pkg/datadir"
 	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/secret"
+	"github.com/stewardhq/steward/scheduler"
 )
 
 // env is what every command that touches the database shares.
@@ -155,6 +157,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		return err
 	}
 	defer eng.Stop()
+	// Every replica runs the scheduler; the one holding its lease evaluates.
+	if e.cfg.Scheduler {
+		sched := &scheduler.Scheduler{Store: schedule.New(e.store, nil), Log: e.log, Owner: eng.Owner,
+			RetentionSchedule: e.cfg.RetentionSchedule}
+		if err := sched.Start(ctx); err != nil {
+			return fmt.Errorf("scheduler: %w", err)
+		}
+		defer sched.Stop()
+	}
 	token, err := bootstrapAdmin(ctx, e)
 	if err != nil {
 		return err

@@ -234,9 +234,12 @@ func (s *Store) Modify(ctx context.Context, actor *model.Actor, id string, in Up
 		if err := tx.Model(&Activity{}).Where("id = ?", a.ID).Updates(updates).Error; err != nil {
 			return err
 		}
-		if err := tx.Where("id = ?", a.ID).Take(a).Error; err != nil {
+		// A fresh struct: scanning NULL into a set pointer would keep it.
+		var fresh Activity
+		if err := tx.Where("id = ?", a.ID).Take(&fresh).Error; err != nil {
 			return err
 		}
+		*a = fresh
 		return s.Record(tx, actor, "api:scheduled_activities:update", a.EventSource(), model.JSONMap{
 			"cron_schedule": a.CronSchedule, "timezone": a.Timezone, "enabled": a.Enabled})
 	})

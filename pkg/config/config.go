@@ -38,6 +38,12 @@ type Config struct {
 	// AllowLocalRemotes lets git remotes be file:// URLs or local paths, which
 	// reach the server's own disk; off unless set.
 	AllowLocalRemotes bool `env:"STEWARD_ALLOW_LOCAL_REMOTES"`
+	// Scheduler runs the scheduled-activity service in this process (every
+	// replica may: one evaluates at a time); false leaves it to the others.
+	Scheduler bool `env:"STEWARD_SCHEDULER" envDefault:"true"`
+	// RetentionSchedule is when the retention job prunes old log lines and
+	// events (a cron expression or descriptor, UTC).
+	RetentionSchedule string `env:"STEWARD_RETENTION_SCHEDULE" envDefault:"@hourly"`
 }
 
 // Load reads the environment, then lets flags on fs override it. args are the
@@ -59,6 +65,8 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.StringVar(&c.StepIsolation, "step-isolation", c.StepIsolation, "namespace, or none to run steps with the server's own access (STEWARD_STEP_ISOLATION)")
 	fs.StringVar(&c.StepUser, "step-user", c.StepUser, "user (name or uid) steps run as when the server runs as root (STEWARD_STEP_USER)")
 	fs.BoolVar(&c.AllowLocalRemotes, "allow-local-remotes", c.AllowLocalRemotes, "accept file:// and local-path git remotes (STEWARD_ALLOW_LOCAL_REMOTES)")
+	fs.BoolVar(&c.Scheduler, "scheduler", c.Scheduler, "run the scheduler in this process (STEWARD_SCHEDULER)")
+	fs.StringVar(&c.RetentionSchedule, "retention-schedule", c.RetentionSchedule, "cron schedule (UTC) of the retention job (STEWARD_RETENTION_SCHEDULE)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
