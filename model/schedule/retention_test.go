@@ -27,7 +27,7 @@ func TestRetentionDeletesExactlyWhatIsOlder(t *testing.T) {
 	f.setSettings(t, f.proj, model.JSONMap{model.SettingChangeLogRetention: 10.0, model.SettingEventRetention: 30.0})
 	f.setSettings(t, f.env, model.JSONMap{model.SettingChangeLogRetention: 2.0}) // nearest wins
 	f.setSettings(t, db, model.JSONMap{model.SettingChangeLogRetention: nil})    // keep for ever
-	f.store.DB.Exec("DELETE FROM events")                                         // only the events below count
+	f.store.DB.Exec("DELETE FROM events")                                        // only the events below count
 
 	change := func(node *model.Node, finishedAgo time.Duration) *run.Change {
 		t.Helper()
