@@ -27,3 +27,31 @@ func ChangeActive(db *gorm.DB, id string) (bool, error) {
 	}
 	return len(statuses) == 1 && !Terminal(statuses[0]), nil
 }
+
+// Again is another change like p, checked against the same node and commit
+// at the same moment, with new ids, created now, and the given creator,
+// metadata and property overrides: a scheduler firing many activities of
+// one action on one node at one instant reads Git once for all of them.
+// Insert it like p.
+func (p *PreparedChange) Again(actor *model.Actor, metadata, overrides model.JSONMap) *PreparedChange {
+	now := p.store.Now()
+	c := *p.Change
+	c.ID, c.CreatedAt, c.UpdatedAt = model.NewID(), now, now
+	c.CreatedBy = actor.Name()
+	c.Metadata, c.PropertyOverrides = orEmpty(metadata), orEmpty(overrides)
+	ids := make(map[string]string, len(p.steps))
+	steps := make([]*Step, len(p.steps))
+	for i, st := range p.steps {
+		cp := *st
+		cp.ID, cp.ChangeID, cp.CreatedAt, cp.UpdatedAt = model.NewID(), c.ID, now, now
+		ids[st.ID] = cp.ID
+		steps[i] = &cp
+	}
+	for _, st := range steps {
+		if st.ParentID != nil {
+			parent := ids[*st.ParentID]
+			st.ParentID = &parent
+		}
+	}
+	return &PreparedChange{Change: &c, steps: steps, actor: actor, node: p.node, store: p.store}
+}

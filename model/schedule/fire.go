@@ -55,6 +55,7 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 		opt.Parallel = 4
 	}
 	var total Result
+	cache := &prepCache{entries: map[string]*prepEntry{}, nodes: map[string]*model.Node{}}
 	var lastAt time.Time
 	var lastID string
 	for {
@@ -73,7 +74,7 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 			return total, nil
 		}
 		lastAt, lastID = *due[len(due)-1].NextRunAt, due[len(due)-1].ID
-		res, err := s.evaluateAll(ctx, due, now, opt)
+		res, err := s.evaluateAll(ctx, due, now, opt, cache)
 		total.add(res)
 		if err != nil {
 			return total, err
@@ -84,38 +85,81 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 	}
 }
 
-func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, opt DueOptions) (Result, error) {
+// maxGroup bounds the activities committed in one transaction: firing
+// thousands at one instant costs a few hundred commits, not thousands,
+// while no transaction holds the write lock for long.
+const maxGroup = 64
+
+// evaluateAll prepares the due activities on opt.Parallel workers (the
+// Git reads) and commits them as they come, grouping whatever is ready.
+func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, opt DueOptions, cache *prepCache) (Result, error) {
 	var mu sync.Mutex
 	var total Result
 	var firstErr error
+	fail := func(a *Activity, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if errors.Is(err, errNotHandled) {
+			return
+		}
+		s.Log.Error("evaluating a scheduled activity failed", "activity", a.ID, "err", err)
+		if ctx.Err() != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
 	work := make(chan *Activity)
+	ready := make(chan *pending, 4*maxGroup)
 	var wg sync.WaitGroup
 	for i := 0; i < opt.Parallel; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for a := range work {
-				res, err := s.evaluate(ctx, a, now, opt)
+				res, p, err := s.prepareActivity(ctx, a, now, opt, cache)
 				mu.Lock()
 				total.add(res)
-				if err != nil && firstErr == nil && !errors.Is(err, errNotHandled) {
-					s.Log.Error("evaluating a scheduled activity failed", "activity", a.ID, "err", err)
-					if ctx.Err() != nil {
-						firstErr = err
-					}
-				}
 				mu.Unlock()
+				if err != nil {
+					fail(a, err)
+				} else if p != nil {
+					ready <- p
+				}
 			}
 		}()
 	}
-	for i := range due {
-		if ctx.Err() != nil {
-			break
+	go func() {
+		defer close(ready)
+		defer wg.Wait()
+		defer close(work)
+		for i := range due {
+			if ctx.Err() != nil {
+				return
+			}
+			work <- &due[i]
 		}
-		work <- &due[i]
+	}()
+	for p := range ready {
+		group := []*pending{p}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case q, ok := <-ready:
+				if !ok {
+					break more
+				}
+				group = append(group, q)
+			default:
+				break more
+			}
+		}
+		res, err := s.commitGroup(ctx, group)
+		mu.Lock()
+		total.add(res)
+		mu.Unlock()
+		if err != nil {
+			fail(group[0].a, err)
+		}
 	}
-	close(work)
-	wg.Wait()
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}
@@ -184,24 +228,34 @@ func classify(a *Activity, times []planned, now time.Time) []planned {
 	return times
 }
 
-// evaluate handles one due activity: prepare outside the transaction
-// (reading Git), then in one transaction write every firing row, the
-// changes, the events and the activity's new next_run_at.
-func (s *Store) evaluate(ctx context.Context, a *Activity, now time.Time, opt DueOptions) (Result, error) {
-	res := Result{Activities: 1}
+// pending is one due activity decided and prepared, waiting for its
+// transaction.
+type pending struct {
+	a     *Activity
+	node  *model.Node
+	times []planned
+	next  time.Time
+	now   time.Time
+}
+
+// prepareActivity decides what each of a's due fire times does and
+// prepares the changes to make, outside any transaction (reading Git). The
+// retention job runs here at once; it returns no pending.
+func (s *Store) prepareActivity(ctx context.Context, a *Activity, now time.Time, opt DueOptions, cache *prepCache) (Result, *pending, error) {
 	if a.Kind == KindRetention {
-		return s.runRetention(ctx, a, now, opt.Retention)
+		res, err := s.runRetention(ctx, a, now, opt.Retention)
+		return res, nil, err
 	}
 	c, err := a.Cron()
 	if err != nil {
 		// Stored schedules were valid; one that stopped parsing (a zone
 		// removed from the tz database) disables itself loudly.
-		return res, s.disable(ctx, a, err)
+		return Result{Activities: 1}, nil, s.disable(ctx, a, err)
 	}
 	times, next := plan(a, c, now)
-	var node model.Node
-	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", *a.NodeID).Take(&node).Error }); err != nil {
-		return res, err
+	node, err := cache.node(ctx, s, *a.NodeID)
+	if err != nil {
+		return Result{}, nil, err
 	}
 	actor := &model.Actor{Username: a.CreatedBy, System: true}
 	lastSHA := a.LastCommitSHA
@@ -210,10 +264,10 @@ func (s *Store) evaluate(ctx context.Context, a *Activity, now time.Time, opt Du
 		if !p.fire {
 			continue
 		}
-		prep, err := s.prepare(ctx, actor, &node, a)
+		prep, err := s.prepare(ctx, actor, node, a, cache)
 		if err != nil {
 			if k := steward.ErrorKind(err); k == steward.KindInternal || k == steward.KindUnavailable {
-				return res, err // try again at the next tick; nothing was written
+				return Result{}, nil, err // try again at the next tick; nothing was written
 			}
 			p.skipWhy = steward.AsError(err).Detail
 			continue
@@ -222,8 +276,8 @@ func (s *Store) evaluate(ctx context.Context, a *Activity, now time.Time, opt Du
 			sha := prep.CommitSHA()
 			if lastSHA != nil {
 				p.same = *lastSHA == sha
-			} else if p.same, err = s.commitUsed(ctx, a, &node, sha); err != nil {
-				return res, err
+			} else if p.same, err = s.commitUsed(ctx, a, node, sha); err != nil {
+				return Result{}, nil, err
 			}
 			if p.same {
 				continue
@@ -232,37 +286,119 @@ func (s *Store) evaluate(ctx context.Context, a *Activity, now time.Time, opt Du
 		}
 		p.prep = prep
 	}
-	created := false
-	err = s.Write(ctx, func(tx *gorm.DB) error {
-		res = Result{Activities: 1}
-		created = false
-		return s.commitFirings(tx, a, &node, times, next, now, &res, &created)
-	})
-	if err != nil {
-		if model.IsDuplicate(err) {
-			return Result{Activities: 1}, errNotHandled
-		}
-		return Result{Activities: 1}, err
-	}
-	if created {
-		s.Wake()
-	}
-	return res, nil
+	return Result{}, &pending{a: a, node: node, times: times, next: next, now: now}, nil
 }
 
-func (s *Store) prepare(ctx context.Context, actor *model.Actor, node *model.Node, a *Activity) (Prepared, error) {
+// commitGroup writes the firings of group in one transaction. When that
+// fails (another replica handled one of them, or one is broken), each is
+// written on its own, so one activity never holds the others back.
+func (s *Store) commitGroup(ctx context.Context, group []*pending) (Result, error) {
+	var res Result
+	created := false
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		res, created = Result{}, false
+		for _, p := range group {
+			r := Result{Activities: 1}
+			if err := s.commitFirings(tx, p.a, p.node, p.times, p.next, p.now, &r, &created); err != nil {
+				return err
+			}
+			res.add(r)
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		if created {
+			s.Wake()
+		}
+		return res, nil
+	case len(group) > 1:
+		var total Result
+		for _, p := range group {
+			r, err := s.commitGroup(ctx, []*pending{p})
+			total.add(r)
+			if err != nil && !errors.Is(err, errNotHandled) {
+				s.Log.Error("firing a scheduled activity failed", "activity", p.a.ID, "err", err)
+			}
+		}
+		return total, nil
+	case model.IsDuplicate(err):
+		return Result{Activities: 1}, errNotHandled
+	}
+	return Result{Activities: 1}, err
+}
+
+func (s *Store) prepare(ctx context.Context, actor *model.Actor, node *model.Node, a *Activity, cache *prepCache) (Prepared, error) {
 	if a.Kind == KindWorkflow {
 		if s.Workflows == nil {
 			return nil, errWorkflowsUnavailable()
 		}
 		return s.Workflows.PrepareWorkflowRun(ctx, actor, node, a)
 	}
-	p, err := s.PrepareChange(ctx, actor, node, run.ChangeInput{Action: *a.Action, GitRemoteName: a.GitRemoteName,
-		GitRev: a.GitRev, Metadata: a.Metadata, PropertyOverrides: a.PropertyOverrides, Scheduled: true})
+	base, err := cache.get(cacheKey(node, a), func() (*run.PreparedChange, error) {
+		return s.PrepareChange(ctx, actor, node, run.ChangeInput{Action: *a.Action, GitRemoteName: a.GitRemoteName,
+			GitRev: a.GitRev, Scheduled: true})
+	})
 	if err != nil {
 		return nil, err
 	}
-	return preparedChange{p}, nil
+	return preparedChange{base.Again(actor, a.Metadata, a.PropertyOverrides)}, nil
+}
+
+// prepCache keeps, for one RunDue, the change each (node, action, remote,
+// rev) prepares to: activities due at the same instant that would make the
+// same change read Git (resolve, prove access, read actions.yaml) once, and
+// each gets a copy with its own ids, metadata and overrides.
+type prepCache struct {
+	mu      sync.Mutex
+	entries map[string]*prepEntry
+	nodes   map[string]*model.Node
+}
+
+type prepEntry struct {
+	once sync.Once
+	p    *run.PreparedChange
+	err  error
+}
+
+// node loads node id once per RunDue.
+func (c *prepCache) node(ctx context.Context, s *Store, id string) (*model.Node, error) {
+	c.mu.Lock()
+	n := c.nodes[id]
+	c.mu.Unlock()
+	if n != nil {
+		return n, nil
+	}
+	var loaded model.Node
+	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&loaded).Error }); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.nodes[id] = &loaded
+	c.mu.Unlock()
+	return &loaded, nil
+}
+
+func cacheKey(node *model.Node, a *Activity) string {
+	deref := func(p *string) string {
+		if p == nil {
+			return "\x00"
+		}
+		return *p
+	}
+	return node.ID + "\x00" + deref(a.Action) + "\x00" + deref(a.GitRemoteName) + "\x00" + deref(a.GitRev)
+}
+
+func (c *prepCache) get(key string, prepare func() (*run.PreparedChange, error)) (*run.PreparedChange, error) {
+	c.mu.Lock()
+	e := c.entries[key]
+	if e == nil {
+		e = &prepEntry{}
+		c.entries[key] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.p, e.err = prepare() })
+	return e.p, e.err
 }
 
 // preparedChange is a run.PreparedChange as a Prepared.
