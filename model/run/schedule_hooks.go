@@ -55,3 +55,44 @@ func (p *PreparedChange) Again(actor *model.Actor, metadata, overrides model.JSO
 	}
 	return &PreparedChange{Change: &c, steps: steps, actor: actor, node: p.node, store: p.store}
 }
+
+// InsertAll writes prepared changes in tx as Insert writes each (node still
+// open, change, steps, api:changes:create event), with one statement for
+// all their changes and one for all their steps: a scheduler firing many
+// activities at one instant commits them in a few round trips.
+func InsertAll(tx *gorm.DB, ps []*PreparedChange) error {
+	const insertRows = 16
+	if len(ps) == 0 {
+		return nil
+	}
+	checked := map[string]bool{}
+	changes := make([]*Change, len(ps))
+	var steps []*Step
+	for i, p := range ps {
+		if !checked[p.node.ID] {
+			checked[p.node.ID] = true
+			if err := nodeOpen(tx, p.node); err != nil {
+				return err
+			}
+		}
+		changes[i] = p.Change
+		steps = append(steps, p.steps...)
+	}
+	// Small statements: the SQLite driver binds parameters in time that
+	// grows with the square of their number.
+	if err := tx.CreateInBatches(changes, insertRows).Error; err != nil {
+		return err
+	}
+	if err := tx.CreateInBatches(steps, insertRows).Error; err != nil {
+		return err
+	}
+	for _, p := range ps {
+		c := p.Change
+		if err := p.store.Record(tx, p.actor, "api:changes:create", changeEventSource(c), model.JSONMap{
+			"action": c.Action, "node": p.node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
+			"commit_sha": *c.CommitSHA, "steps": len(p.steps)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -294,21 +294,21 @@ func (s *Store) prepareActivity(ctx context.Context, a *Activity, now time.Time,
 // written on its own, so one activity never holds the others back.
 func (s *Store) commitGroup(ctx context.Context, group []*pending) (Result, error) {
 	var res Result
-	created := false
+	var b *writeBatch
 	err := s.Write(ctx, func(tx *gorm.DB) error {
-		res, created = Result{}, false
+		res, b = Result{}, newWriteBatch()
 		for _, p := range group {
 			r := Result{Activities: 1}
-			if err := s.commitFirings(tx, p.a, p.node, p.times, p.next, p.now, &r, &created); err != nil {
+			if err := s.commitFirings(tx, p.a, p.node, p.times, p.next, p.now, &r, b); err != nil {
 				return err
 			}
 			res.add(r)
 		}
-		return nil
+		return b.flush(tx)
 	})
 	switch {
 	case err == nil:
-		if created {
+		if b.made() {
 			s.Wake()
 		}
 		return res, nil

@@ -33,43 +33,93 @@ func claim(tx *gorm.DB, a *Activity, next *time.Time, enabled bool, now time.Tim
 	return nil
 }
 
-// commitFirings writes, inside tx, what evaluate decided: the claim on the
-// fire times, a firing row per fire time (unique per activity and time:
-// the guarantee of exactly once), the changes or runs, and an event per
-// fire time that made nothing.
-func (s *Store) commitFirings(tx *gorm.DB, a *Activity, node *model.Node, times []planned, next, now time.Time,
-	res *Result, created *bool) error {
-	enabled := a.Repeat && !next.IsZero()
-	var nextAt *time.Time
-	if enabled {
-		nextAt = &next
+// writeBatch is what the activities of one transaction write together
+// once each has been decided: their firing rows and their changes, in a
+// few multi-row statements.
+type writeBatch struct {
+	firings []*Firing
+	changes []*run.PreparedChange
+	others  []Prepared      // workflow runs: inserted one by one
+	created map[string]bool // runs created in this transaction (active, for the overlap rule)
+}
+
+func newWriteBatch() *writeBatch { return &writeBatch{created: map[string]bool{}} }
+
+func (b *writeBatch) firing(a *Activity, at, now time.Time, outcome string, runID *string, reason string) {
+	f := &Firing{ActivityID: a.ID, FireAt: at.UTC(), Outcome: outcome, RunID: runID, CreatedAt: now}
+	if reason != "" {
+		f.Reason = &reason
 	}
-	if err := claim(tx, a, nextAt, enabled, s.Now()); err != nil {
+	b.firings = append(b.firings, f)
+}
+
+func (b *writeBatch) run(p Prepared) {
+	b.created[p.RunID()] = true
+	if pc, ok := p.(preparedChange); ok {
+		b.changes = append(b.changes, pc.PreparedChange)
+		return
+	}
+	b.others = append(b.others, p)
+}
+
+// flush writes the batch. A firing row another replica wrote already is a
+// unique violation here, which rolls the whole transaction back.
+func (b *writeBatch) flush(tx *gorm.DB) error {
+	if len(b.firings) > 0 {
+		if err := tx.CreateInBatches(b.firings, 64).Error; err != nil {
+			return err
+		}
+	}
+	if err := run.InsertAll(tx, b.changes); err != nil {
 		return err
 	}
+	for _, p := range b.others {
+		if err := p.Insert(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *writeBatch) made() bool { return len(b.changes)+len(b.others) > 0 }
+
+// pendingEvent is an event decided before the activity's claim succeeded.
+type pendingEvent struct {
+	typ   string
+	at    time.Time
+	attrs model.JSONMap
+}
+
+// commitFirings decides, inside tx, what each of a's due fire times makes
+// (the overlap rule reads the previous run there), claims the fire times
+// by moving next_run_at on from the value this evaluation read (another
+// evaluation that got there first makes it errNotHandled: the transaction
+// rolls back), records an event per fire time that made nothing, and adds
+// the firing rows and changes to b, which the caller flushes in the same
+// transaction: a firing row and its change exist together or not at all.
+func (s *Store) commitFirings(tx *gorm.DB, a *Activity, node *model.Node, times []planned, next, now time.Time,
+	res *Result, b *writeBatch) error {
+	stamp := s.Now()
 	lastRun, lastSHA, lastAt := a.LastRunID, a.LastCommitSHA, a.LastFiredAt
 	var settings *model.Settings
+	var events []pendingEvent
 	for i := range times {
 		p := &times[i]
 		switch {
 		case p.missed > 0:
 			res.Missed += p.missed
-			if err := s.event(tx, a, EventMissed, now, model.JSONMap{"count": p.missed, "reason": p.reason,
-				"up_to": now.UTC().Format(time.RFC3339)}); err != nil {
-				return err
-			}
+			events = append(events, pendingEvent{EventMissed, now, model.JSONMap{"count": p.missed, "reason": p.reason,
+				"up_to": now.UTC().Format(time.RFC3339)}})
 		case !p.fire:
 			res.Missed++
-			if err := s.firing(tx, a, p.at, OutcomeMissed, nil, p.reason, EventMissed); err != nil {
-				return err
-			}
+			b.firing(a, p.at, stamp, OutcomeMissed, nil, p.reason)
+			events = append(events, pendingEvent{EventMissed, p.at, model.JSONMap{"reason": p.reason}})
 		case p.same:
 			// new_commits_only and no new commit: nothing to fire, nothing wrong.
 		case p.skipWhy != "":
 			res.Skipped++
-			if err := s.firing(tx, a, p.at, OutcomeSkipped, nil, p.skipWhy, EventSkipped); err != nil {
-				return err
-			}
+			b.firing(a, p.at, stamp, OutcomeSkipped, nil, p.skipWhy)
+			events = append(events, pendingEvent{EventSkipped, p.at, model.JSONMap{"reason": p.skipWhy}})
 		default:
 			if lastRun != nil {
 				if settings == nil {
@@ -79,37 +129,52 @@ func (s *Store) commitFirings(tx *gorm.DB, a *Activity, node *model.Node, times 
 					}
 					settings = &set
 				}
-				active, err := s.runActive(tx, a, *lastRun)
-				if err != nil {
-					return err
+				active := b.created[*lastRun]
+				if !active && !settings.AllowParallelRunsOfSameChange {
+					var err error
+					if active, err = s.runActive(tx, a, *lastRun); err != nil {
+						return err
+					}
 				}
 				if active && !settings.AllowParallelRunsOfSameChange {
 					res.Skipped++
 					why := "the previous run " + *lastRun + " is still active and allow_parallel does not allow runs of the same " + a.Kind + " at once"
-					if err := s.firing(tx, a, p.at, OutcomeSkipped, nil, why, EventSkipped); err != nil {
-						return err
-					}
+					b.firing(a, p.at, stamp, OutcomeSkipped, nil, why)
+					events = append(events, pendingEvent{EventSkipped, p.at, model.JSONMap{"reason": why}})
 					continue
 				}
 			}
 			id := p.prep.RunID()
-			if err := s.firing(tx, a, p.at, OutcomeFired, &id, "", ""); err != nil {
-				return err
-			}
-			if err := p.prep.Insert(tx); err != nil {
-				return err
-			}
-			sha, at := p.prep.CommitSHA(), p.at
+			b.firing(a, p.at, stamp, OutcomeFired, &id, "")
+			b.run(p.prep)
+			at := p.at
 			lastRun, lastAt = &id, &at
-			if sha != "" {
+			if sha := p.prep.CommitSHA(); sha != "" {
 				lastSHA = &sha
 			}
 			res.Fired++
-			*created = true
 		}
 	}
-	return tx.Model(&Activity{}).Where("id = ?", a.ID).
-		Updates(map[string]any{"last_run_id": lastRun, "last_commit_sha": lastSHA, "last_fired_at": lastAt}).Error
+	enabled := a.Repeat && !next.IsZero()
+	var nextAt *time.Time
+	if enabled {
+		nextAt = &next
+	}
+	r := tx.Model(&Activity{}).Where("id = ? AND enabled = ? AND next_run_at = ?", a.ID, true, *a.NextRunAt).
+		Updates(map[string]any{"next_run_at": nextAt, "enabled": enabled, "updated_at": stamp,
+			"last_run_id": lastRun, "last_commit_sha": lastSHA, "last_fired_at": lastAt})
+	if r.Error != nil {
+		return r.Error
+	}
+	if r.RowsAffected != 1 {
+		return errNotHandled
+	}
+	for _, ev := range events {
+		if err := s.event(tx, a, ev.typ, ev.at, ev.attrs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) parallel(tx *gorm.DB, a *Activity, node *model.Node) (model.Settings, error) {
@@ -125,21 +190,6 @@ func (s *Store) runActive(tx *gorm.DB, a *Activity, id string) (bool, error) {
 		return s.Workflows.RunActive(tx, id)
 	}
 	return run.ChangeActive(tx, id)
-}
-
-// firing inserts the firing row and, for one that made nothing, its event.
-func (s *Store) firing(tx *gorm.DB, a *Activity, at time.Time, outcome string, runID *string, reason, eventType string) error {
-	f := &Firing{ActivityID: a.ID, FireAt: at.UTC(), Outcome: outcome, RunID: runID, CreatedAt: s.Now()}
-	if reason != "" {
-		f.Reason = &reason
-	}
-	if err := tx.Create(f).Error; err != nil {
-		return err
-	}
-	if eventType == "" {
-		return nil
-	}
-	return s.event(tx, a, eventType, at, model.JSONMap{"reason": reason})
 }
 
 func (s *Store) event(tx *gorm.DB, a *Activity, typ string, at time.Time, attrs model.JSONMap) error {
