@@ -86,7 +86,7 @@ func firedOnce(t *testing.T, s *schedule.Store, n int) {
 // The leader dies part-way through a minute's firings: the other replica
 // waits while the lease holds, takes it over once it expired, and makes
 // the rest. Every due firing is made exactly once.
-func TestLeaderStoppedMidMinute(t *testing.T) {
+func TestSchedulerLeaderStoppedMidMinute(t *testing.T) {
 	t.Parallel()
 	const n = 12
 	r, _ := setup(t, n)
@@ -121,7 +121,7 @@ func TestLeaderStoppedMidMinute(t *testing.T) {
 // Without the lease (two evaluations at once, as a lease taken over at the
 // wrong moment would allow), the firing rows still let each fire time
 // make one change.
-func TestConcurrentEvaluationsFireOnce(t *testing.T) {
+func TestSchedulerConcurrentEvaluationsFireOnce(t *testing.T) {
 	t.Parallel()
 	const n = 12
 	r, _ := setup(t, n)
@@ -153,7 +153,7 @@ func TestConcurrentEvaluationsFireOnce(t *testing.T) {
 
 // The running service fires on its own; the test waits on its Evaluated
 // signal, never on time. A clean stop gives the lease up.
-func TestStartFiresAndStopReleasesLease(t *testing.T) {
+func TestSchedulerStartFiresAndStopReleasesLease(t *testing.T) {
 	t.Parallel()
 	r, s := setup(t, 1)
 	r.clock.Advance(start.Truncate(time.Minute).Add(time.Minute + time.Second).Sub(r.clock.Now()))

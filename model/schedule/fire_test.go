@@ -328,40 +328,51 @@ func TestMisfirePolicies(t *testing.T) {
 	}
 }
 
-// A daily 01:30 in London on the spring day (01:30 does not exist) fires
-// once, at 02:00 BST; on the autumn day (01:30 happens twice) once.
+// Daily schedules on the days clocks change, evaluated every minute as the
+// scheduler does: a wall time that does not exist that day fires once, at
+// the first minute after the jump; one that happens twice fires once.
 func TestFiringAcrossDST(t *testing.T) {
 	t.Parallel()
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 	cases := []struct {
-		name  string
-		start time.Time
-		fires time.Time
-		after time.Time // evaluated through the following two hours
+		name, tz, cron    string
+		start, fires, end string
 	}{
-		{"spring", time.Date(2025, 3, 29, 12, 0, 0, 0, time.UTC), time.Date(2025, 3, 30, 1, 0, 0, 0, time.UTC), time.Date(2025, 3, 30, 3, 0, 0, 0, time.UTC)},
-		{"autumn", time.Date(2025, 10, 25, 12, 0, 0, 0, time.UTC), time.Date(2025, 10, 26, 0, 30, 0, 0, time.UTC), time.Date(2025, 10, 26, 2, 30, 0, 0, time.UTC)},
+		// London: 01:30 does not exist on 30 March (01:00 GMT -> 02:00 BST).
+		{"london spring", "Europe/London", "30 1 * * *", "2025-03-29T12:00:00Z", "2025-03-30T01:00:00Z", "2025-03-30T03:00:00Z"},
+		// London: 01:30 happens twice on 26 October.
+		{"london autumn", "Europe/London", "30 1 * * *", "2025-10-25T12:00:00Z", "2025-10-26T00:30:00Z", "2025-10-26T02:30:00Z"},
+		// New York: 02:30 does not exist on 9 March (02:00 EST -> 03:00 EDT).
+		{"new york spring", "America/New_York", "30 2 * * *", "2025-03-08T12:00:00Z", "2025-03-09T07:00:00Z", "2025-03-09T09:00:00Z"},
+		// New York: 01:30 happens twice on 2 November.
+		{"new york autumn", "America/New_York", "30 1 * * *", "2025-11-01T12:00:00Z", "2025-11-02T05:30:00Z", "2025-11-02T07:30:00Z"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := schedSetup(t)
 			f.setSettings(t, f.env, model.JSONMap{"allow_parallel": map[string]any{"runs_of_same_change": true}})
-			f.clock.Advance(c.start.Sub(f.clock.Now()))
-			in := f.input("30 1 * * *")
-			in.Timezone = str("Europe/London")
+			f.clock.Advance(at(c.start).Sub(f.clock.Now()))
+			in := f.input(c.cron)
+			in.Timezone = str(c.tz)
 			a := f.create(t, in)
-			if !a.NextRunAt.Equal(c.fires) {
+			if !a.NextRunAt.Equal(at(c.fires)) {
 				t.Fatalf("next_run_at %v, want %v", a.NextRunAt, c.fires)
 			}
-			// Evaluate every minute through the transition, as the scheduler does.
-			for at := c.fires.Add(-time.Minute); !at.After(c.after); at = at.Add(time.Minute) {
-				f.runAt(t, at.Add(time.Second))
+			for m := at(c.fires).Add(-time.Minute); !m.After(at(c.end)); m = m.Add(time.Minute) {
+				f.runAt(t, m.Add(time.Second))
 			}
 			var fired []schedule.Firing
 			if err := f.store.DB.Find(&fired).Error; err != nil {
 				t.Fatal(err)
 			}
-			if len(fired) != 1 || !fired[0].FireAt.Equal(c.fires) || fired[0].Outcome != schedule.OutcomeFired {
+			if len(fired) != 1 || !fired[0].FireAt.Equal(at(c.fires)) || fired[0].Outcome != schedule.OutcomeFired {
 				t.Fatalf("firings %+v", fired)
 			}
 		})
