@@ -148,8 +148,8 @@ func byDays(days map[string]int) map[int][][]string {
 // change_log_retention_days ago and the events older than
 // event_retention_days, each by the setting nearest its node, Batch rows
 // per transaction. An event belongs to the node it is about, or to the
-// node of the change or step it is about; events about nothing on a node
-// (users, tokens, the retention runs) are kept.
+// node of the change, step or scheduled activity it is about; events about
+// nothing on a node (users, tokens, the retention runs) are kept.
 func (s *Store) Prune(ctx context.Context, now time.Time, opt RetentionOptions) (PruneCounts, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = 1000
@@ -191,7 +191,8 @@ func (s *Store) Prune(ctx context.Context, now time.Time, opt RetentionOptions) 
 				return db.Model(&model.Event{}).Select("id").Where("created_at < ?", cutoff).
 					Where(db.Where("source_link IN ?", nodePaths).
 						Or("source_type = ? AND source_id IN (?)", "change", db.Model(&run.Change{}).Select("id").Where("node_id IN ?", ids)).
-						Or("source_type = ? AND source_id IN (?)", "step", steps))
+						Or("source_type = ? AND source_id IN (?)", "step", steps).
+						Or("source_type = ? AND source_id IN (?)", "scheduled_activity", db.Model(&Activity{}).Select("id").Where("node_id IN ?", ids)))
 			}, &model.Event{})
 			out.Events += n
 			if err != nil {
