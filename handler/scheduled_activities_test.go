@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/internal/testutil/enginetest"
+	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/model/schedule"
 )
 
@@ -153,5 +155,36 @@ func TestScheduledActivityBadInput(t *testing.T) {
 	}
 	if n := len(s.Get(t, "/api/scheduled_activities").Expect(t, http.StatusOK).List(t)); n != 0 {
 		t.Fatalf("%d activities after refused creates", n)
+	}
+}
+
+// A scheduled change fires and runs to the end on the engine, marked
+// scheduled. RunDue is called for the activity's own fire time, so the test
+// waits for nothing but the engine.
+func TestScheduledChangeRunsOnTheEngine(t *testing.T) {
+	t.Parallel()
+	s := enginetest.NewServer(t)
+	chgServer(t, s)
+	d := s.Post(t, chgEnv+"/scheduled_activities", schedBody(map[string]any{"action": "build", "repeat": false})).
+		Expect(t, http.StatusCreated).Data(t)
+	due, err := time.Parse(time.RFC3339Nano, d["attributes"].(map[string]any)["next_run_at"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := schedule.New(s.Store, nil).RunDue(t.Context(), due.Add(time.Second), schedule.DueOptions{})
+	if err != nil || res.Fired != 1 {
+		t.Fatalf("RunDue: %+v %v", res, err)
+	}
+	changes := s.Get(t, chgEnv+"/changes?filter[scheduled_eq]=true").Expect(t, http.StatusOK).List(t)
+	if len(changes) != 1 {
+		t.Fatalf("%d scheduled changes", len(changes))
+	}
+	id := changes[0].(map[string]any)["id"].(string)
+	if c := testutil.WaitChange(t, s.Store, id, run.StatusSuccess, run.StatusError); c.Status != run.StatusSuccess || !c.Scheduled {
+		t.Fatalf("scheduled change ended %s (scheduled %v)", c.Status, c.Scheduled)
+	}
+	shown := s.Get(t, "/api/scheduled_activities/"+d["id"].(string)).Expect(t, http.StatusOK).Data(t)
+	if a := shown["attributes"].(map[string]any); a["enabled"] != false || a["next_run_at"] != nil {
+		t.Fatalf("one-shot after firing: %v", a)
 	}
 }
