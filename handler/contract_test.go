@@ -102,7 +102,9 @@ func TestContractIsValid(t *testing.T) {
 			if op.OperationID == "" || op.Summary == "" {
 				t.Errorf("%s: needs an operationId and a summary", where)
 			}
-			if !strings.HasPrefix(path, "/api/") || path == "/api/openapi.yaml" {
+			// Public operations (the contract, its reference) answer without a
+			// token and are not all JSON:API documents.
+			if !strings.HasPrefix(path, "/api/") || (op.Security != nil && len(*op.Security) == 0) {
 				continue
 			}
 			// Every failure is a JSON:API error document, so each operation

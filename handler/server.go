@@ -27,6 +27,8 @@ type API struct {
 	// long-lived streams end instead of holding shutdown up.
 	Stopping <-chan struct{}
 	router   *mux.Router
+
+	contractJSON contractJSON // OpenAPI as JSON, converted on first use
 }
 
 // Handler builds the router and wraps it, whole, in the middleware: so 404s,
@@ -54,6 +56,7 @@ func (a *API) Handler() http.Handler {
 	r.Use(a.authenticate)
 	r.Use(a.idempotent) // after authenticate: keys are scoped to the caller
 	for _, register := range []func(*mux.Router){
+		a.routeDocs,
 		a.routeInfo,
 		a.routeIdentity,
 		a.routeProjects,
