@@ -23,6 +23,8 @@ type API struct {
 	Version   string
 	OpenAPI   []byte // the contract served at /api/openapi.yaml
 	BodyLimit int64
+	// CORSOrigins are the browser origins allowed to call the API (see cors).
+	CORSOrigins []string
 	// Stopping is closed when the server starts shutting down, so that
 	// long-lived streams end instead of holding shutdown up.
 	Stopping <-chan struct{}
@@ -75,7 +77,7 @@ func (a *API) Handler() http.Handler {
 	} {
 		register(r)
 	}
-	return a.recoverPanics(a.logRequests(a.limitBody(plainPaths(a.negotiate(r)))))
+	return a.recoverPanics(a.logRequests(a.cors(a.limitBody(plainPaths(a.negotiate(r))))))
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
