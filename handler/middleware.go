@@ -23,6 +23,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyActor
+	keyMethod // the method the client sent, when headAsGet changed it
 )
 
 func requestID(ctx context.Context) string {
