@@ -35,3 +35,13 @@ export const unknownAttribute: ChangeCreateBody = {
 export function ticketOf(change: components["schemas"]["Change"]): unknown {
   return change.attributes.metadata["ticket"];
 }
+
+// A custom event carries any attributes besides its type.
+export const event: NonNullable<paths["/api/events"]["post"]["requestBody"]>["content"]["application/vnd.api+json"] = {
+  data: { type: "event", attributes: { type: "deploy:approved", ticket: "OPS-42", reviewers: ["ana", "bo"] } },
+};
+
+// ...and reads back with them.
+export function reviewersOf(ev: components["schemas"]["Event"]): unknown {
+  return ev.attributes["reviewers"];
+}
