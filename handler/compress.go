@@ -2,7 +2,6 @@ package handler
 
 import (
 	"compress/gzip"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,16 +25,6 @@ func compress(next http.Handler) http.Handler {
 		defer cw.close()
 		next.ServeHTTP(cw, r)
 	})
-}
-
-// compressible: the media types compress applies to.
-func compressible(contentType string) bool {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	switch mt {
-	case "application/vnd.api+json", "application/json", "application/yaml":
-		return true
-	}
-	return false
 }
 
 // acceptsGzip reads Accept-Encoding: gzip (or x-gzip, or *) with a non-zero
@@ -77,7 +66,7 @@ func (c *compressWriter) WriteHeader(code int) {
 	}
 	c.wroteHeader = true
 	h := c.Header()
-	if compressible(h.Get("Content-Type")) {
+	if isDocument(h.Get("Content-Type")) {
 		// The answer depends on Accept-Encoding whether or not this one is gzipped.
 		h.Add("Vary", "Accept-Encoding")
 		if c.accepted && bodyAllowed(code) && h.Get("Content-Encoding") == "" && !small(h.Get("Content-Length")) {

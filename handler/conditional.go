@@ -94,8 +94,10 @@ func conditional(next http.Handler) http.Handler {
 	})
 }
 
-// taggable: the media types whose GET answers carry an ETag.
-func taggable(contentType string) bool {
+// isDocument: JSON:API, plain JSON and the YAML contract, which handlers
+// write whole; the media types that get an ETag (conditional) and gzip
+// (compress). Streams, downloads and pages are none of these.
+func isDocument(contentType string) bool {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	switch mt {
 	case "application/vnd.api+json", "application/json", "application/yaml":
@@ -116,7 +118,7 @@ func (c *conditionalWriter) WriteHeader(code int) {
 		return
 	}
 	c.wroteHeader = true
-	if code == http.StatusOK && taggable(c.Header().Get("Content-Type")) {
+	if code == http.StatusOK && isDocument(c.Header().Get("Content-Type")) {
 		c.holding = true
 		return
 	}

@@ -2,7 +2,6 @@ package handler_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -14,30 +13,6 @@ import (
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/internal/testutil"
 )
-
-// noRedirects is a client that shows redirects instead of following them.
-var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-func fetch(t *testing.T, c *http.Client, url string, header map[string]string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
-}
 
 var (
 	// Attributes through which a page loads something: scripts, styles, icons, images.
@@ -154,7 +129,7 @@ func TestRoot(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := fetch(t, noRedirects, s.URL+"/", map[string]string{"Accept": tc.accept})
+			resp, body := send(t, s, http.MethodGet, "/", map[string]string{"Accept": tc.accept})
 			if tc.browser {
 				if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/api/docs" {
 					t.Fatalf("status %d, Location %q; want 303 to /api/docs", resp.StatusCode, resp.Header.Get("Location"))
