@@ -160,6 +160,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	if err != nil {
 		return err
 	}
+	if len(e.cfg.CORSOrigins) > 0 {
+		e.log.Info("CORS: scripts on these browser origins may call the API", "origins", strings.Join(e.cfg.CORSOrigins, ","))
+	}
 	stopping := make(chan struct{})
 	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping,
 		CORSOrigins: e.cfg.CORSOrigins}
