@@ -99,7 +99,7 @@ func (s *Store) GetWorkflowStep(ctx context.Context, id string) (*WorkflowRunSte
 // WorkflowRunView is what a run document shows besides the run rows, read
 // from one snapshot.
 type WorkflowRunView struct {
-	Steps     map[string][]WorkflowRunStep     // run id -> its steps, in tree order
+	Steps     map[string][]WorkflowRunStep      // run id -> its steps, in tree order
 	Workflows map[string]*model.Workflow        // workflow id -> workflow
 	Versions  map[string]*model.WorkflowVersion // version id -> version
 	Projects  map[string]*model.Node            // project id -> project
