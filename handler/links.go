@@ -24,3 +24,14 @@ func eventSourceLink(ev *model.Event) *string {
 	l := apiLink(*ev.SourcePath)
 	return &l
 }
+
+// workflowLink is a workflow's URL path: below its project.
+func workflowLink(projectPath, code string) string { return apiLink(projectPath + "/workflows/" + code) }
+
+// workflowRunLink is a run's URL path: below its workflow.
+func workflowRunLink(projectPath, code, runID string) string {
+	return workflowLink(projectPath, code) + "/runs/" + runID
+}
+
+// workflowStepLink is a run step's URL path: below its run.
+func workflowStepLink(runLink, stepID string) string { return runLink + "/steps/" + stepID }

@@ -76,6 +76,8 @@ func (a *API) Handler() http.Handler {
 		a.routeMintModels,
 		a.routeChanges,
 		a.routeSteps,
+		a.routeWorkflowRuns,
+		a.routeWorkflowSteps,
 		a.routeLogLines,
 	} {
 		register(r)

@@ -109,7 +109,7 @@ func (s *Store) failWorkflowStep(ctx context.Context, st *WorkflowRunStep, reaso
 // refuses a cycle: a workflow that is already running further up this run's
 // chain of parents.
 func (s *Store) nestedWorkflow(tx *gorm.DB, run *WorkflowRun, st *WorkflowRunStep) (*model.Node, *model.Workflow, *model.WorkflowVersion, error) {
-	projectCode, code, ok := workflowTarget(st.Target)
+	projectCode, code, ok := WorkflowTarget(st.Target)
 	if !ok {
 		return nil, nil, nil, steward.Invalid("target", "invalid_target", "%q does not name a workflow (/projects/<project>/workflows/<code>)", st.Target)
 	}
@@ -138,8 +138,8 @@ func (s *Store) nestedWorkflow(tx *gorm.DB, run *WorkflowRun, st *WorkflowRunSte
 	return project, wf, v, nil
 }
 
-// workflowTarget splits /projects/<p>/workflows/<code>.
-func workflowTarget(path string) (projectCode, code string, ok bool) {
+// WorkflowTarget splits /projects/<p>/workflows/<code>.
+func WorkflowTarget(path string) (projectCode, code string, ok bool) {
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	if len(parts) != 4 || parts[0] != "projects" || parts[2] != "workflows" || parts[1] == "" || parts[3] == "" {
 		return "", "", false
