@@ -26,7 +26,9 @@ func eventSourceLink(ev *model.Event) *string {
 }
 
 // workflowLink is a workflow's URL path: below its project.
-func workflowLink(projectPath, code string) string { return apiLink(projectPath + "/workflows/" + code) }
+func workflowLink(projectPath, code string) string {
+	return apiLink(projectPath + "/workflows/" + code)
+}
 
 // workflowRunLink is a run's URL path: below its workflow.
 func workflowRunLink(projectPath, code, runID string) string {
