@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 
 	steward "github.com/stewardhq/steward"
@@ -253,7 +255,7 @@ func TestWorkflowNestingAndCycles(t *testing.T) {
 	r = f.start(loopA, loopAV, nil, nil)
 	f.finished(r, run.StatusError)
 	var ev model.Event
-	if err := f.store.DB.Where("type = ? AND attributes LIKE ?", "api:workflow_steps:error", "%run itself%").Take(&ev).Error; err != nil {
+	if err := f.store.DB.Where("type = ? AND CAST(attributes AS TEXT) LIKE ?", "api:workflow_steps:error", "%run itself%").Take(&ev).Error; err != nil {
 		t.Errorf("no event says the nested workflow would run itself: %v", err)
 	}
 }
@@ -300,5 +302,84 @@ func TestWorkflowPlaceholders(t *testing.T) {
 	var c run.Change
 	if err := f.store.DB.Take(&c).Error; err != nil || c.NodeID != f.web2.ID || c.Action != "ok" || *c.Name != "on web2" {
 		t.Errorf("change = %+v (%v)", c, err)
+	}
+}
+
+// TestWorkflowRetry: a retry of a failed run keeps what succeeded (no second
+// change for it) and what was flagged skip_on_retry, and runs the rest.
+func TestWorkflowRetry(t *testing.T) {
+	f := newWorkflowFixture(t)
+	wf, v := f.workflow(nil, "flaky",
+		change("good", f.web1.Path, "ok"),
+		change("bad", f.web2.Path, "{{second}}"),
+		change("last", f.web1.Path, "ok"))
+	r := f.start(wf, v, nil, model.JSONMap{"second": "fail"})
+	f.finished(r, run.StatusError)
+	// A retry re-runs "bad" with the same overrides, so it fails again;
+	// flagging it skip_on_retry lets the next retry pass it.
+	first, err := f.store.RetryWorkflowRun(f.ctx, f.admin, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.finished(first, run.StatusError)
+	var bad run.WorkflowRunStep
+	if err := f.store.DB.Where("run_id = ? AND name = ?", r.ID, "bad").Take(&bad).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.SetWorkflowStepSkipOnRetry(f.ctx, f.admin, bad.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.store.RetryWorkflowRun(f.ctx, f.admin, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.finished(again, run.StatusSuccess)
+	got := f.statuses(again)
+	if got["good"] != run.StatusSuccess || got["bad"] != run.StatusSuccess || got["last"] != run.StatusSuccess {
+		t.Errorf("retried run: %v", got)
+	}
+	// good ran once (kept on both retries), last ran once (second retry).
+	var runs int64
+	if err := f.store.DB.Model(&run.Change{}).Where("node_id = ?", f.web1.ID).Count(&runs).Error; err != nil {
+		t.Fatal(err)
+	}
+	if runs != 2 {
+		t.Errorf("%d changes on web1, want 2: good once, last once", runs)
+	}
+	if _, err := f.store.RetryWorkflowRun(f.ctx, f.admin, again.ID); steward.AsError(err).Code != "not_retryable" {
+		t.Errorf("retrying a run that succeeded = %v", err)
+	}
+}
+
+// TestWorkflowStepCreatesItsChangeOnce: many advances of one run at once
+// (the engine's and eight more, as replicas would) create exactly one
+// change per change step.
+func TestWorkflowStepCreatesItsChangeOnce(t *testing.T) {
+	f := newWorkflowFixture(t)
+	var kids []model.WorkflowStep
+	for i := 0; i < 10; i++ {
+		kids = append(kids, change(fmt.Sprintf("c%d", i), f.web1.Path, "ok"))
+	}
+	wf, v := f.workflow(nil, "wide", stage("all", run.Parallel, kids...))
+	r := f.start(wf, v, nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- f.store.AdvanceWorkflowRun(f.ctx, r.ID)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("advance: %v", err)
+		}
+	}
+	f.finished(r, run.StatusSuccess)
+	if n := testutil.Count(t, f.store.DB, "changes"); n != 10 {
+		t.Errorf("%d changes for 10 change steps", n)
 	}
 }

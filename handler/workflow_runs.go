@@ -30,6 +30,8 @@ func (a *API) routeWorkflowRuns(r *mux.Router) {
 	r.HandleFunc(workflowRunsPrefix, a.handle(a.createWorkflowRun)).Methods(http.MethodPost)
 	r.HandleFunc(workflowRunsPrefix+"/{run_id}", a.handle(a.showWorkflowRun)).Methods(http.MethodGet)
 	r.HandleFunc(workflowRunsPrefix+"/{run_id}", a.handle(a.cancelWorkflowRun)).Methods(http.MethodDelete)
+	r.HandleFunc("/api/workflow_runs/{run_id}/retry", a.handle(a.retryWorkflowRun)).Methods(http.MethodPost)
+	r.HandleFunc(workflowRunsPrefix+"/{run_id}/retry", a.handle(a.retryWorkflowRun)).Methods(http.MethodPost)
 }
 
 // workflowInScope resolves the project and, on the workflow-specific paths,
@@ -190,4 +192,21 @@ func (a *API) cancelWorkflowRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// retryWorkflowRun starts a new run of a failed one that keeps what
+// succeeded (a Steward extension, as for changes).
+func (a *API) retryWorkflowRun(w http.ResponseWriter, r *http.Request) error {
+	q, err := jsonapi.ParseQuery(r, workflowRunItemSpec)
+	if err != nil {
+		return err
+	}
+	wr, err := a.workflowRunInScope(r)
+	if err != nil {
+		return err
+	}
+	if wr, err = a.Store.RetryWorkflowRun(r.Context(), actorOf(r), wr.ID); err != nil {
+		return err
+	}
+	return a.renderWorkflowRun(w, r, q, http.StatusCreated, wr)
 }

@@ -191,3 +191,23 @@ func TestWorkflowRunFailsAndCancels(t *testing.T) {
 		t.Errorf("cancelled run = %+v", got)
 	}
 }
+
+// TestWorkflowRunRetryOverHTTP: a failed run is retried on its
+// run-specific path into a new run; a finished good run cannot be.
+func TestWorkflowRunRetryOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := wfrServer(t)
+	failed := wfrStart(t, s, "/api/workflow_runs", map[string]any{"project_code": "opc", "workflow_code": "release",
+		"property_overrides": map[string]any{"action": "fail"}})
+	testutil.WaitWorkflowRun(t, s.Store, failed.ID, run.StatusError)
+	path := "/api/projects/opc/workflows/release/runs/" + failed.ID + "/retry"
+	retried := testutil.One[testutil.WorkflowRun](t, s.Post(t, path, nil).Expect(t, http.StatusCreated))
+	if retried.ID == failed.ID || retried.StatusCode != run.StatusPending {
+		t.Fatalf("retried run = %+v", retried)
+	}
+	testutil.WaitWorkflowRun(t, s.Store, retried.ID, run.StatusError)
+	s.Post(t, "/api/workflow_runs/"+model.NewID()+"/retry", nil).Expect(t, http.StatusNotFound)
+	waiting := wfrStart(t, s, "/api/workflow_runs", map[string]any{"project_code": "opc", "workflow_code": "release",
+		"property_overrides": map[string]any{"action": "ok"}})
+	s.Post(t, "/api/workflow_runs/"+waiting.ID+"/retry", nil).Expect(t, http.StatusUnprocessableEntity)
+}
