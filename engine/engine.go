@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/pkg/metrics"
 
 	"github.com/stewardhq/steward/engine/sandbox"
 )
@@ -51,6 +52,8 @@ type Engine struct {
 	// WorkDir but for the step's own folders. One that is unavailable
 	// makes every step fail with the reason instead of running unisolated.
 	Sandbox *sandbox.Sandbox
+	// Metrics counts claims, steps, log lines and lapsed leases (none when nil).
+	Metrics *metrics.Metrics
 
 	stop         context.CancelFunc
 	wakeAdvance  chan struct{}
@@ -186,6 +189,7 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 			if n, err := e.Store.ReapExpiredLeases(ctx); err != nil && ctx.Err() == nil {
 				e.Log.Error("ending steps of lost workers failed", "err", err)
 			} else if n > 0 {
+				e.Metrics.LeasesLapsed(n)
 				e.Log.Warn("ended steps whose worker was lost", "steps", n)
 			}
 			lastReap = e.Store.Now()

@@ -12,6 +12,7 @@ import (
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/metrics"
 )
 
 // DefaultBodyLimit caps request bodies (413 beyond it).
@@ -24,6 +25,8 @@ type API struct {
 	Version   string
 	OpenAPI   []byte // the contract served at /api/openapi.yaml
 	BodyLimit int64
+	// Metrics counts requests and serves /metrics (off when nil).
+	Metrics *metrics.Metrics
 	// CORSOrigins are the browser origins allowed to call the API (see cors).
 	CORSOrigins []string
 	// Stopping is closed when the server starts shutting down, so that
@@ -55,9 +58,11 @@ func (a *API) Handler() http.Handler {
 	r.HandleFunc("/healthz", a.handle(a.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", a.handle(a.readyz)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/openapi.yaml", a.handle(a.openapi)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(metricsPath, a.handle(a.metrics)).Methods(http.MethodGet, http.MethodHead)
 
 	// Routes are registered with full paths on the root router: a mux
 	// subrouter answers a method mismatch with 404 instead of 405.
+	r.Use(noteRoute)
 	r.Use(a.authenticate)
 	r.Use(a.idempotent) // after authenticate: keys are scoped to the caller
 	for _, register := range []func(*mux.Router){

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/pkg/metrics"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/handler"
@@ -48,7 +49,7 @@ func NewServerWith(t testing.TB, configure func(*handler.API)) *Server {
 	if _, _, err := store.CreateToken(ctx, model.SystemActor, "admin", "test", 0, AdminToken); err != nil {
 		t.Fatalf("create admin token: %v", err)
 	}
-	api := &handler.API{Store: store, Log: log, Version: "test", OpenAPI: steward.OpenAPI}
+	api := &handler.API{Store: store, Log: log, Version: "test", OpenAPI: steward.OpenAPI, Metrics: metrics.New()}
 	if configure != nil {
 		configure(api)
 	}
