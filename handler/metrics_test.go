@@ -26,7 +26,7 @@ func TestMetricsCountWhatRan(t *testing.T) {
 	s.Do(t, testutil.Request{Method: http.MethodGet, Path: "/metrics", NoAuth: true}).Expect(t, http.StatusUnauthorized)
 	body := string(s.Get(t, "/metrics").Expect(t, http.StatusOK).Body)
 	for _, want := range []struct {
-		series string
+		series  string
 		atLeast float64
 	}{
 		{`steward_http_requests_total{method="GET",route="/api/changes/{change_id}",status="200"}`, 1},
