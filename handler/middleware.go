@@ -342,7 +342,14 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			secret = h[7:]
 		}
-		actor, err := a.Store.Authenticate(r.Context(), secret)
+		ticket, r := takeTicket(r)
+		var actor *model.Actor
+		var err error
+		if secret == "" && ticket != "" {
+			actor, err = a.ticketActor(r, ticket)
+		} else {
+			actor, err = a.Store.Authenticate(r.Context(), secret)
+		}
 		if err != nil {
 			a.fail(w, r, err)
 			return

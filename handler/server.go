@@ -84,6 +84,7 @@ func (a *API) Handler() http.Handler {
 		a.routeWorkflowRuns,
 		a.routeWorkflowSteps,
 		a.routeLogLines,
+		a.routeLogStreamTickets,
 	} {
 		register(r)
 	}
