@@ -1,6 +1,10 @@
 package handler
 
-import "github.com/stewardhq/steward/model"
+import (
+	"strconv"
+
+	"github.com/stewardhq/steward/model"
+)
 
 // Links are built here and only here: the domain knows records by their
 // paths (a node's /projects/p/environments/e, a change's /changes/<id>);
@@ -23,4 +27,14 @@ func eventSourceLink(ev *model.Event) *string {
 	}
 	l := apiLink(*ev.SourcePath)
 	return &l
+}
+
+// workflowLink is a workflow's URL path: below its project.
+func workflowLink(project *model.Node, code string) string {
+	return nodeLink(project) + "/workflows/" + code
+}
+
+// workflowVersionLink is a workflow version's URL path.
+func workflowVersionLink(project *model.Node, code string, version int) string {
+	return workflowLink(project, code) + "/versions/" + strconv.Itoa(version)
 }

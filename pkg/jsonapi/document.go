@@ -37,8 +37,35 @@ type Resource struct {
 	ID            string                   `json:"id"`
 	Attributes    any                      `json:"attributes,omitempty"`
 	Relationships map[string]*Relationship `json:"relationships,omitempty"`
-	Links         map[string]string        `json:"links,omitempty"`
+	Links         Links                    `json:"links,omitempty"`
 	Meta          any                      `json:"meta,omitempty"`
+}
+
+// Links are a resource's links by name.
+type Links map[string]string
+
+// NullLink is the value of a link that exists but leads nowhere yet, rendered
+// null: the reference requires some links to be present and null (a workflow's
+// latest_published_version before anything is published).
+const NullLink = "\x00null"
+
+// MarshalJSON renders the links, NullLink values as null.
+func (l Links) MarshalJSON() ([]byte, error) {
+	plain := map[string]string(l)
+	for _, v := range l {
+		if v == NullLink {
+			withNull := make(map[string]*string, len(l))
+			for k, v := range l {
+				if v != NullLink {
+					withNull[k] = &v
+				} else {
+					withNull[k] = nil
+				}
+			}
+			return json.Marshal(withNull)
+		}
+	}
+	return json.Marshal(plain)
 }
 
 // Identifier returns r's type and id.
