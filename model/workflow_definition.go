@@ -64,7 +64,8 @@ func buildDefinition(code string, in WorkflowInput, prev *WorkflowVersion) (*def
 		}
 		d.n, d.yaml, d.fromYAML = n, *in.SourceYAML, true
 	}
-	if d.n == nil {
+	carried := d.n == nil
+	if carried {
 		if prev == nil {
 			return nil, steward.Invalid("steps", "required", "give the workflow's steps, as steps or as source_yaml")
 		}
@@ -95,7 +96,10 @@ func buildDefinition(code string, in WorkflowInput, prev *WorkflowVersion) (*def
 		return nil, err
 	}
 	d.steps = d.n.steps
-	if !d.fromYAML {
+	if carried && d.name == prev.Name && sameDescription(d.description, prev.Description) {
+		// Publishing or re-saving keeps the source as its author wrote it.
+		d.yaml = prev.SourceYAML
+	} else if !d.fromYAML {
 		y, err := deriveWorkflowYAML(code, d.name, d.description, d.steps)
 		if err != nil {
 			return nil, err
@@ -103,6 +107,10 @@ func buildDefinition(code string, in WorkflowInput, prev *WorkflowVersion) (*def
 		d.yaml = y
 	}
 	return d, nil
+}
+
+func sameDescription(a, b *string) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
 func sameSteps(a, b []WorkflowStep) bool {
