@@ -134,8 +134,12 @@ func targetAsset(r stepRef, n *Node, archived map[string]bool) error {
 		}
 	}
 	if n.Kind != KindAsset {
-		return steward.Invalid(r.targetAt, "target_not_asset", "step %s: target %s is a %s; a workflow change step targets an asset, "+
-			"whose template version gives the commit its action is read from", r.at, n.Path, n.Kind)
+		article := "a"
+		if n.Kind == KindEnvironment {
+			article = "an"
+		}
+		return steward.Invalid(r.targetAt, "target_not_asset", "step %s: target %s is %s %s; a workflow change step targets an asset, "+
+			"whose template version gives the commit its action is read from", r.at, n.Path, article, n.Kind)
 	}
 	return nil
 }
