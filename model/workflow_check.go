@@ -40,9 +40,11 @@ func inChunks(ids []string, fn func([]string) error) error {
 // checkChangeSteps checks the change steps' targets, template versions and actions.
 func checkChangeSteps(tx *gorm.DB, refs []stepRef) error {
 	var paths []string
+	seen := map[string]bool{}
 	for _, r := range refs {
-		if !HasPlaceholder(r.step.Target) && !slices.Contains(paths, r.step.Target) {
-			paths = append(paths, r.step.Target)
+		if t := r.step.Target; !HasPlaceholder(t) && !seen[t] {
+			seen[t] = true
+			paths = append(paths, t)
 		}
 	}
 	if len(paths) == 0 {
@@ -80,6 +82,7 @@ func checkChangeSteps(tx *gorm.DB, refs []stepRef) error {
 	}
 	// Every target must be an open asset before template versions are read.
 	var assetIDs []string
+	assets := map[string]bool{}
 	for _, r := range refs {
 		if HasPlaceholder(r.step.Target) {
 			continue
@@ -88,7 +91,8 @@ func checkChangeSteps(tx *gorm.DB, refs []stepRef) error {
 		if err := targetAsset(r, n, archived); err != nil {
 			return err
 		}
-		if !slices.Contains(assetIDs, n.ID) {
+		if !assets[n.ID] {
+			assets[n.ID] = true
 			assetIDs = append(assetIDs, n.ID)
 		}
 	}
@@ -104,7 +108,7 @@ func checkChangeSteps(tx *gorm.DB, refs []stepRef) error {
 		if err != nil || tv == nil {
 			return err
 		}
-		if a := r.step.Action; !HasPlaceholder(a) && !slices.ContainsFunc(tv.Actions, func(x Action) bool { return x.Name == a }) {
+		if a := r.step.Action; !HasPlaceholder(a) && !versions.defines(tv, a) {
 			names := make([]string, 0, len(tv.Actions))
 			for _, x := range tv.Actions {
 				names = append(names, x.Name)
@@ -147,13 +151,15 @@ func targetAsset(r stepRef, n *Node, archived map[string]bool) error {
 // versionLookup holds the targets' template versions and the versions
 // steps name, each read once.
 type versionLookup struct {
-	tx     *gorm.DB
-	assets map[string]VersionRef                  // asset id -> its template version
-	named  map[string]map[string]*TemplateVersion // template id -> version name -> version
+	tx      *gorm.DB
+	assets  map[string]VersionRef                  // asset id -> its template version
+	named   map[string]map[string]*TemplateVersion // template id -> version name -> version
+	actions map[string]map[string]bool             // version id -> its actions
 }
 
 func newVersionLookup(tx *gorm.DB, assetIDs []string) (*versionLookup, error) {
-	l := &versionLookup{tx: tx, assets: map[string]VersionRef{}, named: map[string]map[string]*TemplateVersion{}}
+	l := &versionLookup{tx: tx, assets: map[string]VersionRef{}, named: map[string]map[string]*TemplateVersion{},
+		actions: map[string]map[string]bool{}}
 	view := &Store{DB: tx}
 	err := inChunks(assetIDs, func(ids []string) error {
 		refs, err := view.AssetTemplates(tx.Statement.Context, ids)
@@ -198,6 +204,20 @@ func (l *versionLookup) of(r stepRef, asset *Node) (*Template, *TemplateVersion,
 			"step %s: template %s version %s is %s; changes run ready versions only", r.at, ref.Template.Code, tv.Version, state)
 	}
 	return ref.Template, tv, nil
+}
+
+// defines reports whether version tv's actions.yaml defines action; each
+// version's actions become a set once, however many steps name it.
+func (l *versionLookup) defines(tv *TemplateVersion, action string) bool {
+	set, ok := l.actions[tv.ID]
+	if !ok {
+		set = make(map[string]bool, len(tv.Actions))
+		for _, a := range tv.Actions {
+			set[a.Name] = true
+		}
+		l.actions[tv.ID] = set
+	}
+	return set[action]
 }
 
 func (l *versionLookup) versionsOf(t *Template) (map[string]*TemplateVersion, error) {

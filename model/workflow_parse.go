@@ -88,7 +88,8 @@ func decodeJSONStep(raw json.RawMessage, in *stepInput, at string) error {
 	}
 	for k := range fields {
 		if !slices.Contains(stepKeys, k) {
-			return steward.Invalid(at+"/"+k, "unknown_key", "step %s has an unknown key %s; a step may have %s",
+			// The key is a segment of the attribute path: escaped as in a JSON pointer.
+			return steward.Invalid(at+"/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(k), "unknown_key", "step %s has an unknown key %s; a step may have %s",
 				at, steward.Echo(k), strings.Join(stepKeys, ", "))
 		}
 	}
@@ -418,6 +419,9 @@ func (n *normalised) change(in *stepInput, out *WorkflowStep, at string) error {
 		n.changes = append(n.changes, stepRef{step: &children[i], at: at, targetAt: fmt.Sprintf("%s/targets/%d", at, i)})
 	}
 	n.count += len(children) // the stage was counted; each change is a step too
+	if n.count > MaxWorkflowSteps {
+		return steward.Invalid(at+"/targets", "too_many_steps", "a workflow holds at most %d steps", MaxWorkflowSteps)
+	}
 	*out = WorkflowStep{Name: name, RunAs: runAs, Children: children}
 	return nil
 }

@@ -247,4 +247,9 @@ func TestWorkflowFiveThousandSteps(t *testing.T) {
 	if err != nil || len(got.Latest.Steps) != 50 || !strings.Contains(got.Latest.SourceYAML, "b49-98") {
 		t.Fatalf("read back: %v", err)
 	}
+	waits := strings.Repeat(`{"type":"wait"},`, model.MaxWorkflowSteps)
+	_, err = f.create(t, f.project, "huge", "["+waits+`{"type":"wait"}]`, false)
+	if e := steward.AsError(err); err == nil || e.Code != "too_many_steps" {
+		t.Fatalf("%d steps: %v, want too_many_steps", model.MaxWorkflowSteps+1, err)
+	}
 }
