@@ -204,7 +204,8 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 	}
 }
 
-// advanceWaiting gives every change that has not started a chance to.
+// advanceWaiting gives every change that has not started a chance to, and
+// moves workflow runs on.
 func (e *Engine) advanceWaiting(ctx context.Context) {
 	ids, err := e.Store.ActiveChangeIDs(ctx, 1000)
 	if err != nil {
@@ -216,6 +217,24 @@ func (e *Engine) advanceWaiting(ctx context.Context) {
 	for _, id := range ids {
 		if err := e.Store.AdvanceChange(ctx, id); err != nil && ctx.Err() == nil {
 			e.Log.Error("advancing a change failed", "change", id, "err", err)
+		}
+	}
+	e.advanceWorkflowRuns(ctx)
+}
+
+// advanceWorkflowRuns moves every unfinished workflow run on: runs have no
+// worker, their steps follow changes and child runs.
+func (e *Engine) advanceWorkflowRuns(ctx context.Context) {
+	ids, err := e.Store.ActiveWorkflowRunIDs(ctx, 1000)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.Log.Error("listing workflow runs to advance failed", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if err := e.Store.AdvanceWorkflowRun(ctx, id); err != nil && ctx.Err() == nil {
+			e.Log.Error("advancing a workflow run failed", "workflow_run", id, "err", err)
 		}
 	}
 }

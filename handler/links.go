@@ -30,11 +30,19 @@ func eventSourceLink(ev *model.Event) *string {
 }
 
 // workflowLink is a workflow's URL path: below its project.
-func workflowLink(project *model.Node, code string) string {
-	return nodeLink(project) + "/workflows/" + code
+func workflowLink(projectPath, code string) string {
+	return apiLink(projectPath + "/workflows/" + code)
 }
 
-// workflowVersionLink is a workflow version's URL path.
-func workflowVersionLink(project *model.Node, code string, version int) string {
-	return workflowLink(project, code) + "/versions/" + strconv.Itoa(version)
+// workflowRunLink is a run's URL path: below its workflow.
+func workflowRunLink(projectPath, code, runID string) string {
+	return workflowLink(projectPath, code) + "/runs/" + runID
+}
+
+// workflowStepLink is a run step's URL path: below its run.
+func workflowStepLink(runLink, stepID string) string { return runLink + "/steps/" + stepID }
+
+// workflowVersionLink is a workflow version's URL path: below its workflow.
+func workflowVersionLink(projectPath, code string, version int) string {
+	return workflowLink(projectPath, code) + "/versions/" + strconv.Itoa(version)
 }

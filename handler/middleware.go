@@ -23,6 +23,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyActor
+	keyMethod // the method the client sent, when headAsGet changed it
 )
 
 func requestID(ctx context.Context) string {
@@ -281,6 +282,9 @@ func checkAccept(r *http.Request) error {
 		case "text/csv", "text/plain", "text/event-stream", "application/yaml", "text/yaml", "application/x-yaml", "text/*":
 			// Downloads, logs, streams and the contract are served as these.
 			otherOK = true
+		case "text/html", "application/xhtml+xml", "text/css", "text/javascript", "application/javascript", "image/*", "image/png":
+			// The docs page and its assets; / redirects a browser there.
+			otherOK = otherOK || pagePath(r.URL.Path)
 		}
 	}
 	if jsonapiSeen && !jsonapiOK {
@@ -295,10 +299,10 @@ func checkAccept(r *http.Request) error {
 }
 
 // authenticate requires a valid bearer token for everything under /api except
-// the contract itself.
+// the contract and its reference (publicPath).
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api/openapi.yaml" {
+		if !strings.HasPrefix(r.URL.Path, "/api/") || publicPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -24,14 +24,19 @@ type API struct {
 	Version   string
 	OpenAPI   []byte // the contract served at /api/openapi.yaml
 	BodyLimit int64
+	// CORSOrigins are the browser origins allowed to call the API (see cors).
+	CORSOrigins []string
 	// Stopping is closed when the server starts shutting down, so that
 	// long-lived streams end instead of holding shutdown up.
 	Stopping <-chan struct{}
 	router   *mux.Router
+
+	contractJSON *contractJSON // OpenAPI as JSON, converted on first use (shared by snapshot copies)
 }
 
 // Handler builds the router and wraps it, whole, in the middleware: so 404s,
-// 405s and negotiation failures are JSON:API documents too.
+// 405s and negotiation failures are JSON:API documents too. Routes declare
+// GET; headAsGet answers HEAD wherever GET is answered.
 func (a *API) Handler() http.Handler {
 	if a.BodyLimit == 0 {
 		a.BodyLimit = DefaultBodyLimit
@@ -43,6 +48,7 @@ func (a *API) Handler() http.Handler {
 	r.StrictSlash(false)
 	r.SkipClean(true) // API paths are never rewritten or redirected: see plainPaths
 	a.router = r
+	a.contractJSON = &contractJSON{}
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(a.methodNotAllowed)
 
@@ -55,6 +61,7 @@ func (a *API) Handler() http.Handler {
 	r.Use(a.authenticate)
 	r.Use(a.idempotent) // after authenticate: keys are scoped to the caller
 	for _, register := range []func(*mux.Router){
+		a.routeDocs,
 		a.routeInfo,
 		a.routeIdentity,
 		a.routeProjects,
@@ -70,11 +77,16 @@ func (a *API) Handler() http.Handler {
 		a.routeMintModels,
 		a.routeChanges,
 		a.routeSteps,
+		a.routeWorkflowRuns,
+		a.routeWorkflowSteps,
 		a.routeLogLines,
 	} {
 		register(r)
 	}
-	return a.recoverPanics(a.logRequests(a.limitBody(plainPaths(a.negotiate(r)))))
+	// Outside in: CORS answers preflights before anything else looks at them;
+	// HEAD runs as GET from there on; compress gzips what conditional (the
+	// ETag and 304) lets out, so the tag is taken over the document's bytes.
+	return a.recoverPanics(a.logRequests(a.cors(headAsGet(a.limitBody(plainPaths(a.negotiate(compress(conditional(r)))))))))
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +94,8 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 		Detail: "no endpoint at " + steward.Echo(r.URL.Path)})
 }
 
-// methodNotAllowed answers 405 with the methods the path does accept.
+// methodNotAllowed answers 405 with the methods the path does accept (HEAD
+// wherever GET is: see headAsGet), naming the method the client sent.
 func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
@@ -91,11 +104,14 @@ func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 		var match mux.RouteMatch
 		if a.router.Match(probe, &match) && match.MatchErr == nil {
 			allowed = append(allowed, m)
+			if m == http.MethodGet {
+				allowed = append(allowed, http.MethodHead)
+			}
 		}
 	}
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
 	jsonapi.RenderError(w, r, &steward.Error{Kind: jsonapi.KindMethod, Code: "method_not_allowed",
-		Detail: r.Method + " is not allowed here; allowed: " + strings.Join(allowed, ", ")})
+		Detail: requestMethod(r) + " is not allowed here; allowed: " + strings.Join(allowed, ", ")})
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {

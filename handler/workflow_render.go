@@ -51,25 +51,25 @@ func workflowResource(project *model.Node, w *model.WorkflowView) *jsonapi.Resou
 	c := content(w.Code, w.Latest)
 	c.Archived, c.CreatedBy = w.Archived, w.CreatedBy
 	c.CreatedAt, c.UpdatedAt = jsonapi.Timestamp(w.CreatedAt), jsonapi.Timestamp(w.UpdatedAt)
-	self := workflowLink(project, w.Code)
+	self := workflowLink(project.Path, w.Code)
 	published := jsonapi.NullLink
 	if w.LatestPublished != nil {
-		published = workflowVersionLink(project, w.Code, *w.LatestPublished)
+		published = workflowVersionLink(project.Path, w.Code, *w.LatestPublished)
 	}
 	return &jsonapi.Resource{
 		Type: "workflow", ID: w.ID,
 		Attributes: &workflowAttributes{workflowContent: c, LatestVersion: w.Latest.Version, LatestPublishedVersion: w.LatestPublished},
 		Links: jsonapi.Links{"self": self, "runs": self + "/runs", "project": nodeLink(project), "versions": self + "/versions",
-			"latest_version": workflowVersionLink(project, w.Code, w.Latest.Version), "latest_published_version": published},
+			"latest_version": workflowVersionLink(project.Path, w.Code, w.Latest.Version), "latest_published_version": published},
 	}
 }
 
 func workflowVersionResource(project *model.Node, wf *model.Workflow, v *model.WorkflowVersion) *jsonapi.Resource {
-	self := workflowVersionLink(project, wf.Code, v.Version)
+	self := workflowVersionLink(project.Path, wf.Code, v.Version)
 	return &jsonapi.Resource{
 		Type: "workflow_version", ID: v.ID,
 		Attributes: &workflowVersionAttributes{workflowContent: content(wf.Code, v), Version: v.Version},
 		Links: jsonapi.Links{"self": self, "runs": self + "/runs", "project": nodeLink(project),
-			"workflow": workflowLink(project, wf.Code)},
+			"workflow": workflowLink(project.Path, wf.Code)},
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	workflowPrefix        = projectPrefix + "/workflows/{workflow}"
+	workflowPrefix        = projectPrefix + "/workflows/{workflow_code}"
 	workflowVersionPrefix = workflowPrefix + "/versions/{version}"
 )
 
@@ -37,13 +37,14 @@ func (a *API) routeWorkflows(r *mux.Router) {
 	r.HandleFunc(workflowVersionPrefix, a.handle(a.deleteWorkflowVersion)).Methods(http.MethodDelete)
 }
 
-// workflowInScope resolves the project and the workflow named in the URL.
-func (a *API) workflowInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, *model.Workflow, error) {
+// workflowDefInScope resolves the project and the workflow named in the URL
+// (workflowInScope is the runs' version, which also serves the root paths).
+func (a *API) workflowDefInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *model.Node, *model.Workflow, error) {
 	q, p, err := a.nodeInScope(r, spec)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	wf, err := a.Store.GetWorkflow(r.Context(), p, mux.Vars(r)["workflow"])
+	wf, err := a.Store.GetWorkflow(r.Context(), p, mux.Vars(r)["workflow_code"])
 	return q, p, wf, err
 }
 
@@ -78,7 +79,7 @@ func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) showWorkflow(w http.ResponseWriter, r *http.Request) error {
 	return a.snapshot(r.Context(), func(a *API) error {
-		q, p, wf, err := a.workflowInScope(r, workflowItemSpec)
+		q, p, wf, err := a.workflowDefInScope(r, workflowItemSpec)
 		if err != nil {
 			return err
 		}
@@ -157,7 +158,7 @@ func (a *API) createWorkflow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) patchWorkflow(w http.ResponseWriter, r *http.Request) error {
-	q, p, wf, err := a.workflowInScope(r, workflowItemSpec)
+	q, p, wf, err := a.workflowDefInScope(r, workflowItemSpec)
 	if err != nil {
 		return err
 	}
@@ -175,7 +176,7 @@ func (a *API) patchWorkflow(w http.ResponseWriter, r *http.Request) error {
 
 // deleteWorkflow deletes the workflow, or archives it when it ran: 204 either way.
 func (a *API) deleteWorkflow(w http.ResponseWriter, r *http.Request) error {
-	_, p, wf, err := a.workflowInScope(r, workflowItemSpec)
+	_, p, wf, err := a.workflowDefInScope(r, workflowItemSpec)
 	if err != nil {
 		return err
 	}
@@ -187,7 +188,7 @@ func (a *API) deleteWorkflow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listWorkflowVersions(w http.ResponseWriter, r *http.Request) error {
-	q, p, wf, err := a.workflowInScope(r, workflowVersionListSpec)
+	q, p, wf, err := a.workflowDefInScope(r, workflowVersionListSpec)
 	if err != nil {
 		return err
 	}
@@ -201,7 +202,7 @@ func (a *API) listWorkflowVersions(w http.ResponseWriter, r *http.Request) error
 }
 
 func (a *API) deleteDraftVersions(w http.ResponseWriter, r *http.Request) error {
-	_, p, wf, err := a.workflowInScope(r, workflowItemSpec)
+	_, p, wf, err := a.workflowDefInScope(r, workflowItemSpec)
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func (a *API) deleteDraftVersions(w http.ResponseWriter, r *http.Request) error 
 
 // workflowVersionInScope resolves the project, workflow and version in the URL.
 func (a *API) workflowVersionInScope(r *http.Request) (*jsonapi.Query, *model.Node, *model.Workflow, *model.WorkflowVersion, error) {
-	q, p, wf, err := a.workflowInScope(r, workflowItemSpec)
+	q, p, wf, err := a.workflowDefInScope(r, workflowItemSpec)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

@@ -163,8 +163,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	if err != nil {
 		return err
 	}
+	if len(e.cfg.CORSOrigins) > 0 {
+		e.log.Info("CORS: scripts on these browser origins may call the API", "origins", strings.Join(e.cfg.CORSOrigins, ","))
+	}
 	stopping := make(chan struct{})
-	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping}
+	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping,
+		CORSOrigins: e.cfg.CORSOrigins}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	srv.RegisterOnShutdown(func() { close(stopping) })
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,9 @@ type Config struct {
 	// AllowLocalRemotes lets git remotes be file:// URLs or local paths, which
 	// reach the server's own disk; off unless set.
 	AllowLocalRemotes bool `env:"STEWARD_ALLOW_LOCAL_REMOTES"`
+	// CORSOrigins are the browser origins (scheme://host[:port], or *) whose
+	// scripts may call the API; none by default, so no CORS headers are sent.
+	CORSOrigins []string `env:"STEWARD_CORS_ORIGINS" envSeparator:","`
 }
 
 // Load reads the environment, then lets flags on fs override it. args are the
@@ -59,9 +63,18 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.StringVar(&c.StepIsolation, "step-isolation", c.StepIsolation, "namespace, or none to run steps with the server's own access (STEWARD_STEP_ISOLATION)")
 	fs.StringVar(&c.StepUser, "step-user", c.StepUser, "user (name or uid) steps run as when the server runs as root (STEWARD_STEP_USER)")
 	fs.BoolVar(&c.AllowLocalRemotes, "allow-local-remotes", c.AllowLocalRemotes, "accept file:// and local-path git remotes (STEWARD_ALLOW_LOCAL_REMOTES)")
+	fs.Func("cors-origins", "comma-separated browser origins allowed to call the API, e.g. https://ops.example.com; * for any (STEWARD_CORS_ORIGINS)", func(v string) error {
+		c.CORSOrigins = strings.Split(v, ",")
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	origins, err := parseOrigins(c.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	c.CORSOrigins = origins
 	if c.Workers < 1 || c.Workers > 1024 {
 		return nil, fmt.Errorf("STEWARD_WORKERS must be between 1 and 1024, not %d", c.Workers)
 	}
@@ -78,6 +91,29 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "steward.db")
 	}
 	return &c, nil
+}
+
+// parseOrigins trims and checks each CORS origin: a browser sends Origin as
+// scheme://host[:port] exactly, so anything with a path, query or user part
+// could never match and is refused rather than silently ignored.
+func parseOrigins(in []string) ([]string, error) {
+	var out []string
+	for _, o := range in {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+				return nil, fmt.Errorf("STEWARD_CORS_ORIGINS: %q is not an origin such as https://ops.example.com (or *)", o)
+			}
+			o = u.Scheme + "://" + u.Host
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // Key decodes SecretKey (64 hex digits or base64 of 32 bytes). When unset, a
