@@ -93,10 +93,19 @@ func (a *API) showWorkflow(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decodeWorkflow reads a workflow body; steps are handed to the model raw,
-// which reads them strictly and names the bad step.
-func decodeWorkflow(r *http.Request, fields []string) (model.WorkflowInput, error) {
+// which reads them strictly and names the bad step. id is the workflow's on
+// a PATCH (a data.id must match it) and "" on create (no data.id taken).
+func decodeWorkflow(r *http.Request, fields []string, id string) (model.WorkflowInput, error) {
 	var in model.WorkflowInput
 	body, err := jsonapi.DecodeBody(r, "workflow", fields)
+	if err != nil {
+		return in, err
+	}
+	if id == "" {
+		err = body.NoClientID()
+	} else {
+		err = body.CheckID(id)
+	}
 	if err != nil {
 		return in, err
 	}
@@ -140,7 +149,7 @@ func (a *API) createWorkflow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in, err := decodeWorkflow(r, workflowCreateFields)
+	in, err := decodeWorkflow(r, workflowCreateFields, "")
 	if err != nil {
 		return err
 	}
@@ -162,7 +171,7 @@ func (a *API) patchWorkflow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in, err := decodeWorkflow(r, workflowPatchFields)
+	in, err := decodeWorkflow(r, workflowPatchFields, wf.ID)
 	if err != nil {
 		return err
 	}
