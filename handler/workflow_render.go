@@ -59,7 +59,7 @@ func workflowResource(project *model.Node, w *model.WorkflowView) *jsonapi.Resou
 	return &jsonapi.Resource{
 		Type: "workflow", ID: w.ID,
 		Attributes: &workflowAttributes{workflowContent: c, LatestVersion: w.Latest.Version, LatestPublishedVersion: w.LatestPublished},
-		Links: jsonapi.Links{"self": self, "runs": self + "/runs", "project": nodeLink(project), "versions": self + "/versions",
+		Links: map[string]string{"self": self, "runs": self + "/runs", "project": nodeLink(project), "versions": self + "/versions",
 			"latest_version": workflowVersionLink(project.Path, w.Code, w.Latest.Version), "latest_published_version": published},
 	}
 }
@@ -69,7 +69,7 @@ func workflowVersionResource(project *model.Node, wf *model.Workflow, v *model.W
 	return &jsonapi.Resource{
 		Type: "workflow_version", ID: v.ID,
 		Attributes: &workflowVersionAttributes{workflowContent: content(wf.Code, v), Version: v.Version},
-		Links: jsonapi.Links{"self": self, "runs": self + "/runs", "project": nodeLink(project),
+		Links: map[string]string{"self": self, "runs": self + "/runs", "project": nodeLink(project),
 			"workflow": workflowLink(project.Path, wf.Code)},
 	}
 }

@@ -73,7 +73,9 @@ func (a *API) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 	if written || err != nil {
 		return err
 	}
-	jsonapi.Render(w, http.StatusOK, l.document(r, q, true), q)
+	doc := l.document(r, q, true)
+	doc.NullLinks = true // latest_published_version
+	jsonapi.Render(w, http.StatusOK, doc, q)
 	return nil
 }
 
@@ -87,7 +89,7 @@ func (a *API) showWorkflow(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: workflowResource(p, view)}, q)
+		jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: workflowResource(p, view), NullLinks: true}, q)
 		return nil
 	})
 }
@@ -162,7 +164,7 @@ func (a *API) createWorkflow(w http.ResponseWriter, r *http.Request) error {
 	}
 	res := workflowResource(p, view)
 	w.Header().Set("Location", res.Links["self"])
-	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, q)
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res, NullLinks: true}, q)
 	return nil
 }
 
@@ -179,7 +181,7 @@ func (a *API) patchWorkflow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: workflowResource(p, view)}, q)
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: workflowResource(p, view), NullLinks: true}, q)
 	return nil
 }
 

@@ -245,16 +245,12 @@ type errString string
 func (e errString) Error() string { return string(e) }
 
 func TestNullLinkRendersNull(t *testing.T) {
-	r := &Resource{Type: "workflow", ID: "1", Links: Links{"self": "/a", "latest": NullLink}}
-	got, err := json.Marshal(r)
+	r := &Resource{Type: "workflow", ID: "1", Links: map[string]string{"self": "/a", "latest": NullLink}}
+	got, err := Encode(Document{Data: r, NullLinks: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"type":"workflow","id":"1","links":{"latest":null,"self":"/a"}}`; string(got) != want {
+	if want := `{"data":{"type":"workflow","id":"1","links":{"latest":null,"self":"/a"}}}`; string(got) != want {
 		t.Fatalf("got %s, want %s", got, want)
-	}
-	plain, _ := json.Marshal(&Resource{Type: "t", ID: "2", Links: Links{"self": "/b"}})
-	if want := `{"type":"t","id":"2","links":{"self":"/b"}}`; string(plain) != want {
-		t.Fatalf("got %s, want %s", plain, want)
 	}
 }
