@@ -77,6 +77,7 @@ func (a *API) Handler() http.Handler {
 		a.routeEvents,
 		a.routeGitRemotes,
 		a.routeTemplates,
+		a.routeWorkflows,
 		a.routeConvergedProperties,
 		a.routeMintModels,
 		a.routeChanges,

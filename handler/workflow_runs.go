@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -45,7 +46,7 @@ func (a *API) workflowInScope(r *http.Request) (*model.Node, *model.Workflow, er
 	if err != nil || v["workflow_code"] == "" {
 		return project, nil, err
 	}
-	wf, err := a.Store.FindWorkflow(r.Context(), project, v["workflow_code"])
+	wf, err := a.Store.GetWorkflow(r.Context(), project, v["workflow_code"])
 	return project, wf, err
 }
 
@@ -167,7 +168,7 @@ func (a *API) createWorkflowRun(w http.ResponseWriter, r *http.Request) error {
 			return steward.Invalid("project_code", "unknown_project", "project %s does not exist", steward.Echo(projectCode))
 		}
 	}
-	wf, v, err := a.Store.StartableVersion(ctx, project, workflowCode, version)
+	wf, v, err := a.runnableVersion(ctx, project, workflowCode, version)
 	if err != nil {
 		return err
 	}
@@ -209,4 +210,28 @@ func (a *API) retryWorkflowRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return a.renderWorkflowRun(w, r, q, http.StatusCreated, wr)
+}
+
+// runnableVersion finds the version a POSTed run starts. What the body
+// names and does not exist is a 422 at that attribute, not a 404: the URL
+// was found.
+func (a *API) runnableVersion(ctx context.Context, project *model.Node, code string, version *int) (*model.Workflow, *model.WorkflowVersion, error) {
+	wf, v, err := a.Store.RunnableWorkflowVersion(ctx, project, code, version)
+	e := steward.AsError(err)
+	switch {
+	case err == nil:
+		return wf, v, nil
+	case e.Kind == steward.KindNotFound && version != nil && a.workflowExists(ctx, project, code):
+		return nil, nil, steward.Invalid("version", "unknown_version", "workflow %s has no version %d", code, *version)
+	case e.Kind == steward.KindNotFound:
+		return nil, nil, steward.Invalid("workflow_code", "unknown_workflow", "project %s has no workflow %s", project.Code, steward.Echo(code))
+	case e.Kind == steward.KindInvalid && e.Field == "":
+		e.Field = "workflow_code"
+	}
+	return nil, nil, err
+}
+
+func (a *API) workflowExists(ctx context.Context, project *model.Node, code string) bool {
+	_, err := a.Store.GetWorkflow(ctx, project, code)
+	return err == nil
 }

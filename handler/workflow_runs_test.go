@@ -149,7 +149,7 @@ func TestWorkflowRunBadInput(t *testing.T) {
 		{"no codes", "/api/workflow_runs", map[string]any{}, http.StatusUnprocessableEntity, "/data/attributes/project_code"},
 		{"unknown project", "/api/workflow_runs", map[string]any{"project_code": "nope", "workflow_code": "release"}, http.StatusUnprocessableEntity, "/data/attributes/project_code"},
 		{"unknown workflow", "/api/workflow_runs", map[string]any{"project_code": "opc", "workflow_code": "nope"}, http.StatusUnprocessableEntity, "/data/attributes/workflow_code"},
-		{"unknown version", "/api/projects/opc/workflows/release/runs", map[string]any{"version": 9}, http.StatusUnprocessableEntity, "/data/attributes/workflow_code"},
+		{"unknown version", "/api/projects/opc/workflows/release/runs", map[string]any{"version": 9}, http.StatusUnprocessableEntity, "/data/attributes/version"},
 		{"version not a number", "/api/projects/opc/workflows/release/runs", map[string]any{"version": "one"}, http.StatusUnprocessableEntity, "/data/attributes/version"},
 		{"other workflow in body", "/api/projects/opc/workflows/release/runs", map[string]any{"workflow_code": "other"}, http.StatusUnprocessableEntity, "/data/attributes/workflow_code"},
 		{"placeholder without value", "/api/projects/opc/workflows/release/runs", map[string]any{}, http.StatusUnprocessableEntity, "/data/attributes/property_overrides"},

@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/mux"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
@@ -186,7 +187,7 @@ func workflowStepResource(st *run.WorkflowRunStep, v *run.WorkflowStepView) *jso
 			rels["change"] = jsonapi.ToOne("change", *st.ChangeID, "")
 		}
 	case run.WorkflowKindWorkflow:
-		_, code, _ := run.WorkflowTarget(st.Target)
+		_, code, _ := model.ParseWorkflowTarget(st.Target)
 		attrs["code"] = code
 		rels["child_workflow_run"] = jsonapi.ToNull("")
 		if st.ChildRunID != nil {

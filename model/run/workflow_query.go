@@ -224,27 +224,3 @@ func (s *Store) ViewWorkflowSteps(ctx context.Context, steps []*WorkflowRunStep)
 	})
 	return v, err
 }
-
-// FindWorkflow loads workflow code of project; 404 when missing.
-func (s *Store) FindWorkflow(ctx context.Context, project *model.Node, code string) (*model.Workflow, error) {
-	var wf model.Workflow
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Where("project_id = ? AND code = ?", project.ID, code).Take(&wf).Error
-	})
-	if model.ModelNotFound(err) {
-		return nil, steward.NotFound("workflow", project.Path+"/workflows/"+code)
-	}
-	return &wf, err
-}
-
-// StartableVersion is RunnableVersion for workflow wf of project, read
-// outside a transaction: what a client's POST of a run starts.
-func (s *Store) StartableVersion(ctx context.Context, project *model.Node, code string, version *int) (*model.Workflow, *model.WorkflowVersion, error) {
-	var wf *model.Workflow
-	var v *model.WorkflowVersion
-	err := s.Read(ctx, func(db *gorm.DB) (err error) {
-		_, wf, v, err = RunnableVersion(db, project.Code, code, version)
-		return err
-	})
-	return wf, v, err
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"gorm.io/gorm"
 
@@ -81,7 +80,7 @@ func (s *Store) startWorkflowStep(ctx context.Context, run *WorkflowRun, st *Wor
 	switch {
 	case errors.Is(err, errStepTaken):
 		return nil
-	case err != nil && steward.ErrorKind(err) == steward.KindInvalid:
+	case err != nil && (steward.ErrorKind(err) == steward.KindInvalid || steward.ErrorKind(err) == steward.KindNotFound):
 		return s.failWorkflowStep(ctx, st, steward.AsError(err).Detail)
 	case err != nil:
 		return err
@@ -109,11 +108,11 @@ func (s *Store) failWorkflowStep(ctx context.Context, st *WorkflowRunStep, reaso
 // refuses a cycle: a workflow that is already running further up this run's
 // chain of parents.
 func (s *Store) nestedWorkflow(tx *gorm.DB, run *WorkflowRun, st *WorkflowRunStep) (*model.Node, *model.Workflow, *model.WorkflowVersion, error) {
-	projectCode, code, ok := WorkflowTarget(st.Target)
+	projectCode, code, ok := model.ParseWorkflowTarget(st.Target)
 	if !ok {
 		return nil, nil, nil, steward.Invalid("target", "invalid_target", "%q does not name a workflow (/projects/<project>/workflows/<code>)", st.Target)
 	}
-	project, wf, v, err := RunnableVersion(tx, projectCode, code, st.WorkflowVersion)
+	project, wf, v, err := model.RunnableVersionIn(tx, projectCode, code, st.WorkflowVersion)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -136,53 +135,6 @@ func (s *Store) nestedWorkflow(tx *gorm.DB, run *WorkflowRun, st *WorkflowRunSte
 		cur = &next
 	}
 	return project, wf, v, nil
-}
-
-// WorkflowTarget splits /projects/<p>/workflows/<code>.
-func WorkflowTarget(path string) (projectCode, code string, ok bool) {
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	if len(parts) != 4 || parts[0] != "projects" || parts[2] != "workflows" || parts[1] == "" || parts[3] == "" {
-		return "", "", false
-	}
-	return parts[1], parts[3], true
-}
-
-// RunnableVersion finds workflow code of project projectCode and the version
-// a run of it uses: the one asked for, or the latest published one.
-func RunnableVersion(tx *gorm.DB, projectCode, code string, version *int) (*model.Node, *model.Workflow, *model.WorkflowVersion, error) {
-	var project model.Node
-	err := tx.Where("kind = ? AND path = ?", model.KindProject, "/projects/"+projectCode).Take(&project).Error
-	if err != nil {
-		return nil, nil, nil, notFoundAs(err, steward.Invalid("target", "unknown_project", "project %s does not exist", projectCode))
-	}
-	var wf model.Workflow
-	if err := tx.Where("project_id = ? AND code = ?", project.ID, code).Take(&wf).Error; err != nil {
-		return nil, nil, nil, notFoundAs(err, steward.Invalid("workflow_code", "unknown_workflow",
-			"project %s has no workflow %s", projectCode, code))
-	}
-	q := tx.Where("workflow_id = ?", wf.ID)
-	if version != nil {
-		q = q.Where("version = ?", *version)
-	} else {
-		q = q.Where("draft = ? AND archived = ?", false, false).Order("version DESC")
-	}
-	var v model.WorkflowVersion
-	if err := q.Limit(1).Take(&v).Error; err != nil {
-		what := "no published version"
-		if version != nil {
-			what = fmt.Sprintf("no version %d", *version)
-		}
-		return nil, nil, nil, notFoundAs(err, steward.Invalid("workflow_code", "no_runnable_version",
-			"workflow %s of project %s has %s", code, projectCode, what))
-	}
-	return &project, &wf, &v, nil
-}
-
-func notFoundAs(err, as error) error {
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return as
-	}
-	return err
 }
 
 // mergeOverrides lays the step's overrides over the run's, key by key.
