@@ -104,8 +104,8 @@ func stepTree(steps []run.WorkflowRunStep) map[string]any {
 	return root
 }
 
-// renderWorkflowRuns renders runs and, for the include path steps, their
-// steps.
+// renderWorkflowRuns renders runs and, for the include paths, their steps
+// and the versions they run.
 func (a *API) renderWorkflowRuns(ctx context.Context, runs []*run.WorkflowRun, include []string) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 	v, err := a.Store.ViewWorkflowRuns(ctx, runs)
 	if err != nil {
@@ -133,6 +133,15 @@ func (a *API) renderWorkflowRuns(ctx context.Context, runs []*run.WorkflowRun, i
 				return nil, nil, err
 			}
 			included = append(included, res...)
+		case "workflow_version":
+			seen := map[string]bool{}
+			for _, wr := range runs {
+				ver, wf, project := v.Versions[wr.WorkflowVersionID], v.Workflows[wr.WorkflowID], v.Projects[wr.ProjectID]
+				if ver != nil && wf != nil && project != nil && !seen[ver.ID] {
+					seen[ver.ID] = true
+					included = append(included, workflowVersionResource(project, wf, ver))
+				}
+			}
 		}
 	}
 	return data, included, nil

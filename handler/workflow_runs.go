@@ -15,8 +15,8 @@ import (
 const workflowRunsPrefix = projectPrefix + "/workflows/{workflow_code}/runs"
 
 var (
-	workflowRunListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: run.WorkflowRunFilters, Includes: []string{"steps"}}
-	workflowRunItemSpec   = &jsonapi.Spec{Includes: []string{"steps"}}
+	workflowRunListSpec   = &jsonapi.Spec{List: true, Keyset: "id", Filters: run.WorkflowRunFilters, Includes: []string{"steps", "workflow_version"}}
+	workflowRunItemSpec   = &jsonapi.Spec{Includes: []string{"steps", "workflow_version"}}
 	workflowRunCSVColumns = []string{"status_code", "created_by", "scheduled", "project_name", "metadata",
 		"created_at", "started_at", "finished_at", "updated_at"}
 )

@@ -107,9 +107,13 @@ func TestWorkflowRunOverHTTP(t *testing.T) {
 	}
 	testutil.WaitWorkflowRun(t, s.Store, wr.ID, run.StatusSuccess)
 
-	done := s.Get(t, "/api/workflow_runs/"+wr.ID+"?include=steps").Expect(t, http.StatusOK).JSON(t)
-	if len(done["included"].([]any)) != 3 {
-		t.Errorf("included = %v, want the run's three steps", done["included"])
+	done := s.Get(t, "/api/workflow_runs/"+wr.ID+"?include=steps,workflow_version").Expect(t, http.StatusOK).JSON(t)
+	types := map[string]int{}
+	for _, inc := range done["included"].([]any) {
+		types[inc.(map[string]any)["type"].(string)]++
+	}
+	if len(done["included"].([]any)) != 4 || types["workflow_version"] != 1 {
+		t.Errorf("included types = %v, want the run's three steps and its version", types)
 	}
 	for _, path := range []string{"/api/workflow_runs", "/api/projects/opc/workflow_runs", "/api/projects/opc/workflows/release/runs"} {
 		if got := testutil.IDs(testutil.Many[testutil.WorkflowRun](t, s.Get(t, path).Expect(t, http.StatusOK))); len(got) != 1 || got[0] != wr.ID {
