@@ -226,10 +226,10 @@ func (e *Engine) advanceWaiting(ctx context.Context) {
 	e.advanceWorkflowRuns(ctx)
 }
 
-// advanceWorkflowRuns moves every unfinished workflow run on: runs have no
+// advanceWorkflowRuns moves on the workflow runs that can move: runs have no
 // worker, their steps follow changes and child runs.
 func (e *Engine) advanceWorkflowRuns(ctx context.Context) {
-	ids, err := e.Store.ActiveWorkflowRunIDs(ctx, 1000)
+	ids, err := e.Store.WorkflowRunsToAdvance(ctx, 1000)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.Log.Error("listing workflow runs to advance failed", "err", err)
