@@ -383,3 +383,35 @@ func TestWorkflowStepCreatesItsChangeOnce(t *testing.T) {
 		t.Errorf("%d changes for 10 change steps", n)
 	}
 }
+
+// TestWorkflowRetryAsksWaitsAgain: an approval given to a run that then
+// failed is asked again by its retry, unless flagged skip_on_retry.
+func TestWorkflowRetryAsksWaitsAgain(t *testing.T) {
+	f := newWorkflowFixture(t)
+	wf, v := f.workflow(nil, "gated_fail", wait("gate", nil), change("bad", f.web1.Path, "fail"))
+	r := f.start(wf, v, nil, nil)
+	gate := testutil.WaitWorkflowStep(t, f.store, r.ID, "gate", run.StatusWaiting)
+	if _, err := f.store.ActOnWorkflowStep(f.ctx, f.admin, gate.ID, run.VerbContinue, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.finished(r, run.StatusError)
+	retried, err := f.store.RetryWorkflowRun(f.ctx, f.admin, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitWorkflowStep(t, f.store, retried.ID, "gate", run.StatusWaiting)
+	if _, err := f.store.CancelWorkflowRun(f.ctx, f.admin, retried.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.SetWorkflowStepSkipOnRetry(f.ctx, f.admin, gate.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.store.RetryWorkflowRun(f.ctx, f.admin, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.finished(again, run.StatusError) // the gate is kept, bad fails again
+	if got := f.statuses(again); got["gate"] != run.StatusSuccess {
+		t.Errorf("a gate flagged skip_on_retry: %v", got)
+	}
+}

@@ -12,8 +12,9 @@ import (
 
 // RetryWorkflowRun starts a new run of a run that failed, was rejected or was
 // cancelled: the same version, metadata and property overrides, with every
-// step that succeeded the first time (and every step flagged skip_on_retry)
-// kept as succeeded, so only the rest runs again. Stages are left to the
+// change or nested workflow step that succeeded the first time (and every
+// step flagged skip_on_retry) kept as succeeded, so only the rest runs
+// again. Waits and approvals are reset: they are asked again. Stages are left to the
 // engine, which finds them done when all their steps are. A run that
 // succeeded or has not finished is a 422. Records api:workflow_runs:retry.
 func (s *Store) RetryWorkflowRun(ctx context.Context, actor *model.Actor, id string) (*WorkflowRun, error) {
@@ -56,7 +57,9 @@ func (s *Store) RetryWorkflowRun(ctx context.Context, actor *model.Actor, id str
 			if st.Kind == WorkflowKindNoop || i >= len(old) {
 				continue
 			}
-			if old[i].Status == StatusSuccess || skipped[old[i].ID] {
+			// A wait or approval is asked again (reset on retry): it was
+			// given for the run that failed; skip_on_retry keeps it.
+			if (old[i].Status == StatusSuccess && st.Kind != WorkflowKindWait) || skipped[old[i].ID] {
 				kept = append(kept, st.ID)
 			}
 		}
