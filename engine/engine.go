@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/pkg/metrics"
 
 	"github.com/stewardhq/steward/engine/sandbox"
 )
@@ -51,6 +52,8 @@ type Engine struct {
 	// WorkDir but for the step's own folders. One that is unavailable
 	// makes every step fail with the reason instead of running unisolated.
 	Sandbox *sandbox.Sandbox
+	// Metrics counts claims, steps, log lines and lapsed leases (none when nil).
+	Metrics *metrics.Metrics
 
 	stop         context.CancelFunc
 	wakeAdvance  chan struct{}
@@ -186,6 +189,7 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 			if n, err := e.Store.ReapExpiredLeases(ctx); err != nil && ctx.Err() == nil {
 				e.Log.Error("ending steps of lost workers failed", "err", err)
 			} else if n > 0 {
+				e.Metrics.LeasesLapsed(n)
 				e.Log.Warn("ended steps whose worker was lost", "steps", n)
 			}
 			lastReap = e.Store.Now()
@@ -204,7 +208,8 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 	}
 }
 
-// advanceWaiting gives every change that has not started a chance to.
+// advanceWaiting gives every change that has not started a chance to, and
+// moves workflow runs on.
 func (e *Engine) advanceWaiting(ctx context.Context) {
 	ids, err := e.Store.ActiveChangeIDs(ctx, 1000)
 	if err != nil {
@@ -216,6 +221,24 @@ func (e *Engine) advanceWaiting(ctx context.Context) {
 	for _, id := range ids {
 		if err := e.Store.AdvanceChange(ctx, id); err != nil && ctx.Err() == nil {
 			e.Log.Error("advancing a change failed", "change", id, "err", err)
+		}
+	}
+	e.advanceWorkflowRuns(ctx)
+}
+
+// advanceWorkflowRuns moves on the workflow runs that can move: runs have no
+// worker, their steps follow changes and child runs.
+func (e *Engine) advanceWorkflowRuns(ctx context.Context) {
+	ids, err := e.Store.WorkflowRunsToAdvance(ctx, 1000)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.Log.Error("listing workflow runs to advance failed", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if err := e.Store.AdvanceWorkflowRun(ctx, id); err != nil && ctx.Err() == nil {
+			e.Log.Error("advancing a workflow run failed", "workflow_run", id, "err", err)
 		}
 	}
 }

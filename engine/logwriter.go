@@ -53,6 +53,7 @@ type LogWriter struct {
 	closed       bool
 	err          error
 	dropped      int
+	stored       int // lines stored, for metrics
 
 	kick chan struct{}
 	done chan struct{}
@@ -66,6 +67,13 @@ func NewLogWriter(s *run.Store, changeID, stepID string) *LogWriter {
 	w.space = sync.NewCond(&w.mu)
 	go w.run()
 	return w
+}
+
+// Stored is how many lines the writer has stored so far.
+func (w *LogWriter) Stored() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stored
 }
 
 // Write splits p into lines. It blocks while too much output waits to be
@@ -273,6 +281,11 @@ func (w *LogWriter) storeBatch(lines []run.LogLine) error {
 		ctx, cancel := context.WithTimeout(context.Background(), logStoreTimeout)
 		err := w.store.AppendLogLines(ctx, lines)
 		cancel()
+		if err == nil {
+			w.mu.Lock()
+			w.stored += len(lines)
+			w.mu.Unlock()
+		}
 		if err == nil || attempt == len(logRetryDelays) {
 			return err
 		}

@@ -32,6 +32,11 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 				}
 				break
 			}
+			if st.QueuedAt != nil {
+				e.Metrics.StepClaimed(e.Store.Now().Sub(*st.QueuedAt))
+			} else {
+				e.Metrics.StepClaimed(0)
+			}
 			run := e.register(st, c)
 			e.wg.Add(1)
 			go func() {
@@ -72,17 +77,24 @@ func (e *Engine) unregister(stepID string) {
 // lease lapses and the step is ended as lost.
 func (e *Engine) runStep(ctx context.Context, st *run.Step, c *run.Change, run *runningStep) {
 	log := e.Log.With("change", c.ID, "step", st.ID, "action", st.Action)
+	started := e.Store.Now()
 	lw := NewLogWriter(e.Store, c.ID, st.ID)
 	res := e.execute(ctx, st, c, lw, run.nudge)
 	if err := lw.Close(); err != nil {
 		log.Error("storing the step's log failed", "err", err)
 	}
+	e.Metrics.LogLinesStored(lw.Stored())
 	fctx := context.WithoutCancel(ctx)
 	for attempt, delay := 0, 100*time.Millisecond; ; attempt, delay = attempt+1, delay*2 {
 		err := e.Store.FinishStep(fctx, st.ID, e.Owner, res)
 		switch {
 		case err == nil:
 			log.Debug("step finished", "ok", res.OK, "reason", res.Reason)
+			status := "error"
+			if res.OK {
+				status = "success"
+			}
+			e.Metrics.StepFinished(status, e.Store.Now().Sub(started))
 			return
 		case steward.ErrorKind(err) == steward.KindConflict || steward.ErrorKind(err) == steward.KindNotFound:
 			// Reaped after a lapsed lease (or deleted): its outcome is

@@ -102,7 +102,9 @@ func TestContractIsValid(t *testing.T) {
 			if op.OperationID == "" || op.Summary == "" {
 				t.Errorf("%s: needs an operationId and a summary", where)
 			}
-			if !strings.HasPrefix(path, "/api/") || path == "/api/openapi.yaml" {
+			// Public operations (the contract, its reference) answer without a
+			// token and are not all JSON:API documents.
+			if !strings.HasPrefix(path, "/api/") || (op.Security != nil && len(*op.Security) == 0) {
 				continue
 			}
 			// Every failure is a JSON:API error document, so each operation
@@ -117,7 +119,7 @@ func TestContractIsValid(t *testing.T) {
 				continue
 			}
 			for status, resp := range op.Responses.Map() {
-				if status == "204" || resp.Value == nil {
+				if status == "204" || status == "304" || resp.Value == nil {
 					continue
 				}
 				if mt := resp.Value.Content.Get("application/vnd.api+json"); mt == nil || mt.Schema == nil {

@@ -94,6 +94,14 @@ func TestGoldenDocuments(t *testing.T) {
 		t.Fatalf("%d MintModels, %d history entries, %d continue events; want one of each", len(mintmodels), len(history), len(events))
 	}
 	id := func(d any) string { return d.(map[string]any)["id"].(string) }
+	created(goldenProject+"/workflows", "workflow", map[string]any{"code": "release", "name": "Release", "description": "Build and ship",
+		"draft": false, "steps": []any{
+			map[string]any{"target": "/projects/opc/environments/dev/assets/web", "action": "build"},
+			map[string]any{"type": "wait", "requires_approval_from": "ops"},
+			map[string]any{"name": "Ship", "run_as": "parallel", "children": []any{
+				map[string]any{"type": "change", "target": "/projects/opc/environments/dev/assets/web", "action": "release", "template_version": "v1"},
+				map[string]any{"type": "wait", "name": "Smoke check"}}},
+		}})
 
 	requests := []goldenRequest{
 		{name: "project", path: goldenProject},
@@ -113,6 +121,8 @@ func TestGoldenDocuments(t *testing.T) {
 		{name: "log_lines", path: "/api/changes/" + changeID + "/log_lines"},
 		{name: "scheduled_change", path: "/api/scheduled_activities/" + scheduled["id"].(string) + "?include=parents"},
 		{name: "changes_list_include", path: goldenAsset + "/changes?include=parents"},
+		{name: "workflow", path: goldenProject + "/workflows/release"},
+		{name: "workflow_version", path: goldenProject + "/workflows/release/versions/1"},
 		{name: "error_422", method: http.MethodPost, path: "/api/projects", status: http.StatusUnprocessableEntity,
 			body: testutil.Attrs("project", map[string]any{"code": "not a code!", "name": "Bad"})},
 	}

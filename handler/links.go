@@ -1,6 +1,10 @@
 package handler
 
-import "github.com/stewardhq/steward/model"
+import (
+	"strconv"
+
+	"github.com/stewardhq/steward/model"
+)
 
 // Links are built here and only here: the domain knows records by their
 // paths (a node's /projects/p/environments/e, a change's /changes/<id>);
@@ -23,4 +27,22 @@ func eventSourceLink(ev *model.Event) *string {
 	}
 	l := apiLink(*ev.SourcePath)
 	return &l
+}
+
+// workflowLink is a workflow's URL path: below its project.
+func workflowLink(projectPath, code string) string {
+	return apiLink(projectPath + "/workflows/" + code)
+}
+
+// workflowRunLink is a run's URL path: below its workflow.
+func workflowRunLink(projectPath, code, runID string) string {
+	return workflowLink(projectPath, code) + "/runs/" + runID
+}
+
+// workflowStepLink is a run step's URL path: below its run.
+func workflowStepLink(runLink, stepID string) string { return runLink + "/steps/" + stepID }
+
+// workflowVersionLink is a workflow version's URL path: below its workflow.
+func workflowVersionLink(projectPath, code string, version int) string {
+	return workflowLink(projectPath, code) + "/versions/" + strconv.Itoa(version)
 }

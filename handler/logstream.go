@@ -44,6 +44,18 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 	// Subscribe before the first read: a line stored in between wakes us.
 	sub := a.Store.SubscribeLogLines(changeID)
 	defer sub.Close()
+	if r.Header.Get("Last-Event-ID") != "" {
+		// A browser's EventSource reconnects after every end; 204 is what
+		// makes it stop, once the change is over and the client has it all.
+		ended, err := a.streamEnded(r, changeID, q, src, after)
+		if err != nil {
+			return err
+		}
+		if ended {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -116,6 +128,17 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			goto wait
 		}
 	}
+}
+
+// streamEnded reports whether change id has ended and has no line after
+// the one the client last saw.
+func (a *API) streamEnded(r *http.Request, changeID string, q *jsonapi.Query, src model.Source[run.LogLine], after int64) (bool, error) {
+	status, err := a.Store.LogChangeStatus(r.Context(), changeID)
+	if err != nil || !run.Terminal(status) {
+		return false, err
+	}
+	lines, err := run.LogLinesAfter(r.Context(), src, q.List(), after, 1)
+	return len(lines) == 0, err
 }
 
 func (a *API) streamFailed(r *http.Request, err error) {

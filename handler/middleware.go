@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/mux"
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
@@ -23,6 +24,8 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyActor
+	keyRequestInfo
+	keyMethod // the method the client sent, when headAsGet changed it
 )
 
 func requestID(ctx context.Context) string {
@@ -82,12 +85,42 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), keyRequestID, id))
+		info := &requestInfo{route: "unmatched"}
+		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyRequestInfo, info)
+		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 		start := time.Now()
 		next.ServeHTTP(rec, r)
-		a.Log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "bytes", rec.bytes, "duration", time.Since(start))
+		took := time.Since(start)
+		a.Metrics.HTTPRequest(info.route, r.Method, rec.status, took)
+		a.Log.Info("request", "request_id", id, "method", r.Method, "route", info.route, "path", r.URL.Path,
+			"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(took.Microseconds())/1000, "user", info.user)
+	})
+}
+
+// requestInfo is what inner layers learn about a request for its log line
+// and metrics: the route template that matched and who asked.
+type requestInfo struct {
+	route, user string
+}
+
+func infoOf(r *http.Request) *requestInfo {
+	info, _ := r.Context().Value(keyRequestInfo).(*requestInfo)
+	return info
+}
+
+// noteRoute records the matched route's template (never the raw path, whose
+// codes and ids would make metrics unbounded).
+func noteRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := infoOf(r); info != nil {
+			if route := mux.CurrentRoute(r); route != nil {
+				if tpl, err := route.GetPathTemplate(); err == nil {
+					info.route = tpl
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -281,6 +314,9 @@ func checkAccept(r *http.Request) error {
 		case "text/csv", "text/plain", "text/event-stream", "application/yaml", "text/yaml", "application/x-yaml", "text/*":
 			// Downloads, logs, streams and the contract are served as these.
 			otherOK = true
+		case "text/html", "application/xhtml+xml", "text/css", "text/javascript", "application/javascript", "image/*", "image/png":
+			// The docs page and its assets; / redirects a browser there.
+			otherOK = otherOK || pagePath(r.URL.Path)
 		}
 	}
 	if jsonapiSeen && !jsonapiOK {
@@ -295,10 +331,10 @@ func checkAccept(r *http.Request) error {
 }
 
 // authenticate requires a valid bearer token for everything under /api except
-// the contract itself.
+// the contract and its reference (publicPath).
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api/openapi.yaml" {
+		if (!strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != metricsPath) || publicPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -306,10 +342,20 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			secret = h[7:]
 		}
-		actor, err := a.Store.Authenticate(r.Context(), secret)
+		ticket, r := takeTicket(r)
+		var actor *model.Actor
+		var err error
+		if secret == "" && ticket != "" {
+			actor, err = a.ticketActor(r, ticket)
+		} else {
+			actor, err = a.Store.Authenticate(r.Context(), secret)
+		}
 		if err != nil {
 			a.fail(w, r, err)
 			return
+		}
+		if info := infoOf(r); info != nil {
+			info.user = actor.Name()
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyActor, actor)))
 	})

@@ -13,6 +13,7 @@ import (
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/metrics"
 )
 
 // DefaultBodyLimit caps request bodies (413 beyond it).
@@ -28,14 +29,21 @@ type API struct {
 	// Workflows prepares scheduled workflow runs; nil until workflows
 	// exist, and then scheduled workflows are refused.
 	Workflows schedule.WorkflowRuns
+	// Metrics counts requests and serves /metrics (off when nil).
+	Metrics *metrics.Metrics
+	// CORSOrigins are the browser origins allowed to call the API (see cors).
+	CORSOrigins []string
 	// Stopping is closed when the server starts shutting down, so that
 	// long-lived streams end instead of holding shutdown up.
 	Stopping <-chan struct{}
 	router   *mux.Router
+
+	contractJSON *contractJSON // OpenAPI as JSON, converted on first use (shared by snapshot copies)
 }
 
 // Handler builds the router and wraps it, whole, in the middleware: so 404s,
-// 405s and negotiation failures are JSON:API documents too.
+// 405s and negotiation failures are JSON:API documents too. Routes declare
+// GET; headAsGet answers HEAD wherever GET is answered.
 func (a *API) Handler() http.Handler {
 	if a.BodyLimit == 0 {
 		a.BodyLimit = DefaultBodyLimit
@@ -47,18 +55,22 @@ func (a *API) Handler() http.Handler {
 	r.StrictSlash(false)
 	r.SkipClean(true) // API paths are never rewritten or redirected: see plainPaths
 	a.router = r
+	a.contractJSON = &contractJSON{}
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(a.methodNotAllowed)
 
 	r.HandleFunc("/healthz", a.handle(a.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", a.handle(a.readyz)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/openapi.yaml", a.handle(a.openapi)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(metricsPath, a.handle(a.metrics)).Methods(http.MethodGet, http.MethodHead)
 
 	// Routes are registered with full paths on the root router: a mux
 	// subrouter answers a method mismatch with 404 instead of 405.
+	r.Use(noteRoute)
 	r.Use(a.authenticate)
 	r.Use(a.idempotent) // after authenticate: keys are scoped to the caller
 	for _, register := range []func(*mux.Router){
+		a.routeDocs,
 		a.routeInfo,
 		a.routeIdentity,
 		a.routeProjects,
@@ -69,16 +81,23 @@ func (a *API) Handler() http.Handler {
 		a.routeEvents,
 		a.routeGitRemotes,
 		a.routeTemplates,
+		a.routeWorkflows,
 		a.routeConvergedProperties,
 		a.routeMintModels,
 		a.routeChanges,
 		a.routeSteps,
+		a.routeWorkflowRuns,
+		a.routeWorkflowSteps,
 		a.routeLogLines,
 		a.routeScheduledActivities,
+		a.routeLogStreamTickets,
 	} {
 		register(r)
 	}
-	return a.recoverPanics(a.logRequests(a.limitBody(plainPaths(a.negotiate(r)))))
+	// Outside in: CORS answers preflights before anything else looks at them;
+	// HEAD runs as GET from there on; compress gzips what conditional (the
+	// ETag and 304) lets out, so the tag is taken over the document's bytes.
+	return a.recoverPanics(a.logRequests(a.cors(headAsGet(a.limitBody(plainPaths(a.negotiate(compress(conditional(r)))))))))
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +105,8 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 		Detail: "no endpoint at " + steward.Echo(r.URL.Path)})
 }
 
-// methodNotAllowed answers 405 with the methods the path does accept.
+// methodNotAllowed answers 405 with the methods the path does accept (HEAD
+// wherever GET is: see headAsGet), naming the method the client sent.
 func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
@@ -95,11 +115,14 @@ func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 		var match mux.RouteMatch
 		if a.router.Match(probe, &match) && match.MatchErr == nil {
 			allowed = append(allowed, m)
+			if m == http.MethodGet {
+				allowed = append(allowed, http.MethodHead)
+			}
 		}
 	}
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
 	jsonapi.RenderError(w, r, &steward.Error{Kind: jsonapi.KindMethod, Code: "method_not_allowed",
-		Detail: r.Method + " is not allowed here; allowed: " + strings.Join(allowed, ", ")})
+		Detail: requestMethod(r) + " is not allowed here; allowed: " + strings.Join(allowed, ", ")})
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) error {

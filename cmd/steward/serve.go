@@ -27,6 +27,7 @@ import (
 	"github.com/stewardhq/steward/pkg/config"
 	"github.com/stewardhq/steward/pkg/datadir"
 	"github.com/stewardhq/steward/pkg/db"
+	"github.com/stewardhq/steward/pkg/metrics"
 	"github.com/stewardhq/steward/pkg/secret"
 	"github.com/stewardhq/steward/scheduler"
 )
@@ -135,10 +136,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		return err
 	}
 	defer resolver.Stop()
+	m := newMetrics(e)
 	// Workers claim and run steps until the server stops; steps still
 	// running then are stopped and recorded as errors.
 	eng := &engine.Engine{Store: e.store, Log: e.log, Workers: e.cfg.Workers, WorkDir: filepath.Join(e.cfg.DataDir, "work"),
-		Owner: engine.NewOwner(), Sandbox: openSandbox(e.cfg)}
+		Owner: engine.NewOwner(), Sandbox: openSandbox(e.cfg), Metrics: m}
 	warnIsolation(eng.Sandbox, stdout, e.log)
 	// The data dir's previous holder is gone (its lock was free): its steps
 	// end now rather than when their leases lapse. Other replicas' steps
@@ -174,8 +176,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	if err != nil {
 		return err
 	}
+	if len(e.cfg.CORSOrigins) > 0 {
+		e.log.Info("CORS: scripts on these browser origins may call the API", "origins", strings.Join(e.cfg.CORSOrigins, ","))
+	}
 	stopping := make(chan struct{})
-	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping}
+	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping,
+		CORSOrigins: e.cfg.CORSOrigins, Metrics: m}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	srv.RegisterOnShutdown(func() { close(stopping) })
 
@@ -249,4 +255,15 @@ func bootstrapAdmin(ctx context.Context, e *env) (string, error) {
 	}
 	_, secret, err := e.store.CreateToken(ctx, model.SystemActor, "admin", "bootstrap", 0, "")
 	return secret, err
+}
+
+// newMetrics builds the metrics this server exports: its own counters, the
+// database pool, and the queue as the database reports it at each scrape.
+func newMetrics(e *env) *metrics.Metrics {
+	m := metrics.New()
+	if sqlDB, err := e.db.DB(); err == nil {
+		m.WatchDatabase(sqlDB)
+	}
+	m.WatchQueue(engine.QueueMetrics(e.store))
+	return m
 }

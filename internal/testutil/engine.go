@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,4 +129,53 @@ func waitStep(t testing.TB, store *run.Store, wake <-chan struct{}, changeID str
 		return false, seen
 	})
 	return found
+}
+
+// WaitWorkflowRun waits until run id has one of statuses and returns it.
+func WaitWorkflowRun(t testing.TB, store *run.Store, id string, statuses ...string) *run.WorkflowRun {
+	t.Helper()
+	return waitWorkflowRun(t, store, moved(t, store), id, statuses)
+}
+
+// WaitWorkflowRunElsewhere is WaitWorkflowRun for a run other processes move.
+func WaitWorkflowRunElsewhere(t testing.TB, store *run.Store, id string, statuses ...string) *run.WorkflowRun {
+	t.Helper()
+	return waitWorkflowRun(t, store, nil, id, statuses)
+}
+
+func waitWorkflowRun(t testing.TB, store *run.Store, wake <-chan struct{}, id string, statuses []string) *run.WorkflowRun {
+	t.Helper()
+	var r run.WorkflowRun
+	waitUntil(t, fmt.Sprintf("workflow run %s to be %v", id, statuses), wake, func() (bool, string) {
+		if err := store.DB.Where("id = ?", id).Take(&r).Error; err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(statuses, r.Status), r.Status
+	})
+	return &r
+}
+
+// WaitWorkflowStep waits until the step of run id named name has one of
+// statuses and returns it.
+func WaitWorkflowStep(t testing.TB, store *run.Store, runID, name string, statuses ...string) *run.WorkflowRunStep {
+	t.Helper()
+	return waitWorkflowStep(t, store, moved(t, store), runID, name, statuses)
+}
+
+// WaitWorkflowStepElsewhere is WaitWorkflowStep for a step other processes move.
+func WaitWorkflowStepElsewhere(t testing.TB, store *run.Store, runID, name string, statuses ...string) *run.WorkflowRunStep {
+	t.Helper()
+	return waitWorkflowStep(t, store, nil, runID, name, statuses)
+}
+
+func waitWorkflowStep(t testing.TB, store *run.Store, wake <-chan struct{}, runID, name string, statuses []string) *run.WorkflowRunStep {
+	t.Helper()
+	var st run.WorkflowRunStep
+	waitUntil(t, fmt.Sprintf("step %q of workflow run %s to be %v", name, runID, statuses), wake, func() (bool, string) {
+		if err := store.DB.Where("run_id = ? AND name = ?", runID, name).Take(&st).Error; err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(statuses, st.Status), st.Status
+	})
+	return &st
 }

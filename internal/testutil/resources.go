@@ -331,3 +331,37 @@ type Info struct {
 	RunnerImage   string `jsonapi:"attr,runner_image"`
 	LDAPAvailable bool   `jsonapi:"attr,ldap_available?"`
 }
+
+// WorkflowRun is a run of a workflow version. Its steps differ in type, so
+// they are not declared (see the package comment).
+type WorkflowRun struct {
+	ID          string         `jsonapi:"primary,workflow_run"`
+	StepTree    map[string]any `jsonapi:"attr,step_tree"`
+	Scheduled   bool           `jsonapi:"attr,scheduled"`
+	Metadata    map[string]any `jsonapi:"attr,metadata"`
+	CreatedBy   string         `jsonapi:"attr,created_by"`
+	StatusCode  string         `jsonapi:"attr,status_code"`
+	CreatedAt   string         `jsonapi:"attr,created_at"`
+	StartedAt   *string        `jsonapi:"attr,started_at"`
+	FinishedAt  *string        `jsonapi:"attr,finished_at"`
+	UpdatedAt   string         `jsonapi:"attr,updated_at"`
+	ProjectName string         `jsonapi:"attr,project_name"`
+}
+
+// WorkflowWaitStep is a wait or approval step of a run.
+type WorkflowWaitStep struct {
+	ID                   string      `jsonapi:"primary,workflow_wait_step"`
+	LockVersion          int         `jsonapi:"attr,lock_version"`
+	CreatedBy            string      `jsonapi:"attr,created_by"`
+	Name                 string      `jsonapi:"attr,name"`
+	StatusCode           string      `jsonapi:"attr,status_code"`
+	SkipOnRetry          bool        `jsonapi:"attr,skip_on_retry"`
+	ApprovedBy           []StepActor `jsonapi:"attr,approved_by"`
+	RejectedBy           []StepActor `jsonapi:"attr,rejected_by"`
+	ContinuedBy          []StepActor `jsonapi:"attr,continued_by"`
+	RequiresApprovalFrom *string     `jsonapi:"attr,requires_approval_from"`
+	CreatedAt            string      `jsonapi:"attr,created_at"`
+	StartedAt            *string     `jsonapi:"attr,started_at"`
+	FinishedAt           *string     `jsonapi:"attr,finished_at"`
+	UpdatedAt            string      `jsonapi:"attr,updated_at"`
+}

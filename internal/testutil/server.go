@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/pkg/metrics"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/handler"
@@ -32,6 +33,13 @@ type Server struct {
 // NewServer starts an API server with user admin (group admin) holding AdminToken.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	return NewServerWith(t, nil)
+}
+
+// NewServerWith is NewServer with configure applied to the API before its
+// handler is built (for settings such as CORSOrigins); configure may be nil.
+func NewServerWith(t testing.TB, configure func(*handler.API)) *Server {
+	t.Helper()
 	store := NewStore(t)
 	log := store.Log
 	ctx := context.Background()
@@ -41,7 +49,10 @@ func NewServer(t testing.TB) *Server {
 	if _, _, err := store.CreateToken(ctx, model.SystemActor, "admin", "test", 0, AdminToken); err != nil {
 		t.Fatalf("create admin token: %v", err)
 	}
-	api := &handler.API{Store: store, Log: log, Version: "test", OpenAPI: steward.OpenAPI}
+	api := &handler.API{Store: store, Log: log, Version: "test", OpenAPI: steward.OpenAPI, Metrics: metrics.New()}
+	if configure != nil {
+		configure(api)
+	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &Server{Server: srv, Store: store, API: api, t: t}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,9 @@ type Config struct {
 	// RetentionSchedule is when the retention job prunes old log lines and
 	// events (a cron expression or descriptor, UTC).
 	RetentionSchedule string `env:"STEWARD_RETENTION_SCHEDULE" envDefault:"@hourly"`
+	// CORSOrigins are the browser origins (scheme://host[:port], or *) whose
+	// scripts may call the API; none by default, so no CORS headers are sent.
+	CORSOrigins []string `env:"STEWARD_CORS_ORIGINS" envSeparator:","`
 }
 
 // Load reads the environment, then lets flags on fs override it. args are the
@@ -67,9 +71,18 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.BoolVar(&c.AllowLocalRemotes, "allow-local-remotes", c.AllowLocalRemotes, "accept file:// and local-path git remotes (STEWARD_ALLOW_LOCAL_REMOTES)")
 	fs.BoolVar(&c.Scheduler, "scheduler", c.Scheduler, "run the scheduler in this process (STEWARD_SCHEDULER)")
 	fs.StringVar(&c.RetentionSchedule, "retention-schedule", c.RetentionSchedule, "cron schedule (UTC) of the retention job (STEWARD_RETENTION_SCHEDULE)")
+	fs.Func("cors-origins", "comma-separated browser origins allowed to call the API, e.g. https://ops.example.com; * for any (STEWARD_CORS_ORIGINS)", func(v string) error {
+		c.CORSOrigins = strings.Split(v, ",")
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	origins, err := parseOrigins(c.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	c.CORSOrigins = origins
 	if c.Workers < 1 || c.Workers > 1024 {
 		return nil, fmt.Errorf("STEWARD_WORKERS must be between 1 and 1024, not %d", c.Workers)
 	}
@@ -86,6 +99,29 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "steward.db")
 	}
 	return &c, nil
+}
+
+// parseOrigins trims and checks each CORS origin: a browser sends Origin as
+// scheme://host[:port] exactly, so anything with a path, query or user part
+// could never match and is refused rather than silently ignored.
+func parseOrigins(in []string) ([]string, error) {
+	var out []string
+	for _, o := range in {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+				return nil, fmt.Errorf("STEWARD_CORS_ORIGINS: %q is not an origin such as https://ops.example.com (or *)", o)
+			}
+			o = u.Scheme + "://" + u.Host
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // Key decodes SecretKey (64 hex digits or base64 of 32 bytes). When unset, a

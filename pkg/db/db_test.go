@@ -25,6 +25,7 @@ var coreModels = []any{
 	&model.GitRemote{}, &model.Template{}, &model.TemplateVersion{}, &model.TemplateVersionHistory{},
 	&model.MintModel{}, &model.MintModelHistory{},
 	&run.Change{}, &run.Step{}, &run.LogLine{}, &model.IdempotencyKey{},
+	&model.Workflow{}, &model.WorkflowVersion{}, &run.WorkflowRun{}, &run.WorkflowRunStep{},
 	&schedule.Activity{}, &schedule.Firing{}, &schedule.Lease{},
 }
 

@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -101,7 +102,19 @@ type Document struct {
 	Included []*Resource
 	Meta     map[string]any
 	Links    map[string]string
+	// NullLinks says some resource links are NullLink, to be rendered null.
+	// Only documents that say so pay for the pass that does it.
+	NullLinks bool
 }
+
+// NullLink is the value of a resource link that exists but leads nowhere yet
+// (the reference requires a workflow's latest_published_version link, null
+// until a version is published); a document with NullLinks set renders it
+// null. No client string can be it: request bodies refuse NUL characters.
+const NullLink = "\x00null"
+
+// nullLinkJSON is NullLink as encoding/json writes it.
+var nullLinkJSON = []byte(`"\u0000null"`)
 
 type wireDocument struct {
 	Data     any               `json:"data"`
@@ -140,10 +153,17 @@ func Encode(doc Document, q *Query) ([]byte, error) {
 			}
 		}
 	}
+	var out []byte
+	var err error
 	if included != nil {
-		return json.Marshal(wireDocumentIncluded{Data: doc.Data, Included: included, Meta: doc.Meta, Links: doc.Links})
+		out, err = json.Marshal(wireDocumentIncluded{Data: doc.Data, Included: included, Meta: doc.Meta, Links: doc.Links})
+	} else {
+		out, err = json.Marshal(wireDocument{Data: doc.Data, Meta: doc.Meta, Links: doc.Links})
 	}
-	return json.Marshal(wireDocument{Data: doc.Data, Meta: doc.Meta, Links: doc.Links})
+	if err == nil && doc.NullLinks {
+		out = bytes.ReplaceAll(out, nullLinkJSON, []byte("null"))
+	}
+	return out, err
 }
 
 // Render writes doc with the given status as application/vnd.api+json.

@@ -243,3 +243,14 @@ func TestRenderAndRenderError(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+func TestNullLinkRendersNull(t *testing.T) {
+	r := &Resource{Type: "workflow", ID: "1", Links: map[string]string{"self": "/a", "latest": NullLink}}
+	got, err := Encode(Document{Data: r, NullLinks: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"data":{"type":"workflow","id":"1","links":{"latest":null,"self":"/a"}}}`; string(got) != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}

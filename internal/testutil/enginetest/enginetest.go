@@ -20,7 +20,8 @@ import (
 func NewServer(t testing.TB) *testutil.Server {
 	t.Helper()
 	s := testutil.NewServer(t)
-	Start(t, s.Store)
+	s.API.Metrics.WatchQueue(engine.QueueMetrics(s.Store))
+	Start(t, s.Store, func(e *engine.Engine) { e.Metrics = s.API.Metrics })
 	return s
 }
 

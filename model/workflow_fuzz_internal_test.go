@@ -1,0 +1,53 @@
+package model
+
+import (
+	"encoding/json"
+	"testing"
+
+	steward "github.com/stewardhq/steward"
+)
+
+// FuzzWorkflowDefinition: a workflow's source_yaml and steps are hostile
+// input. Building a definition never panics and refuses with a domain error
+// (never an internal one); an accepted definition's derived YAML builds the
+// same steps again, and so do its steps as JSON, so what is shown can be
+// sent back.
+func FuzzWorkflowDefinition(f *testing.F) {
+	for _, seed := range []string{
+		"name: x\nsteps:\n  - target: /projects/p/assets/a\n    action: run\n",
+		"name: x\nsteps:\n  - type: wait\n    requires_approval_from: ops\n  - name: s\n    run_as: parallel\n    children:\n      - { targets: [/projects/p/assets/a, /projects/p/assets/b], action: go }\n",
+		"name: x\nsteps:\n  - target: /projects/p/workflows/other\n    version: 2\n",
+		"name: x\nsteps:\n  - target: /projects/p/assets/{{asset}}\n    action: '{{act}}'\n    start_time: 2030-01-01T00:00:00Z\n",
+		"name: x\nsteps:\n\t- bad\n", "name: x\nname: y\nsteps: []\n", "steps: {}\n", "", "[", "name: x\nsteps:\n  - unknown: 1\n",
+		"name: x\nsteps: &a\n  - *a\n", "name: x\nsteps:\n  - target: /projects/p/assets/a\n    action: run\n    property_overrides: {a: 1e400}\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, source string) {
+		d, err := buildDefinition("wf", WorkflowInput{Code: "wf", SourceYAML: &source}, nil)
+		if err != nil {
+			if k := steward.ErrorKind(err); k == steward.KindInternal {
+				t.Fatalf("internal error for %q: %v", source, err)
+			}
+			return
+		}
+		again, err := buildDefinition("wf", WorkflowInput{Code: "wf", SourceYAML: &d.yaml}, nil)
+		if err != nil {
+			t.Fatalf("the derived YAML of %q is refused: %v\n%s", source, err, d.yaml)
+		}
+		if !sameSteps(d.steps, again.steps) {
+			t.Fatalf("the derived YAML of %q builds other steps", source)
+		}
+		raw, err := json.Marshal(d.steps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromJSON, err := buildDefinition("wf", WorkflowInput{Code: "wf", Steps: raw, Name: &d.name}, nil)
+		if err != nil {
+			t.Fatalf("the steps of %q, sent back as JSON, are refused: %v\n%s", source, err, raw)
+		}
+		if !sameSteps(d.steps, fromJSON.steps) {
+			t.Fatalf("the steps of %q, sent back as JSON, build other steps", source)
+		}
+	})
+}

@@ -1,0 +1,130 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+
+	steward "github.com/stewardhq/steward"
+)
+
+// workflowSource is a workflow's source_yaml: the definition as a document,
+// in the reference's shape (code, name, description, created_by, steps).
+// created_by is accepted and ignored: the author is whoever saves it.
+type workflowSource struct {
+	Code        *string     `yaml:"code"`
+	Name        *string     `yaml:"name"`
+	Description *string     `yaml:"description"`
+	CreatedBy   *string     `yaml:"created_by"`
+	Steps       []stepInput `yaml:"steps"`
+}
+
+const fieldSourceYAML = "source_yaml"
+
+// parseWorkflowYAML reads source strictly: unknown keys, duplicate keys,
+// tabs in indentation and values of the wrong type are refused with their
+// line and column.
+func parseWorkflowYAML(source string) (_ *workflowSource, err error) {
+	// The YAML library panics on some malformed documents (see
+	// ParseActionsFile): such a document is refused like any broken one.
+	defer func() {
+		if v := recover(); v != nil {
+			err = steward.Invalid(fieldSourceYAML, "invalid_yaml", "source_yaml could not be parsed; check its structure and tags")
+		}
+	}()
+	if strings.TrimSpace(source) == "" {
+		return nil, steward.Invalid(fieldSourceYAML, "blank", "source_yaml is empty; it needs at least `steps:`")
+	}
+	var src workflowSource
+	if err := yaml.UnmarshalWithOptions([]byte(source), &src, yaml.Strict()); err != nil {
+		return nil, yamlError(err)
+	}
+	if src.Steps == nil {
+		return nil, steward.Invalid(fieldSourceYAML, "required", "source_yaml has no steps: add a `steps:` list")
+	}
+	return &src, nil
+}
+
+// yamlError makes a parser error a 422 at source_yaml that says where.
+func yamlError(err error) error {
+	var ye yaml.Error
+	if errors.As(err, &ye) && ye.GetToken() != nil {
+		pos := ye.GetToken().Position
+		e := steward.Invalid(fieldSourceYAML, "invalid_yaml", "source_yaml line %d, column %d: %s", pos.Line, pos.Column, ye.GetMessage())
+		e.Meta = map[string]any{"line": pos.Line, "column": pos.Column}
+		return e
+	}
+	return steward.Invalid(fieldSourceYAML, "invalid_yaml", "source_yaml: %s", yaml.FormatError(err, false, false))
+}
+
+// atYAML moves an error that names a step (steps/2/action) to source_yaml,
+// saying at which line and column of the source that step or key sits.
+func atYAML(err error, source string) error {
+	e := steward.AsError(err)
+	if e.Kind != steward.KindInvalid || !strings.HasPrefix(e.Field, "steps") {
+		return err
+	}
+	out := *e
+	out.Field = fieldSourceYAML
+	if line, col, ok := yamlPosition(source, e.Field); ok {
+		out.Detail = fmt.Sprintf("source_yaml line %d, column %d: %s", line, col, e.Detail)
+		out.Meta = map[string]any{"line": line, "column": col}
+	} else {
+		out.Detail = "source_yaml: " + e.Detail
+	}
+	return &out
+}
+
+// yamlPosition finds the node at an attribute path (steps/2/children/0/action)
+// in source, or the nearest enclosing one when the key is absent.
+func yamlPosition(source, field string) (line, column int, ok bool) {
+	file, err := parser.ParseBytes([]byte(source), 0)
+	if err != nil {
+		return 0, 0, false
+	}
+	parts := strings.Split(field, "/")
+	for n := len(parts); n > 0; n-- {
+		var b strings.Builder
+		b.WriteString("$")
+		for _, p := range parts[:n] {
+			if p != "" && p[0] >= '0' && p[0] <= '9' {
+				b.WriteString("[" + p + "]")
+			} else {
+				b.WriteString("." + p)
+			}
+		}
+		path, err := yaml.PathString(b.String())
+		if err != nil {
+			continue
+		}
+		node, err := path.FilterFile(file)
+		if err != nil || node == nil || node.GetToken() == nil {
+			continue
+		}
+		pos := node.GetToken().Position
+		return pos.Line, pos.Column, true
+	}
+	return 0, 0, false
+}
+
+// workflowSourceOut is the source_yaml derived from canonical steps.
+type workflowSourceOut struct {
+	Code        string         `yaml:"code"`
+	Name        string         `yaml:"name"`
+	Description *string        `yaml:"description,omitempty"`
+	Steps       []WorkflowStep `yaml:"steps"`
+}
+
+// deriveWorkflowYAML writes the definition as source_yaml, for a workflow
+// given as JSON steps. It parses back to the same steps.
+func deriveWorkflowYAML(code, name string, description *string, steps []WorkflowStep) (string, error) {
+	out, err := yaml.MarshalWithOptions(workflowSourceOut{Code: code, Name: name, Description: description, Steps: steps},
+		yaml.IndentSequence(false))
+	if err != nil {
+		return "", err
+	}
+	return "---\n" + string(out), nil
+}
