@@ -1,6 +1,9 @@
 package handler
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -112,7 +115,7 @@ func (a *API) createActivity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := jsonapi.DecodeBody(r, "scheduled_change", activityCreateAttributes)
+	body, err := jsonapi.DecodeBody(r, activityType(r), activityCreateAttributes)
 	if err != nil {
 		return err
 	}
@@ -165,6 +168,28 @@ func (a *API) createActivity(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return a.renderActivity(w, r, q, http.StatusCreated, act)
+}
+
+// activityType is the data.type a create may name: scheduled_workflow when
+// the document says so, else scheduled_change. Both kinds share the
+// endpoint, so the body is read here and handed on to DecodeBody whole
+// (with the read's error, so an oversized body is still a 413).
+func activityType(r *http.Request) string {
+	raw, err := io.ReadAll(r.Body)
+	var rest io.Reader = bytes.NewReader(raw)
+	if err != nil {
+		rest = io.MultiReader(rest, errReader{err}) // idempotency.go's
+	}
+	r.Body = io.NopCloser(rest)
+	var doc struct {
+		Data struct {
+			Type string `json:"type"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(raw, &doc) == nil && doc.Data.Type == "scheduled_workflow" {
+		return "scheduled_workflow"
+	}
+	return "scheduled_change"
 }
 
 // activityTarget is the node a new activity runs on: the node in the URL,

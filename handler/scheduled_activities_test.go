@@ -1,12 +1,14 @@
 package handler_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/internal/testutil/enginetest"
+	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/model/schedule"
 )
@@ -121,7 +123,7 @@ func TestScheduledActivityBadInput(t *testing.T) {
 		{"repeat missing", "", map[string]any{"repeat": nil}, "repeat", ""},
 		{"archived node", "", map[string]any{"parent_path": "/projects/opc/environments/old"}, "parent_path", "archived_node"},
 		{"unknown node code", "", map[string]any{"environment_code": "nope"}, "environment_code", "unknown_node"},
-		{"workflow", "", map[string]any{"action": nil, "workflow_code": "assets"}, "workflow_code", "workflows_unavailable"},
+		{"unknown workflow", "", map[string]any{"action": nil, "git_remote_name": nil, "git_rev": nil, "workflow_code": "assets"}, "workflow_code", ""},
 		{"parent_path below a node", chgEnv, map[string]any{"parent_path": "/projects/opc"}, "parent_path", "not_allowed"},
 		{"archived node in the URL", chgProject + "/environments/old", nil, "", "archived_node"},
 		{"bad misfire", "", map[string]any{"misfire": "maybe"}, "misfire", "invalid_misfire"},
@@ -186,5 +188,34 @@ func TestScheduledChangeRunsOnTheEngine(t *testing.T) {
 	shown := s.Get(t, "/api/scheduled_activities/"+d["id"].(string)).Expect(t, http.StatusOK).Data(t)
 	if a := shown["attributes"].(map[string]any); a["enabled"] != false || a["next_run_at"] != nil {
 		t.Fatalf("one-shot after firing: %v", a)
+	}
+}
+
+func TestScheduledWorkflowDocument(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	chgServer(t, s)
+	project, err := s.Store.NodeByPath(t.Context(), "/projects/opc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	draft, name := false, "Nightly"
+	if _, err := s.Store.CreateWorkflow(t.Context(), model.SystemActor, project, model.WorkflowInput{Code: "nightly", Name: &name,
+		Draft: &draft, Steps: json.RawMessage(`[{"type":"wait"}]`)}); err != nil {
+		t.Fatal(err)
+	}
+	d := s.Post(t, chgProject+"/scheduled_activities", testutil.Attrs("scheduled_workflow", map[string]any{
+		"workflow_code": "nightly", "cron_schedule": "@daily", "repeat": true})).Expect(t, http.StatusCreated).Data(t)
+	attrs := d["attributes"].(map[string]any)
+	links := d["links"].(map[string]any)
+	if d["type"] != "scheduled_workflow" || attrs["workflow_code"] != "nightly" || attrs["version"] != 1.0 ||
+		links["workflow"] != "/api/projects/opc/workflows/nightly" || links["workflow_version"] != "/api/projects/opc/workflows/nightly/versions/1" {
+		t.Fatalf("scheduled workflow: %v", d)
+	}
+	s.Get(t, "/api/scheduled_activities/"+d["id"].(string)+"?include=parents").Expect(t, http.StatusOK)
+	e := s.Post(t, chgEnv+"/scheduled_activities", testutil.Attrs("scheduled_workflow", map[string]any{
+		"workflow_code": "nightly", "cron_schedule": "@daily", "repeat": true})).Expect(t, http.StatusUnprocessableEntity).ErrorObject(t)
+	if e["source"].(map[string]any)["pointer"] != "/data/attributes/workflow_code" {
+		t.Fatalf("workflow below a project: %v", e)
 	}
 }

@@ -123,15 +123,18 @@ func (a *Activity) MisfireDeadline() time.Duration {
 }
 
 // Store is the run store with the operations on scheduled activities.
-// Workflows prepares workflow runs; nil until workflows exist, and then a
-// workflow activity is refused.
+// Workflows prepares the runs of scheduled workflows.
 type Store struct {
 	*run.Store
 	Workflows WorkflowRuns
 }
 
-// New returns the schedule store over runs.
+// New returns the schedule store over runs; workflows nil means the run
+// store's own workflow runs (RunWorkflows).
 func New(runs *run.Store, workflows WorkflowRuns) *Store {
+	if workflows == nil {
+		workflows = RunWorkflows(runs)
+	}
 	return &Store{Store: runs, Workflows: workflows}
 }
 

@@ -96,6 +96,14 @@ func (s *Store) Create(ctx context.Context, actor *model.Actor, node *model.Node
 		if s.Workflows == nil {
 			return nil, errWorkflowsUnavailable()
 		}
+		for _, f := range []struct {
+			field string
+			given bool
+		}{{"action", in.Action != nil}, {"git_remote_name", in.GitRemoteName != nil}, {"git_rev", in.GitRev != nil}} {
+			if f.given {
+				return nil, steward.Invalid(f.field, "not_allowed", "a scheduled workflow names workflow_code (and version) only; leave %s out", f.field)
+			}
+		}
 		a.Kind, a.WorkflowCode, a.WorkflowVersion = KindWorkflow, in.WorkflowCode, in.WorkflowVersion
 		if err := s.Workflows.CheckWorkflow(ctx, node, a); err != nil {
 			return nil, err

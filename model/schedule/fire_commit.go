@@ -39,7 +39,7 @@ func claim(tx *gorm.DB, a *Activity, next *time.Time, enabled bool, now time.Tim
 type writeBatch struct {
 	firings []*Firing
 	changes []*run.PreparedChange
-	others  []Prepared      // workflow runs: inserted one by one
+	others  int             // workflow runs, inserted as they are decided
 	created map[string]bool // runs created in this transaction (active, for the overlap rule)
 }
 
@@ -59,7 +59,7 @@ func (b *writeBatch) run(p Prepared) {
 		b.changes = append(b.changes, pc.PreparedChange)
 		return
 	}
-	b.others = append(b.others, p)
+	b.others++
 }
 
 // flush writes the batch. A firing row another replica wrote already is a
@@ -70,18 +70,10 @@ func (b *writeBatch) flush(tx *gorm.DB) error {
 			return err
 		}
 	}
-	if err := run.InsertAll(tx, b.changes); err != nil {
-		return err
-	}
-	for _, p := range b.others {
-		if err := p.Insert(tx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return run.InsertAll(tx, b.changes)
 }
 
-func (b *writeBatch) made() bool { return len(b.changes)+len(b.others) > 0 }
+func (b *writeBatch) made() bool { return len(b.changes)+b.others > 0 }
 
 // pendingEvent is an event decided before the activity's claim succeeded.
 type pendingEvent struct {
@@ -142,6 +134,12 @@ func (s *Store) commitFirings(tx *gorm.DB, a *Activity, node *model.Node, times 
 					b.firing(a, p.at, stamp, OutcomeSkipped, nil, why)
 					events = append(events, pendingEvent{EventSkipped, p.at, model.JSONMap{"reason": why}})
 					continue
+				}
+			}
+			if _, batched := p.prep.(preparedChange); !batched {
+				// A workflow run learns its id as it is inserted.
+				if err := p.prep.Insert(tx); err != nil {
+					return err
 				}
 			}
 			id := p.prep.RunID()

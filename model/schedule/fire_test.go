@@ -62,7 +62,13 @@ func TestCreateRefusals(t *testing.T) {
 		{"unknown rev", f.env, func(in *schedule.Input) { in.GitRev = str("no-such-branch") }, "git_rev", ""},
 		{"bad misfire", f.env, func(in *schedule.Input) { in.Misfire = str("sometimes") }, "misfire", "invalid_misfire"},
 		{"asset given a remote", asset, func(*schedule.Input) {}, "git_remote_name", "not_allowed"},
-		{"workflow", f.env, func(in *schedule.Input) { in.Action, in.WorkflowCode = nil, str("assets") }, "workflow_code", "workflows_unavailable"},
+		{"unknown workflow", f.proj, func(in *schedule.Input) {
+			in.Action, in.GitRemoteName, in.GitRev, in.WorkflowCode = nil, nil, nil, str("assets")
+		}, "workflow_code", "unknown_workflow"},
+		{"workflow below a project", f.env, func(in *schedule.Input) {
+			in.Action, in.GitRemoteName, in.GitRev, in.WorkflowCode = nil, nil, nil, str("assets")
+		}, "workflow_code", "not_allowed"},
+		{"workflow with an action", f.proj, func(in *schedule.Input) { in.WorkflowCode = str("assets") }, "action", "not_allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
