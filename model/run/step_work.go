@@ -29,15 +29,12 @@ import (
 // ClaimStep claims the oldest queued run step for owner: it becomes running
 // with a lease of the given length. nil, nil, nil when nothing is queued.
 func (s *Store) ClaimStep(ctx context.Context, owner string, lease time.Duration) (*Step, *Change, error) {
-	// On SQLite a cheap read first, so idle workers do not take the write
-	// lock; PostgreSQL's SKIP LOCKED claim is itself cheap and blocks no one.
-	if !s.postgres() {
-		var ids []string
-		if err := s.Read(ctx, func(db *gorm.DB) error {
-			return db.Model(&Step{}).Where("status = ?", StatusQueued).Limit(1).Pluck("id", &ids).Error
-		}); err != nil || len(ids) == 0 {
-			return nil, nil, err
-		}
+	// A cheap read first, so idle workers do not take SQLite's write lock.
+	var ids []string
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Where("status = ?", StatusQueued).Limit(1).Pluck("id", &ids).Error
+	}); err != nil || len(ids) == 0 {
+		return nil, nil, err
 	}
 	var st Step
 	var c Change
