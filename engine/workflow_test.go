@@ -156,8 +156,8 @@ func TestWorkflowRunsStepsInOrder(t *testing.T) {
 		t.Fatalf("%d changes, want one per change step (3)", len(changes))
 	}
 	for _, c := range changes {
-		if c.Status != run.StatusSuccess || c.Metadata["workflow_run_id"] != r.ID || c.CreatedBy != "admin" {
-			t.Errorf("change %s: %s, metadata %v, created by %s", c.Action, c.Status, c.Metadata, c.CreatedBy)
+		if c.Status != run.StatusSuccess || c.WorkflowRunID == nil || *c.WorkflowRunID != r.ID || c.CreatedBy != "admin" {
+			t.Errorf("change %s: %s, workflow run %v, created by %s", c.Action, c.Status, c.WorkflowRunID, c.CreatedBy)
 		}
 	}
 	var version model.WorkflowVersion

@@ -101,6 +101,12 @@ func changeResource(c *run.Change, cc *run.ChangeView) *jsonapi.Resource {
 		"workflow_run": jsonapi.ToNull(""),
 		"workflow":     jsonapi.ToNull(""),
 	}
+	if c.WorkflowRunID != nil {
+		rels["workflow_run"] = jsonapi.ToOne("workflow_run", *c.WorkflowRunID, "")
+		if wf, ok := cc.Runs[*c.WorkflowRunID]; ok {
+			rels["workflow"] = jsonapi.ToOne("workflow", wf, "")
+		}
+	}
 	if len(steps) > 0 {
 		rels["root_step"] = jsonapi.ToOne("step", steps[0].ID, "/api/steps/"+steps[0].ID)
 	}

@@ -133,7 +133,16 @@ func TestWorkflowRunOverHTTP(t *testing.T) {
 	if change == nil {
 		t.Fatal("the change step relates no change")
 	}
-	s.Get(t, "/api/changes/"+change["id"].(string)).Expect(t, http.StatusOK)
+	rels := s.Get(t, "/api/changes/"+change["id"].(string)).Expect(t, http.StatusOK).Data(t)["relationships"].(map[string]any)
+	if d, _ := rels["workflow_run"].(map[string]any)["data"].(map[string]any); d == nil || d["id"] != wr.ID {
+		t.Errorf("the run's change relates workflow_run %v", rels["workflow_run"])
+	}
+	if d, _ := rels["workflow"].(map[string]any)["data"].(map[string]any); d == nil || d["type"] != "workflow" {
+		t.Errorf("the run's change relates workflow %v", rels["workflow"])
+	}
+	if got := s.Get(t, "/api/changes?filter[workflow_run_id_eq]="+wr.ID).Expect(t, http.StatusOK).List(t); len(got) != 1 {
+		t.Errorf("%d changes of the run, want 1", len(got))
+	}
 
 	s.Patch(t, "/api/workflow_steps/"+approval.ID, testutil.Attrs("workflow_wait_step", map[string]any{"skip_on_retry": true})).Expect(t, http.StatusOK)
 	s.Delete(t, runPath).Expect(t, http.StatusUnprocessableEntity) // finished

@@ -264,6 +264,9 @@ func newMetrics(e *env) *metrics.Metrics {
 	if sqlDB, err := e.db.DB(); err == nil {
 		m.WatchDatabase(sqlDB)
 	}
+	if err := m.CountStatements(e.db); err != nil {
+		e.log.Warn("statements will not be counted", "err", err)
+	}
 	m.WatchQueue(engine.QueueMetrics(e.store))
 	return m
 }

@@ -62,6 +62,7 @@ type Change struct {
 	RequiresApprovalFrom *string
 	CreatedBy            string
 	OriginalChangeID     *string
+	WorkflowRunID        *string // the run whose step created it
 	CreatedAt            time.Time
 	StartedAt            *time.Time
 	FinishedAt           *time.Time

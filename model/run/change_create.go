@@ -24,7 +24,8 @@ type ChangeInput struct {
 	GitRemoteName, GitRev       *string
 	Metadata, PropertyOverrides model.JSONMap
 	TemplateVersion             *string
-	Scheduled                   bool // made by a schedule, not a client: never read from a request
+	Scheduled                   bool    // made by a schedule, not a client: never read from a request
+	WorkflowRunID               *string // made by a step of this workflow run: never read from a request
 }
 
 const (
@@ -101,7 +102,7 @@ func (s *Store) PrepareChange(ctx context.Context, actor *model.Actor, node *mod
 	c := &Change{ID: model.NewID(), NodeID: node.ID, Action: in.Action, Name: in.Name, Status: StatusInitializing,
 		GitRemoteID: origin.remoteID, GitRemoteName: origin.remoteName, GitRev: origin.rev, CommitSHA: &origin.sha,
 		TemplateVersionID: origin.templateVersionID, Metadata: orEmpty(in.Metadata),
-		PropertyOverrides: orEmpty(in.PropertyOverrides), RequiresApprovalFrom: approval, Scheduled: in.Scheduled,
+		PropertyOverrides: orEmpty(in.PropertyOverrides), RequiresApprovalFrom: approval, Scheduled: in.Scheduled, WorkflowRunID: in.WorkflowRunID,
 		CreatedBy: actor.Name(), CreatedAt: now, UpdatedAt: now}
 	steps, err := buildStepTree(file, where, c.ID, in.Action, approval, now)
 	if err != nil {

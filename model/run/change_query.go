@@ -29,6 +29,7 @@ var ChangeFilters = map[string]listquery.Field{
 	"scheduled":              {Column: "scheduled", Kind: listquery.Bool},
 	"requires_approval_from": {Column: "requires_approval_from", Nullable: true},
 	"original_change_id":     {Column: "original_change_id", Kind: listquery.UUID, Nullable: true},
+	"workflow_run_id":        {Column: "workflow_run_id", Kind: listquery.UUID, Nullable: true},
 	"created_at":             {Column: "created_at", Kind: listquery.Time},
 	"started_at":             {Column: "started_at", Kind: listquery.Time, Nullable: true},
 	"finished_at":            {Column: "finished_at", Kind: listquery.Time, Nullable: true},

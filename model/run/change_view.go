@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/stewardhq/steward/model"
+	"gorm.io/gorm"
 )
 
 // ChangeView is what a change document shows besides the change rows, read
@@ -13,14 +14,18 @@ type ChangeView struct {
 	Steps    map[string][]Step           // change id -> its steps, in position order
 	Versions map[string]model.VersionRef // template version id -> it and its template
 	Queue    map[string]QueueInfo        // change id -> queue facts, for the changes asked
+	Runs     map[string]string           // workflow run id -> its workflow's id
 }
 
 // ViewChanges reads the view of changes. Queue facts cost a few queries a
 // change, so they are read only for the changes queue selects.
 func (s *Store) ViewChanges(ctx context.Context, changes []*Change, queue func(*Change) bool) (*ChangeView, error) {
-	v := &ChangeView{Queue: map[string]QueueInfo{}}
-	var nodeIDs, changeIDs, versionIDs []string
+	v := &ChangeView{Queue: map[string]QueueInfo{}, Runs: map[string]string{}}
+	var nodeIDs, changeIDs, versionIDs, runIDs []string
 	for _, c := range changes {
+		if c.WorkflowRunID != nil {
+			runIDs = append(runIDs, *c.WorkflowRunID)
+		}
 		nodeIDs = append(nodeIDs, c.NodeID)
 		changeIDs = append(changeIDs, c.ID)
 		if c.TemplateVersionID != nil {
@@ -36,6 +41,18 @@ func (s *Store) ViewChanges(ctx context.Context, changes []*Change, queue func(*
 		}
 		if v.Versions, err = s.VersionRefs(ctx, versionIDs); err != nil {
 			return err
+		}
+		if len(runIDs) > 0 {
+			var runs []WorkflowRun
+			err := s.Read(ctx, func(db *gorm.DB) error {
+				return db.Select("id", "workflow_id").Where("id IN ?", model.Dedupe(runIDs)).Find(&runs).Error
+			})
+			if err != nil {
+				return err
+			}
+			for _, r := range runs {
+				v.Runs[r.ID] = r.WorkflowID
+			}
 		}
 		for _, c := range changes {
 			if queue != nil && queue(c) {

@@ -29,7 +29,7 @@ func (s *Store) startWorkflowStep(ctx context.Context, run *WorkflowRun, st *Wor
 		name := st.Name
 		p, err := s.PrepareChange(ctx, actor, node, ChangeInput{Action: st.Action, Name: &name,
 			TemplateVersion: st.TemplateVersion, PropertyOverrides: overrides, Scheduled: run.Scheduled,
-			Metadata: model.JSONMap{"workflow_run_id": run.ID, "workflow_step_id": st.ID}})
+			WorkflowRunID: &run.ID})
 		if err != nil {
 			if steward.ErrorKind(err) == steward.KindInternal || steward.ErrorKind(err) == steward.KindUnavailable {
 				return err // try again at the next advance

@@ -1,0 +1,317 @@
+// Command blackbox measures Steward as a user sees it: it builds and starts
+// the real server, drives it over HTTP, and prints each figure beside its
+// floor. Figures come from the API's own timestamps and from /metrics.
+//
+//	go run ./bench/blackbox [-n 50] [-database-url postgres://...]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 30, "changes to run one after another")
+	dbURL := flag.String("database-url", "", "PostgreSQL URL (default: the embedded SQLite)")
+	flag.Parse()
+	if err := run(*n, *dbURL); err != nil {
+		fmt.Fprintln(os.Stderr, "blackbox:", err)
+		os.Exit(1)
+	}
+}
+
+type server struct {
+	url, token string
+	cmd        *exec.Cmd
+}
+
+func run(n int, dbURL string) error {
+	dir, err := os.MkdirTemp("", "steward-blackbox-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "steward")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/steward").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	s, err := start(bin, dir, dbURL)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.cmd.Process.Kill(); _, _ = s.cmd.Process.Wait() }()
+	repo := filepath.Join(dir, "repo")
+	if err := gitRepo(repo); err != nil {
+		return err
+	}
+	for _, req := range []struct{ path, body string }{
+		{"/api/projects", `{"data":{"attributes":{"code":"p","name":"P"}}}`},
+		{"/api/projects/p/environments", `{"data":{"attributes":{"code":"e","name":"E"}}}`},
+		{"/api/projects/p/git_remotes", `{"data":{"attributes":{"name":"ops","url":"file://` + repo + `"}}}`},
+	} {
+		if _, _, err := s.do("POST", req.path, req.body); err != nil {
+			return err
+		}
+	}
+	body := `{"data":{"attributes":{"action":"hello","git_remote_name":"ops","git_rev":"main"}}}`
+	// Warm up the mirror and the engine.
+	if _, err := s.change(body); err != nil {
+		return err
+	}
+	idle, err := s.statementsOver(2 * time.Second)
+	if err != nil {
+		return err
+	}
+	var dispatch, post, cycle []float64
+	var statements []float64
+	for i := 0; i < n; i++ {
+		before, err := s.statements()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		_, doc, err := s.do("POST", "/api/projects/p/environments/e/changes", body)
+		if err != nil {
+			return err
+		}
+		post = append(post, ms(time.Since(start)))
+		id := doc.Data.ID
+		time.Sleep(time.Second) // no client reads while the change runs
+		after, err := s.statements()
+		if err != nil {
+			return err
+		}
+		statements = append(statements, after-before-idle/2-s.scrapeCost())
+		c, err := s.finished(id)
+		if err != nil {
+			return err
+		}
+		dispatch = append(dispatch, c.dispatch)
+		cycle = append(cycle, c.cycle)
+	}
+	floor := forkFloor()
+	db := "SQLite"
+	if dbURL != "" {
+		db = "PostgreSQL"
+	}
+	fmt.Printf("Steward black-box figures, %s, %d one-step changes one after another\n", db, n)
+	fmt.Printf("%-58s %10s %10s %10s\n", "figure", "median", "p99", "floor")
+	fmt.Printf("%-58s %8.2fms %8.2fms %8.2fms  (%.1fx)\n", "dispatch: created_at -> first step started_at", median(dispatch), p99(dispatch), floor, median(dispatch)/floor)
+	fmt.Printf("%-58s %8.2fms %8.2fms %10s\n", "cycle: created_at -> finished_at", median(cycle), p99(cycle), "-")
+	fmt.Printf("%-58s %8.2fms %8.2fms %10s\n", "POST /changes round trip", median(post), p99(post), "-")
+	fmt.Printf("%-58s %10.1f %10.1f %10s\n", "statements per change cycle (POST -> success, no reads)", median(statements), p99(statements), "-")
+	fmt.Printf("(idle statements per second: %.1f; floor: sh -c 'echo x' fork/exec)\n", idle/2)
+	return nil
+}
+
+func start(bin, dir, dbURL string) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "STEWARD_DATA_DIR="+filepath.Join(dir, "data"), "STEWARD_LISTEN="+addr,
+		"STEWARD_ALLOW_LOCAL_REMOTES=true", "STEWARD_LOG_LEVEL=warn")
+	if dbURL != "" {
+		cmd.Env = append(cmd.Env, "STEWARD_DATABASE_URL="+dbURL)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{url: "http://" + addr, cmd: cmd}
+	sc := bufio.NewScanner(out)
+	token := regexp.MustCompile(`stw_[A-Za-z0-9_-]+`)
+	for sc.Scan() {
+		if m := token.FindString(sc.Text()); m != "" {
+			s.token = m
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if s.token == "" {
+		return nil, fmt.Errorf("the server printed no admin token")
+	}
+	return s, nil
+}
+
+type document struct {
+	Data struct {
+		ID         string `json:"id"`
+		Attributes struct {
+			Status     string  `json:"status_code"`
+			CreatedAt  string  `json:"created_at"`
+			FinishedAt *string `json:"finished_at"`
+		} `json:"attributes"`
+	} `json:"data"`
+	Included []struct {
+		Attributes struct {
+			StartedAt *string `json:"started_at"`
+		} `json:"attributes"`
+	} `json:"included"`
+}
+
+func (s *server) do(method, path, body string) ([]byte, *document, error) {
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/vnd.api+json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode >= 300 {
+		return nil, nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	var doc document
+	if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+		_ = json.Unmarshal(raw, &doc)
+	}
+	return raw, &doc, nil
+}
+
+func (s *server) change(body string) (string, error) {
+	_, doc, err := s.do("POST", "/api/projects/p/environments/e/changes", body)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.finished(doc.Data.ID)
+	return doc.Data.ID, err
+}
+
+type timing struct{ dispatch, cycle float64 }
+
+// finished waits for change id to end and reads its timings.
+func (s *server) finished(id string) (timing, error) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		_, doc, err := s.do("GET", "/api/changes/"+id+"?include=steps", "")
+		if err != nil {
+			return timing{}, err
+		}
+		a := doc.Data.Attributes
+		if a.FinishedAt == nil {
+			continue
+		}
+		if a.Status != "success" {
+			return timing{}, fmt.Errorf("change %s ended %s", id, a.Status)
+		}
+		created, _ := time.Parse(time.RFC3339Nano, a.CreatedAt)
+		finished, _ := time.Parse(time.RFC3339Nano, *a.FinishedAt)
+		first := finished
+		for _, st := range doc.Included {
+			if st.Attributes.StartedAt != nil {
+				if t, err := time.Parse(time.RFC3339Nano, *st.Attributes.StartedAt); err == nil && t.Before(first) {
+					first = t
+				}
+			}
+		}
+		return timing{dispatch: ms(first.Sub(created)), cycle: ms(finished.Sub(created))}, nil
+	}
+	return timing{}, fmt.Errorf("change %s did not finish", id)
+}
+
+var statementLine = regexp.MustCompile(`(?m)^steward_db_statements_total\{kind="[a-z]+"\} (\S+)$`)
+
+// statements is the server's statement count so far.
+func (s *server) statements() (float64, error) {
+	raw, _, err := s.do("GET", "/metrics", "")
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, m := range statementLine.FindAllStringSubmatch(string(raw), -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		total += v
+	}
+	return total, nil
+}
+
+// scrapeCost is the statements one /metrics read costs (it reads the queue).
+func (s *server) scrapeCost() float64 {
+	a, _ := s.statements()
+	b, _ := s.statements()
+	return b - a
+}
+
+// statementsOver counts what the server sends on its own over d.
+func (s *server) statementsOver(d time.Duration) (float64, error) {
+	a, err := s.statements()
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(d)
+	b, err := s.statements()
+	return b - a - s.scrapeCost(), err
+}
+
+func gitRepo(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "actions.yaml"), []byte("actions:\n  hello:\n    run: echo x\n"), 0o644); err != nil {
+		return err
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."},
+		{"-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "init"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %v: %v %s", args, err, out)
+		}
+	}
+	return nil
+}
+
+// forkFloor is the median cost of the cheapest step: sh -c 'echo x'.
+func forkFloor() float64 {
+	var xs []float64
+	for i := 0; i < 30; i++ {
+		start := time.Now()
+		_ = exec.Command("sh", "-c", "echo x").Run()
+		xs = append(xs, ms(time.Since(start)))
+	}
+	return median(xs)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func median(xs []float64) float64 { return quantile(xs, 0.5) }
+func p99(xs []float64) float64    { return quantile(xs, 0.99) }
+
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[int(q*float64(len(s)-1)+0.5)]
+}
