@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/stewardhq/steward/pkg/yamlguard"
 )
 
 // ActionsFile is an actions.yaml: the actions a commit offers (DESIGN.md §4).
@@ -68,6 +69,9 @@ func ParseActionsFile(path string, data []byte) (_ *ActionsFile, err error) {
 			err = fmt.Errorf("%s: the YAML parser failed on this file; check its tags (such as !!seq) and structure", path)
 		}
 	}()
+	if err := yamlguard.Check(data); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
 	var f ActionsFile
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
 		return nil, fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, false))

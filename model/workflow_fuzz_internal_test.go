@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	steward "github.com/stewardhq/steward"
@@ -50,4 +51,28 @@ func FuzzWorkflowDefinition(f *testing.F) {
 			t.Fatalf("the steps of %q, sent back as JSON, build other steps", source)
 		}
 	})
+}
+
+// TestWorkflowYAMLRefusesLaughs: a source_yaml of under a kilobyte whose
+// anchors and aliases expand to billions of nodes is refused before it is
+// decoded, instead of taking the server's memory.
+func TestWorkflowYAMLRefusesLaughs(t *testing.T) {
+	y := "name: L\nsteps:\n  - target: /projects/opc/environments/dev/assets/app\n    action: fast\n    property_overrides:\n" +
+		"      k0: &a {x1: lol, x2: lol, x3: lol, x4: lol, x5: lol, x6: lol, x7: lol, x8: lol, x9: lol}\n"
+	prev := "a"
+	for i, l := range "bcdefghi" {
+		refs := ""
+		for j := 0; j < 9; j++ {
+			if j > 0 {
+				refs += ", "
+			}
+			refs += fmt.Sprintf("y%d: *%s", j, prev)
+		}
+		y += fmt.Sprintf("      k%d: &%c {%s}\n", i+1, l, refs)
+		prev = string(l)
+	}
+	_, err := buildDefinition("lol", WorkflowInput{Code: "lol", SourceYAML: &y}, nil)
+	if e := steward.AsError(err); err == nil || e.Code != "yaml_too_large" || e.Field != "source_yaml" {
+		t.Fatalf("a billion laughs in source_yaml = %v", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/yamlguard"
 )
 
 // workflowSource is a workflow's source_yaml: the definition as a document,
@@ -37,6 +38,9 @@ func parseWorkflowYAML(source string) (_ *workflowSource, err error) {
 	}()
 	if strings.TrimSpace(source) == "" {
 		return nil, steward.Invalid(fieldSourceYAML, "blank", "source_yaml is empty; it needs at least `steps:`")
+	}
+	if err := yamlguard.Check([]byte(source)); err != nil {
+		return nil, steward.Invalid(fieldSourceYAML, "yaml_too_large", "source_yaml: %v", err)
 	}
 	var src workflowSource
 	if err := yaml.UnmarshalWithOptions([]byte(source), &src, yaml.Strict()); err != nil {

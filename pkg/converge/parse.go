@@ -15,6 +15,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/pelletier/go-toml/v2"
+	"github.com/stewardhq/steward/pkg/yamlguard"
 )
 
 // MaxFileSize bounds one repository property file; a larger one is refused
@@ -106,6 +107,9 @@ func parseJSON(file string, content []byte) (any, error) {
 }
 
 func parseYAML(file string, content []byte) (any, error) {
+	if err := yamlguard.Check(content); err != nil {
+		return nil, &ParseError{File: file, Line: 1, Msg: err.Error()}
+	}
 	var v any
 	if err := yaml.Unmarshal(content, &v); err != nil {
 		var ye yaml.Error
