@@ -144,7 +144,13 @@ func TestWorkflowRunOverHTTP(t *testing.T) {
 		t.Errorf("%d changes of the run, want 1", len(got))
 	}
 
-	s.Patch(t, "/api/workflow_steps/"+approval.ID, testutil.Attrs("workflow_wait_step", map[string]any{"skip_on_retry": true})).Expect(t, http.StatusOK)
+	// An approval is never skipped on retry: flagging it would pass the gate unapproved.
+	e := s.Patch(t, "/api/workflow_steps/"+approval.ID, testutil.Attrs("workflow_wait_step", map[string]any{"skip_on_retry": true})).
+		Expect(t, http.StatusUnprocessableEntity).ErrorObject(t)
+	if e["code"] != "approval_not_skippable" {
+		t.Errorf("flagging an approval = %v", e)
+	}
+	s.Patch(t, "/api/workflow_steps/"+approval.ID, testutil.Attrs("workflow_wait_step", map[string]any{"skip_on_retry": false})).Expect(t, http.StatusOK)
 	s.Delete(t, runPath).Expect(t, http.StatusUnprocessableEntity) // finished
 }
 

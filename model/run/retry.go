@@ -117,11 +117,43 @@ func retrySteps(steps []Step, changeID string, now time.Time) (all, skipped []*S
 		case old.Status == StatusSuccess:
 			st.Status, st.StartedAt, st.FinishedAt = StatusSuccess, old.StartedAt, old.FinishedAt
 			st.ApprovedBy, st.ContinuedBy = old.ApprovedBy, old.ContinuedBy
-		case skip[old.ID]:
+		case skip[old.ID] && old.RequiresApprovalFrom == nil:
+			// An approval is never skipped: skip_on_retry (even a parent's)
+			// would otherwise let anyone pass a gate nobody approved.
 			st.Status, st.StartedAt, st.FinishedAt = StatusSuccess, &now, &now
 			skipped = append(skipped, st)
 		}
 		all = append(all, st)
+	}
+	// A skipped parent over an approval would end before the approval is
+	// asked: such parents run again instead.
+	byOld := make(map[string]*Step, len(steps))
+	parent := make(map[string]*string, len(steps))
+	for i := range steps {
+		byOld[steps[i].ID], parent[steps[i].ID] = all[i], steps[i].ParentID
+	}
+	rerun := map[*Step]bool{}
+	for i := range steps {
+		if steps[i].RequiresApprovalFrom == nil || !skip[steps[i].ID] {
+			continue
+		}
+		for p := steps[i].ParentID; p != nil; {
+			st := byOld[*p]
+			if st.Status == StatusSuccess && skip[*p] {
+				st.Status, st.StartedAt, st.FinishedAt = StatusInitializing, nil, nil
+				rerun[st] = true
+			}
+			p = parent[*p]
+		}
+	}
+	if len(rerun) > 0 {
+		kept := skipped[:0]
+		for _, st := range skipped {
+			if !rerun[st] {
+				kept = append(kept, st)
+			}
+		}
+		skipped = kept
 	}
 	return all, skipped
 }
@@ -162,6 +194,15 @@ func (s *Store) SetSkipOnRetry(ctx context.Context, actor *model.Actor, stepID s
 	}
 	var st Step
 	err := s.Write(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("id = ?", stepID).Take(&st).Error; err != nil {
+			if model.ModelNotFound(model.TranslateError(err)) {
+				return steward.NotFound("step", stepID)
+			}
+			return err
+		}
+		if skip && st.RequiresApprovalFrom != nil {
+			return approvalNotSkippable(st.ID)
+		}
 		q := tx.Model(&Step{}).Where("id = ?", stepID).Updates(map[string]any{"skip_on_retry": skip, "updated_at": s.Now()})
 		if q.Error != nil {
 			return q.Error
@@ -179,4 +220,11 @@ func (s *Store) SetSkipOnRetry(ctx context.Context, actor *model.Actor, stepID s
 		return nil, err
 	}
 	return &st, nil
+}
+
+// approvalNotSkippable refuses skip_on_retry on an approval step: a retry
+// asks for the approval again.
+func approvalNotSkippable(id string) error {
+	return steward.Invalid("skip_on_retry", "approval_not_skippable",
+		"step %s is an approval; a retry asks for it again, so it cannot be skipped on retry", id)
 }

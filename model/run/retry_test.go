@@ -164,3 +164,43 @@ func TestRetryRules(t *testing.T) {
 		t.Fatalf("retry on an archived node = %v", err)
 	}
 }
+
+// TestRetryNeverSkipsAnApproval: an approval cannot be flagged
+// skip_on_retry, and flagging the step above it does not pass it either:
+// the retry asks for the approval again.
+func TestRetryNeverSkipsAnApproval(t *testing.T) {
+	f := chgSetup(t)
+	orig := f.create(t, f.env, f.input("deploy"))
+	f.finish(t, orig, run.StatusRejected, map[string]string{
+		"deploy": run.StatusRejected, "build": run.StatusSuccess, "Approval": run.StatusRejected,
+		"Smoke check": run.StatusAborted, "release": run.StatusAborted,
+	})
+	old := f.steps(t, orig)
+	var approval, root run.Step
+	for _, st := range old {
+		switch {
+		case st.Name != nil && *st.Name == "Approval":
+			approval = st
+		case st.ParentID == nil:
+			root = st
+		}
+	}
+	if _, err := f.store.SetSkipOnRetry(f.ctx, chgActor, approval.ID, true); steward.AsError(err).Code != "approval_not_skippable" {
+		t.Fatalf("flagging an approval = %v", err)
+	}
+	if _, err := f.store.SetSkipOnRetry(f.ctx, chgActor, root.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.store.RetryChange(f.ctx, chgActor, orig.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range f.steps(t, c) {
+		if st.Name != nil && *st.Name == "Approval" && st.Status == run.StatusSuccess {
+			t.Fatalf("the retry passed the approval under a flagged parent: %+v", st)
+		}
+		if st.ParentID == nil && st.Status == run.StatusSuccess {
+			t.Fatalf("the flagged root ended before the approval below it was asked: %+v", st)
+		}
+	}
+}

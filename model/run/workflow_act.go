@@ -175,6 +175,9 @@ func (s *Store) SetWorkflowStepSkipOnRetry(ctx context.Context, actor *model.Act
 	if err != nil {
 		return nil, err
 	}
+	if skip && st.RequiresApprovalFrom != nil {
+		return nil, approvalNotSkippable(st.ID)
+	}
 	err = s.Write(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		if err := tx.Model(&WorkflowRunStep{}).Where("id = ?", st.ID).Updates(map[string]any{

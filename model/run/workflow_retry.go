@@ -58,8 +58,10 @@ func (s *Store) RetryWorkflowRun(ctx context.Context, actor *model.Actor, id str
 				continue
 			}
 			// A wait or approval is asked again (reset on retry): it was
-			// given for the run that failed; skip_on_retry keeps it.
-			if (old[i].Status == StatusSuccess && st.Kind != WorkflowKindWait) || skipped[old[i].ID] {
+			// given for the run that failed. skip_on_retry keeps a plain
+			// wait, never an approval (even under a flagged stage).
+			approval := st.Kind == WorkflowKindWait && st.RequiresApprovalFrom != nil
+			if (old[i].Status == StatusSuccess && st.Kind != WorkflowKindWait) || (skipped[old[i].ID] && !approval) {
 				kept = append(kept, st.ID)
 			}
 		}
