@@ -54,7 +54,7 @@ func (a *API) changeLogLines(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	id := mux.Vars(r)["change_id"]
+	id := canonicalID(mux.Vars(r)["change_id"])
 	if _, err := a.Store.LogChangeStatus(ctx, id); err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (a *API) stepLogLines(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	id := mux.Vars(r)["step_id"]
+	id := canonicalID(mux.Vars(r)["step_id"])
 	if err := a.Store.LogStepExists(ctx, id); err != nil {
 		return err
 	}
@@ -169,4 +169,14 @@ func acceptsAny(r *http.Request, types ...string) bool {
 		}
 	}
 	return false
+}
+
+// canonicalID is id as it is stored (lower case) when it is a UUID, so a
+// client's upper-case id finds the same lines; anything else is left for
+// the lookup to refuse.
+func canonicalID(id string) string {
+	if v, ok := steward.ParseID(id); ok {
+		return v
+	}
+	return id
 }

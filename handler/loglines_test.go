@@ -178,3 +178,20 @@ func TestLogLineDownload(t *testing.T) {
 		})
 	}
 }
+
+// TestLogLinesTakeUpperCaseIDs: ids are accepted in either case, log lines
+// too: an upper-case change or step id finds the same lines.
+func TestLogLinesTakeUpperCaseIDs(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	f := testutil.InsertLogFixture(t, s.Store, "upper", 1)
+	logAppend(t, s, f.Steps[0], s.Store.Now(), "one", "two")
+	for _, path := range []string{
+		"/api/changes/" + strings.ToUpper(f.Change.ID) + "/log_lines",
+		"/api/steps/" + strings.ToUpper(f.Steps[0].ID) + "/log_lines",
+	} {
+		if got := s.Get(t, path).Expect(t, http.StatusOK).List(t); len(got) != 2 {
+			t.Errorf("%s: %d lines, want 2", path, len(got))
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (a *API) listWorkflowRuns(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	csvRow := func(run *run.WorkflowRun) *jsonapi.Resource { return workflowRunResource(run, nil) }
+	csvRow := a.workflowRunCSVRow(ctx)
 	l, written, err := listPage(a, w, r, q, a.Store.WorkflowRunList(project, wf), workflowRunCSVColumns, csvRow,
 		func(v *API, runs []*run.WorkflowRun) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
 			return v.renderWorkflowRuns(ctx, runs, q.Include)
@@ -152,6 +152,10 @@ func (a *API) createWorkflowRun(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	switch {
 	case wf != nil:
+		if body.Has("project_code") && projectCode != project.Code {
+			return steward.Invalid("project_code", "project_mismatch",
+				"project_code %s differs from the project in the URL, %s", steward.Echo(projectCode), project.Code)
+		}
 		if body.Has("workflow_code") && workflowCode != wf.Code {
 			return steward.Invalid("workflow_code", "workflow_mismatch",
 				"workflow_code %s differs from the workflow in the URL, %s", steward.Echo(workflowCode), wf.Code)
@@ -206,6 +210,12 @@ func (a *API) retryWorkflowRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if hasBody(r) {
+		// A retry takes no attributes; a body may only say what it is.
+		if _, err := jsonapi.DecodeBody(r, "workflow_run", []string{}); err != nil {
+			return err
+		}
+	}
 	if wr, err = a.Store.RetryWorkflowRun(r.Context(), actorOf(r), wr.ID); err != nil {
 		return err
 	}
@@ -225,6 +235,8 @@ func (a *API) runnableVersion(ctx context.Context, project *model.Node, code str
 		return nil, nil, steward.Invalid("version", "unknown_version", "workflow %s has no version %d", code, *version)
 	case e.Kind == steward.KindNotFound:
 		return nil, nil, steward.Invalid("workflow_code", "unknown_workflow", "project %s has no workflow %s", project.Code, steward.Echo(code))
+	case e.Kind == steward.KindInvalid && e.Field == "" && version != nil:
+		e.Field = "version"
 	case e.Kind == steward.KindInvalid && e.Field == "":
 		e.Field = "workflow_code"
 	}
@@ -234,4 +246,22 @@ func (a *API) runnableVersion(ctx context.Context, project *model.Node, code str
 func (a *API) workflowExists(ctx context.Context, project *model.Node, code string) bool {
 	_, err := a.Store.GetWorkflow(ctx, project, code)
 	return err == nil
+}
+
+// workflowRunCSVRow renders runs as CSV rows: attributes only, with each
+// project's name read once.
+func (a *API) workflowRunCSVRow(ctx context.Context) func(*run.WorkflowRun) *jsonapi.Resource {
+	names := map[string]string{}
+	return func(wr *run.WorkflowRun) *jsonapi.Resource {
+		res := workflowRunResource(wr, nil)
+		name, ok := names[wr.ProjectID]
+		if !ok {
+			if nodes, err := a.Store.NodesByID(ctx, []string{wr.ProjectID}); err == nil && nodes[wr.ProjectID] != nil {
+				name = nodes[wr.ProjectID].Name
+			}
+			names[wr.ProjectID] = name
+		}
+		res.Attributes.(*workflowRunAttributes).ProjectName = name
+		return res
+	}
 }

@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/testgit"
@@ -171,6 +172,7 @@ func TestWorkflowRunBadInput(t *testing.T) {
 		{"unknown version", "/api/projects/opc/workflows/release/runs", map[string]any{"version": 9}, http.StatusUnprocessableEntity, "/data/attributes/version"},
 		{"version not a number", "/api/projects/opc/workflows/release/runs", map[string]any{"version": "one"}, http.StatusUnprocessableEntity, "/data/attributes/version"},
 		{"other workflow in body", "/api/projects/opc/workflows/release/runs", map[string]any{"workflow_code": "other"}, http.StatusUnprocessableEntity, "/data/attributes/workflow_code"},
+		{"other project in body", "/api/projects/opc/workflows/release/runs", map[string]any{"project_code": "p2"}, http.StatusUnprocessableEntity, "/data/attributes/project_code"},
 		{"placeholder without value", "/api/projects/opc/workflows/release/runs", map[string]any{}, http.StatusUnprocessableEntity, "/data/attributes/property_overrides"},
 		{"metadata not an object", "/api/projects/opc/workflows/release/runs", map[string]any{"metadata": "x", "property_overrides": map[string]any{"action": "ok"}}, http.StatusUnprocessableEntity, "/data/attributes/metadata"},
 	} {
@@ -220,6 +222,11 @@ func TestWorkflowRunRetryOverHTTP(t *testing.T) {
 		"property_overrides": map[string]any{"action": "fail"}})
 	testutil.WaitWorkflowRun(t, s.Store, failed.ID, run.StatusError)
 	path := "/api/projects/opc/workflows/release/runs/" + failed.ID + "/retry"
+	s.Post(t, path, testutil.Attrs("workflow_run", map[string]any{"x": 1})).Expect(t, http.StatusUnprocessableEntity)
+	csv := string(s.Get(t, "/api/workflow_runs?download=runs.csv").Expect(t, http.StatusOK).Body)
+	if !strings.Contains(csv, ",OpsChain,") {
+		t.Errorf("the runs CSV lacks the project name:\n%s", csv)
+	}
 	retried := testutil.One[testutil.WorkflowRun](t, s.Post(t, path, nil).Expect(t, http.StatusCreated))
 	if retried.ID == failed.ID || retried.StatusCode != run.StatusPending {
 		t.Fatalf("retried run = %+v", retried)
