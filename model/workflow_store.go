@@ -322,6 +322,12 @@ func (s *Store) saveDefinition(tx *gorm.DB, actor *Actor, project *Node, wf *Wor
 			return nil, err
 		}
 	} else {
+		if draft == latest.Draft && def.name == latest.Name && sameDescription(def.description, latest.Description) &&
+			sameSteps(def.steps, latest.Steps) {
+			// Nothing changed (a publish step of a pipeline run again): no
+			// new version, no event.
+			return latest, nil
+		}
 		var highest int
 		if err := workflowVersionsQuery(tx, wf).Select("COALESCE(MAX(version), 0)").Scan(&highest).Error; err != nil {
 			return nil, err

@@ -68,6 +68,11 @@ func TestWorkflowVersionLifecycle(t *testing.T) {
 	if got := versionStates(wfVersions(t, f, wf)); got != "1" || *view.LatestPublished != 1 || view.Latest.Name != "Deploy" {
 		t.Fatalf("versions %q, latest published %v, want 1 published in place", got, view.LatestPublished)
 	}
+	// Publishing what is already published changes nothing.
+	f.update(t, wf, model.WorkflowInput{Draft: new(bool)})
+	if got := versionStates(wfVersions(t, f, wf)); got != "1" {
+		t.Fatalf("versions %q after publishing again, want still 1", got)
+	}
 	// A published version is never changed: an edit is the next version,
 	// published like the one it replaces unless it says draft.
 	f.update(t, wf, model.WorkflowInput{Steps: json.RawMessage(`[{"type":"wait","name":"Two"}]`)})
