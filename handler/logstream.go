@@ -82,7 +82,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 	for {
 		// The status is read before the lines: every line stored before the
 		// change ended is then among those read below.
-		status, err := a.Store.LogChangeStatus(ctx, changeID)
+		status, complete, err := a.Store.LogComplete(ctx, changeID)
 		if err != nil {
 			a.streamFailed(r, err)
 			return nil
@@ -104,7 +104,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 				return nil
 			}
 		}
-		if run.Terminal(status) {
+		if complete {
 			_, _ = bw.WriteString("event: end\ndata: {\"status\":" + strconv.Quote(status) + "}\n\n")
 			_ = flush()
 			return nil
@@ -133,8 +133,8 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 // streamEnded reports whether change id has ended and has no line after
 // the one the client last saw.
 func (a *API) streamEnded(r *http.Request, changeID string, q *jsonapi.Query, src model.Source[run.LogLine], after int64) (bool, error) {
-	status, err := a.Store.LogChangeStatus(r.Context(), changeID)
-	if err != nil || !run.Terminal(status) {
+	_, complete, err := a.Store.LogComplete(r.Context(), changeID)
+	if err != nil || !complete {
 		return false, err
 	}
 	lines, err := run.LogLinesAfter(r.Context(), src, q.List(), after, 1)

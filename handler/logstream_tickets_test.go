@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/testgit"
 	"github.com/stewardhq/steward/internal/testutil"
+	"github.com/stewardhq/steward/internal/testutil/enginetest"
+	"github.com/stewardhq/steward/model/run"
 )
 
 // TestLogStreamEndsWith204OnReconnect: a reconnect after the change ended,
@@ -70,4 +73,43 @@ func TestLogStreamTickets(t *testing.T) {
 	clock.Advance(61 * time.Second)
 	s.Do(t, testutil.Request{Method: http.MethodGet, Path: stream, NoAuth: true, Header: events}).Expect(t, http.StatusUnauthorized)
 	s.Post(t, "/api/changes/"+f.Steps[0].ID+"/log_stream_tickets", nil).Expect(t, http.StatusNotFound)
+}
+
+// TestLogStreamOfACancelledChangeKeepsItsLastLines: the stream of a change
+// cancelled while its step runs ends only after the step's worker stored
+// its last lines, which a client that stops at `end` would otherwise miss.
+func TestLogStreamOfACancelledChangeKeepsItsLastLines(t *testing.T) {
+	t.Parallel()
+	s := enginetest.NewServer(t)
+	repo := testgit.New(t)
+	repo.Commit("actions", map[string]string{"actions.yaml": "actions:\n  slow:\n    run: echo started; exec sleep 300\n"})
+	s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{"code": "opc", "name": "OpsChain"})).Expect(t, http.StatusCreated)
+	s.Post(t, "/api/projects/opc/git_remotes", testutil.Attrs("git_remote", map[string]any{"name": "origin", "url": repo.URL()})).Expect(t, http.StatusCreated)
+	c := testutil.One[testutil.Change](t, s.Post(t, "/api/projects/opc/changes",
+		testutil.Attrs("change", map[string]any{"action": "slow", "git_remote_name": "origin", "git_rev": "main"})).Expect(t, http.StatusCreated))
+	stream := openStream(t, s, "/api/changes/"+c.ID+"/log_lines", "")
+	if msgs := eventMessages(t, stream.lines(t, 1)); msgs[0] != "started" {
+		t.Fatalf("first line %q", msgs[0])
+	}
+	s.Delete(t, "/api/changes/"+c.ID).Expect(t, http.StatusNoContent)
+	streamed := []string{"started"}
+	for {
+		ev, ok := stream.next(t)
+		if !ok {
+			t.Fatal("stream closed without an end event")
+		}
+		if ev.Event == "end" {
+			break
+		}
+		if ev.Event == "" {
+			streamed = append(streamed, eventMessages(t, []sseEvent{ev})[0])
+		}
+	}
+	var stored []run.LogLine
+	if err := s.Store.DB.Where("change_id = ?", c.ID).Order("id").Find(&stored).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(streamed) != len(stored) || !strings.Contains(streamed[len(streamed)-1], "cancelled") {
+		t.Errorf("streamed %q; the change stored %d lines, the last %q", streamed, len(stored), stored[len(stored)-1].Message)
+	}
 }

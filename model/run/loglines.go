@@ -267,6 +267,22 @@ func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, e
 	return status[0], nil
 }
 
+// LogComplete reports change id's status and whether its log is complete:
+// the change has ended and no worker still holds one of its steps (a
+// cancelled step's worker stores its last lines before it lets go; a lease
+// that lapsed counts as let go).
+func (s *Store) LogComplete(ctx context.Context, changeID string) (status string, complete bool, err error) {
+	if status, err = s.LogChangeStatus(ctx, changeID); err != nil || !Terminal(status) {
+		return status, false, err
+	}
+	var held int64
+	err = s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Where("change_id = ? AND lease_owner IS NOT NULL AND lease_expires_at > ?", strings.ToLower(changeID), s.Now()).
+			Limit(1).Count(&held).Error
+	})
+	return status, held == 0, err
+}
+
 // LogStepExists reports a 404 for a step that does not exist.
 func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
 	stepID, ok := steward.ParseID(stepID)

@@ -186,7 +186,12 @@ func (r *changeRun) setStep(st *Step, status string) {
 		}
 	case Terminal(status):
 		st.FinishedAt = &r.now
-		st.LeaseOwner, st.LeaseExpiresAt = nil, nil
+		// A cancelled step's worker keeps its lease until its process has
+		// ended and its last lines are stored (FinishStep releases it): a
+		// live log stream ends only then.
+		if status != StatusCancelled {
+			st.LeaseOwner, st.LeaseExpiresAt = nil, nil
+		}
 	}
 	r.dirty[st] = true
 }

@@ -108,10 +108,14 @@ func (s *Store) StepHeld(ctx context.Context, stepID, owner string) (held bool, 
 // cancelled (nil); one owner no longer holds is a conflict.
 func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result StepResult) error {
 	var refused *steward.Error
-	var changeID string
+	var changeID, released string
 	_, err := s.moveChangeOfStep(ctx, stepID, func(r *changeRun) error {
 		st := r.byID[stepID]
 		if st.Status == StatusCancelled {
+			if st.LeaseOwner != nil && *st.LeaseOwner == owner {
+				st.LeaseOwner, st.LeaseExpiresAt, r.dirty[st] = nil, nil, true
+				released = r.c.ID
+			}
 			return nil
 		}
 		if st.Status != StatusRunning || st.LeaseOwner == nil || *st.LeaseOwner != owner {
@@ -140,6 +144,10 @@ func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result Ste
 	if refused != nil {
 		s.logStepLine(ctx, changeID, stepID, "the properties patch was not applied, so the step failed: "+refused.Detail)
 		return s.FinishStep(ctx, stepID, owner, StepResult{Reason: "properties patch not applied"})
+	}
+	if err == nil && released != "" {
+		// The cancelled step's last lines are stored: live streams may end.
+		_ = s.NotifyLogFollowers(ctx, released)
 	}
 	return err
 }
