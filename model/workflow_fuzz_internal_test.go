@@ -76,3 +76,17 @@ func TestWorkflowYAMLRefusesLaughs(t *testing.T) {
 		t.Fatalf("a billion laughs in source_yaml = %v", err)
 	}
 }
+
+// TestWorkflowYAMLIsOneDocument: a second YAML document is refused, not
+// silently ignored.
+func TestWorkflowYAMLIsOneDocument(t *testing.T) {
+	y := "name: one\nsteps:\n  - type: wait\n---\nname: two\nsteps:\n  - type: wait\n"
+	_, err := buildDefinition("wf", WorkflowInput{Code: "wf", SourceYAML: &y}, nil)
+	if e := steward.AsError(err); err == nil || e.Code != "several_documents" {
+		t.Fatalf("two documents = %v", err)
+	}
+	one := "---\nname: one\nsteps:\n  - type: wait\n"
+	if _, err := buildDefinition("wf", WorkflowInput{Code: "wf", SourceYAML: &one}, nil); err != nil {
+		t.Fatalf("one document with a header: %v", err)
+	}
+}

@@ -42,6 +42,9 @@ func parseWorkflowYAML(source string) (_ *workflowSource, err error) {
 	if err := yamlguard.Check([]byte(source)); err != nil {
 		return nil, steward.Invalid(fieldSourceYAML, "yaml_too_large", "source_yaml: %v", err)
 	}
+	if n := yamlguard.Documents([]byte(source)); n > 1 {
+		return nil, steward.Invalid(fieldSourceYAML, "several_documents", "source_yaml holds %d YAML documents; a workflow is one", n)
+	}
 	var src workflowSource
 	if err := yaml.UnmarshalWithOptions([]byte(source), &src, yaml.Strict()); err != nil {
 		return nil, yamlError(err)

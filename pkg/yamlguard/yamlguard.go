@@ -81,3 +81,19 @@ func (c *counter) size(n ast.Node) int {
 	}
 	return total
 }
+
+// Documents is how many YAML documents src holds (0 when it does not
+// parse): a reader that takes one refuses the rest rather than ignore them.
+func Documents(src []byte) int {
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, doc := range f.Docs {
+		if doc.Body != nil {
+			n++
+		}
+	}
+	return n
+}
