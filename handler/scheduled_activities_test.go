@@ -213,6 +213,13 @@ func TestScheduledWorkflowDocument(t *testing.T) {
 		t.Fatalf("scheduled workflow: %v", d)
 	}
 	s.Get(t, "/api/scheduled_activities/"+d["id"].(string)+"?include=parents").Expect(t, http.StatusOK)
+	// The version the schedule names is kept: deleting it archives it.
+	s.Patch(t, chgProject+"/workflows/nightly", testutil.Attrs("workflow", map[string]any{"name": "Nightly 2"})).Expect(t, http.StatusOK)
+	s.Delete(t, chgProject+"/workflows/nightly/versions/1").Expect(t, http.StatusNoContent)
+	v1 := s.Get(t, chgProject+"/workflows/nightly/versions/1").Expect(t, http.StatusOK).Data(t)
+	if v1["attributes"].(map[string]any)["archived"] != true {
+		t.Errorf("the scheduled version 1 after DELETE: %v, want it archived, not gone", v1["attributes"])
+	}
 	e := s.Post(t, chgEnv+"/scheduled_activities", testutil.Attrs("scheduled_workflow", map[string]any{
 		"workflow_code": "nightly", "cron_schedule": "@daily", "repeat": true})).Expect(t, http.StatusUnprocessableEntity).ErrorObject(t)
 	if e["source"].(map[string]any)["pointer"] != "/data/attributes/workflow_code" {

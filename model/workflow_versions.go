@@ -15,7 +15,9 @@ import (
 // says so or when a run (or a nesting run's step) names it: the flag is the
 // runs side's to set, the rows are the proof.
 
-// versionsThatRan reports which of versions ran, keyed by id.
+// versionsThatRan reports which of versions ran or are named by a
+// schedule (both are kept: never edited in place, archived rather than
+// deleted), keyed by id.
 func versionsThatRan(tx *gorm.DB, versions []WorkflowVersion) (map[string]bool, error) {
 	out := map[string]bool{}
 	var ids []string
@@ -34,7 +36,14 @@ func versionsThatRan(tx *gorm.DB, versions []WorkflowVersion) (map[string]bool, 
 		if err := tx.Table("workflow_steps").Where("child_workflow_version_id IN ?", chunk).Distinct().Pluck("child_workflow_version_id", &nested).Error; err != nil {
 			return err
 		}
-		for _, id := range append(used, nested...) {
+		// A version a schedule names will run: it is kept like one that ran.
+		var scheduled []string
+		if err := tx.Table("workflow_versions AS v").Joins("JOIN workflows w ON w.id = v.workflow_id").
+			Joins("JOIN scheduled_activities sa ON sa.node_id = w.project_id AND sa.workflow_code = w.code AND sa.workflow_version = v.version").
+			Where("v.id IN ?", chunk).Distinct().Pluck("v.id", &scheduled).Error; err != nil {
+			return err
+		}
+		for _, id := range append(append(used, nested...), scheduled...) {
 			out[id] = true
 		}
 		return nil
