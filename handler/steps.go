@@ -107,19 +107,9 @@ func (a *API) actOnStep(verb string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		var message string
-		if r.ContentLength != 0 {
-			body, err := jsonapi.DecodeBody(r, "step", []string{"message"})
-			if err != nil {
-				return err
-			}
-			var msg *string
-			if err := body.NullableString("message", &msg); err != nil {
-				return err
-			}
-			if msg != nil {
-				message = *msg
-			}
+		message, err := actMessage(r, "step")
+		if err != nil {
+			return err
 		}
 		st, err := a.Store.ActOnStep(r.Context(), actorOf(r), mux.Vars(r)["step_id"], verb, message)
 		if err != nil {
@@ -127,4 +117,21 @@ func (a *API) actOnStep(verb string) handlerFunc {
 		}
 		return a.renderStep(w, r, q, st)
 	}
+}
+
+// actMessage reads the optional message of a continue, approve or reject
+// of a typ resource; the body may be left out entirely.
+func actMessage(r *http.Request, typ string) (string, error) {
+	if r.ContentLength == 0 {
+		return "", nil
+	}
+	body, err := jsonapi.DecodeBody(r, typ, []string{"message"})
+	if err != nil {
+		return "", err
+	}
+	var msg *string
+	if err := body.NullableString("message", &msg); err != nil || msg == nil {
+		return "", err
+	}
+	return *msg, nil
 }

@@ -137,19 +137,9 @@ func (a *API) actOnWorkflowStep(verb string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		var message string
-		if r.ContentLength != 0 {
-			body, err := jsonapi.DecodeBody(r, workflowStepType(st), []string{"message"})
-			if err != nil {
-				return err
-			}
-			var msg *string
-			if err := body.NullableString("message", &msg); err != nil {
-				return err
-			}
-			if msg != nil {
-				message = *msg
-			}
+		message, err := actMessage(r, workflowStepType(st))
+		if err != nil {
+			return err
 		}
 		if st, err = a.Store.ActOnWorkflowStep(r.Context(), actorOf(r), st.ID, verb, message); err != nil {
 			return err
