@@ -22,6 +22,8 @@ func TestMetricsCountWhatRan(t *testing.T) {
 	testutil.WaitChange(t, s.Store, id, run.StatusSuccess)
 	s.Get(t, "/api/changes/"+id).Expect(t, http.StatusOK)
 	s.Get(t, "/api/changes/"+id+"/nope").Expect(t, http.StatusNotFound)
+	s.Do(t, testutil.Request{Method: http.MethodPost, Path: "/api/changes/" + id + "/retry", Body: "x",
+		Header: map[string]string{"Content-Type": "text/plain"}}).Expect(t, http.StatusUnsupportedMediaType)
 
 	s.Do(t, testutil.Request{Method: http.MethodGet, Path: "/metrics", NoAuth: true}).Expect(t, http.StatusUnauthorized)
 	body := string(s.Get(t, "/metrics").Expect(t, http.StatusOK).Body)
@@ -31,6 +33,7 @@ func TestMetricsCountWhatRan(t *testing.T) {
 	}{
 		{`steward_http_requests_total{method="GET",route="/api/changes/{change_id}",status="200"}`, 1},
 		{`steward_http_requests_total{method="GET",route="unmatched",status="404"}`, 1},
+		{`steward_http_requests_total{method="POST",route="/api/changes/{change_id}/retry",status="415"}`, 1},
 		{`steward_http_requests_total{method="POST",route="/api/projects/{project}/environments/{environment}/changes",status="201"}`, 1},
 		{`steward_step_claims_total`, 1},
 		{`steward_steps_finished_total{status="success"}`, 1},

@@ -92,6 +92,15 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		next.ServeHTTP(rec, r)
 		took := time.Since(start)
+		if info.route == "unmatched" && a.router != nil {
+			// Refused before routing (413, 415, 406): still name the route.
+			var m mux.RouteMatch
+			if a.router.Match(r, &m) && m.Route != nil {
+				if tpl, err := m.Route.GetPathTemplate(); err == nil {
+					info.route = tpl
+				}
+			}
+		}
 		a.Metrics.HTTPRequest(info.route, r.Method, rec.status, took)
 		a.Log.Info("request", "request_id", id, "method", r.Method, "route", info.route, "path", r.URL.Path,
 			"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(took.Microseconds())/1000, "user", info.user)
