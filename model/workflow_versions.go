@@ -55,6 +55,13 @@ func versionsThatRan(tx *gorm.DB, versions []WorkflowVersion) (map[string]bool, 
 // archives it (archived reports which). Records api:workflows:delete or :archive.
 func (s *Store) DeleteWorkflow(ctx context.Context, actor *Actor, project *Node, wf *Workflow) (archived bool, err error) {
 	err = s.Write(ctx, func(tx *gorm.DB) error {
+		if by, err := nestedBy(tx, project, wf); err != nil || by != "" {
+			if err != nil {
+				return err
+			}
+			return &steward.Error{Kind: steward.KindInvalid, Code: "nested_workflow", Detail: fmt.Sprintf(
+				"workflow %s is nested by workflow %s; remove that step (or that workflow) first, or its runs would fail", wf.Code, by)}
+		}
 		var versions []WorkflowVersion
 		if err := workflowVersionsQuery(tx, wf).Select("id", "ran").Find(&versions).Error; err != nil {
 			return err
@@ -84,6 +91,37 @@ func (s *Store) DeleteWorkflow(ctx context.Context, actor *Actor, project *Node,
 		return s.Record(tx, actor, "api:workflows:delete", project.EventSource(), attrs)
 	})
 	return archived, err
+}
+
+// nestedBy names another unarchived workflow whose unarchived versions nest
+// wf ("" when none): the text match finds candidates, the step tree decides.
+func nestedBy(tx *gorm.DB, project *Node, wf *Workflow) (string, error) {
+	target := project.Path + "/workflows/" + wf.Code
+	var rows []struct {
+		Code  string
+		Steps WorkflowSteps
+	}
+	err := tx.Table("workflow_versions AS v").Select("w.code, v.steps").Joins("JOIN workflows w ON w.id = v.workflow_id").
+		Where("w.id <> ? AND w.archived = ? AND v.archived = ? AND CAST(v.steps AS TEXT) LIKE ?", wf.ID, false, false,
+			"%"+target+`"%`).Scan(&rows).Error
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rows {
+		if nests(r.Steps, target) {
+			return r.Code, nil
+		}
+	}
+	return "", nil
+}
+
+func nests(steps []WorkflowStep, target string) bool {
+	for i := range steps {
+		if (steps[i].Type == WorkflowStepWorkflow && steps[i].Target == target) || nests(steps[i].Children, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteDraftVersions deletes every draft of wf (archiving a draft that

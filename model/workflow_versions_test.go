@@ -203,6 +203,12 @@ func TestWorkflowNestingAndCycles(t *testing.T) {
 	if got := stepsJSON(t, top.Latest.Steps); got != `[{"type":"workflow","name":"middle","target":"/projects/other/workflows/middle","version":1}]` {
 		t.Fatalf("top steps %s", got)
 	}
+	// A workflow another one nests cannot be deleted from under it.
+	leafWF, _ := f.store.GetWorkflow(f.ctx, f.project, "leaf")
+	if _, err := f.store.DeleteWorkflow(f.ctx, model.SystemActor, f.project, leafWF); steward.AsError(err).Code != "nested_workflow" ||
+		!strings.Contains(steward.AsError(err).Detail, "middle") {
+		t.Fatalf("deleting a nested workflow: %v", err)
+	}
 	// leaf -> top would close leaf -> top -> middle -> leaf.
 	leaf, _ := f.store.GetWorkflow(f.ctx, f.project, "leaf")
 	_, err = f.store.UpdateWorkflow(f.ctx, model.SystemActor, f.project, leaf, model.WorkflowInput{
