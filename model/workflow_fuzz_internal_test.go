@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	steward "github.com/stewardhq/steward"
@@ -88,5 +89,16 @@ func TestWorkflowYAMLIsOneDocument(t *testing.T) {
 	one := "---\nname: one\nsteps:\n  - type: wait\n"
 	if _, err := buildDefinition("wf", WorkflowInput{Code: "wf", SourceYAML: &one}, nil); err != nil {
 		t.Fatalf("one document with a header: %v", err)
+	}
+}
+
+// TestWorkflowYAMLTypeErrorsInPlainWords: a value of the wrong type is
+// named in the document's terms, not the decoder's Go types.
+func TestWorkflowYAMLTypeErrorsInPlainWords(t *testing.T) {
+	y := "name: x\nsteps:\n  - target: [1, 2]\n    action: run\n"
+	_, err := buildDefinition("wf", WorkflowInput{Code: "wf", SourceYAML: &y}, nil)
+	e := steward.AsError(err)
+	if err == nil || strings.Contains(e.Detail, "Go ") || strings.Contains(e.Detail, "interface") || !strings.Contains(e.Detail, "line 3") {
+		t.Fatalf("a list where text belongs = %v", err)
 	}
 }

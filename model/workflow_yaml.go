@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -60,11 +61,42 @@ func yamlError(err error) error {
 	var ye yaml.Error
 	if errors.As(err, &ye) && ye.GetToken() != nil {
 		pos := ye.GetToken().Position
-		e := steward.Invalid(fieldSourceYAML, "invalid_yaml", "source_yaml line %d, column %d: %s", pos.Line, pos.Column, ye.GetMessage())
+		e := steward.Invalid(fieldSourceYAML, "invalid_yaml", "source_yaml line %d, column %d: %s", pos.Line, pos.Column, plainYAMLMessage(ye.GetMessage()))
 		e.Meta = map[string]any{"line": pos.Line, "column": pos.Column}
 		return e
 	}
 	return steward.Invalid(fieldSourceYAML, "invalid_yaml", "source_yaml: %s", yaml.FormatError(err, false, false))
+}
+
+// goTypeError is the decoder's wording for a value of the wrong type, which
+// names Go types a user never wrote.
+var goTypeError = regexp.MustCompile(`cannot unmarshal (.+?) into Go (?:struct field \S+|value) of type (\S+)`)
+
+// plainYAMLMessage says a type error in the document's own terms.
+func plainYAMLMessage(msg string) string {
+	m := goTypeError.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	return fmt.Sprintf("this value is %s where %s belongs", yamlKind(m[1]), yamlKind(m[2]))
+}
+
+func yamlKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map"), strings.Contains(goType, "MapSlice"), strings.HasPrefix(goType, "model."), strings.HasPrefix(goType, "*model."):
+		return "a mapping"
+	case strings.Contains(goType, "string"):
+		return "text"
+	case strings.Contains(goType, "int"), strings.Contains(goType, "uint"):
+		return "a whole number"
+	case strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	}
+	return "a value of another kind"
 }
 
 // atYAML moves an error that names a step (steps/2/action) to source_yaml,
