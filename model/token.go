@@ -128,9 +128,15 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Actor, error)
 	if secret == "" {
 		return nil, unauthorized
 	}
+	hash := HashToken(secret)
+	if s.tokens != nil {
+		if a, ok := s.tokens.get(hash, s.Now()); ok {
+			return a, nil
+		}
+	}
 	var tok APIToken
 	err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Preload("User.Groups").Where("token_hash = ?", HashToken(secret)).Take(&tok).Error
+		return db.Preload("User.Groups").Where("token_hash = ?", hash).Take(&tok).Error
 	})
 	if ModelNotFound(err) {
 		return nil, unauthorized
@@ -147,7 +153,11 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Actor, error)
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) > time.Minute {
 		_ = s.DB.WithContext(ctx).Model(&APIToken{}).Where("id = ?", tok.ID).Update("last_used_at", now).Error
 	}
-	return &Actor{UserID: tok.User.ID, Username: tok.User.Username, Groups: tok.User.GroupNames()}, nil
+	a := &Actor{UserID: tok.User.ID, Username: tok.User.Username, Groups: tok.User.GroupNames()}
+	if s.tokens != nil {
+		s.tokens.put(hash, tok.ID, tok.ExpiresAt, a, now)
+	}
+	return a, nil
 }
 
 // tokensQuery scopes the token list: admins see all, others their own.
@@ -180,7 +190,7 @@ func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error 
 	if !ok {
 		return steward.NotFound("token", id)
 	}
-	return s.Write(ctx, func(tx *gorm.DB) error {
+	err := s.Write(ctx, func(tx *gorm.DB) error {
 		var tok APIToken
 		if err := tokensQuery(tx, actor).Where("api_tokens.id = ?", id).Take(&tok).Error; err != nil {
 			if err == gorm.ErrRecordNotFound {
@@ -197,6 +207,10 @@ func (s *Store) RevokeToken(ctx context.Context, actor *Actor, id string) error 
 		}
 		return s.Record(tx, actor, "api:tokens:revoke", nil, JSONMap{"token_id": id})
 	})
+	if err == nil && s.tokens != nil {
+		s.tokens.forget(id)
+	}
+	return err
 }
 
 // HasTokens reports whether any token exists (to decide on bootstrapping).
