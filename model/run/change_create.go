@@ -126,6 +126,12 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 	if err := tx.CreateInBatches(p.steps, 200).Error; err != nil {
 		return err
 	}
+	return p.recordCreate(tx)
+}
+
+// recordCreate records the change's api:changes:create event in tx.
+func (p *PreparedChange) recordCreate(tx *gorm.DB) error {
+	c := p.Change
 	return p.store.Record(tx, p.actor, "api:changes:create", changeEventSource(c), model.JSONMap{
 		"action": c.Action, "node": p.node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
 		"commit_sha": *c.CommitSHA, "steps": len(p.steps)})

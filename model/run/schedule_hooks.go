@@ -87,10 +87,7 @@ func InsertAll(tx *gorm.DB, ps []*PreparedChange) error {
 		return err
 	}
 	for _, p := range ps {
-		c := p.Change
-		if err := p.store.Record(tx, p.actor, "api:changes:create", changeEventSource(c), model.JSONMap{
-			"action": c.Action, "node": p.node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
-			"commit_sha": *c.CommitSHA, "steps": len(p.steps)}); err != nil {
+		if err := p.recordCreate(tx); err != nil {
 			return err
 		}
 	}
