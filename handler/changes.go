@@ -60,17 +60,7 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) error {
 	if written || err != nil {
 		return err
 	}
-	hasAny := len(l.Rows) > 0
-	if !hasAny {
-		// has_any tells "nothing matches" from "nothing yet": it ignores filters.
-		if hasAny, err = src.Any(ctx); err != nil {
-			return err
-		}
-	}
-	doc := l.document(r, q, true)
-	doc.Meta["has_any"] = hasAny
-	jsonapi.Render(w, http.StatusOK, doc, q)
-	return nil
+	return renderListWithHasAny(w, r, q, l, src)
 }
 
 // changeCSVRow renders changes as CSV rows. Rows carry attributes only; the

@@ -74,3 +74,19 @@ func downloadCSV[T any](a *API, w http.ResponseWriter, r *http.Request, q *jsona
 	}
 	return true
 }
+
+// renderListWithHasAny renders l with meta.has_any, which tells "nothing
+// matches" from "nothing yet": it ignores the filters.
+func renderListWithHasAny[T any](w http.ResponseWriter, r *http.Request, q *jsonapi.Query, l listed[T], src model.Source[T]) error {
+	hasAny := len(l.Rows) > 0
+	if !hasAny {
+		var err error
+		if hasAny, err = src.Any(r.Context()); err != nil {
+			return err
+		}
+	}
+	doc := l.document(r, q, true)
+	doc.Meta["has_any"] = hasAny
+	jsonapi.Render(w, http.StatusOK, doc, q)
+	return nil
+}

@@ -63,16 +63,7 @@ func (a *API) listActivities(w http.ResponseWriter, r *http.Request) error {
 	if written || err != nil {
 		return err
 	}
-	hasAny := len(l.Rows) > 0
-	if !hasAny {
-		if hasAny, err = src.Any(ctx); err != nil {
-			return err
-		}
-	}
-	doc := l.document(r, q, true)
-	doc.Meta["has_any"] = hasAny
-	jsonapi.Render(w, http.StatusOK, doc, q)
-	return nil
+	return renderListWithHasAny(w, r, q, l, src)
 }
 
 // renderActivity renders one activity with meta.next_runs, from one snapshot.
