@@ -28,8 +28,13 @@ type RetentionOptions struct {
 
 // PruneCounts is what one retention run deleted.
 type PruneCounts struct {
-	LogLines, Events int64
+	LogLines, Events, Firings int64
 }
+
+// FiringRetention is how long a firing row is kept once its fire time is
+// behind its activity's next one: long enough to read what fired, and past
+// it no evaluation can come back to that time (next_run_at only moves on).
+const FiringRetention = 30 * 24 * time.Hour
 
 // EnsureRetentionJob creates the internal retention activity (cron expr,
 // UTC) or moves it to expr: the scheduler calls it at start.
@@ -85,7 +90,7 @@ func (s *Store) runRetention(ctx context.Context, a *Activity, now time.Time, op
 	res.Pruned = 1
 	return res, s.Store.Store.Write(ctx, func(tx *gorm.DB) error {
 		return s.Record(tx, model.SystemActor, EventPruned, a.EventSource(), model.JSONMap{
-			"log_lines": counts.LogLines, "events": counts.Events, "fire_at": a.NextRunAt.UTC().Format(time.RFC3339)})
+			"log_lines": counts.LogLines, "events": counts.Events, "firings": counts.Firings, "fire_at": a.NextRunAt.UTC().Format(time.RFC3339)})
 	})
 }
 
@@ -200,7 +205,54 @@ func (s *Store) Prune(ctx context.Context, now time.Time, opt RetentionOptions) 
 			}
 		}
 	}
-	return out, nil
+	n, err := s.pruneFirings(ctx, now.Add(-FiringRetention), opt.Batch)
+	out.Firings = n
+	return out, err
+}
+
+// pruneFirings deletes the firings older than cutoff whose fire time is
+// also behind their activity's next one, batch rows per transaction.
+func (s *Store) pruneFirings(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	var acts []Activity
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Select("id", "next_run_at").Where("id IN (?)", db.Model(&Firing{}).Select("activity_id").Where("fire_at < ?", cutoff)).Find(&acts).Error
+	})
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, a := range acts {
+		until := cutoff
+		if a.NextRunAt != nil && a.NextRunAt.Before(until) {
+			until = *a.NextRunAt
+		}
+		for {
+			var n int64
+			err := s.Store.Store.Write(ctx, func(tx *gorm.DB) error {
+				// The batch-th oldest prunable fire time bounds this batch.
+				var edge []time.Time
+				q := tx.Model(&Firing{}).Where("activity_id = ? AND fire_at < ?", a.ID, until).Order("fire_at").Offset(batch - 1).Limit(1)
+				if err := q.Pluck("fire_at", &edge).Error; err != nil {
+					return err
+				}
+				del := tx.Where("activity_id = ? AND fire_at < ?", a.ID, until)
+				if len(edge) == 1 {
+					del = del.Where("fire_at <= ?", edge[0])
+				}
+				r := del.Delete(&Firing{})
+				n = r.RowsAffected
+				return r.Error
+			})
+			total += n
+			if err != nil || n < int64(batch) {
+				if err != nil {
+					return total, err
+				}
+				break
+			}
+		}
+	}
+	return total, nil
 }
 
 // deleteInBatches deletes the rows whose ids ids selects, batch per

@@ -124,3 +124,33 @@ func (f *schedFixture) finish(t *testing.T, c *run.Change, finishedAgo time.Dura
 	c.FinishedAt = &at
 	return c
 }
+
+// TestRetentionPrunesOldFirings: firing rows older than FiringRetention and
+// behind their activity's next fire time go, in batches; newer ones stay.
+func TestRetentionPrunesOldFirings(t *testing.T) {
+	t.Parallel()
+	f := schedSetup(t)
+	act := f.create(t, f.input("@daily"))
+	now := f.clock.Now()
+	for i := 0; i < 25; i++ { // 21 to 45 days ago
+		at := now.Add(-time.Duration(i+21) * 24 * time.Hour)
+		if err := f.store.DB.Create(&schedule.Firing{ActivityID: act.ID, FireAt: at, Outcome: "fired", CreatedAt: now}).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.count(t, "scheduled_firings")
+	counts, err := f.store.Prune(f.ctx, now, schedule.RetentionOptions{Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left int64
+	if err := f.store.DB.Model(&schedule.Firing{}).Where("fire_at < ?", now.Add(-schedule.FiringRetention)).Count(&left).Error; err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 || counts.Firings == 0 || f.count(t, "scheduled_firings") != before-counts.Firings {
+		t.Fatalf("pruned %d of %d firings, %d old ones left", counts.Firings, before, left)
+	}
+	if f.count(t, "scheduled_firings") == 0 {
+		t.Fatal("firings inside the retention were pruned too")
+	}
+}
