@@ -10,6 +10,7 @@ import (
 	"github.com/stewardhq/steward/engine"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/schedule"
+	"github.com/stewardhq/steward/pkg/metrics"
 )
 
 // Defaults for the zero values of Scheduler's settings.
@@ -39,6 +40,8 @@ type Scheduler struct {
 	// default @hourly); RetentionBatch the rows it deletes per transaction.
 	RetentionSchedule string
 	RetentionBatch    int
+	// Metrics counts firings by outcome and their lateness (none when nil).
+	Metrics *metrics.Metrics
 
 	evaluated model.Signal // notified after every Tick: what tests wait on
 	stop      context.CancelFunc
@@ -116,6 +119,7 @@ func (s *Scheduler) Tick(ctx context.Context) (res schedule.Result, leader bool,
 	}
 	res, err = s.Store.RunDue(ctx, s.Store.Now(), schedule.DueOptions{Parallel: s.Parallel,
 		Retention: schedule.RetentionOptions{Batch: s.RetentionBatch}})
+	s.Metrics.ScheduleEvaluated(res.Fired, res.Skipped, res.Missed, res.Lateness)
 	return res, true, err
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/schedule"
+	"github.com/stewardhq/steward/pkg/metrics"
 	"github.com/stewardhq/steward/pkg/secret"
 	"github.com/stewardhq/steward/scheduler"
 )
@@ -157,7 +160,8 @@ func TestSchedulerStartFiresAndStopReleasesLease(t *testing.T) {
 	t.Parallel()
 	r, s := setup(t, 1)
 	r.clock.Advance(start.Truncate(time.Minute).Add(time.Minute + time.Second).Sub(r.clock.Now()))
-	sch := &scheduler.Scheduler{Store: s, Owner: "solo", Interval: 10 * time.Millisecond}
+	m := metrics.New()
+	sch := &scheduler.Scheduler{Store: s, Owner: "solo", Interval: 10 * time.Millisecond, Metrics: m}
 	evaluated, unsubscribe := sch.Evaluated().Subscribe()
 	defer unsubscribe()
 	if err := sch.Start(r.ctx); err != nil {
@@ -172,6 +176,14 @@ func TestSchedulerStartFiresAndStopReleasesLease(t *testing.T) {
 		}
 	}
 	sch.Stop()
+	// The firing is counted, with its lateness.
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`steward_schedule_firings_total{outcome="fired"} 1`, "steward_schedule_lateness_seconds_count 1"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	if owner, _, err := s.LeaseHolder(r.ctx, schedule.LeaseName); err != nil || owner != "" {
 		t.Fatalf("lease after Stop: %q %v", owner, err)
 	}

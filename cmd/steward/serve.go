@@ -162,7 +162,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	// Every replica runs the scheduler; the one holding its lease evaluates.
 	if e.cfg.Scheduler {
 		sched := &scheduler.Scheduler{Store: schedule.New(e.store, nil), Log: e.log, Owner: eng.Owner,
-			RetentionSchedule: e.cfg.RetentionSchedule}
+			RetentionSchedule: e.cfg.RetentionSchedule, Metrics: m}
 		if err := sched.Start(ctx); err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}

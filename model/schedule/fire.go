@@ -24,6 +24,9 @@ type Result struct {
 	Skipped    int
 	Missed     int
 	Pruned     int // retention runs
+	// Lateness is, for each firing made, how long after its fire time its
+	// change or run was created.
+	Lateness []time.Duration
 }
 
 func (r *Result) add(o Result) {
@@ -32,6 +35,7 @@ func (r *Result) add(o Result) {
 	r.Skipped += o.Skipped
 	r.Missed += o.Missed
 	r.Pruned += o.Pruned
+	r.Lateness = append(r.Lateness, o.Lateness...)
 }
 
 // DueOptions tunes RunDue.

@@ -151,6 +151,7 @@ func (s *Store) commitFirings(tx *gorm.DB, a *Activity, node *model.Node, times 
 				lastSHA = &sha
 			}
 			res.Fired++
+			res.Lateness = append(res.Lateness, stamp.Sub(p.at))
 		}
 	}
 	enabled := a.Repeat && !next.IsZero()

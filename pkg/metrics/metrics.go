@@ -23,6 +23,8 @@ type Metrics struct {
 	logLines        prometheus.Counter
 	claims          prometheus.Counter
 	leaseLapses     prometheus.Counter
+	firings         *prometheus.CounterVec
+	lateness        prometheus.Histogram
 }
 
 // New builds the collectors and registers them with the Go runtime and
@@ -45,6 +47,11 @@ func New() *Metrics {
 		Help: "Queued steps this process claimed."})
 	m.leaseLapses = prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_step_lease_lapses_total",
 		Help: "Steps this process ended because their worker's lease lapsed."})
+	m.firings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_schedule_firings_total",
+		Help: "Scheduled fire times this process handled, by outcome (fired, skipped, missed)."}, []string{"outcome"})
+	m.lateness = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "steward_schedule_lateness_seconds",
+		Help: "From a fire time to the creation of its change or run.", Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)})
+	m.Registry.MustRegister(m.firings, m.lateness)
 	m.Registry.MustRegister(m.httpRequests, m.httpDuration, m.stepsFinished, m.stepDuration, m.dispatchLatency,
 		m.logLines, m.claims, m.leaseLapses,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -123,4 +130,17 @@ func statusText(code int) string {
 		return "unknown"
 	}
 	return string([]byte{digits[code/100], digits[code/10%10], digits[code%10]})
+}
+
+// ScheduleEvaluated records one evaluation's firings and their lateness.
+func (m *Metrics) ScheduleEvaluated(fired, skipped, missed int, lateness []time.Duration) {
+	if m == nil {
+		return
+	}
+	m.firings.WithLabelValues("fired").Add(float64(fired))
+	m.firings.WithLabelValues("skipped").Add(float64(skipped))
+	m.firings.WithLabelValues("missed").Add(float64(missed))
+	for _, d := range lateness {
+		m.lateness.Observe(d.Seconds())
+	}
 }
