@@ -99,6 +99,9 @@ func buildDefinition(code string, in WorkflowInput, prev *WorkflowVersion) (*def
 	if carried && d.name == prev.Name && sameDescription(d.description, prev.Description) {
 		// Publishing or re-saving keeps the source as its author wrote it.
 		d.yaml = prev.SourceYAML
+	} else if y, ok := editYAMLHeader(prev, carried, d.name, d.description); ok {
+		// A new name or description is written into the author's source.
+		d.yaml = y
 	} else if !d.fromYAML {
 		y, err := deriveWorkflowYAML(code, d.name, d.description, d.steps)
 		if err != nil {

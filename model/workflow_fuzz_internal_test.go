@@ -102,3 +102,27 @@ func TestWorkflowYAMLTypeErrorsInPlainWords(t *testing.T) {
 		t.Fatalf("a list where text belongs = %v", err)
 	}
 }
+
+// TestRenamingKeepsTheAuthorsYAML: a new name or description is written
+// into the source as its author wrote it, comments and all; the steps are
+// untouched.
+func TestRenamingKeepsTheAuthorsYAML(t *testing.T) {
+	src := "# nightly clean-up, owned by ops\nname: Old\ndescription: first\nsteps:\n  # wait for a human\n  - type: wait\n"
+	d, err := buildDefinition("wf", WorkflowInput{Code: "wf", SourceYAML: &src}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := &WorkflowVersion{Name: d.name, Description: d.description, SourceYAML: d.yaml, Steps: d.steps}
+	name, desc := "New: name", "second"
+	got, err := buildDefinition("wf", WorkflowInput{Code: "wf", Name: &name, Description: &desc, DescriptionSet: true}, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got.yaml, "# nightly clean-up, owned by ops") || !strings.Contains(got.yaml, "# wait for a human") {
+		t.Errorf("the author's comments are gone:\n%s", got.yaml)
+	}
+	again, err := parseWorkflowYAML(got.yaml)
+	if err != nil || *again.Name != name || *again.Description != desc || !sameSteps(got.steps, d.steps) {
+		t.Fatalf("the edited source reads %+v (%v):\n%s", again, err, got.yaml)
+	}
+}

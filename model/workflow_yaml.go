@@ -167,3 +167,50 @@ func deriveWorkflowYAML(code, name string, description *string, steps []Workflow
 	}
 	return "---\n" + string(out), nil
 }
+
+// editYAMLHeader writes name and description into prev's source_yaml in
+// place, so that renaming a workflow keeps its author's comments and layout
+// (ok false when the steps changed too, or the source does not hold the
+// keys to edit: it is then derived anew).
+func editYAMLHeader(prev *WorkflowVersion, carried bool, name string, description *string) (string, bool) {
+	if prev == nil || !carried || prev.SourceYAML == "" {
+		return "", false
+	}
+	f, err := parser.ParseBytes([]byte(prev.SourceYAML), parser.ParseComments)
+	if err != nil || len(f.Docs) != 1 {
+		return "", false
+	}
+	set := func(key string, value any, changed bool) bool {
+		if !changed {
+			return true
+		}
+		p, err := yaml.PathString("$." + key)
+		if err != nil {
+			return false
+		}
+		if _, err := p.FilterFile(f); err != nil {
+			return false // the key is not there to edit
+		}
+		v, err := yaml.Marshal(value)
+		if err != nil {
+			return false
+		}
+		return p.ReplaceWithReader(f, strings.NewReader(string(v))) == nil
+	}
+	src, err := parseWorkflowYAML(prev.SourceYAML)
+	if err != nil {
+		return "", false
+	}
+	nameChanged := src.Name == nil || *src.Name != name
+	descChanged := !sameDescription(src.Description, description)
+	if !set("name", name, nameChanged) || !set("description", description, descChanged) {
+		return "", false
+	}
+	out := f.String()
+	// What was written must read back as what was meant.
+	again, err := parseWorkflowYAML(out)
+	if err != nil || again.Name == nil || *again.Name != name || !sameDescription(again.Description, description) {
+		return "", false
+	}
+	return strings.TrimRight(out, "\n") + "\n", true
+}
