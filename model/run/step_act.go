@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/stewardhq/steward/model"
 
@@ -49,17 +50,7 @@ func (s *Store) ActOnStep(ctx context.Context, actor *model.Actor, stepID, verb,
 			return r.s.Record(r.tx, actor, "audit:steps:"+verb+":denied", stepEventSource(st),
 				model.JSONMap{"change_id": st.ChangeID, "reason": steward.AsError(err).Detail})
 		}
-		by := StepActor{Username: actor.Name(), Message: message, CreatedAt: r.now.UTC().Format("2006-01-02T15:04:05.000000Z")}
-		status := StatusSuccess
-		switch verb {
-		case VerbContinue:
-			st.ContinuedBy = append(st.ContinuedBy, by)
-		case VerbApprove:
-			st.ApprovedBy = append(st.ApprovedBy, by)
-		case VerbReject:
-			st.RejectedBy = append(st.RejectedBy, by)
-			status = StatusRejected
-		}
+		status := recordAct(&st.ApprovedBy, &st.RejectedBy, &st.ContinuedBy, actor, verb, message, r.now)
 		extra := model.JSONMap{}
 		if message != "" {
 			extra["message"] = message
@@ -188,4 +179,21 @@ func (s *Store) FinishedChangeIDs(ctx context.Context, ids []string) ([]string, 
 		}
 	}
 	return out, nil
+}
+
+// recordAct adds who continued, approved or rejected a wait step (of a
+// change or a workflow run) to the list verb names, and returns the status
+// the step ends with.
+func recordAct(approved, rejected, continued *JSONActors, actor *model.Actor, verb, message string, now time.Time) string {
+	by := StepActor{Username: actor.Name(), Message: message, CreatedAt: now.UTC().Format("2006-01-02T15:04:05.000000Z")}
+	switch verb {
+	case VerbApprove:
+		*approved = append(*approved, by)
+	case VerbReject:
+		*rejected = append(*rejected, by)
+		return StatusRejected
+	default:
+		*continued = append(*continued, by)
+	}
+	return StatusSuccess
 }

@@ -42,17 +42,7 @@ func (s *Store) ActOnWorkflowStep(ctx context.Context, actor *model.Actor, stepI
 			return r.s.Record(r.tx, actor, "audit:workflow_steps:"+verb+":denied", workflowStepEventSource(st),
 				model.JSONMap{"workflow_run_id": st.RunID, "reason": steward.AsError(err).Detail})
 		}
-		by := StepActor{Username: actor.Name(), Message: message, CreatedAt: r.now.UTC().Format("2006-01-02T15:04:05.000000Z")}
-		status := StatusSuccess
-		switch verb {
-		case VerbContinue:
-			st.ContinuedBy = append(st.ContinuedBy, by)
-		case VerbApprove:
-			st.ApprovedBy = append(st.ApprovedBy, by)
-		case VerbReject:
-			st.RejectedBy = append(st.RejectedBy, by)
-			status = StatusRejected
-		}
+		status := recordAct(&st.ApprovedBy, &st.RejectedBy, &st.ContinuedBy, actor, verb, message, r.now)
 		st.Status, st.FinishedAt, st.UpdatedAt = status, &r.now, r.now
 		st.LockVersion++
 		r.dirty[st] = true
