@@ -23,7 +23,6 @@ type ctxKey int
 
 const (
 	keyRequestID ctxKey = iota
-	keyActor
 	keyRequestInfo
 	keyMethod // the method the client sent, when headAsGet changed it
 )
@@ -33,10 +32,13 @@ func requestID(ctx context.Context) string {
 	return id
 }
 
-// actorOf is the authenticated caller; authenticate guarantees one under /api.
+// actorOf is the authenticated caller; authenticate guarantees one under
+// /api (model.Anonymous on the paths that need no token).
 func actorOf(r *http.Request) *model.Actor {
-	a, _ := r.Context().Value(keyActor).(*model.Actor)
-	return a
+	if a := model.ActorOf(r.Context()); a != nil {
+		return a
+	}
+	return model.Anonymous
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -344,7 +346,7 @@ func checkAccept(r *http.Request) error {
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (!strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != metricsPath) || publicPath(r.URL.Path) {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(model.WithActor(r.Context(), model.Anonymous)))
 			return
 		}
 		secret := ""
@@ -366,6 +368,6 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if info := infoOf(r); info != nil {
 			info.user = actor.Name()
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyActor, actor)))
+		next.ServeHTTP(w, r.WithContext(model.WithActor(r.Context(), actor)))
 	})
 }

@@ -21,6 +21,7 @@ type Event struct {
 	SourceType *string
 	SourceID   *string
 	SourcePath *string `gorm:"column:source_link"` // the record's path; the API renders it as a link
+	NodeID     *string // the node the record belongs to: who may read the node may read the event
 	Attributes JSONMap
 	CreatedAt  time.Time
 }
@@ -30,6 +31,9 @@ type EventSource struct {
 	Type string // project, environment, asset, step, ...
 	ID   string
 	Path string // the record's path: a node path, /changes/<id>, /steps/<id>
+	// NodeID is the node the record belongs to ("" for users, tokens,
+	// policies: events only /events readers see).
+	NodeID string
 }
 
 // ReservedEventAttributes are set by Steward on every event; stored attributes
@@ -45,6 +49,9 @@ func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONM
 	ev := &Event{ID: NewID(), Type: typ, Username: actor.Name(), System: actor.IsSystem(), Attributes: attrs, CreatedAt: s.Now()}
 	if src != nil {
 		ev.SourceType, ev.SourceID, ev.SourcePath = &src.Type, &src.ID, &src.Path
+		if src.NodeID != "" {
+			ev.NodeID = &src.NodeID
+		}
 	}
 	if ev.Attributes == nil {
 		ev.Attributes = JSONMap{}
@@ -52,9 +59,26 @@ func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONM
 	return ev
 }
 
-// eventsQuery is the event list. Every authenticated caller reads the whole
-// audit trail: Steward has no per-node read rules yet.
-func eventsQuery(db *gorm.DB) *gorm.DB { return db.Model(&Event{}) }
+// EventsPath is the rule path for the events that belong to no node (users,
+// tokens, policies, custom events); an event about a node is readable by
+// whoever may read the node.
+const EventsPath = "/events"
+
+// eventsQuery is the event list the context's actor may read, filtered in SQL.
+func (s *Store) eventsQuery(ctx context.Context, db *gorm.DB) *gorm.DB {
+	db = db.Model(&Event{})
+	nodes, all := s.ReadableNodes(ctx)
+	loose := CanRead(ctx, EventsPath)
+	switch {
+	case all && loose:
+		return db
+	case all:
+		return db.Where("node_id IS NOT NULL")
+	case loose:
+		return db.Where("node_id IS NULL OR node_id IN (?)", nodes)
+	}
+	return db.Where("node_id IN (?)", nodes)
+}
 
 // EventFilters are the attributes an event list may filter and sort by (attribute -> column).
 var EventFilters = map[string]listquery.Field{
@@ -65,7 +89,7 @@ var EventFilters = map[string]listquery.Field{
 
 // EventList is eventsQuery as a list source.
 func (s *Store) EventList() Source[Event] {
-	return NewSource[Event](s, "id", func(db *gorm.DB) *gorm.DB { return eventsQuery(db) })
+	return NewSource[Event](s, "id", func(db *gorm.DB) *gorm.DB { return db }).scoped(s.eventsQuery)
 }
 
 // EventByID loads one event; an id that is not a UUID is simply not found.
@@ -75,7 +99,7 @@ func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
 		return nil, steward.NotFound("event", id)
 	}
 	var ev Event
-	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&ev).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return s.eventsQuery(ctx, db).Where("id = ?", id).Take(&ev).Error })
 	if ModelNotFound(err) {
 		return nil, steward.NotFound("event", id)
 	}

@@ -20,11 +20,31 @@ type Source[T any] struct {
 	store  *Store
 	keyset string
 	scope  func(*gorm.DB) *gorm.DB
+	// filter narrows the rows to what the context's actor may read (nil:
+	// the rows need no narrowing, or their parent was checked).
+	filter func(context.Context, *gorm.DB) *gorm.DB
 }
 
 // NewSource is the rows scope selects from s's database, paged by keyset.
 func NewSource[T any](s *Store, keyset string, scope func(*gorm.DB) *gorm.DB) Source[T] {
 	return Source[T]{store: s, keyset: keyset, scope: scope}
+}
+
+// ByNode filters the rows by their node (column holds its id): a request
+// sees only the rows of nodes its actor may read, decided in SQL.
+func (src Source[T]) ByNode(column string) Source[T] {
+	return src.scoped(func(ctx context.Context, db *gorm.DB) *gorm.DB { return src.store.readable(ctx, db, column) })
+}
+
+func (src Source[T]) scoped(filter func(context.Context, *gorm.DB) *gorm.DB) Source[T] {
+	src.filter = filter
+	return src
+}
+
+// Scoped filters the rows with filter, made with the request's context:
+// for rows that reach their node through another table (Store.Readable).
+func (src Source[T]) Scoped(filter func(ctx context.Context, db *gorm.DB) *gorm.DB) Source[T] {
+	return src.scoped(filter)
 }
 
 // In is the same rows read through view (a snapshot of the store).
@@ -40,7 +60,11 @@ type Page[T any] struct {
 }
 
 func (src Source[T]) db(ctx context.Context) *gorm.DB {
-	return src.scope(src.store.DB.WithContext(ctx))
+	db := src.scope(src.store.DB.WithContext(ctx))
+	if src.filter != nil {
+		db = src.filter(ctx, db)
+	}
+	return db
 }
 
 // Fetch reads the page the list asks for, with one extra row to learn

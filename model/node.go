@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/authz"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
@@ -132,6 +133,9 @@ func validateDescription(d *string) error {
 
 // NodeByPath loads the node at path (without /api). 404 when missing.
 func (s *Store) NodeByPath(ctx context.Context, path string) (*Node, error) {
+	if err := AuthoriseRead(ctx, path, "node", path); err != nil {
+		return nil, err
+	}
 	var n Node
 	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("path = ?", path).Take(&n).Error })
 	if ModelNotFound(err) {
@@ -147,7 +151,7 @@ func (s *Store) NodesByID(ctx context.Context, ids []string) (map[string]*Node, 
 		return out, nil
 	}
 	var nodes []Node
-	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id IN ?", ids).Find(&nodes).Error }); err != nil {
+	if err := s.Read(ctx, func(db *gorm.DB) error { return s.readable(ctx, db.Where("id IN ?", ids), "id").Find(&nodes).Error }); err != nil {
 		return nil, err
 	}
 	for i := range nodes {
@@ -164,7 +168,7 @@ func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string]
 	}
 	var nodes []Node
 	if err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Where("parent_id IN ?", parentIDs).Order("id").Find(&nodes).Error
+		return s.readable(ctx, db.Where("parent_id IN ?", parentIDs), "id").Order("id").Find(&nodes).Error
 	}); err != nil {
 		return nil, err
 	}
@@ -203,7 +207,7 @@ func NodeFilters(kind string) map[string]listquery.Field {
 
 // ChildList is childrenQuery as a list source.
 func (s *Store) ChildList(parent *Node, kind string) Source[Node] {
-	return NewSource[Node](s, "id", func(db *gorm.DB) *gorm.DB { return childrenQuery(db, parent, kind) })
+	return NewSource[Node](s, "id", func(db *gorm.DB) *gorm.DB { return childrenQuery(db, parent, kind) }).ByNode("id")
 }
 
 // NodeInput is what a client may set on a node.
@@ -252,6 +256,9 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 		}
 		n.ProjectID = &projectID
 		n.Path = parent.Path + "/" + Segment(kind) + "/" + in.Code
+	}
+	if err := actor.Authorise(authz.Update, n.Path, "node", n.Path); err != nil {
+		return nil, err
 	}
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		if parent != nil {
@@ -306,12 +313,15 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 
 // EventSource is how events link back to the node.
 func (n *Node) EventSource() *EventSource {
-	return &EventSource{Type: n.Kind, ID: n.ID, Path: n.Path}
+	return &EventSource{Type: n.Kind, ID: n.ID, Path: n.Path, NodeID: n.ID}
 }
 
 // UpdateNode changes name, description (and template fields for assets).
 // The code is the node's identity in every path and cannot change.
 func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeInput, set map[string]bool) (*Node, error) {
+	if err := actor.Authorise(authz.Update, n.Path, "node", n.Path); err != nil {
+		return nil, err
+	}
 	if set["code"] && in.Code != n.Code {
 		return nil, steward.Invalid("code", "immutable", "code cannot be changed; it is part of the %s's path", n.Kind)
 	}
@@ -368,6 +378,9 @@ func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeIn
 // and the scheduled activities of n and of every node below it are
 // disabled (they would only fail: an archived node takes no new changes).
 func (s *Store) ArchiveNode(ctx context.Context, actor *Actor, n *Node) (*Node, error) {
+	if err := actor.Authorise(authz.Delete, n.Path, "node", n.Path); err != nil {
+		return nil, err
+	}
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&Node{}).Where("id = ?", n.ID).Updates(map[string]any{"archived": true, "updated_at": s.Now()}).Error; err != nil {
 			return err

@@ -153,11 +153,23 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Actor, error)
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) > time.Minute {
 		_ = s.DB.WithContext(ctx).Model(&APIToken{}).Where("id = ?", tok.ID).Update("last_used_at", now).Error
 	}
-	a := &Actor{UserID: tok.User.ID, Username: tok.User.Username, Groups: tok.User.GroupNames()}
+	a, err := s.ActorFor(ctx, tok.User)
+	if err != nil {
+		return nil, err
+	}
 	if s.tokens != nil {
 		s.tokens.put(hash, tok.ID, tok.ExpiresAt, a, now)
 	}
 	return a, nil
+}
+
+// ActorFor is user (groups preloaded) as an actor, with the rules of every
+// policy assigned to it or to one of its groups.
+func (s *Store) ActorFor(ctx context.Context, u *User) (*Actor, error) {
+	a := &Actor{UserID: u.ID, Username: u.Username, Groups: u.GroupNames()}
+	var err error
+	a.Rules, err = s.rulesOf(ctx, a)
+	return a, err
 }
 
 // tokensQuery scopes the token list: admins see all, others their own.
@@ -220,8 +232,12 @@ func (s *Store) HasTokens(ctx context.Context) (bool, error) {
 	return n > 0, err
 }
 
-// EnsureAdmin creates the admin user and group when missing.
+// EnsureAdmin creates the admin user and group when missing, and the
+// superuser policy the admin group holds.
 func (s *Store) EnsureAdmin(ctx context.Context) error {
+	if err := s.EnsureSuperuser(ctx); err != nil {
+		return err
+	}
 	_, err := s.UserByName(ctx, "admin")
 	if err == nil {
 		return nil

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// TokenCacheTTL is how long an authenticated token is remembered. Without
+// TokenCacheTTL is how long an authenticated token (with its user, groups
+// and authorisation rules) is remembered. Without
 // it every request costs the token's, user's and groups' queries. A
 // revocation in this process takes effect at once; one made on another
 // replica, an expiry, or a change of the user's groups within this time.
@@ -58,4 +59,12 @@ func (c *tokenCache) forget(tokenID string) {
 			delete(c.entries, h)
 		}
 	}
+}
+
+// clear drops every entry: rules, policies or assignments changed here, and
+// the next request of every token must see them.
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = map[string]tokenEntry{}
 }

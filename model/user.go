@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/authz"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
@@ -80,6 +81,10 @@ type Actor struct {
 	Username string
 	Groups   []string
 	System   bool
+	Rules    []authz.Rule // from the policies assigned to the user or its groups
+	// Delegated marks work Steward does for a user on a decision already
+	// made (a workflow run's steps): recorded as the user, never refused.
+	Delegated bool
 }
 
 // SystemActor is the actor for work Steward does by itself (scheduler, recovery).
@@ -106,13 +111,20 @@ func (a *Actor) InGroup(cn string) bool {
 	return false
 }
 
-// IsAdmin reports whether the actor may administer identities.
-func (a *Actor) IsAdmin() bool { return a != nil && (a.System || a.InGroup(AdminGroup)) }
+// AdminPath is the rule path that governs users, groups, every token and
+// the server's own surfaces (/metrics).
+const AdminPath = "/admin"
+
+// IsAdmin reports whether the actor may administer identities: whether
+// its rules let it update /admin.
+func (a *Actor) IsAdmin() bool { return a.Can(authz.Update, AdminPath) }
 
 // RequireAdmin returns 403 unless the actor is an administrator.
 func (a *Actor) RequireAdmin() error {
-	if !a.IsAdmin() {
-		return steward.Errorf(steward.KindForbidden, "only members of the %q group may do this", AdminGroup)
+	if d := a.Decide(authz.Update, AdminPath); !d.Allowed {
+		e := steward.Errorf(steward.KindForbidden, "this needs update on %s: %s", AdminPath, d.Reason(authz.Update, AdminPath))
+		e.Code = "forbidden"
+		return e
 	}
 	return nil
 }

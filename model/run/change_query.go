@@ -44,7 +44,7 @@ var ChangeFilters = map[string]listquery.Field{
 
 // ChangeList is changesQuery as a list source.
 func (s *Store) ChangeList() model.Source[Change] {
-	return model.NewSource[Change](s.Store, "id", func(db *gorm.DB) *gorm.DB { return changesQuery(db) })
+	return model.NewSource[Change](s.Store, "id", func(db *gorm.DB) *gorm.DB { return changesQuery(db) }).Scoped(s.readableChanges)
 }
 
 // nodeChangesQuery is the list of the changes that run on node itself (a
@@ -82,7 +82,7 @@ var StepFilters = map[string]listquery.Field{
 
 // StepList is stepsQuery as a list source.
 func (s *Store) StepList() model.Source[Step] {
-	return model.NewSource[Step](s.Store, "id", func(db *gorm.DB) *gorm.DB { return stepsQuery(db) })
+	return model.NewSource[Step](s.Store, "id", func(db *gorm.DB) *gorm.DB { return stepsQuery(db) }).Scoped(s.readableSteps)
 }
 
 // Change list columns that come from the change's node and its ancestors,
@@ -127,7 +127,7 @@ func (s *Store) findChange(ctx context.Context, id string, node *model.Node) (*C
 		if node != nil {
 			q = nodeChangesQuery(db, node)
 		}
-		return q.Where("id = ?", id).Take(&c).Error
+		return s.readableChanges(ctx, q).Where("id = ?", id).Take(&c).Error
 	})
 	if model.ModelNotFound(err) {
 		return nil, steward.NotFound("change", id)
@@ -145,7 +145,7 @@ func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
 		return nil, steward.NotFound("step", id)
 	}
 	var st Step
-	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&st).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error { return s.readableSteps(ctx, db.Model(&Step{})).Where("id = ?", id).Take(&st).Error })
 	if model.ModelNotFound(err) {
 		return nil, steward.NotFound("step", id)
 	}
@@ -254,7 +254,7 @@ func (s *Store) ChangesByID(ctx context.Context, ids []string) (map[string]*Chan
 		return out, nil
 	}
 	var rows []Change
-	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id IN ?", ids).Find(&rows).Error }); err != nil {
+	if err := s.Read(ctx, func(db *gorm.DB) error { return s.readableChanges(ctx, db.Model(&Change{})).Where("id IN ?", ids).Find(&rows).Error }); err != nil {
 		return nil, err
 	}
 	for i := range rows {

@@ -85,5 +85,5 @@ func (s *Store) AuthenticateLogStreamTicket(ctx context.Context, changeID, ticke
 		}
 		return nil, err
 	}
-	return &model.Actor{UserID: u.ID, Username: u.Username, Groups: u.GroupNames()}, nil
+	return s.ActorFor(ctx, &u)
 }

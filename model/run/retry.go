@@ -213,7 +213,11 @@ func (s *Store) SetSkipOnRetry(ctx context.Context, actor *model.Actor, stepID s
 		if err := tx.Where("id = ?", stepID).Take(&st).Error; err != nil {
 			return err
 		}
-		return s.Record(tx, actor, "api:steps:update", stepEventSource(&st),
+		var nodeID string
+		if err := tx.Model(&Change{}).Where("id = ?", st.ChangeID).Select("node_id").Scan(&nodeID).Error; err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:steps:update", stepEventSource(&st, nodeID),
 			model.JSONMap{"skip_on_retry": skip, "change_id": st.ChangeID, "action": st.Action})
 	})
 	if err != nil {

@@ -47,7 +47,7 @@ func (s *Store) ActOnStep(ctx context.Context, actor *model.Actor, stepID, verb,
 			// The refusal is committed (as an audit event) and the
 			// step left as it was.
 			denied = err
-			return r.s.Record(r.tx, actor, "audit:steps:"+verb+":denied", stepEventSource(st),
+			return r.s.Record(r.tx, actor, "audit:steps:"+verb+":denied", stepEventSource(st, r.c.NodeID),
 				model.JSONMap{"change_id": st.ChangeID, "reason": steward.AsError(err).Detail})
 		}
 		status := recordAct(&st.ApprovedBy, &st.RejectedBy, &st.ContinuedBy, actor, verb, message, r.now)

@@ -148,11 +148,11 @@ func (r *changeRun) save() error {
 
 // changeEventSource and stepEventSource link events to what they are about.
 func changeEventSource(c *Change) *model.EventSource {
-	return &model.EventSource{Type: "change", ID: c.ID, Path: "/changes/" + c.ID}
+	return &model.EventSource{Type: "change", ID: c.ID, Path: "/changes/" + c.ID, NodeID: c.NodeID}
 }
 
-func stepEventSource(st *Step) *model.EventSource {
-	return &model.EventSource{Type: "step", ID: st.ID, Path: "/steps/" + st.ID}
+func stepEventSource(st *Step, nodeID string) *model.EventSource {
+	return &model.EventSource{Type: "step", ID: st.ID, Path: "/steps/" + st.ID, NodeID: nodeID}
 }
 
 func (r *changeRun) stepEvent(actor *model.Actor, st *Step, verb string, extra model.JSONMap) error {
@@ -163,7 +163,7 @@ func (r *changeRun) stepEvent(actor *model.Actor, st *Step, verb string, extra m
 	for k, v := range extra {
 		attrs[k] = v
 	}
-	return r.s.Record(r.tx, actor, "api:steps:"+verb, stepEventSource(st), attrs)
+	return r.s.Record(r.tx, actor, "api:steps:"+verb, stepEventSource(st, r.c.NodeID), attrs)
 }
 
 func (r *changeRun) changeEvent(actor *model.Actor, verb string, extra model.JSONMap) error {

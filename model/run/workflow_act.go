@@ -39,7 +39,7 @@ func (s *Store) ActOnWorkflowStep(ctx context.Context, actor *model.Actor, stepI
 				return err
 			}
 			denied = err
-			return r.s.Record(r.tx, actor, "audit:workflow_steps:"+verb+":denied", workflowStepEventSource(st),
+			return r.s.Record(r.tx, actor, "audit:workflow_steps:"+verb+":denied", workflowStepEventSource(st, r.run.ProjectID),
 				model.JSONMap{"workflow_run_id": st.RunID, "reason": steward.AsError(err).Detail})
 		}
 		status := recordAct(&st.ApprovedBy, &st.RejectedBy, &st.ContinuedBy, actor, verb, message, r.now)
@@ -50,7 +50,7 @@ func (s *Store) ActOnWorkflowStep(ctx context.Context, actor *model.Actor, stepI
 		if message != "" {
 			attrs["message"] = message
 		}
-		if err := r.s.Record(r.tx, actor, "api:workflow_steps:"+verb, workflowStepEventSource(st), attrs); err != nil {
+		if err := r.s.Record(r.tx, actor, "api:workflow_steps:"+verb, workflowStepEventSource(st, r.run.ProjectID), attrs); err != nil {
 			return err
 		}
 		r.progress()
@@ -176,7 +176,11 @@ func (s *Store) SetWorkflowStepSkipOnRetry(ctx context.Context, actor *model.Act
 		}
 		st.SkipOnRetry, st.UpdatedAt = skip, now
 		st.LockVersion++
-		return s.Record(tx, actor, "api:workflow_steps:update", workflowStepEventSource(st),
+		projectID, err := runProject(tx, st.RunID)
+		if err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:workflow_steps:update", workflowStepEventSource(st, projectID),
 			model.JSONMap{"workflow_run_id": st.RunID, "skip_on_retry": skip})
 	})
 	if err != nil {

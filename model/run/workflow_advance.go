@@ -325,7 +325,7 @@ func (r *wfRun) touch(st *WorkflowRunStep, verb string) {
 	}
 	actor := model.SystemActor
 	r.events = append(r.events, func() error {
-		return r.s.Record(r.tx, actor, "api:workflow_steps:"+verb, workflowStepEventSource(st), model.JSONMap{
+		return r.s.Record(r.tx, actor, "api:workflow_steps:"+verb, workflowStepEventSource(st, r.run.ProjectID), model.JSONMap{
 			"workflow_run_id": st.RunID, "name": st.Name, "status": st.Status})
 	})
 }

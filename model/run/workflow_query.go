@@ -47,7 +47,7 @@ func (s *Store) WorkflowRunList(project *model.Node, wf *model.Workflow) model.S
 			q = q.Where("project_id = ?", project.ID)
 		}
 		return q
-	})
+	}).Scoped(s.readableRuns)
 }
 
 // WorkflowStepList lists workflow steps: of one run when runID is set.
@@ -58,7 +58,7 @@ func (s *Store) WorkflowStepList(runID string) model.Source[WorkflowRunStep] {
 			q = q.Where("run_id = ?", runID)
 		}
 		return q
-	})
+	}).Scoped(s.readableWorkflowSteps)
 }
 
 // GetWorkflowRun loads run id, of workflow wf when wf is set; 404 when
@@ -70,7 +70,7 @@ func (s *Store) GetWorkflowRun(ctx context.Context, id string, wf *model.Workflo
 	}
 	var r WorkflowRun
 	err := s.Read(ctx, func(db *gorm.DB) error {
-		q := db.Where("id = ?", id)
+		q := s.readableRuns(ctx, db.Model(&WorkflowRun{})).Where("id = ?", id)
 		if wf != nil {
 			q = q.Where("workflow_id = ?", wf.ID)
 		}
@@ -89,7 +89,9 @@ func (s *Store) GetWorkflowStep(ctx context.Context, id string) (*WorkflowRunSte
 		return nil, steward.NotFound("workflow_step", id)
 	}
 	var st WorkflowRunStep
-	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&st).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return s.readableWorkflowSteps(ctx, db.Model(&WorkflowRunStep{})).Where("id = ?", id).Take(&st).Error
+	})
 	if model.ModelNotFound(err) {
 		return nil, steward.NotFound("workflow_step", id)
 	}

@@ -221,9 +221,15 @@ func lookupPath(m map[string]any, path string) (any, bool) {
 }
 
 func workflowRunEventSource(r *WorkflowRun) *model.EventSource {
-	return &model.EventSource{Type: "workflow_run", ID: r.ID, Path: "/workflow_runs/" + r.ID}
+	return &model.EventSource{Type: "workflow_run", ID: r.ID, Path: "/workflow_runs/" + r.ID, NodeID: r.ProjectID}
 }
 
-func workflowStepEventSource(st *WorkflowRunStep) *model.EventSource {
-	return &model.EventSource{Type: "workflow_" + st.Kind + "_step", ID: st.ID, Path: "/workflow_steps/" + st.ID}
+func workflowStepEventSource(st *WorkflowRunStep, projectID string) *model.EventSource {
+	return &model.EventSource{Type: "workflow_" + st.Kind + "_step", ID: st.ID, Path: "/workflow_steps/" + st.ID, NodeID: projectID}
+}
+
+// runProject is the project of workflow run id, for events about its steps.
+func runProject(tx *gorm.DB, runID string) (string, error) {
+	var id string
+	return id, tx.Model(&WorkflowRun{}).Where("id = ?", runID).Select("project_id").Scan(&id).Error
 }

@@ -17,7 +17,7 @@ import (
 // error with the reason in its event; the run then moves on as any failure
 // does.
 func (s *Store) startWorkflowStep(ctx context.Context, run *WorkflowRun, st *WorkflowRunStep) error {
-	actor := &model.Actor{Username: run.CreatedBy}
+	actor := &model.Actor{Username: run.CreatedBy, Delegated: true}
 	overrides := mergeOverrides(run.PropertyOverrides, st.PropertyOverrides)
 	var insert func(tx *gorm.DB) (link map[string]any, err error)
 	switch st.Kind {
@@ -74,7 +74,7 @@ func (s *Store) startWorkflowStep(ctx context.Context, run *WorkflowRun, st *Wor
 		if res.RowsAffected == 0 {
 			return errStepTaken
 		}
-		return s.Record(tx, model.SystemActor, "api:workflow_steps:start", workflowStepEventSource(st),
+		return s.Record(tx, model.SystemActor, "api:workflow_steps:start", workflowStepEventSource(st, run.ProjectID),
 			model.JSONMap{"workflow_run_id": st.RunID, "name": st.Name, "status": StatusRunning})
 	})
 	switch {
@@ -99,7 +99,11 @@ func (s *Store) failWorkflowStep(ctx context.Context, st *WorkflowRunStep, reaso
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}
-		return s.Record(tx, model.SystemActor, "api:workflow_steps:error", workflowStepEventSource(st),
+		projectID, err := runProject(tx, st.RunID)
+		if err != nil {
+			return err
+		}
+		return s.Record(tx, model.SystemActor, "api:workflow_steps:error", workflowStepEventSource(st, projectID),
 			model.JSONMap{"workflow_run_id": st.RunID, "name": st.Name, "status": StatusError, "reason": reason})
 	})
 }
