@@ -73,6 +73,7 @@ func (a *API) Handler() http.Handler {
 		a.routeDocs,
 		a.routeInfo,
 		a.routeIdentity,
+		a.routeAuthorisation,
 		a.routeProjects,
 		a.routeEnvironments,
 		a.routeAssets,

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -110,6 +112,9 @@ func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
 // attributes. The type is required (422 on /data/attributes/type); the reserved
 // attributes are Steward's to set (422 when sent).
 func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs JSONMap) (*Event, error) {
+	if err := actor.Authorise(authz.Update, EventsPath, "node", EventsPath); err != nil {
+		return nil, err
+	}
 	if typ == "" {
 		return nil, steward.Invalid("type", "required", "type is required and must not be empty")
 	}

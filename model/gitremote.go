@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -103,6 +105,9 @@ func (s *Store) GetGitRemote(ctx context.Context, project *Node, id string) (*Gi
 // (422), the URL must be a transport Steward allows, and an archived project
 // accepts no new remotes.
 func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node, in GitRemoteInput) (*GitRemote, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/git_remotes", "node", project.Path+"/git_remotes"); err != nil {
+		return nil, err
+	}
 	if err := requireProject(project); err != nil {
 		return nil, err
 	}
@@ -151,6 +156,9 @@ func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node
 // SetGitRemoteArchived archives or unarchives a remote. An archived remote
 // stays readable but no new run can use it.
 func (s *Store) SetGitRemoteArchived(ctx context.Context, actor *Actor, project *Node, g *GitRemote, archived bool) (*GitRemote, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/git_remotes", "node", project.Path+"/git_remotes"); err != nil {
+		return nil, err
+	}
 	typ := "api:git_remotes:unarchive"
 	if archived {
 		typ = "api:git_remotes:archive"
@@ -161,6 +169,9 @@ func (s *Store) SetGitRemoteArchived(ctx context.Context, actor *Actor, project 
 // UpdateGitRemoteCredentials replaces, keeps (nil) or clears ("") each
 // credential. The event names which ones changed, never their values.
 func (s *Store) UpdateGitRemoteCredentials(ctx context.Context, actor *Actor, project *Node, g *GitRemote, in CredentialsInput) (*GitRemote, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/git_remotes", "node", project.Path+"/git_remotes"); err != nil {
+		return nil, err
+	}
 	updates, attrs, err := s.credentialUpdates(g.ID, g.Credentials, in)
 	if err != nil {
 		return nil, err
@@ -195,6 +206,9 @@ func (s *Store) updateGitRemote(ctx context.Context, actor *Actor, project *Node
 // is archived; credentialsRemoved tells the two outcomes apart and the
 // returned remote is the kept row (nil when deleted).
 func (s *Store) DeleteGitRemote(ctx context.Context, actor *Actor, project *Node, g *GitRemote) (kept *GitRemote, err error) {
+	if err := actor.Authorise(authz.Delete, project.Path+"/git_remotes", "node", project.Path+"/git_remotes"); err != nil {
+		return nil, err
+	}
 	err = s.Write(ctx, func(tx *gorm.DB) error {
 		used, err := remoteInUse(tx, g.ID)
 		if err != nil {

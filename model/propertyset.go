@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -74,7 +76,13 @@ func (s *Store) GetPropertySet(ctx context.Context, kind, id string) (*PropertyS
 		out, err = loadPropertySet(db, kind, id)
 		return err
 	})
-	return out, err
+	if err == nil {
+		err = AuthoriseRead(ctx, out.Owner.Path+"/"+kind, kind, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func loadPropertySet(db *gorm.DB, kind, id string) (*PropertySetWithOwner, error) {
@@ -117,6 +125,16 @@ func (s *Store) UpdatePropertySet(ctx context.Context, actor *Actor, kind, id st
 	id, ok := steward.ParseID(id)
 	if !ok || !ValidPropertySetKind(kind) {
 		return nil, steward.NotFound(kind, id)
+	}
+	if !actor.IsSystem() {
+		// Where a set lives never changes, so deciding before the write is safe.
+		set, err := s.GetPropertySet(WithActor(ctx, actor), kind, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := actor.Authorise(authz.Update, set.Owner.Path+"/"+kind, kind, id); err != nil {
+			return nil, err
+		}
 	}
 	var out *PropertySetWithOwner
 	err := s.Write(ctx, func(tx *gorm.DB) error {

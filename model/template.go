@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -142,6 +144,9 @@ func (s *Store) GetTemplate(ctx context.Context, project *Node, code string) (*T
 // CreateTemplate adds a template to project with its credentials sealed.
 // Codes are unique per project; an archived project takes no new templates.
 func (s *Store) CreateTemplate(ctx context.Context, actor *Actor, project *Node, in TemplateInput) (*Template, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/templates", "node", project.Path+"/templates"); err != nil {
+		return nil, err
+	}
 	if project.Kind != KindProject {
 		return nil, steward.NotFound("project", project.Path)
 	}
@@ -189,6 +194,9 @@ func (s *Store) CreateTemplate(ctx context.Context, actor *Actor, project *Node,
 // SetTemplateArchived archives or unarchives t. An archived template keeps
 // its versions and assets but takes no new versions or assignments.
 func (s *Store) SetTemplateArchived(ctx context.Context, actor *Actor, project *Node, t *Template, archived bool) (*Template, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/templates", "node", project.Path+"/templates"); err != nil {
+		return nil, err
+	}
 	typ := "api:templates:unarchive"
 	if archived {
 		typ = "api:templates:archive"
@@ -199,6 +207,9 @@ func (s *Store) SetTemplateArchived(ctx context.Context, actor *Actor, project *
 // UpdateTemplateCredentials replaces, keeps (nil) or clears ("") each
 // credential. The event names which ones changed, never their values.
 func (s *Store) UpdateTemplateCredentials(ctx context.Context, actor *Actor, project *Node, t *Template, in CredentialsInput) (*Template, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/templates", "node", project.Path+"/templates"); err != nil {
+		return nil, err
+	}
 	updates, attrs, err := s.credentialUpdates(t.ID, t.Credentials, in)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -183,6 +185,9 @@ func assignable(tx *gorm.DB, t *Template, v *TemplateVersion, pointer string) er
 // t's project) to version v, all or none: an unknown or archived asset, or a
 // version that is not ready, is a 422 and moves nothing.
 func (s *Store) AssignTemplateVersion(ctx context.Context, actor *Actor, project *Node, t *Template, v *TemplateVersion, paths []string) (*TemplateVersion, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/templates", "node", project.Path+"/templates"); err != nil {
+		return nil, err
+	}
 	const ptr = "asset_paths"
 	if len(paths) == 0 {
 		return nil, steward.Invalid(ptr, "blank", "asset_paths must name at least one asset, e.g. %s/assets/<code>", project.Path)

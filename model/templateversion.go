@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -130,6 +132,9 @@ func versionInUse(tx *gorm.DB, id string) (bool, error) {
 // keeps its commit, so pointing it at another rev is a 422. created tells a
 // new version from an updated one.
 func (s *Store) PutTemplateVersion(ctx context.Context, actor *Actor, project *Node, t *Template, version string, in TemplateVersionInput) (v *TemplateVersion, created bool, err error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/templates", "node", project.Path+"/templates"); err != nil {
+		return nil, false, err
+	}
 	if !versionPattern.MatchString(version) {
 		return nil, false, &steward.Error{Kind: steward.KindInvalid, Code: "invalid_version",
 			Detail: fmt.Sprintf("version %q must start with a letter or digit and contain only letters, digits, '.', '_' and '-' (at most 100)", version)}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -172,6 +174,9 @@ func (s *Store) WorkflowView(ctx context.Context, wf *Workflow) (*WorkflowView, 
 // draft unless Draft is false). The definition is checked as a save checks
 // it (see checkDefinition); the code is unique in the project.
 func (s *Store) CreateWorkflow(ctx context.Context, actor *Actor, project *Node, in WorkflowInput) (*WorkflowView, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/workflows/"+in.Code, "node", project.Path+"/workflows/"+in.Code); err != nil {
+		return nil, err
+	}
 	if project.Kind != KindProject {
 		return nil, steward.NotFound("project", project.Path)
 	}
@@ -248,6 +253,9 @@ func workflowEventAttrs(wf *Workflow, v *WorkflowVersion) JSONMap {
 // publishes the edit as the next version). archived archives or unarchives
 // the workflow; an archived workflow takes no other change.
 func (s *Store) UpdateWorkflow(ctx context.Context, actor *Actor, project *Node, wf *Workflow, in WorkflowInput) (*WorkflowView, error) {
+	if err := actor.Authorise(authz.Update, project.Path+"/workflows/"+wf.Code, "node", project.Path+"/workflows/"+wf.Code); err != nil {
+		return nil, err
+	}
 	content := in.Name != nil || in.DescriptionSet || in.Draft != nil || in.Steps != nil || in.SourceYAML != nil
 	var out *WorkflowView
 	err := s.Write(ctx, func(tx *gorm.DB) error {

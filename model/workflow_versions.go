@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -54,6 +56,9 @@ func versionsThatRan(tx *gorm.DB, versions []WorkflowVersion) (map[string]bool, 
 // DeleteWorkflow deletes wf and its versions when none ever ran, else
 // archives it (archived reports which). Records api:workflows:delete or :archive.
 func (s *Store) DeleteWorkflow(ctx context.Context, actor *Actor, project *Node, wf *Workflow) (archived bool, err error) {
+	if err := actor.Authorise(authz.Delete, project.Path+"/workflows/"+wf.Code, "node", project.Path+"/workflows/"+wf.Code); err != nil {
+		return false, err
+	}
 	err = s.Write(ctx, func(tx *gorm.DB) error {
 		if by, err := nestedBy(tx, project, wf); err != nil || by != "" {
 			if err != nil {
@@ -128,6 +133,9 @@ func nests(steps []WorkflowStep, target string) bool {
 // ran). Refused when no published version would remain: a workflow always
 // keeps something to show and to run.
 func (s *Store) DeleteDraftVersions(ctx context.Context, actor *Actor, project *Node, wf *Workflow) error {
+	if err := actor.Authorise(authz.Delete, project.Path+"/workflows/"+wf.Code, "node", project.Path+"/workflows/"+wf.Code); err != nil {
+		return err
+	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		var versions []WorkflowVersion
 		if err := workflowVersionsQuery(tx, wf).Where("archived = ?", false).Order("version").Find(&versions).Error; err != nil {
@@ -162,6 +170,9 @@ func (s *Store) DeleteDraftVersions(ctx context.Context, actor *Actor, project *
 // DeleteWorkflowVersion deletes version v of wf, or archives it when it
 // ran. The workflow's last unarchived version stays: delete the workflow instead.
 func (s *Store) DeleteWorkflowVersion(ctx context.Context, actor *Actor, project *Node, wf *Workflow, v *WorkflowVersion) error {
+	if err := actor.Authorise(authz.Delete, project.Path+"/workflows/"+wf.Code, "node", project.Path+"/workflows/"+wf.Code); err != nil {
+		return err
+	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		var cur WorkflowVersion
 		if err := tx.Where("id = ?", v.ID).Take(&cur).Error; err != nil {

@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/authz"
 	"gorm.io/gorm"
 )
 
@@ -37,3 +39,29 @@ func (s *Store) readableWorkflowSteps(ctx context.Context, db *gorm.DB) *gorm.DB
 
 // fresh is a statement of its own on the store's database, for subqueries.
 func (s *Store) fresh() *gorm.DB { return s.DB.Session(&gorm.Session{NewDB: true}) }
+
+// authoriseChange decides verb on change c: its action at its node. Run in
+// the operation's transaction, after c is loaded.
+func authoriseChange(tx *gorm.DB, actor *model.Actor, v authz.Verb, c *Change) error {
+	if actor.IsSystem() || actor.Delegated {
+		return nil
+	}
+	var path string
+	if err := tx.Model(&model.Node{}).Where("id = ?", c.NodeID).Select("path").Scan(&path).Error; err != nil {
+		return err
+	}
+	return actor.Authorise(v, path+"/actions/"+c.Action, "change", c.ID)
+}
+
+// authoriseRun decides verb on workflow run r: its workflow in its project.
+func authoriseRun(tx *gorm.DB, actor *model.Actor, v authz.Verb, r *WorkflowRun) error {
+	if actor.IsSystem() || actor.Delegated {
+		return nil
+	}
+	var row struct{ Path, Code string }
+	if err := tx.Table("workflows").Select("nodes.path AS path, workflows.code AS code").
+		Joins("JOIN nodes ON nodes.id = workflows.project_id").Where("workflows.id = ?", r.WorkflowID).Scan(&row).Error; err != nil {
+		return err
+	}
+	return actor.Authorise(v, row.Path+"/workflows/"+row.Code, "workflow_run", r.ID)
+}

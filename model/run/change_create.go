@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
@@ -77,6 +79,9 @@ type PreparedChange struct {
 
 // PrepareChange does everything CreateChange does before writing.
 func (s *Store) PrepareChange(ctx context.Context, actor *model.Actor, node *model.Node, in ChangeInput) (*PreparedChange, error) {
+	if err := actor.Authorise(authz.Execute, node.Path+"/actions/"+in.Action, "node", node.Path+"/actions/"+in.Action); err != nil {
+		return nil, err
+	}
 	if err := validateChangeInput(in); err != nil {
 		return nil, err
 	}

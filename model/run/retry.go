@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
@@ -36,6 +38,9 @@ func (s *Store) RetryChange(ctx context.Context, actor *model.Actor, id string) 
 			if model.ModelNotFound(model.TranslateError(err)) {
 				return steward.NotFound("change", id)
 			}
+			return err
+		}
+		if err := authoriseChange(tx, actor, authz.Execute, &orig); err != nil {
 			return err
 		}
 		if !Retryable(orig.Status) {
@@ -198,6 +203,13 @@ func (s *Store) SetSkipOnRetry(ctx context.Context, actor *model.Actor, stepID s
 			if model.ModelNotFound(model.TranslateError(err)) {
 				return steward.NotFound("step", stepID)
 			}
+			return err
+		}
+		var c Change
+		if err := tx.Where("id = ?", st.ChangeID).Take(&c).Error; err != nil {
+			return err
+		}
+		if err := authoriseChange(tx, actor, authz.Execute, &c); err != nil {
 			return err
 		}
 		if skip && st.RequiresApprovalFrom != nil {

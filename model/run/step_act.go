@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
@@ -40,7 +42,11 @@ func (s *Store) ActOnStep(ctx context.Context, actor *model.Actor, stepID, verb,
 	var out Step
 	_, err := s.moveChangeOfStep(ctx, stepID, func(r *changeRun) error {
 		st := r.byID[stepID]
-		if err := canAct(r.c, st, actor, verb); err != nil {
+		err := authoriseChange(r.tx, actor, authz.Execute, r.c)
+		if err == nil {
+			err = canAct(r.c, st, actor, verb)
+		}
+		if err != nil {
 			if steward.ErrorKind(err) != steward.KindForbidden {
 				return err
 			}
@@ -111,6 +117,9 @@ func canAct(c *Change, st *Step, actor *model.Actor, verb string) error {
 // is a 422.
 func (s *Store) CancelChange(ctx context.Context, actor *model.Actor, changeID string) (*Change, error) {
 	r, err := s.moveChange(ctx, changeID, func(r *changeRun) error {
+		if err := authoriseChange(r.tx, actor, authz.Execute, r.c); err != nil {
+			return err
+		}
 		if Terminal(r.c.Status) {
 			return &steward.Error{Kind: steward.KindInvalid, Code: "change_finished", Meta: map[string]any{"status": r.c.Status},
 				Detail: fmt.Sprintf("change %s has already finished (%s) and cannot be cancelled", r.c.ID, r.c.Status)}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -34,7 +36,11 @@ func (s *Store) ActOnWorkflowStep(ctx context.Context, actor *model.Actor, stepI
 	var starts []*WorkflowRunStep
 	err = s.moveWorkflowRun(ctx, st.RunID, func(r *wfRun) error {
 		st := r.byID[st.ID]
-		if err := canActOnWorkflowStep(r.run, st, actor, verb); err != nil {
+		err := authoriseRun(r.tx, actor, authz.Execute, r.run)
+		if err == nil {
+			err = canActOnWorkflowStep(r.run, st, actor, verb)
+		}
+		if err != nil {
 			if steward.ErrorKind(err) != steward.KindForbidden {
 				return err
 			}
@@ -119,6 +125,9 @@ func (s *Store) CancelWorkflowRun(ctx context.Context, actor *model.Actor, id st
 	var changes, children []string
 	var run WorkflowRun
 	err := s.moveWorkflowRun(ctx, id, func(r *wfRun) error {
+		if err := authoriseRun(r.tx, actor, authz.Execute, r.run); err != nil {
+			return err
+		}
 		if Terminal(r.run.Status) {
 			return &steward.Error{Kind: steward.KindInvalid, Code: "run_finished", Meta: map[string]any{"status": r.run.Status},
 				Detail: fmt.Sprintf("workflow run %s has finished (%s) and cannot be cancelled", r.run.ID, r.run.Status)}
@@ -169,6 +178,13 @@ func (s *Store) SetWorkflowStepSkipOnRetry(ctx context.Context, actor *model.Act
 		return nil, approvalNotSkippable(st.ID)
 	}
 	err = s.Write(ctx, func(tx *gorm.DB) error {
+		var run WorkflowRun
+		if err := tx.Where("id = ?", st.RunID).Take(&run).Error; err != nil {
+			return err
+		}
+		if err := authoriseRun(tx, actor, authz.Execute, &run); err != nil {
+			return err
+		}
 		now := s.Now()
 		if err := tx.Model(&WorkflowRunStep{}).Where("id = ?", st.ID).Updates(map[string]any{
 			"skip_on_retry": skip, "updated_at": now, "lock_version": gorm.Expr("lock_version + 1")}).Error; err != nil {

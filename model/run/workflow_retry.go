@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -28,6 +30,9 @@ func (s *Store) RetryWorkflowRun(ctx context.Context, actor *model.Actor, id str
 	}
 	var retried *WorkflowRun
 	err = s.Write(ctx, func(tx *gorm.DB) error {
+		if err := authoriseRun(tx, actor, authz.Execute, orig); err != nil {
+			return err
+		}
 		var project model.Node
 		var wf model.Workflow
 		var v model.WorkflowVersion

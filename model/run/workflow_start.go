@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -25,6 +27,9 @@ type WorkflowRunInput struct {
 // project: the run and its whole step tree are written in one transaction,
 // the version becomes immutable (Ran), and the engine is woken to advance it.
 func (s *Store) CreateWorkflowRun(ctx context.Context, actor *model.Actor, project *model.Node, wf *model.Workflow, v *model.WorkflowVersion, in WorkflowRunInput) (*WorkflowRun, []WorkflowRunStep, error) {
+	if err := actor.Authorise(authz.Execute, project.Path+"/workflows/"+wf.Code, "node", project.Path+"/workflows/"+wf.Code); err != nil {
+		return nil, nil, err
+	}
 	var (
 		run   *WorkflowRun
 		steps []WorkflowRunStep

@@ -111,7 +111,11 @@ func (a *Activity) Cron() (*Cron, error) { return ParseCron(a.CronSchedule, a.Ti
 
 // EventSource is how events link back to the activity.
 func (a *Activity) EventSource() *model.EventSource {
-	return &model.EventSource{Type: "scheduled_activity", ID: a.ID, Path: "/scheduled_activities/" + a.ID}
+	src := &model.EventSource{Type: "scheduled_activity", ID: a.ID, Path: "/scheduled_activities/" + a.ID}
+	if a.NodeID != nil {
+		src.NodeID = *a.NodeID
+	}
+	return src
 }
 
 // MisfireDeadline is how far back misfire "all" catches up.
@@ -179,7 +183,7 @@ var apiKinds = []string{KindChange, KindWorkflow}
 func (s *Store) ActivityList() model.Source[Activity] {
 	return model.NewSource[Activity](s.Store.Store, "id", func(db *gorm.DB) *gorm.DB {
 		return db.Model(&Activity{}).Where("kind IN ?", apiKinds)
-	})
+	}).ByNode("scheduled_activities.node_id")
 }
 
 // NodeActivityList is the activities of node itself.

@@ -10,6 +10,7 @@ import (
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/pkg/authz"
 )
 
 // Input is what a client sends to create a scheduled activity. A
@@ -70,6 +71,9 @@ func validateMisfire(m *string, deadline *int) error {
 // archived node are 422s), computes next_run_at and stores the activity with
 // its event in one transaction.
 func (s *Store) Create(ctx context.Context, actor *model.Actor, node *model.Node, in Input) (*Activity, error) {
+	if err := actor.Authorise(authz.Update, node.Path+"/scheduled_activities", "node", node.Path); err != nil {
+		return nil, err
+	}
 	tz := "UTC"
 	if in.Timezone != nil && *in.Timezone != "" {
 		tz = *in.Timezone
@@ -173,7 +177,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Activity, error) {
 		return nil, steward.NotFound("scheduled activity", id)
 	}
 	err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Where("id = ? AND kind IN ?", pid, apiKinds).Take(&a).Error
+		return s.Readable(ctx, db.Model(&Activity{}), "scheduled_activities.node_id").Where("id = ? AND kind IN ?", pid, apiKinds).Take(&a).Error
 	})
 	if model.ModelNotFound(err) {
 		return nil, steward.NotFound("scheduled activity", id)
@@ -189,6 +193,9 @@ func (s *Store) Get(ctx context.Context, id string) (*Activity, error) {
 func (s *Store) Modify(ctx context.Context, actor *model.Actor, id string, in Update) (*Activity, error) {
 	a, err := s.Get(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorise(ctx, actor, authz.Update, a); err != nil {
 		return nil, err
 	}
 	if err := validateMisfire(in.Misfire, nil); err != nil {
@@ -263,6 +270,9 @@ func (s *Store) Delete(ctx context.Context, actor *model.Actor, id string) error
 	if err != nil {
 		return err
 	}
+	if err := s.authorise(ctx, actor, authz.Delete, a); err != nil {
+		return err
+	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("activity_id = ?", a.ID).Delete(&Firing{}).Error; err != nil {
 			return err
@@ -272,6 +282,20 @@ func (s *Store) Delete(ctx context.Context, actor *model.Actor, id string) error
 		}
 		return s.Record(tx, actor, "api:scheduled_activities:delete", a.EventSource(), nil)
 	})
+}
+
+// authorise decides verb on a's node's scheduled_activities.
+func (s *Store) authorise(ctx context.Context, actor *model.Actor, v authz.Verb, a *Activity) error {
+	if a.NodeID == nil {
+		return actor.RequireAdmin()
+	}
+	var path string
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&model.Node{}).Where("id = ?", *a.NodeID).Select("path").Scan(&path).Error
+	}); err != nil {
+		return err
+	}
+	return actor.Authorise(v, path+"/scheduled_activities", "scheduled activity", a.ID)
 }
 
 // Target resolves where a new activity runs from the codes a client may
