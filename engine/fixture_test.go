@@ -151,7 +151,7 @@ func (f *fixture) user(name string, groups ...string) *model.Actor {
 	if _, err := f.store.CreateUser(f.ctx, f.admin, name, groups); err != nil {
 		f.t.Fatal(err)
 	}
-	return &model.Actor{Username: name, Groups: groups}
+	return &model.Actor{Username: name, Groups: groups, Rules: testutil.Everywhere}
 }
 
 // readFile reads a file a step wrote, failing the test when it cannot.

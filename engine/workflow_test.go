@@ -191,9 +191,9 @@ func TestWorkflowApprovals(t *testing.T) {
 	f := newWorkflowFixture(t)
 	ops := "ops"
 	wf, v := f.workflow(nil, "gated", wait("Approval", &ops), change("release", f.web1.Path, "ok"))
-	alice := &model.Actor{Username: "alice", Groups: []string{"ops"}}
-	bob := &model.Actor{Username: "bob", Groups: []string{"ops"}}
-	mallory := &model.Actor{Username: "mallory", Groups: []string{"dev"}}
+	alice := &model.Actor{Username: "alice", Groups: []string{"ops"}, Rules: testutil.Everywhere}
+	bob := &model.Actor{Username: "bob", Groups: []string{"ops"}, Rules: testutil.Everywhere}
+	mallory := &model.Actor{Username: "mallory", Groups: []string{"dev"}, Rules: testutil.Everywhere}
 
 	r := f.start(wf, v, alice, nil)
 	st := testutil.WaitWorkflowStep(t, f.store, r.ID, "Approval", run.StatusWaiting)
@@ -223,7 +223,7 @@ func TestWorkflowApprovals(t *testing.T) {
 	}
 	r3 := f.start(wfNamed, vNamed, alice, nil)
 	st3 := testutil.WaitWorkflowStep(t, f.store, r3.ID, "Approval", run.StatusWaiting)
-	if _, err := f.store.ActOnWorkflowStep(f.ctx, &model.Actor{Username: "dave"}, st3.ID, run.VerbApprove, ""); err != nil {
+	if _, err := f.store.ActOnWorkflowStep(f.ctx, &model.Actor{Username: "dave", Rules: testutil.Everywhere}, st3.ID, run.VerbApprove, ""); err != nil {
 		t.Fatalf("a named user could not approve: %v", err)
 	}
 	f.finished(r3, run.StatusSuccess)

@@ -47,6 +47,7 @@ func coreUserToken(t *testing.T, s *testutil.Server, name string) string {
 	if _, err := s.Store.CreateUser(ctx, model.SystemActor, name, nil); err != nil {
 		t.Fatalf("create user: %v", err)
 	}
+	testutil.Grant(t, s.Store.Store, name, model.RuleAttributes{Path: "/", Readable: true})
 	secret := "stw_core-" + name + "-token-0123456789"
 	if _, _, err := s.Store.CreateToken(ctx, model.SystemActor, name, "test", 0, secret); err != nil {
 		t.Fatalf("create token: %v", err)

@@ -22,6 +22,7 @@ func TestChangeRunsOverHTTP(t *testing.T) {
 	if _, err := s.Store.CreateUser(ctx, model.SystemActor, "olivia", []string{"ops"}); err != nil {
 		t.Fatal(err)
 	}
+	testutil.Grant(t, s.Store.Store, "olivia", model.RuleAttributes{Path: "/", Readable: true, Executable: true})
 	const opsToken = "stw_chg-olivia-token-0123456789"
 	if _, _, err := s.Store.CreateToken(ctx, model.SystemActor, "olivia", "test", 0, opsToken); err != nil {
 		t.Fatal(err)

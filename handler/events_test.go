@@ -185,6 +185,7 @@ func TestEventCustom(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewServer(t)
 	bob := identUser(t, s, "bob")
+	testutil.Grant(t, s.Store.Store, "bob", model.RuleAttributes{Path: "/events", Readable: true, Updatable: true})
 	doc := testutil.Attrs("event", map[string]any{
 		"type": "deploy approved", "any_key": "with a value", "count": 3, "ok": true,
 		"nested": map[string]any{"key": "nested value"},

@@ -58,6 +58,7 @@ func wfrServer(t *testing.T) *testutil.Server {
 	if _, err := s.Store.CreateUser(ctx, model.SystemActor, "olivia", []string{"ops"}); err != nil {
 		t.Fatal(err)
 	}
+	testutil.Grant(t, s.Store.Store, "olivia", model.RuleAttributes{Path: "/", Readable: true, Executable: true})
 	if _, _, err := s.Store.CreateToken(ctx, model.SystemActor, "olivia", "test", 0, wfrOpsToken); err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 )
 
 var (
-	idemAlice = &model.Actor{UserID: model.NewID(), Username: "alice"}
-	idemBob   = &model.Actor{UserID: model.NewID(), Username: "bob"}
+	idemAlice = &model.Actor{UserID: model.NewID(), Username: "alice", Rules: testutil.Everywhere}
+	idemBob   = &model.Actor{UserID: model.NewID(), Username: "bob", Rules: testutil.Everywhere}
 )
 
 func idemSetup(t *testing.T) (*model.Store, *testutil.Clock) {

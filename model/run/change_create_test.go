@@ -118,7 +118,7 @@ func (f *chgFixture) steps(t *testing.T, c *run.Change) []run.Step {
 	return steps[c.ID]
 }
 
-var chgActor = &model.Actor{Username: "alice", Groups: []string{"dev"}}
+var chgActor = &model.Actor{Username: "alice", Groups: []string{"dev"}, Rules: testutil.Everywhere}
 
 func TestCreateChangeStoresCommitAndInput(t *testing.T) {
 	f := chgSetup(t)

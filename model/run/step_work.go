@@ -60,7 +60,7 @@ func (s *Store) ClaimStep(ctx context.Context, owner string, lease time.Duration
 		if err := tx.Where("id = ?", st.ChangeID).Take(&c).Error; err != nil {
 			return err
 		}
-		r := &changeRun{s: s, tx: tx}
+		r := &changeRun{s: s, tx: tx, c: &c}
 		return r.stepEvent(model.SystemActor, &st, "start", model.JSONMap{"worker": owner})
 	})
 	if err != nil || !found {

@@ -56,7 +56,7 @@ func (f *schedFixture) input(cron string) schedule.Input {
 
 func (f *schedFixture) create(t *testing.T, in schedule.Input) *schedule.Activity {
 	t.Helper()
-	a, err := f.store.Create(f.ctx, &model.Actor{Username: "alice"}, f.env, in)
+	a, err := f.store.Create(f.ctx, &model.Actor{Username: "alice", Rules: testutil.Everywhere}, f.env, in)
 	if err != nil {
 		t.Fatalf("create activity: %v", err)
 	}

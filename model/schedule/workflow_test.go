@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/testutil"
+
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/model/schedule"
@@ -21,7 +23,7 @@ func TestScheduledWorkflowFires(t *testing.T) {
 		Draft: &draft, Steps: json.RawMessage(`[{"type":"wait"}]`)}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := f.store.Create(f.ctx, &model.Actor{Username: "alice"}, f.proj, schedule.Input{WorkflowCode: str("nightly"),
+	a, err := f.store.Create(f.ctx, &model.Actor{Username: "alice", Rules: testutil.Everywhere}, f.proj, schedule.Input{WorkflowCode: str("nightly"),
 		CronSchedule: "*/1 * * * *", Repeat: true, Metadata: model.JSONMap{"why": "nightly"}})
 	if err != nil {
 		t.Fatal(err)
