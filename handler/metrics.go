@@ -3,6 +3,8 @@ package handler
 import (
 	"net/http"
 
+	"github.com/stewardhq/steward/model"
+
 	steward "github.com/stewardhq/steward"
 )
 
@@ -15,6 +17,9 @@ const metricsPath = "/metrics"
 func (a *API) metrics(w http.ResponseWriter, r *http.Request) error {
 	if a.Metrics == nil {
 		return steward.Errorf(steward.KindNotFound, "metrics are not collected by this server")
+	}
+	if err := actorOf(r).RequireRead(model.AdminPath); err != nil {
+		return err
 	}
 	a.Metrics.Handler().ServeHTTP(w, r)
 	return nil

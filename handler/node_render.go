@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/authz"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
@@ -47,20 +48,22 @@ type nodeMeta struct {
 	ChildNodeTypes    []string                   `json:"child_node_types"`
 	CanHaveWorkflows  bool                       `json:"can_have_workflows"`
 	Authorisations    map[string]map[string]bool `json:"authorisations"`
+	verbs             map[string][]authz.Verb    // what Authorisations asks about
 }
 
-// Steward has no licence tiers and, for now, no per-node authorisation rules:
-// every authenticated user may read and update everything, and meta says so.
+// Steward has no licence tiers: every kind's meta is fixed but for
+// authorisations, which say what the reader's rules let them do at the node
+// (its sub-resources, each at the node's path + "/" + its name).
 var (
-	readUpdate  = map[string]bool{"read": true, "update": true}
-	readExecute = map[string]bool{"read": true, "execute": true}
-	selfUpdate  = map[string]bool{"update": true}
+	readUpdate  = []authz.Verb{authz.Read, authz.Update}
+	readExecute = []authz.Verb{authz.Read, authz.Execute}
+	selfUpdate  = []authz.Verb{authz.Update}
 
 	nodeMetaByKind = map[string]*nodeMeta{
 		model.KindProject: {
 			CanHaveChanges: true, CanHaveChildren: true, CanHaveProperties: true, CanHaveSettings: true,
 			CanHaveTemplates: true, CanHaveWorkflows: true, ChildNodeTypes: model.ChildKinds(model.KindProject),
-			Authorisations: map[string]map[string]bool{
+			verbs: map[string][]authz.Verb{
 				"properties": readUpdate, "settings": readUpdate, "scheduled_activities": readUpdate,
 				"git_remotes": readUpdate, "templates": readUpdate, "workflows": readUpdate,
 				"changes": readExecute, "workflow_runs": readExecute, "environments": readUpdate,
@@ -70,7 +73,7 @@ var (
 		model.KindEnvironment: {
 			CanHaveChanges: true, CanHaveChildren: true, CanHaveProperties: true, CanHaveSettings: true,
 			ChildNodeTypes: model.ChildKinds(model.KindEnvironment),
-			Authorisations: map[string]map[string]bool{
+			verbs: map[string][]authz.Verb{
 				"properties": readUpdate, "settings": readUpdate, "scheduled_activities": readUpdate,
 				"changes": readExecute, "assets": readUpdate, "self": selfUpdate,
 			},
@@ -78,7 +81,7 @@ var (
 		model.KindAsset: {
 			CanHaveChanges: true, CanHaveProperties: true, CanHaveSettings: true,
 			ChildNodeTypes: model.ChildKinds(model.KindAsset),
-			Authorisations: map[string]map[string]bool{
+			verbs: map[string][]authz.Verb{
 				"properties": readUpdate, "settings": readUpdate, "scheduled_activities": readUpdate,
 				"changes": readExecute, "self": selfUpdate,
 			},
@@ -163,7 +166,7 @@ func nodeResource(n *model.Node, rel *model.NodeView) *jsonapi.Resource {
 		attrs = &assetAttributes{Code: n.Code, Name: n.Name, Description: n.Description, Archived: n.Archived, Actions: actions,
 			MintmodelValid: hasMintModel(rel.Templates[n.ID])}
 	}
-	return &jsonapi.Resource{Type: n.Kind, ID: n.ID, Attributes: attrs, Relationships: rels, Links: links, Meta: nodeMetaByKind[n.Kind]}
+	return &jsonapi.Resource{Type: n.Kind, ID: n.ID, Attributes: attrs, Relationships: rels, Links: links, Meta: nodeMetaFor(n, rel.Actor)}
 }
 
 // hasMintModel reports whether the asset's template version was resolved with
@@ -183,4 +186,12 @@ func parentIDs(n *model.Node) []jsonapi.Identifier {
 	default:
 		return []jsonapi.Identifier{{Type: model.KindProject, ID: *n.ProjectID}, {Type: model.KindEnvironment, ID: *n.ParentID}}
 	}
+}
+
+// nodeMetaFor is n's meta for reader (nil: Steward itself, who may do
+// everything).
+func nodeMetaFor(n *model.Node, reader *model.Actor) *nodeMeta {
+	m := *nodeMetaByKind[n.Kind]
+	m.Authorisations = reader.Permissions(n, m.verbs)
+	return &m
 }

@@ -9,6 +9,7 @@ import (
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/authz"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 )
 
@@ -134,7 +135,7 @@ func (a *API) listNodes(kind string) handlerFunc {
 			if doc.Meta == nil {
 				doc.Meta = map[string]any{}
 			}
-			doc.Meta["authorisations"] = selfUpdate
+			doc.Meta["authorisations"] = map[string]bool{"update": actorOf(r).Can(authz.Update, "/projects")}
 		}
 		jsonapi.Render(w, http.StatusOK, doc, q)
 		return nil

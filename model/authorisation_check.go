@@ -148,3 +148,14 @@ func (a *Actor) Permissions(n *Node, subs map[string][]authz.Verb) map[string]ma
 	}
 	return out
 }
+
+// RequireRead is a 403 unless the actor may read path: for top-level paths
+// (/admin, /events), whose existence is no secret.
+func (a *Actor) RequireRead(path string) error {
+	if d := a.Decide(authz.Read, path); !d.Allowed {
+		e := steward.Errorf(steward.KindForbidden, "%s", d.Reason(authz.Read, path))
+		e.Code = "forbidden"
+		return e
+	}
+	return nil
+}

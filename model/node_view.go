@@ -10,6 +10,7 @@ type NodeView struct {
 	Bookmarks        map[string][]string   // node id -> bookmark ids
 	Templates        map[string]VersionRef // asset id -> its template version
 	MintModelHistory map[string][]string   // asset id -> its MintModel history ids
+	Actor            *Actor                // who reads: what meta.authorisations shows
 }
 
 // ViewNodes reads the view of nodes.
@@ -18,7 +19,7 @@ func (s *Store) ViewNodes(ctx context.Context, nodes []*Node) (*NodeView, error)
 	for i, n := range nodes {
 		ids[i] = n.ID
 	}
-	v := &NodeView{}
+	v := &NodeView{Actor: ActorOf(ctx)}
 	err := s.Snapshot(ctx, func(s *Store) (err error) {
 		if v.Children, err = s.ChildrenOf(ctx, ids); err != nil {
 			return err
