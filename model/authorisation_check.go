@@ -149,13 +149,17 @@ func (a *Actor) Permissions(n *Node, subs map[string][]authz.Verb) map[string]ma
 	return out
 }
 
-// RequireRead is a 403 unless the actor may read path: for top-level paths
-// (/admin, /events), whose existence is no secret.
-func (a *Actor) RequireRead(path string) error {
-	if d := a.Decide(authz.Read, path); !d.Allowed {
-		e := steward.Errorf(steward.KindForbidden, "%s", d.Reason(authz.Read, path))
+// Require is a 403 unless the actor may do verb at path: for what is no
+// secret (top-level paths such as /admin and /events, a new record under a
+// parent the caller may read).
+func (a *Actor) Require(v authz.Verb, path string) error {
+	if d := a.Decide(v, path); !d.Allowed {
+		e := steward.Errorf(steward.KindForbidden, "%s", d.Reason(v, path))
 		e.Code = "forbidden"
 		return e
 	}
 	return nil
 }
+
+// RequireRead is Require for reading.
+func (a *Actor) RequireRead(path string) error { return a.Require(authz.Read, path) }

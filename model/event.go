@@ -112,7 +112,7 @@ func (s *Store) EventByID(ctx context.Context, id string) (*Event, error) {
 // attributes. The type is required (422 on /data/attributes/type); the reserved
 // attributes are Steward's to set (422 when sent).
 func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs JSONMap) (*Event, error) {
-	if err := actor.Authorise(authz.Update, EventsPath, "node", EventsPath); err != nil {
+	if err := actor.Require(authz.Update, EventsPath); err != nil {
 		return nil, err
 	}
 	if typ == "" {

@@ -50,7 +50,7 @@ var GitRemoteFilters = map[string]listquery.Field{
 
 // GitRemoteList is gitRemotesQuery as a list source.
 func (s *Store) GitRemoteList(project *Node) Source[GitRemote] {
-	return NewSource[GitRemote](s, "id", func(db *gorm.DB) *gorm.DB { return gitRemotesQuery(db, project) })
+	return NewSource[GitRemote](s, "id", func(db *gorm.DB) *gorm.DB { return gitRemotesQuery(db, project) }).Guarded(project.Path + "/git_remotes")
 }
 
 // eventAttrs describe a remote in the audit trail: never a credential, and
@@ -89,6 +89,9 @@ func (s *Store) GetGitRemote(ctx context.Context, project *Node, id string) (*Gi
 	if err := requireProject(project); err != nil {
 		return nil, err
 	}
+	if err := AuthoriseRead(ctx, project.Path+"/git_remotes", "git remote", id); err != nil {
+		return nil, err
+	}
 	id, ok := steward.ParseID(id)
 	if !ok {
 		return nil, steward.NotFound("git remote", id)
@@ -105,7 +108,7 @@ func (s *Store) GetGitRemote(ctx context.Context, project *Node, id string) (*Gi
 // (422), the URL must be a transport Steward allows, and an archived project
 // accepts no new remotes.
 func (s *Store) CreateGitRemote(ctx context.Context, actor *Actor, project *Node, in GitRemoteInput) (*GitRemote, error) {
-	if err := actor.Authorise(authz.Update, project.Path+"/git_remotes", "node", project.Path+"/git_remotes"); err != nil {
+	if err := actor.Require(authz.Update, project.Path+"/git_remotes"); err != nil {
 		return nil, err
 	}
 	if err := requireProject(project); err != nil {

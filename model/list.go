@@ -41,6 +41,17 @@ func (src Source[T]) scoped(filter func(context.Context, *gorm.DB) *gorm.DB) Sou
 	return src
 }
 
+// Guarded is the rows only for a reader who may read path (a node's
+// sub-path such as /projects/p/git_remotes); anyone else sees none.
+func (src Source[T]) Guarded(path string) Source[T] {
+	return src.scoped(func(ctx context.Context, db *gorm.DB) *gorm.DB {
+		if !CanRead(ctx, path) {
+			return db.Where("1 = 0")
+		}
+		return db
+	})
+}
+
 // Scoped filters the rows with filter, made with the request's context:
 // for rows that reach their node through another table (Store.Readable).
 func (src Source[T]) Scoped(filter func(ctx context.Context, db *gorm.DB) *gorm.DB) Source[T] {

@@ -257,7 +257,7 @@ func (s *Store) CreateNode(ctx context.Context, actor *Actor, parent *Node, kind
 		n.ProjectID = &projectID
 		n.Path = parent.Path + "/" + Segment(kind) + "/" + in.Code
 	}
-	if err := actor.Authorise(authz.Update, n.Path, "node", n.Path); err != nil {
+	if err := actor.Require(authz.Update, n.Path); err != nil {
 		return nil, err
 	}
 	err := s.Write(ctx, func(tx *gorm.DB) error {

@@ -106,7 +106,7 @@ var TemplateFilters = map[string]listquery.Field{
 
 // TemplateList is templatesQuery as a list source.
 func (s *Store) TemplateList(project *Node) Source[Template] {
-	return NewSource[Template](s, "id", func(db *gorm.DB) *gorm.DB { return templatesQuery(db, project) })
+	return NewSource[Template](s, "id", func(db *gorm.DB) *gorm.DB { return templatesQuery(db, project) }).Guarded(project.Path + "/templates")
 }
 
 // TemplateVersionIDs lists each template's version ids, keyed by template id.
@@ -127,7 +127,7 @@ func (s *Store) TemplateVersionIDs(ctx context.Context, templateIDs []string) (m
 
 // GetTemplate loads the project's template by code; 404 when missing.
 func (s *Store) GetTemplate(ctx context.Context, project *Node, code string) (*Template, error) {
-	if project.Kind != KindProject || ValidateCode(code) != nil {
+	if project.Kind != KindProject || ValidateCode(code) != nil || !CanRead(ctx, project.Path+"/templates") {
 		return nil, steward.NotFound("template", code)
 	}
 	var t Template
