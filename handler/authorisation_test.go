@@ -75,7 +75,13 @@ func TestRulesDecideOverHTTP(t *testing.T) {
 		t.Errorf("dana lists %d assets in dev, want none", n)
 	}
 	// A rule change takes effect on the next request.
-	s.Patch(t, "/api/projects/opc", testutil.Attrs("project", map[string]any{"name": "OpsChain"})).Expect(t, http.StatusOK)
+	var ruleID string
+	if err := s.Store.DB.Table("authorisation_rules").Where("path = ?", "/projects/opc/environments/old").Select("id").Scan(&ruleID).Error; err != nil {
+		t.Fatal(err)
+	}
+	s.Patch(t, "/api/authorisation_rules/"+ruleID, testutil.Attrs("authorisation_rule", map[string]any{
+		"path": "/projects/opc/environments/old", "readable": false, "updatable": false, "executable": false, "name": "no old"})).Expect(t, http.StatusOK)
+	s.Do(t, testutil.Request{Method: "GET", Path: "/api/projects/opc/environments/old", Token: dana}).Expect(t, 404)
 	admin := s.Get(t, "/api/projects/opc").Expect(t, 200).Data(t)
 	if m := admin["meta"].(map[string]any)["authorisations"].(map[string]any)["self"].(map[string]any); m["update"] != true {
 		t.Errorf("admin's meta.authorisations.self = %v", m)
@@ -168,4 +174,89 @@ func TestListOfTenThousandNodesShowsTheTenReadable(t *testing.T) {
 	if n := len(s.Do(t, testutil.Request{Method: "GET", Path: "/api/projects?limit=5", Token: erin}).Expect(t, 200).List(t)); n != 5 {
 		t.Errorf("limit 5 gave %d", n)
 	}
+}
+
+// TestAuthorisationEndpoints: the admin manages rules, policies and
+// assignments; bad input is refused with its pointer and changes nothing.
+func TestAuthorisationEndpoints(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	s.Post(t, "/api/projects", testutil.Attrs("project", map[string]any{"code": "opc", "name": "OpsChain"})).Expect(t, http.StatusCreated)
+	created := s.Post(t, "/api/authorisation_rules", testutil.Attrs("authorisation_rule", map[string]any{
+		"path": "^/projects/opc", "readable": true, "updatable": false, "executable": false, "name": "read opc"})).Expect(t, http.StatusCreated).Data(t)
+	ruleID := created["id"].(string)
+	if got := created["attributes"].(map[string]any)["path"]; got != "^/projects/opc" {
+		t.Errorf("path = %v", got)
+	}
+	pol := s.Post(t, "/api/authorisation_policies", testutil.Attrs("authorisation_policy", map[string]any{
+		"name": "readers", "description": "read opc", "authorisation_rules": []any{
+			map[string]any{"path": "/projects/opc/environments/dev", "readable": false, "updatable": false, "executable": false}}})).
+		Expect(t, http.StatusCreated).Data(t)
+	policyID := pol["id"].(string)
+	s.Post(t, "/api/authorisation_policies/"+policyID+"/rules", testutil.Attrs("policy_rule", map[string]any{"authorisation_rule_id": []string{ruleID}})).
+		Expect(t, http.StatusCreated)
+	if n := len(s.Get(t, "/api/authorisation_policies/"+policyID+"/rules").Expect(t, 200).List(t)); n != 2 {
+		t.Errorf("policy has %d rules, want 2", n)
+	}
+	identUser(t, s, "fay", "readers-group")
+	s.Post(t, "/api/authorisation_policies/"+policyID+"/assignments", testutil.Attrs("policy_assignment", map[string]any{
+		"assignments": []any{map[string]any{"username": "fay"}, map[string]any{"groupname": "readers-group"}}})).Expect(t, http.StatusOK)
+	if n := len(s.Get(t, "/api/authorisation_policies/"+policyID+"/assignments").Expect(t, 200).List(t)); n != 2 {
+		t.Errorf("%d assignments, want 2", n)
+	}
+	var super string
+	if err := s.Store.DB.Table("authorisation_policies").Where("system").Select("id").Scan(&super).Error; err != nil {
+		t.Fatal(err)
+	}
+	events := func() int64 {
+		var n int64
+		s.Store.DB.Table("events").Count(&n)
+		return n
+	}
+	before := events()
+	for _, c := range []struct {
+		name, method, path string
+		body               any
+		status             int
+		pointer            string
+	}{
+		{"not a node path", "POST", "/api/authorisation_rules", testutil.Attrs("authorisation_rule", map[string]any{"path": "/projekts/x", "readable": true, "updatable": false, "executable": false, "name": "x"}), 422, "/data/attributes/path"},
+		{"a pattern", "POST", "/api/authorisation_rules", testutil.Attrs("authorisation_rule", map[string]any{"path": "^/projects/.*", "readable": true, "updatable": false, "executable": false, "name": "x"}), 422, "/data/attributes/path"},
+		{"not a boolean", "POST", "/api/authorisation_rules", testutil.Attrs("authorisation_rule", map[string]any{"path": "/projects/opc", "readable": "yes"}), 422, "/data/attributes/readable"},
+		{"inline rule path", "POST", "/api/authorisation_policies", testutil.Attrs("authorisation_policy", map[string]any{"name": "bad", "authorisation_rules": []any{map[string]any{"path": "nope"}}}), 422, "/data/attributes/authorisation_rules/0/path"},
+		{"taken name", "POST", "/api/authorisation_policies", testutil.Attrs("authorisation_policy", map[string]any{"name": "readers"}), 422, "/data/attributes/name"},
+		{"unknown policy", "GET", "/api/authorisation_policies/" + model.NewID(), nil, 404, ""},
+		{"unknown rule id", "POST", "/api/authorisation_policies/" + policyID + "/rules", testutil.Attrs("policy_rule", map[string]any{"authorisation_rule_id": model.NewID()}), 422, "/data/attributes/authorisation_rule_id"},
+		{"unknown user", "POST", "/api/authorisation_policies/" + policyID + "/assignments", testutil.Attrs("policy_assignment", map[string]any{"assignments": []any{map[string]any{"username": "ghost"}}}), 422, "/data/attributes/assignments/0/username"},
+		{"both names", "POST", "/api/authorisation_policies/" + policyID + "/assignments", testutil.Attrs("policy_assignment", map[string]any{"assignments": []any{map[string]any{"username": "fay", "groupname": "admin"}}}), 422, "/data/attributes/assignments/0"},
+		{"last superuser", "POST", "/api/authorisation_policies/" + super + "/assignments", testutil.Attrs("policy_assignment", map[string]any{"assignments": []any{map[string]any{"groupname": "readers-group-none"}}}), 422, "/data/attributes/assignments/0/groupname"},
+		{"no superuser left", "POST", "/api/authorisation_policies/" + super + "/assignments", testutil.Attrs("policy_assignment", map[string]any{"assignments": []any{}}), 422, "/data/attributes/assignments"},
+		{"superuser policy", "DELETE", "/api/authorisation_policies/" + super, nil, 422, ""},
+		{"unknown link", "DELETE", "/api/authorisation_policies/" + policyID + "/rules/" + model.NewID(), nil, 404, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := s.Do(t, testutil.Request{Method: c.method, Path: c.path, Body: c.body}).Expect(t, c.status)
+			if c.pointer != "" {
+				errs := resp.JSON(t)["errors"].([]any)
+				if src, _ := errs[0].(map[string]any)["source"].(map[string]any); src == nil || src["pointer"] != c.pointer {
+					t.Errorf("source = %v, want pointer %s", src, c.pointer)
+				}
+			}
+		})
+	}
+	if after := events(); after != before {
+		t.Errorf("refused requests recorded %d events", after-before)
+	}
+	// Every change is an event; the rule's policies show on it.
+	var n int64
+	s.Store.DB.Table("events").Where("type LIKE ?", "api:authorisation_%").Or("type LIKE ?", "api:policy_%").Count(&n)
+	if n != 4 {
+		t.Errorf("%d authorisation events, want 4 (rule, policy, policy rules, assignments)", n)
+	}
+	rel := s.Get(t, "/api/authorisation_rules/"+ruleID).Expect(t, 200).Data(t)["relationships"].(map[string]any)["authorisation_policies"].(map[string]any)["data"].([]any)
+	if len(rel) != 1 {
+		t.Errorf("rule is in %d policies, want 1", len(rel))
+	}
+	s.Delete(t, "/api/authorisation_policies/"+policyID).Expect(t, http.StatusNoContent)
+	s.Delete(t, "/api/authorisation_rules/"+ruleID).Expect(t, http.StatusNoContent)
 }
