@@ -49,15 +49,19 @@ func BenchmarkEnvironmentPages(b *testing.B) {
 	}
 }
 
-// seedEnvironments inserts the rows directly (the API would take minutes) and
-// returns their ids in creation order.
+// seedEnvironments inserts pagingRows environments directly (the API would
+// take minutes) and returns their ids in creation order.
 func seedEnvironments(b *testing.B, store *run.Store, project *model.Node) []string {
+	return seedEnvironmentsN(b, store, project, pagingRows)
+}
+
+func seedEnvironmentsN(b *testing.B, store *run.Store, project *model.Node, n int) []string {
 	b.Helper()
 	start := time.Now()
-	rows := make([]model.Node, 0, pagingRows)
-	ids := make([]string, 0, pagingRows)
+	rows := make([]model.Node, 0, n)
+	ids := make([]string, 0, n)
 	now := store.Now()
-	for i := 0; i < pagingRows; i++ {
+	for i := 0; i < n; i++ {
 		id := model.NewID()
 		code := fmt.Sprintf("env%06d", i)
 		rows = append(rows, model.Node{ID: id, Kind: model.KindEnvironment, Code: code, Name: code,
@@ -68,6 +72,6 @@ func seedEnvironments(b *testing.B, store *run.Store, project *model.Node) []str
 	if err := store.DB.CreateInBatches(rows, 1000).Error; err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("seeded %d environments in %v", pagingRows, time.Since(start))
+	b.Logf("seeded %d environments in %v", n, time.Since(start))
 	return ids
 }

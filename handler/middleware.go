@@ -346,6 +346,12 @@ func checkAccept(r *http.Request) error {
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (!strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != metricsPath) || publicPath(r.URL.Path) {
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				if err := a.RateLimit.allow(w, addressKey(r)); err != nil {
+					a.fail(w, r, err)
+					return
+				}
+			}
 			next.ServeHTTP(w, r.WithContext(model.WithActor(r.Context(), model.Anonymous)))
 			return
 		}
@@ -362,6 +368,18 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			actor, err = a.Store.Authenticate(r.Context(), secret)
 		}
 		if err != nil {
+			// Failed attempts count against the address, so guessing is slow.
+			if limited := a.RateLimit.allow(w, addressKey(r)); limited != nil {
+				err = limited
+			}
+			a.fail(w, r, err)
+			return
+		}
+		key := secret
+		if key == "" {
+			key = ticket
+		}
+		if err := a.RateLimit.allow(w, tokenKey(key)); err != nil {
 			a.fail(w, r, err)
 			return
 		}

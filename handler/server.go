@@ -31,6 +31,8 @@ type API struct {
 	Workflows schedule.WorkflowRuns
 	// Metrics counts requests and serves /metrics (off when nil).
 	Metrics *metrics.Metrics
+	// RateLimit limits each token's (and each address's) requests; nil: none.
+	RateLimit *RateLimit
 	// CORSOrigins are the browser origins allowed to call the API (see cors).
 	CORSOrigins []string
 	// Stopping is closed when the server starts shutting down, so that

@@ -182,6 +182,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	stopping := make(chan struct{})
 	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping,
 		CORSOrigins: e.cfg.CORSOrigins, Metrics: m}
+	if rate, burst, _ := config.ParseRateLimit(e.cfg.RateLimit); rate > 0 {
+		api.RateLimit = &handler.RateLimit{Rate: rate, Burst: burst}
+	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	srv.RegisterOnShutdown(func() { close(stopping) })
 

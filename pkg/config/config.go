@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -39,6 +40,10 @@ type Config struct {
 	// AllowLocalRemotes lets git remotes be file:// URLs or local paths, which
 	// reach the server's own disk; off unless set.
 	AllowLocalRemotes bool `env:"STEWARD_ALLOW_LOCAL_REMOTES"`
+	// RateLimit is each API token's budget (and each address's, for
+	// requests without a valid token): "RATE,BURST" in requests per second,
+	// or "off".
+	RateLimit string `env:"STEWARD_RATE_LIMIT" envDefault:"100,200"`
 	// Scheduler runs the scheduled-activity service in this process (every
 	// replica may: one evaluates at a time); false leaves it to the others.
 	Scheduler bool `env:"STEWARD_SCHEDULER" envDefault:"true"`
@@ -69,6 +74,7 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.StringVar(&c.StepIsolation, "step-isolation", c.StepIsolation, "namespace, or none to run steps with the server's own access (STEWARD_STEP_ISOLATION)")
 	fs.StringVar(&c.StepUser, "step-user", c.StepUser, "user (name or uid) steps run as when the server runs as root (STEWARD_STEP_USER)")
 	fs.BoolVar(&c.AllowLocalRemotes, "allow-local-remotes", c.AllowLocalRemotes, "accept file:// and local-path git remotes (STEWARD_ALLOW_LOCAL_REMOTES)")
+	fs.StringVar(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second and burst per token (and per address without one), as RATE,BURST, or off (STEWARD_RATE_LIMIT)")
 	fs.BoolVar(&c.Scheduler, "scheduler", c.Scheduler, "run the scheduler in this process (STEWARD_SCHEDULER)")
 	fs.StringVar(&c.RetentionSchedule, "retention-schedule", c.RetentionSchedule, "cron schedule (UTC) of the retention job (STEWARD_RETENTION_SCHEDULE)")
 	fs.Func("cors-origins", "comma-separated browser origins allowed to call the API, e.g. https://ops.example.com; * for any (STEWARD_CORS_ORIGINS)", func(v string) error {
@@ -83,6 +89,9 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 		return nil, err
 	}
 	c.CORSOrigins = origins
+	if _, _, err := ParseRateLimit(c.RateLimit); err != nil {
+		return nil, err
+	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return nil, fmt.Errorf("STEWARD_WORKERS must be between 1 and 1024, not %d", c.Workers)
 	}
@@ -163,4 +172,25 @@ func decodeKey(s string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New("the secret key must be 32 bytes, written as 64 hex digits or base64")
+}
+
+// ParseRateLimit reads STEWARD_RATE_LIMIT: "RATE,BURST" (requests per
+// second, a fraction allowed, and the bucket's size) or "off" (rate 0).
+func ParseRateLimit(v string) (rate float64, burst int, err error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "off" || v == "0" {
+		return 0, 0, nil
+	}
+	bad := fmt.Errorf("STEWARD_RATE_LIMIT must be RATE,BURST (e.g. 100,200: requests per second and burst) or off, not %q", v)
+	r, b, ok := strings.Cut(v, ",")
+	if !ok {
+		return 0, 0, bad
+	}
+	if rate, err = strconv.ParseFloat(strings.TrimSpace(r), 64); err != nil || rate <= 0 {
+		return 0, 0, bad
+	}
+	if burst, err = strconv.Atoi(strings.TrimSpace(b)); err != nil || burst < 1 {
+		return 0, 0, bad
+	}
+	return rate, burst, nil
 }

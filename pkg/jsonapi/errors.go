@@ -30,6 +30,7 @@ const (
 	KindMethod        steward.Kind = "method_not_allowed"     // 405
 	KindNotAcceptable steward.Kind = "not_acceptable"         // 406
 	KindMediaType     steward.Kind = "unsupported_media_type" // 415
+	KindTooMany       steward.Kind = "too_many_requests"      // 429
 )
 
 // statusOf is the one table from error kind to HTTP status.
@@ -46,6 +47,7 @@ var statusOf = map[steward.Kind]int{
 	KindMethod:               http.StatusMethodNotAllowed,
 	KindNotAcceptable:        http.StatusNotAcceptable,
 	KindMediaType:            http.StatusUnsupportedMediaType,
+	KindTooMany:              http.StatusTooManyRequests,
 }
 
 // Status is the HTTP status for err.
