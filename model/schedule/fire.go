@@ -58,7 +58,7 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 		opt.Parallel = 4
 	}
 	var total Result
-	cache := &prepCache{entries: map[string]*prepEntry{}, nodes: map[string]*model.Node{}}
+	cache := newPrepCache()
 	var lastAt time.Time
 	var lastID string
 	for {
@@ -66,7 +66,9 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 		err := s.Read(ctx, func(db *gorm.DB) error {
 			q := db.Where("enabled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, now)
 			if lastID != "" {
-				q = q.Where("next_run_at > ? OR (next_run_at = ? AND id > ?)", lastAt, lastAt, lastID)
+				// A row value, so that both dialects walk the index from
+				// the last page's end instead of filtering every due row.
+				q = q.Where("(next_run_at, id) > (?, ?)", lastAt, lastID)
 			}
 			return q.Order("next_run_at, id").Limit(opt.Batch).Find(&due).Error
 		})
@@ -91,7 +93,7 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 // maxGroup bounds the activities committed in one transaction: firing
 // thousands at one instant costs a few hundred commits, not thousands,
 // while no transaction holds the write lock for long.
-const maxGroup = 64
+const maxGroup = 256
 
 // evaluateAll prepares the due activities on opt.Parallel workers (the
 // Git reads) and commits them as they come, grouping whatever is ready.
@@ -234,11 +236,12 @@ func classify(a *Activity, times []planned, now time.Time) []planned {
 // pending is one due activity decided and prepared, waiting for its
 // transaction.
 type pending struct {
-	a     *Activity
-	node  *model.Node
-	times []planned
-	next  time.Time
-	now   time.Time
+	a        *Activity
+	node     *model.Node
+	parallel bool // allow_parallel lets a run start while the previous one is active
+	times    []planned
+	next     time.Time
+	now      time.Time
 }
 
 // prepareActivity decides what each of a's due fire times does and
@@ -289,46 +292,11 @@ func (s *Store) prepareActivity(ctx context.Context, a *Activity, now time.Time,
 		}
 		p.prep = prep
 	}
-	return Result{}, &pending{a: a, node: node, times: times, next: next, now: now}, nil
-}
-
-// commitGroup writes the firings of group in one transaction. When that
-// fails (another replica handled one of them, or one is broken), each is
-// written on its own, so one activity never holds the others back.
-func (s *Store) commitGroup(ctx context.Context, group []*pending) (Result, error) {
-	var res Result
-	var b *writeBatch
-	err := s.Write(ctx, func(tx *gorm.DB) error {
-		res, b = Result{}, newWriteBatch()
-		for _, p := range group {
-			r := Result{Activities: 1}
-			if err := s.commitFirings(tx, p.a, p.node, p.times, p.next, p.now, &r, b); err != nil {
-				return err
-			}
-			res.add(r)
-		}
-		return b.flush(tx)
-	})
-	switch {
-	case err == nil:
-		if b.made() {
-			s.Wake()
-		}
-		return res, nil
-	case len(group) > 1:
-		var total Result
-		for _, p := range group {
-			r, err := s.commitGroup(ctx, []*pending{p})
-			total.add(r)
-			if err != nil && !errors.Is(err, errNotHandled) {
-				s.Log.Error("firing a scheduled activity failed", "activity", p.a.ID, "err", err)
-			}
-		}
-		return total, nil
-	case model.IsDuplicate(err):
-		return Result{Activities: 1}, errNotHandled
+	parallel, err := cache.parallel(ctx, s, a, node)
+	if err != nil {
+		return Result{}, nil, err
 	}
-	return Result{Activities: 1}, err
+	return Result{}, &pending{a: a, node: node, parallel: parallel, times: times, next: next, now: now}, nil
 }
 
 // NextFireTime is the earliest next_run_at of any enabled activity (zero
