@@ -10,6 +10,7 @@ import (
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/db"
 )
 
 // maxCatchUp bounds the fire times one evaluation of an activity handles
@@ -40,8 +41,12 @@ func (r *Result) add(o Result) {
 
 // DueOptions tunes RunDue.
 type DueOptions struct {
-	Batch     int // activities read per query (default 500)
-	Parallel  int // activities prepared at once (default 4): preparing reads Git
+	Batch    int // activities read per query (default 500)
+	Parallel int // activities prepared at once (default 4): preparing reads Git
+	// Writers is how many groups are committed at once (default 1 on
+	// SQLite, whose writers take turns, and 3 on PostgreSQL, where groups
+	// of distinct activities lock nothing in common).
+	Writers   int
 	Retention RetentionOptions
 }
 
@@ -56,6 +61,12 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 	}
 	if opt.Parallel <= 0 {
 		opt.Parallel = 4
+	}
+	if opt.Writers <= 0 {
+		opt.Writers = 1
+		if db.DialectOf(s.DB) == db.Postgres {
+			opt.Writers = defaultPostgresWriters
+		}
 	}
 	var total Result
 	cache := newPrepCache()
@@ -94,6 +105,10 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 // thousands at one instant costs a few hundred commits, not thousands,
 // while no transaction holds the write lock for long.
 const maxGroup = 256
+
+// defaultPostgresWriters is DueOptions.Writers on PostgreSQL: while one
+// group waits on the server, another is being sent.
+const defaultPostgresWriters = 3
 
 // evaluateAll prepares the due activities on opt.Parallel workers (the
 // Git reads) and commits them as they come, grouping whatever is ready.
@@ -143,28 +158,36 @@ func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, 
 			work <- &due[i]
 		}
 	}()
-	for p := range ready {
-		group := []*pending{p}
-	more:
-		for len(group) < maxGroup {
-			select {
-			case q, ok := <-ready:
-				if !ok {
-					break more
+	var writers sync.WaitGroup
+	for i := 0; i < opt.Writers; i++ {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for p := range ready {
+				group := []*pending{p}
+			more:
+				for len(group) < maxGroup {
+					select {
+					case q, ok := <-ready:
+						if !ok {
+							break more
+						}
+						group = append(group, q)
+					default:
+						break more
+					}
 				}
-				group = append(group, q)
-			default:
-				break more
+				res, err := s.commitGroup(ctx, group)
+				mu.Lock()
+				total.add(res)
+				mu.Unlock()
+				if err != nil {
+					fail(group[0].a, err)
+				}
 			}
-		}
-		res, err := s.commitGroup(ctx, group)
-		mu.Lock()
-		total.add(res)
-		mu.Unlock()
-		if err != nil {
-			fail(group[0].a, err)
-		}
+		}()
 	}
+	writers.Wait()
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}

@@ -85,7 +85,8 @@ func returningIDs(tx *gorm.DB, q string, args []any) (map[string]bool, error) {
 }
 
 // claimAll moves each activity's next_run_at on from the value this
-// evaluation read, and marks the ones it moved claimed. One that another
+// evaluation read, with the last-run facts its decided firings leave
+// (lastFacts), and marks the ones it moved claimed. One that another
 // evaluation moved first is not claimed: it writes nothing. On PostgreSQL
 // the row lock the update takes makes a concurrent evaluation of the same
 // activity wait, then find its claim gone.
@@ -99,14 +100,16 @@ func claimAll(tx *gorm.DB, ds []*decided, stamp time.Time) error {
 			if enabled {
 				next = &d.p.next
 			}
-			args = append(args, a.ID, *a.NextRunAt, next, enabled)
+			run, sha, at := d.lastFacts()
+			args = append(args, a.ID, *a.NextRunAt, next, enabled, run, sha, at)
 		}
 		// "enabled <> false", not "enabled = true": SQLite would otherwise
 		// look each row up in the due index on (enabled, next_run_at, id),
 		// through every activity due at that instant, not by its id.
 		args = append(args, false)
-		q := "UPDATE scheduled_activities SET next_run_at = v.column3, enabled = v.column4, updated_at = ? FROM " +
-			valuesTable(tx, []string{"uuid", "timestamptz", "timestamptz", "boolean"}, to-from) +
+		q := "UPDATE scheduled_activities SET next_run_at = v.column3, enabled = v.column4, updated_at = ?," +
+			" last_run_id = v.column5, last_commit_sha = v.column6, last_fired_at = v.column7 FROM " +
+			valuesTable(tx, []string{"uuid", "timestamptz", "timestamptz", "boolean", "uuid", "text", "timestamptz"}, to-from) +
 			" WHERE scheduled_activities.id = v.column1 AND scheduled_activities.next_run_at = v.column2" +
 			" AND scheduled_activities.enabled <> ? RETURNING id"
 		claimed, err := returningIDs(tx, q, args)
@@ -118,6 +121,30 @@ func claimAll(tx *gorm.DB, ds []*decided, stamp time.Time) error {
 		}
 		return nil
 	})
+}
+
+// lastFacts is the activity's latest run, the commit it ran and its fire
+// time once d's firings are written: those of its last fired outcome not
+// lost, else what the activity had. A run with no id yet (a workflow run,
+// inserted later) leaves the run as it was; fixLast writes it.
+func (d *decided) lastFacts() (run, sha *string, at *time.Time) {
+	a := d.p.a
+	run, sha, at = a.LastRunID, a.LastCommitSHA, a.LastFiredAt
+	for i := range d.outcomes {
+		o := &d.outcomes[i]
+		if o.run == nil || o.lost {
+			continue
+		}
+		if id := o.run.RunID(); id != "" {
+			run = &id
+		}
+		if s := o.run.CommitSHA(); s != "" {
+			sha = &s
+		}
+		fired := o.firing.FireAt
+		at = &fired
+	}
+	return run, sha, at
 }
 
 // insertFirings inserts the firing rows of the claimed activities, each
@@ -174,38 +201,30 @@ func insertFirings(tx *gorm.DB, ds []*decided) error {
 	return nil
 }
 
-// setLast records, on each claimed activity that fired, its latest run,
-// the commit it ran and its fire time (new_commits_only and the overlap
-// rule read them at the next firing).
-func setLast(tx *gorm.DB, ds []*decided) error {
-	var args [][]any
+// fixLast rewrites the last-run facts of the claimed activities whose
+// claim could not know them: one a firing of which lost (its row existed),
+// or one whose last run is a workflow run, whose id is known once inserted.
+func fixLast(tx *gorm.DB, ds []*decided) error {
 	for _, d := range ds {
-		if !d.claimed {
+		if !d.claimed || !d.lastUnknown() {
 			continue
 		}
-		var last *outcome
-		for i := range d.outcomes {
-			if o := &d.outcomes[i]; o.run != nil && !o.lost {
-				last = o
-			}
+		run, sha, at := d.lastFacts()
+		err := tx.Model(&Activity{}).Where("id = ?", d.p.a.ID).
+			Updates(map[string]any{"last_run_id": run, "last_commit_sha": sha, "last_fired_at": at}).Error
+		if err != nil {
+			return err
 		}
-		if last == nil {
-			continue
-		}
-		sha := d.p.a.LastCommitSHA
-		if s := last.run.CommitSHA(); s != "" {
-			sha = &s
-		}
-		args = append(args, []any{d.p.a.ID, last.run.RunID(), sha, last.firing.FireAt})
 	}
-	return chunks(len(args), func(from, to int) error {
-		var flat []any
-		for _, a := range args[from:to] {
-			flat = append(flat, a...)
+	return nil
+}
+
+// lastUnknown reports whether the facts claimAll wrote for d may be wrong.
+func (d *decided) lastUnknown() bool {
+	for i := range d.outcomes {
+		if o := &d.outcomes[i]; o.run != nil && (o.lost || o.workflow) {
+			return true
 		}
-		q := "UPDATE scheduled_activities SET last_run_id = v.column2, last_commit_sha = v.column3, last_fired_at = v.column4 FROM " +
-			valuesTable(tx, []string{"uuid", "uuid", "text", "timestamptz"}, to-from) +
-			" WHERE scheduled_activities.id = v.column1"
-		return tx.Exec(q, flat...).Error
-	})
+	}
+	return false
 }

@@ -42,6 +42,8 @@ type outcome struct {
 	run    Prepared
 	event  *pendingEvent
 	lost   bool // the firing row existed already: this fire time was handled
+	// workflow: the run is a workflow run, whose id is known once inserted.
+	workflow bool
 }
 
 // pendingEvent is an event decided before the firing that causes it won.
@@ -155,7 +157,7 @@ func (s *Store) writeGroup(tx *gorm.DB, group []*pending) (res Result, made bool
 	if err := run.InsertAll(tx, changes, stamp); err != nil {
 		return res, false, err
 	}
-	if err := setLast(tx, ds); err != nil {
+	if err := fixLast(tx, ds); err != nil {
 		return res, false, err
 	}
 	return res, res.Fired > 0, run.InsertEvents(tx, events)
@@ -270,10 +272,12 @@ func decide(p *pending, reads *groupReads, stamp time.Time) *decided {
 			skip(t.at, prev+"is still active and allow_parallel does not allow runs of the same "+a.Kind+" at once")
 		default:
 			f := firing(t.at, OutcomeFired, "")
-			if id := t.prep.RunID(); id != "" {
+			_, isChange := t.prep.(preparedChange)
+			if isChange {
+				id := t.prep.RunID()
 				f.RunID = &id // a workflow run learns its id as it is inserted
 			}
-			d.outcomes = append(d.outcomes, outcome{firing: f, run: t.prep})
+			d.outcomes = append(d.outcomes, outcome{firing: f, run: t.prep, workflow: !isChange})
 			lastRun, lastActive = t.prep.RunID(), true
 		}
 	}
