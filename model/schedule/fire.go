@@ -51,10 +51,12 @@ type DueOptions struct {
 }
 
 // RunDue handles every enabled activity whose next fire time is at or before
-// now: each due fire time fires, is skipped or is missed (see plan), in one
-// transaction per activity that also moves next_run_at on. It is safe to
-// call from any number of replicas at once: a fire time another replica
-// handled rolls back here and creates nothing.
+// now, earliest first: each due fire time fires, is skipped or is missed
+// (see plan), in transactions that each write a group of activities and
+// move their next_run_at on. It is safe to call from any number of
+// replicas at once: a fire time another replica handled creates nothing
+// here. Reading the due activities, preparing them and committing them
+// run at once, one page, preparation or group behind the other.
 func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Result, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = 500
@@ -68,12 +70,26 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 			opt.Writers = defaultPostgresWriters
 		}
 	}
-	var total Result
-	cache := newPrepCache()
+	due := make(chan *Activity, opt.Batch)
+	var readErr error
+	go func() {
+		defer close(due)
+		readErr = s.readDue(ctx, now, opt.Batch, due)
+	}()
+	total, err := s.evaluateAll(ctx, due, now, opt, newPrepCache())
+	if err == nil {
+		err = readErr
+	}
+	return total, err
+}
+
+// readDue sends the activities due at now to out, in (next_run_at, id)
+// order, reading a page of batch at a time.
+func (s *Store) readDue(ctx context.Context, now time.Time, batch int, out chan<- *Activity) error {
 	var lastAt time.Time
 	var lastID string
 	for {
-		var due []Activity
+		var page []Activity
 		err := s.Read(ctx, func(db *gorm.DB) error {
 			q := db.Where("enabled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, now)
 			if lastID != "" {
@@ -81,23 +97,22 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 				// the last page's end instead of filtering every due row.
 				q = q.Where("(next_run_at, id) > (?, ?)", lastAt, lastID)
 			}
-			return q.Order("next_run_at, id").Limit(opt.Batch).Find(&due).Error
+			return q.Order("next_run_at, id").Limit(batch).Find(&page).Error
 		})
 		if err != nil {
-			return total, err
+			return err
 		}
-		if len(due) == 0 {
-			return total, nil
+		for i := range page {
+			select {
+			case out <- &page[i]:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		lastAt, lastID = *due[len(due)-1].NextRunAt, due[len(due)-1].ID
-		res, err := s.evaluateAll(ctx, due, now, opt, cache)
-		total.add(res)
-		if err != nil {
-			return total, err
+		if len(page) < batch {
+			return nil
 		}
-		if len(due) < opt.Batch {
-			return total, nil
-		}
+		lastAt, lastID = *page[len(page)-1].NextRunAt, page[len(page)-1].ID
 	}
 }
 
@@ -112,7 +127,7 @@ const defaultPostgresWriters = 3
 
 // evaluateAll prepares the due activities on opt.Parallel workers (the
 // Git reads) and commits them as they come, grouping whatever is ready.
-func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, opt DueOptions, cache *prepCache) (Result, error) {
+func (s *Store) evaluateAll(ctx context.Context, due <-chan *Activity, now time.Time, opt DueOptions, cache *prepCache) (Result, error) {
 	var mu sync.Mutex
 	var total Result
 	var firstErr error
@@ -151,11 +166,11 @@ func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, 
 		defer close(ready)
 		defer wg.Wait()
 		defer close(work)
-		for i := range due {
+		for a := range due {
 			if ctx.Err() != nil {
 				return
 			}
-			work <- &due[i]
+			work <- a
 		}
 	}()
 	var writers sync.WaitGroup
