@@ -24,7 +24,8 @@ import (
 )
 
 // dueActivities is 10,000 unless STEWARD_BENCH_ACTIVITIES says otherwise
-// (a quicker run while profiling).
+// (a quicker run while profiling); STEWARD_BENCH_WRITERS sets
+// Scheduler.Writers (default: the dialect's).
 var dueActivities = envInt("STEWARD_BENCH_ACTIVITIES", 10_000)
 
 // fireLead is how far ahead of setting it the activities' fire time is.
@@ -125,7 +126,8 @@ func benchDue(b *testing.B, replicas int) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, st := range stores {
-		sch := &scheduler.Scheduler{Store: st, Owner: fmt.Sprintf("replica-%d", i), Lease: time.Minute}
+		sch := &scheduler.Scheduler{Store: st, Owner: fmt.Sprintf("replica-%d", i), Lease: time.Minute,
+			Writers: envInt("STEWARD_BENCH_WRITERS", 0)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
