@@ -36,6 +36,9 @@ type Scheduler struct {
 	// Parallel is how many due activities are prepared at once (each
 	// preparation reads Git).
 	Parallel int
+	// Writers is how many groups of firings are committed at once (0: the
+	// store's default for its dialect, schedule.DueOptions.Writers).
+	Writers int
 	// RetentionSchedule is the cron schedule of the retention job (UTC;
 	// default @hourly); RetentionBatch the rows it deletes per transaction.
 	RetentionSchedule string
@@ -117,7 +120,7 @@ func (s *Scheduler) Tick(ctx context.Context) (res schedule.Result, leader bool,
 	if err != nil || !leader {
 		return res, false, err
 	}
-	res, err = s.Store.RunDue(ctx, s.Store.Now(), schedule.DueOptions{Parallel: s.Parallel,
+	res, err = s.Store.RunDue(ctx, s.Store.Now(), schedule.DueOptions{Parallel: s.Parallel, Writers: s.Writers,
 		Retention: schedule.RetentionOptions{Batch: s.RetentionBatch}})
 	s.Metrics.ScheduleEvaluated(res.Fired, res.Skipped, res.Missed, res.Lateness)
 	return res, true, err

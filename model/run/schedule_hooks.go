@@ -1,8 +1,11 @@
 package run
 
 import (
+	"time"
+
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -19,13 +22,59 @@ func ParallelSettings(db *gorm.DB, n *model.Node) (model.Settings, error) {
 	return parallelSettings(db, n)
 }
 
-// ChangeActive reports whether change id exists and has not ended.
-func ChangeActive(db *gorm.DB, id string) (bool, error) {
-	var statuses []string
-	if err := db.Model(&Change{}).Where("id = ?", id).Pluck("status", &statuses).Error; err != nil {
-		return false, err
+// ChangesActive is, of the changes ids, those that exist and have not
+// ended (the overlap rule of many activities, in one query per few hundred).
+func ChangesActive(db *gorm.DB, ids []string) (map[string]bool, error) {
+	const perQuery = 500
+	active := map[string]bool{}
+	for from := 0; from < len(ids); from += perQuery {
+		var rows []Change
+		if err := db.Select("id", "status").Where("id IN ?", ids[from:min(from+perQuery, len(ids))]).Find(&rows).Error; err != nil {
+			return nil, err
+		}
+		for _, c := range rows {
+			if !Terminal(c.Status) {
+				active[c.ID] = true
+			}
+		}
 	}
-	return len(statuses) == 1 && !Terminal(statuses[0]), nil
+	return active, nil
+}
+
+// NodesClosed is, of nodes (by id), those NodeOpen refuses, with its
+// reason: one query for all of them, and NodeOpen's own for those it finds
+// archived (rare: archiving a node disables its activities).
+func NodesClosed(db *gorm.DB, nodes map[string]*model.Node) (map[string]string, error) {
+	closed := map[string]string{}
+	var paths []string
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		for _, p := range model.Lineage(n.Path) {
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+	}
+	if len(paths) == 0 {
+		return closed, nil
+	}
+	var archived []string
+	if err := db.Model(&model.Node{}).Where("path IN ? AND archived = ?", paths, true).Pluck("path", &archived).Error; err != nil {
+		return nil, err
+	}
+	if len(archived) == 0 {
+		return closed, nil
+	}
+	for id, n := range nodes {
+		err := nodeOpen(db, n)
+		if steward.ErrorKind(err) == steward.KindInvalid {
+			closed[id] = steward.AsError(err).Detail
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return closed, nil
 }
 
 // Again is another change like p, checked against the same node and commit
@@ -56,40 +105,35 @@ func (p *PreparedChange) Again(actor *model.Actor, metadata, overrides model.JSO
 	return &PreparedChange{Change: &c, steps: steps, actor: actor, node: p.node, store: p.store}
 }
 
-// InsertAll writes prepared changes in tx as Insert writes each (node still
-// open, change, steps, api:changes:create event), with one statement for
-// all their changes and one for all their steps: a scheduler firing many
-// activities at one instant commits them in a few round trips.
-func InsertAll(tx *gorm.DB, ps []*PreparedChange) error {
-	const insertRows = 16
+// InsertAll writes prepared changes in tx as Insert writes each (change,
+// steps, api:changes:create event), created at now, with one statement for
+// many changes, one for many steps and one for many events: a scheduler
+// firing many activities at one instant commits them in a few round trips.
+// The caller has checked their nodes open in tx (NodesClosed).
+func InsertAll(tx *gorm.DB, ps []*PreparedChange, now time.Time) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	checked := map[string]bool{}
 	changes := make([]*Change, len(ps))
+	events := make([]*model.Event, len(ps))
 	var steps []*Step
 	for i, p := range ps {
-		if !checked[p.node.ID] {
-			checked[p.node.ID] = true
-			if err := nodeOpen(tx, p.node); err != nil {
-				return err
-			}
+		p.Change.CreatedAt, p.Change.UpdatedAt = now, now
+		for _, st := range p.steps {
+			st.CreatedAt, st.UpdatedAt = now, now
 		}
 		changes[i] = p.Change
 		steps = append(steps, p.steps...)
+		events[i] = p.createEvent()
 	}
-	// Small statements: the SQLite driver binds parameters in time that
-	// grows with the square of their number.
-	if err := tx.CreateInBatches(changes, insertRows).Error; err != nil {
+	if err := InsertRows(tx, changes); err != nil {
 		return err
 	}
-	if err := tx.CreateInBatches(steps, insertRows).Error; err != nil {
+	if err := InsertRows(tx, steps); err != nil {
 		return err
 	}
-	for _, p := range ps {
-		if err := p.recordCreate(tx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return InsertEvents(tx, events)
 }
+
+// InsertEvents writes events (built by NewEvent) in tx, many a statement.
+func InsertEvents(tx *gorm.DB, events []*model.Event) error { return InsertRows(tx, events) }

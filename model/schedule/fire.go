@@ -10,6 +10,7 @@ import (
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/db"
 )
 
 // maxCatchUp bounds the fire times one evaluation of an activity handles
@@ -40,16 +41,22 @@ func (r *Result) add(o Result) {
 
 // DueOptions tunes RunDue.
 type DueOptions struct {
-	Batch     int // activities read per query (default 500)
-	Parallel  int // activities prepared at once (default 4): preparing reads Git
+	Batch    int // activities read per query (default 500)
+	Parallel int // activities prepared at once (default 4): preparing reads Git
+	// Writers is how many groups are committed at once (default 1 on
+	// SQLite, whose writers take turns, and 3 on PostgreSQL, where groups
+	// of distinct activities lock nothing in common).
+	Writers   int
 	Retention RetentionOptions
 }
 
 // RunDue handles every enabled activity whose next fire time is at or before
-// now: each due fire time fires, is skipped or is missed (see plan), in one
-// transaction per activity that also moves next_run_at on. It is safe to
-// call from any number of replicas at once: a fire time another replica
-// handled rolls back here and creates nothing.
+// now, earliest first: each due fire time fires, is skipped or is missed
+// (see plan), in transactions that each write a group of activities and
+// move their next_run_at on. It is safe to call from any number of
+// replicas at once: a fire time another replica handled creates nothing
+// here. Reading the due activities, preparing them and committing them
+// run at once, one page, preparation or group behind the other.
 func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Result, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = 500
@@ -57,45 +64,70 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 	if opt.Parallel <= 0 {
 		opt.Parallel = 4
 	}
-	var total Result
-	cache := &prepCache{entries: map[string]*prepEntry{}, nodes: map[string]*model.Node{}}
+	if opt.Writers <= 0 {
+		opt.Writers = 1
+		if db.DialectOf(s.DB) == db.Postgres {
+			opt.Writers = defaultPostgresWriters
+		}
+	}
+	due := make(chan *Activity, opt.Batch)
+	var readErr error
+	go func() {
+		defer close(due)
+		readErr = s.readDue(ctx, now, opt.Batch, due)
+	}()
+	total, err := s.evaluateAll(ctx, due, now, opt, newPrepCache())
+	if err == nil {
+		err = readErr
+	}
+	return total, err
+}
+
+// readDue sends the activities due at now to out, in (next_run_at, id)
+// order, reading a page of batch at a time.
+func (s *Store) readDue(ctx context.Context, now time.Time, batch int, out chan<- *Activity) error {
 	var lastAt time.Time
 	var lastID string
 	for {
-		var due []Activity
+		var page []Activity
 		err := s.Read(ctx, func(db *gorm.DB) error {
 			q := db.Where("enabled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, now)
 			if lastID != "" {
-				q = q.Where("next_run_at > ? OR (next_run_at = ? AND id > ?)", lastAt, lastAt, lastID)
+				// A row value, so that both dialects walk the index from
+				// the last page's end instead of filtering every due row.
+				q = q.Where("(next_run_at, id) > (?, ?)", lastAt, lastID)
 			}
-			return q.Order("next_run_at, id").Limit(opt.Batch).Find(&due).Error
+			return q.Order("next_run_at, id").Limit(batch).Find(&page).Error
 		})
 		if err != nil {
-			return total, err
+			return err
 		}
-		if len(due) == 0 {
-			return total, nil
+		for i := range page {
+			select {
+			case out <- &page[i]:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		lastAt, lastID = *due[len(due)-1].NextRunAt, due[len(due)-1].ID
-		res, err := s.evaluateAll(ctx, due, now, opt, cache)
-		total.add(res)
-		if err != nil {
-			return total, err
+		if len(page) < batch {
+			return nil
 		}
-		if len(due) < opt.Batch {
-			return total, nil
-		}
+		lastAt, lastID = *page[len(page)-1].NextRunAt, page[len(page)-1].ID
 	}
 }
 
 // maxGroup bounds the activities committed in one transaction: firing
 // thousands at one instant costs a few hundred commits, not thousands,
 // while no transaction holds the write lock for long.
-const maxGroup = 64
+const maxGroup = 256
+
+// defaultPostgresWriters is DueOptions.Writers on PostgreSQL: while one
+// group waits on the server, another is being sent.
+const defaultPostgresWriters = 3
 
 // evaluateAll prepares the due activities on opt.Parallel workers (the
 // Git reads) and commits them as they come, grouping whatever is ready.
-func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, opt DueOptions, cache *prepCache) (Result, error) {
+func (s *Store) evaluateAll(ctx context.Context, due <-chan *Activity, now time.Time, opt DueOptions, cache *prepCache) (Result, error) {
 	var mu sync.Mutex
 	var total Result
 	var firstErr error
@@ -134,35 +166,43 @@ func (s *Store) evaluateAll(ctx context.Context, due []Activity, now time.Time, 
 		defer close(ready)
 		defer wg.Wait()
 		defer close(work)
-		for i := range due {
+		for a := range due {
 			if ctx.Err() != nil {
 				return
 			}
-			work <- &due[i]
+			work <- a
 		}
 	}()
-	for p := range ready {
-		group := []*pending{p}
-	more:
-		for len(group) < maxGroup {
-			select {
-			case q, ok := <-ready:
-				if !ok {
-					break more
+	var writers sync.WaitGroup
+	for i := 0; i < opt.Writers; i++ {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for p := range ready {
+				group := []*pending{p}
+			more:
+				for len(group) < maxGroup {
+					select {
+					case q, ok := <-ready:
+						if !ok {
+							break more
+						}
+						group = append(group, q)
+					default:
+						break more
+					}
 				}
-				group = append(group, q)
-			default:
-				break more
+				res, err := s.commitGroup(ctx, group)
+				mu.Lock()
+				total.add(res)
+				mu.Unlock()
+				if err != nil {
+					fail(group[0].a, err)
+				}
 			}
-		}
-		res, err := s.commitGroup(ctx, group)
-		mu.Lock()
-		total.add(res)
-		mu.Unlock()
-		if err != nil {
-			fail(group[0].a, err)
-		}
+		}()
 	}
+	writers.Wait()
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}
@@ -234,11 +274,12 @@ func classify(a *Activity, times []planned, now time.Time) []planned {
 // pending is one due activity decided and prepared, waiting for its
 // transaction.
 type pending struct {
-	a     *Activity
-	node  *model.Node
-	times []planned
-	next  time.Time
-	now   time.Time
+	a        *Activity
+	node     *model.Node
+	parallel bool // allow_parallel lets a run start while the previous one is active
+	times    []planned
+	next     time.Time
+	now      time.Time
 }
 
 // prepareActivity decides what each of a's due fire times does and
@@ -289,46 +330,11 @@ func (s *Store) prepareActivity(ctx context.Context, a *Activity, now time.Time,
 		}
 		p.prep = prep
 	}
-	return Result{}, &pending{a: a, node: node, times: times, next: next, now: now}, nil
-}
-
-// commitGroup writes the firings of group in one transaction. When that
-// fails (another replica handled one of them, or one is broken), each is
-// written on its own, so one activity never holds the others back.
-func (s *Store) commitGroup(ctx context.Context, group []*pending) (Result, error) {
-	var res Result
-	var b *writeBatch
-	err := s.Write(ctx, func(tx *gorm.DB) error {
-		res, b = Result{}, newWriteBatch()
-		for _, p := range group {
-			r := Result{Activities: 1}
-			if err := s.commitFirings(tx, p.a, p.node, p.times, p.next, p.now, &r, b); err != nil {
-				return err
-			}
-			res.add(r)
-		}
-		return b.flush(tx)
-	})
-	switch {
-	case err == nil:
-		if b.made() {
-			s.Wake()
-		}
-		return res, nil
-	case len(group) > 1:
-		var total Result
-		for _, p := range group {
-			r, err := s.commitGroup(ctx, []*pending{p})
-			total.add(r)
-			if err != nil && !errors.Is(err, errNotHandled) {
-				s.Log.Error("firing a scheduled activity failed", "activity", p.a.ID, "err", err)
-			}
-		}
-		return total, nil
-	case model.IsDuplicate(err):
-		return Result{Activities: 1}, errNotHandled
+	parallel, err := cache.parallel(ctx, s, a, node)
+	if err != nil {
+		return Result{}, nil, err
 	}
-	return Result{Activities: 1}, err
+	return Result{}, &pending{a: a, node: node, parallel: parallel, times: times, next: next, now: now}, nil
 }
 
 // NextFireTime is the earliest next_run_at of any enabled activity (zero

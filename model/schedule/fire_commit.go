@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -33,170 +34,267 @@ func claim(tx *gorm.DB, a *Activity, next *time.Time, enabled bool, now time.Tim
 	return nil
 }
 
-// writeBatch is what the activities of one transaction write together
-// once each has been decided: their firing rows and their changes, in a
-// few multi-row statements.
-type writeBatch struct {
-	firings []*Firing
-	changes []*run.PreparedChange
-	others  int             // workflow runs, inserted as they are decided
-	created map[string]bool // runs created in this transaction (active, for the overlap rule)
+// outcome is what one due fire time of an activity makes: a firing row and
+// either the run it creates or the event saying why it made nothing. The
+// summary of fire times too many to list has an event and no row.
+type outcome struct {
+	firing *Firing
+	run    Prepared
+	event  *pendingEvent
+	lost   bool // the firing row existed already: this fire time was handled
+	// workflow: the run is a workflow run, whose id is known once inserted.
+	workflow bool
 }
 
-func newWriteBatch() *writeBatch { return &writeBatch{created: map[string]bool{}} }
-
-func (b *writeBatch) firing(a *Activity, at, now time.Time, outcome string, runID *string, reason string) {
-	f := &Firing{ActivityID: a.ID, FireAt: at.UTC(), Outcome: outcome, RunID: runID, CreatedAt: now}
-	if reason != "" {
-		f.Reason = &reason
-	}
-	b.firings = append(b.firings, f)
-}
-
-func (b *writeBatch) run(p Prepared) {
-	b.created[p.RunID()] = true
-	if pc, ok := p.(preparedChange); ok {
-		b.changes = append(b.changes, pc.PreparedChange)
-		return
-	}
-	b.others++
-}
-
-// flush writes the batch. A firing row another replica wrote already is a
-// unique violation here, which rolls the whole transaction back.
-func (b *writeBatch) flush(tx *gorm.DB) error {
-	if len(b.firings) > 0 {
-		if err := tx.CreateInBatches(b.firings, 64).Error; err != nil {
-			return err
-		}
-	}
-	return run.InsertAll(tx, b.changes)
-}
-
-func (b *writeBatch) made() bool { return len(b.changes)+b.others > 0 }
-
-// pendingEvent is an event decided before the activity's claim succeeded.
+// pendingEvent is an event decided before the firing that causes it won.
 type pendingEvent struct {
 	typ   string
 	at    time.Time
 	attrs model.JSONMap
 }
 
-// commitFirings decides, inside tx, what each of a's due fire times makes
-// (the overlap rule reads the previous run there), claims the fire times
-// by moving next_run_at on from the value this evaluation read (another
-// evaluation that got there first makes it errNotHandled: the transaction
-// rolls back), records an event per fire time that made nothing, and adds
-// the firing rows and changes to b, which the caller flushes in the same
-// transaction: a firing row and its change exist together or not at all.
-func (s *Store) commitFirings(tx *gorm.DB, a *Activity, node *model.Node, times []planned, next, now time.Time,
-	res *Result, b *writeBatch) error {
+// decided is one activity of a group and the outcome of each due fire time.
+type decided struct {
+	p        *pending
+	outcomes []outcome
+	claimed  bool
+}
+
+// groupReads is what the decisions of a group read in its transaction, in
+// a few queries for the whole group.
+type groupReads struct {
+	active map[string]bool   // previous runs (by id) that have not ended
+	closed map[string]string // nodes archived, or below an archived node: why
+}
+
+// commitGroup writes the firings of group in one transaction. When that
+// fails (one is broken), each is written on its own, so one activity never
+// holds the others back. A fire time another replica handled is not a
+// failure: its activity's claim or its firing row loses, and the rest of
+// the group is written.
+func (s *Store) commitGroup(ctx context.Context, group []*pending) (Result, error) {
+	var res Result
+	var made bool
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		var err error
+		res, made, err = s.writeGroup(tx, group)
+		return err
+	})
+	switch {
+	case err == nil:
+		if made {
+			s.Wake()
+		}
+		return res, nil
+	case len(group) > 1:
+		var total Result
+		for _, p := range group {
+			r, err := s.commitGroup(ctx, []*pending{p})
+			total.add(r)
+			if err != nil && !errors.Is(err, errNotHandled) {
+				s.Log.Error("firing a scheduled activity failed", "activity", p.a.ID, "err", err)
+			}
+		}
+		return total, nil
+	case model.IsDuplicate(err):
+		return Result{Activities: 1}, errNotHandled
+	}
+	return Result{Activities: 1}, err
+}
+
+// writeGroup decides every due fire time of group inside tx (the overlap
+// rule and archived nodes are read there), claims the activities by moving
+// next_run_at on from the values this evaluation read (one another
+// evaluation moved already is left alone), inserts the firing rows, each
+// unless its (activity, fire time) exists, and then, for the rows that
+// were inserted only, the changes and runs they create and their events:
+// a firing row and what it made exist together or not at all.
+func (s *Store) writeGroup(tx *gorm.DB, group []*pending) (res Result, made bool, err error) {
 	stamp := s.Now()
-	lastRun, lastSHA, lastAt := a.LastRunID, a.LastCommitSHA, a.LastFiredAt
-	var settings *model.Settings
-	var events []pendingEvent
-	for i := range times {
-		p := &times[i]
-		switch {
-		case p.missed > 0:
-			res.Missed += p.missed
-			events = append(events, pendingEvent{EventMissed, now, model.JSONMap{"count": p.missed, "reason": p.reason,
-				"up_to": now.UTC().Format(time.RFC3339)}})
-		case !p.fire:
-			res.Missed++
-			b.firing(a, p.at, stamp, OutcomeMissed, nil, p.reason)
-			events = append(events, pendingEvent{EventMissed, p.at, model.JSONMap{"reason": p.reason}})
-		case p.same:
-			// new_commits_only and no new commit: nothing to fire, nothing wrong.
-		case p.skipWhy != "":
-			res.Skipped++
-			b.firing(a, p.at, stamp, OutcomeSkipped, nil, p.skipWhy)
-			events = append(events, pendingEvent{EventSkipped, p.at, model.JSONMap{"reason": p.skipWhy}})
-		default:
-			if lastRun != nil {
-				if settings == nil {
-					set, err := s.parallel(tx, a, node)
-					if err != nil {
-						return err
-					}
-					settings = &set
+	reads, err := s.readGroup(tx, group)
+	if err != nil {
+		return res, false, err
+	}
+	ds := make([]*decided, len(group))
+	for i, p := range group {
+		ds[i] = decide(p, reads, stamp)
+	}
+	if err := claimAll(tx, ds, stamp); err != nil {
+		return res, false, err
+	}
+	if err := insertFirings(tx, ds); err != nil {
+		return res, false, err
+	}
+	var changes []*run.PreparedChange
+	var events []*model.Event
+	for _, d := range ds {
+		res.Activities++
+		if !d.claimed {
+			continue
+		}
+		for i := range d.outcomes {
+			o := &d.outcomes[i]
+			switch {
+			case o.lost:
+			case o.run != nil:
+				if err := s.insertRun(tx, o, &changes); err != nil {
+					return res, false, err
 				}
-				active := b.created[*lastRun]
-				if !active && !settings.AllowParallelRunsOfSameChange {
-					var err error
-					if active, err = s.runActive(tx, a, *lastRun); err != nil {
-						return err
-					}
-				}
-				if active && !settings.AllowParallelRunsOfSameChange {
+				res.Fired++
+				res.Lateness = append(res.Lateness, stamp.Sub(o.firing.FireAt))
+			case o.event != nil:
+				if o.event.typ == EventSkipped {
 					res.Skipped++
-					why := "the previous run " + *lastRun + " is still active and allow_parallel does not allow runs of the same " + a.Kind + " at once"
-					b.firing(a, p.at, stamp, OutcomeSkipped, nil, why)
-					events = append(events, pendingEvent{EventSkipped, p.at, model.JSONMap{"reason": why}})
-					continue
+				} else if n, ok := o.event.attrs["count"].(int); ok {
+					res.Missed += n
+				} else {
+					res.Missed++
 				}
+				events = append(events, s.newEvent(d.p.a, o.event))
 			}
-			if _, batched := p.prep.(preparedChange); !batched {
-				// A workflow run learns its id as it is inserted.
-				if err := p.prep.Insert(tx); err != nil {
-					return err
-				}
-			}
-			id := p.prep.RunID()
-			b.firing(a, p.at, stamp, OutcomeFired, &id, "")
-			b.run(p.prep)
-			at := p.at
-			lastRun, lastAt = &id, &at
-			if sha := p.prep.CommitSHA(); sha != "" {
-				lastSHA = &sha
-			}
-			res.Fired++
-			res.Lateness = append(res.Lateness, stamp.Sub(p.at))
 		}
 	}
-	enabled := a.Repeat && !next.IsZero()
-	var nextAt *time.Time
-	if enabled {
-		nextAt = &next
+	if err := run.InsertAll(tx, changes, stamp); err != nil {
+		return res, false, err
 	}
-	r := tx.Model(&Activity{}).Where("id = ? AND enabled = ? AND next_run_at = ?", a.ID, true, *a.NextRunAt).
-		Updates(map[string]any{"next_run_at": nextAt, "enabled": enabled, "updated_at": stamp,
-			"last_run_id": lastRun, "last_commit_sha": lastSHA, "last_fired_at": lastAt})
-	if r.Error != nil {
-		return r.Error
+	if err := fixLast(tx, ds); err != nil {
+		return res, false, err
 	}
-	if r.RowsAffected != 1 {
-		return errNotHandled
+	return res, res.Fired > 0, run.InsertEvents(tx, events)
+}
+
+// insertRun creates the run of a fired firing that won: a change joins
+// changes (inserted together), a workflow run is inserted now and its id
+// written onto the firing row.
+func (s *Store) insertRun(tx *gorm.DB, o *outcome, changes *[]*run.PreparedChange) error {
+	if pc, ok := o.run.(preparedChange); ok {
+		*changes = append(*changes, pc.PreparedChange)
+		return nil
 	}
-	for _, ev := range events {
-		if err := s.event(tx, a, ev.typ, ev.at, ev.attrs); err != nil {
-			return err
+	if err := o.run.Insert(tx); err != nil {
+		return err
+	}
+	id := o.run.RunID()
+	o.firing.RunID = &id
+	return tx.Model(&Firing{}).Where("activity_id = ? AND fire_at = ?", o.firing.ActivityID, o.firing.FireAt).
+		Update("run_id", id).Error
+}
+
+// readGroup reads, for the whole group, which previous runs are still
+// active (only where parallel runs are not allowed) and which nodes were
+// archived since the evaluation prepared their changes.
+func (s *Store) readGroup(tx *gorm.DB, group []*pending) (*groupReads, error) {
+	reads := &groupReads{active: map[string]bool{}, closed: map[string]string{}}
+	var changeRuns []string
+	nodes := map[string]*model.Node{}
+	for _, p := range group {
+		nodes[p.node.ID] = p.node
+		if p.a.LastRunID == nil || p.parallel || !fires(p.times) {
+			continue
+		}
+		if p.a.Kind == KindWorkflow && s.Workflows != nil {
+			active, err := s.Workflows.RunActive(tx, *p.a.LastRunID)
+			if err != nil {
+				return nil, err
+			}
+			reads.active[*p.a.LastRunID] = active
+			continue
+		}
+		changeRuns = append(changeRuns, *p.a.LastRunID)
+	}
+	active, err := run.ChangesActive(tx, changeRuns)
+	if err != nil {
+		return nil, err
+	}
+	for id := range active {
+		reads.active[id] = true
+	}
+	closed, err := run.NodesClosed(tx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	reads.closed = closed
+	return reads, nil
+}
+
+func fires(times []planned) bool {
+	for i := range times {
+		if times[i].fire {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
-func (s *Store) parallel(tx *gorm.DB, a *Activity, node *model.Node) (model.Settings, error) {
-	set, err := run.ParallelSettings(tx, node)
-	if a.Kind == KindWorkflow {
-		set.AllowParallelRunsOfSameChange = set.AllowParallelRunsOfSameWorkflow
+// decide is, for each of p's due fire times, its firing row and what it
+// makes: a missed one its event, a skipped one (no change could be made,
+// its node was archived, or its previous run is still active and parallel
+// runs are not allowed) its event, a fired one its run.
+func decide(p *pending, reads *groupReads, stamp time.Time) *decided {
+	a := p.a
+	d := &decided{p: p}
+	firing := func(at time.Time, outcome string, reason string) *Firing {
+		f := &Firing{ActivityID: a.ID, FireAt: at.UTC(), Outcome: outcome, CreatedAt: stamp}
+		if reason != "" {
+			f.Reason = &reason
+		}
+		return f
 	}
-	return set, err
-}
-
-func (s *Store) runActive(tx *gorm.DB, a *Activity, id string) (bool, error) {
-	if a.Kind == KindWorkflow && s.Workflows != nil {
-		return s.Workflows.RunActive(tx, id)
+	skip := func(at time.Time, why string) {
+		d.outcomes = append(d.outcomes, outcome{firing: firing(at, OutcomeSkipped, why),
+			event: &pendingEvent{EventSkipped, at, model.JSONMap{"reason": why}}})
 	}
-	return run.ChangeActive(tx, id)
+	lastRun := ""
+	if a.LastRunID != nil {
+		lastRun = *a.LastRunID
+	}
+	lastActive := lastRun != "" && reads.active[lastRun]
+	for i := range p.times {
+		t := &p.times[i]
+		switch {
+		case t.missed > 0:
+			d.outcomes = append(d.outcomes, outcome{event: &pendingEvent{EventMissed, p.now, model.JSONMap{"count": t.missed,
+				"reason": t.reason, "up_to": p.now.UTC().Format(time.RFC3339)}}})
+		case !t.fire:
+			d.outcomes = append(d.outcomes, outcome{firing: firing(t.at, OutcomeMissed, t.reason),
+				event: &pendingEvent{EventMissed, t.at, model.JSONMap{"reason": t.reason}}})
+		case t.same:
+			// new_commits_only and no new commit: nothing to fire, nothing wrong.
+		case t.skipWhy != "":
+			skip(t.at, t.skipWhy)
+		case reads.closed[p.node.ID] != "":
+			skip(t.at, reads.closed[p.node.ID])
+		case lastActive && !p.parallel:
+			prev := "the previous run "
+			if lastRun != "" {
+				prev += lastRun + " "
+			}
+			skip(t.at, prev+"is still active and allow_parallel does not allow runs of the same "+a.Kind+" at once")
+		default:
+			f := firing(t.at, OutcomeFired, "")
+			_, isChange := t.prep.(preparedChange)
+			if isChange {
+				id := t.prep.RunID()
+				f.RunID = &id // a workflow run learns its id as it is inserted
+			}
+			d.outcomes = append(d.outcomes, outcome{firing: f, run: t.prep, workflow: !isChange})
+			lastRun, lastActive = t.prep.RunID(), true
+		}
+	}
+	return d
 }
 
-func (s *Store) event(tx *gorm.DB, a *Activity, typ string, at time.Time, attrs model.JSONMap) error {
-	attrs["fire_at"] = at.UTC().Format("2006-01-02T15:04:05.000000Z")
+func (s *Store) newEvent(a *Activity, ev *pendingEvent) *model.Event {
+	attrs := ev.attrs
+	attrs["fire_at"] = ev.at.UTC().Format("2006-01-02T15:04:05.000000Z")
 	attrs["cron_schedule"] = a.CronSchedule
 	attrs["timezone"] = a.Timezone
 	attrs["misfire"] = a.Misfire
-	return s.Record(tx, model.SystemActor, typ, a.EventSource(), attrs)
+	return s.NewEvent(model.SystemActor, ev.typ, a.EventSource(), attrs)
+}
+
+func (s *Store) event(tx *gorm.DB, a *Activity, typ string, at time.Time, attrs model.JSONMap) error {
+	return run.InsertEvents(tx, []*model.Event{s.newEvent(a, &pendingEvent{typ, at, attrs})})
 }
 
 // disable switches off an activity whose schedule can no longer be read.

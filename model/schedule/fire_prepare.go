@@ -35,9 +35,14 @@ func (s *Store) prepare(ctx context.Context, actor *model.Actor, node *model.Nod
 // same change read Git (resolve, prove access, read actions.yaml) once, and
 // each gets a copy with its own ids, metadata and overrides.
 type prepCache struct {
-	mu      sync.Mutex
-	entries map[string]*prepEntry
-	nodes   map[string]*model.Node
+	mu       sync.Mutex
+	entries  map[string]*prepEntry
+	nodes    map[string]*model.Node
+	settings map[string]*model.Settings // allow_parallel by node id
+}
+
+func newPrepCache() *prepCache {
+	return &prepCache{entries: map[string]*prepEntry{}, nodes: map[string]*model.Node{}, settings: map[string]*model.Settings{}}
 }
 
 type prepEntry struct {
@@ -62,6 +67,29 @@ func (c *prepCache) node(ctx context.Context, s *Store, id string) (*model.Node,
 	c.nodes[id] = &loaded
 	c.mu.Unlock()
 	return &loaded, nil
+}
+
+// parallel is whether node's allow_parallel lets a's runs overlap, read
+// once per node per RunDue: the overlap rule of every activity of a node
+// due at once reads one setting, not one each.
+func (c *prepCache) parallel(ctx context.Context, s *Store, a *Activity, node *model.Node) (bool, error) {
+	c.mu.Lock()
+	set := c.settings[node.ID]
+	c.mu.Unlock()
+	if set == nil {
+		var loaded model.Settings
+		if err := s.Read(ctx, func(db *gorm.DB) (err error) { loaded, err = run.ParallelSettings(db, node); return err }); err != nil {
+			return false, err
+		}
+		set = &loaded
+		c.mu.Lock()
+		c.settings[node.ID] = set
+		c.mu.Unlock()
+	}
+	if a.Kind == KindWorkflow {
+		return set.AllowParallelRunsOfSameWorkflow, nil
+	}
+	return set.AllowParallelRunsOfSameChange, nil
 }
 
 func cacheKey(node *model.Node, a *Activity) string {

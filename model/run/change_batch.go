@@ -1,0 +1,115 @@
+package run
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/db"
+)
+
+// What InsertAll needs to write many changes at once: the event
+// model.Store.Record would write, built without writing it, and rows
+// inserted in the statements each dialect runs cheapest.
+
+// NewEvent is the event Record(tx, actor, typ, src, attrs) writes, for
+// InsertEvents to write with others.
+func (s *Store) NewEvent(actor *model.Actor, typ string, src *model.EventSource, attrs model.JSONMap) *model.Event {
+	if attrs == nil {
+		attrs = model.JSONMap{}
+	}
+	ev := &model.Event{ID: model.NewID(), Type: typ, Username: actor.Name(), System: actor.IsSystem(), Attributes: attrs, CreatedAt: s.Now()}
+	if src != nil {
+		ev.SourceType, ev.SourceID, ev.SourcePath = &src.Type, &src.ID, &src.Path
+	}
+	return ev
+}
+
+// createEvent is the api:changes:create event recordCreate writes.
+func (p *PreparedChange) createEvent() *model.Event {
+	c := p.Change
+	return p.store.NewEvent(p.actor, "api:changes:create", changeEventSource(c), model.JSONMap{
+		"action": c.Action, "node": p.node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
+		"commit_sha": *c.CommitSHA, "steps": len(p.steps)})
+}
+
+// rowsPerInsert is the rows of one multi-row INSERT on each dialect. The
+// SQLite driver parses every statement anew (it keeps none prepared), and
+// binds in time that grows with the square of a statement's parameters:
+// a few rows a statement share the parse without paying much binding. On
+// PostgreSQL each statement is a round trip, and pgx prepares each text once.
+func rowsPerInsert(tx *gorm.DB) int {
+	if db.DialectOf(tx) == db.Postgres {
+		return 100
+	}
+	return 8
+}
+
+// InsertRows inserts rows (every column set: no defaults are applied) in
+// tx, in multi-row INSERTs of rowsPerInsert rows, built from GORM's schema
+// of T but run past GORM, whose statement building was a large part of the
+// scheduler's cost per firing.
+func InsertRows[T any](tx *gorm.DB, rows []*T) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	stmt := &gorm.Statement{DB: tx}
+	if err := stmt.Parse(rows[0]); err != nil {
+		return err
+	}
+	var fields []*schema.Field
+	var cols []string
+	for _, f := range stmt.Schema.Fields {
+		if f.DBName != "" && f.Creatable {
+			fields = append(fields, f)
+			cols = append(cols, stmt.Quote(f.DBName))
+		}
+	}
+	ctx := tx.Statement.Context
+	pg := db.DialectOf(tx) == db.Postgres
+	head := "INSERT INTO " + stmt.Quote(stmt.Schema.Table) + " (" + strings.Join(cols, ", ") + ") VALUES "
+	per := rowsPerInsert(tx)
+	for from := 0; from < len(rows); from += per {
+		chunk := rows[from:min(from+per, len(rows))]
+		var q strings.Builder
+		q.WriteString(head)
+		args := make([]any, 0, len(fields)*len(chunk))
+		for i, row := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			rv := reflect.ValueOf(row).Elem()
+			for c, f := range fields {
+				if c > 0 {
+					q.WriteString(", ")
+				}
+				if pg {
+					fmt.Fprintf(&q, "$%d", len(args)+1)
+				} else {
+					q.WriteByte('?')
+				}
+				v, _ := f.ValueOf(ctx, rv)
+				args = append(args, v)
+			}
+			q.WriteByte(')')
+		}
+		if _, err := tx.Statement.ConnPool.ExecContext(ctx, q.String(), args...); err != nil {
+			return translate(tx, err)
+		}
+	}
+	return nil
+}
+
+// translate is err as GORM would have returned it (a unique violation is
+// gorm.ErrDuplicatedKey), for statements run past GORM.
+func translate(tx *gorm.DB, err error) error {
+	if t, ok := tx.Dialector.(gorm.ErrorTranslator); ok {
+		return t.Translate(err)
+	}
+	return err
+}
