@@ -44,10 +44,24 @@ var ReservedEventAttributes = []string{"type", "username", "system", "created_at
 
 // Record writes an event inside tx. attrs may be nil.
 func (s *Store) Record(tx *gorm.DB, actor *Actor, typ string, src *EventSource, attrs JSONMap) error {
-	return tx.Create(s.newEvent(actor, typ, src, attrs)).Error
+	return s.RecordAll(tx, []*Event{s.NewEvent(actor, typ, src, attrs)}, nil)
 }
 
-func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONMap) *Event {
+// RecordAll writes events built with NewEvent inside tx: the one way events
+// are stored. insert writes the rows (the scheduler's multi-row INSERTs);
+// nil means GORM's.
+func (s *Store) RecordAll(tx *gorm.DB, events []*Event, insert func(*gorm.DB, []*Event) error) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if insert == nil {
+		return tx.Create(events).Error
+	}
+	return insert(tx, events)
+}
+
+// NewEvent is the event Record writes, for RecordAll to write with others.
+func (s *Store) NewEvent(actor *Actor, typ string, src *EventSource, attrs JSONMap) *Event {
 	ev := &Event{ID: NewID(), Type: typ, Username: actor.Name(), System: actor.IsSystem(), Attributes: attrs, CreatedAt: s.Now()}
 	if src != nil {
 		ev.SourceType, ev.SourceID, ev.SourcePath = &src.Type, &src.ID, &src.Path
@@ -127,7 +141,7 @@ func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs
 		}
 	}
 	delete(attrs, "type")
-	ev := s.newEvent(actor, typ, nil, attrs)
+	ev := s.NewEvent(actor, typ, nil, attrs)
 	if err := s.Write(ctx, func(tx *gorm.DB) error { return tx.Create(ev).Error }); err != nil {
 		return nil, err
 	}

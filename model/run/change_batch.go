@@ -16,19 +16,6 @@ import (
 // model.Store.Record would write, built without writing it, and rows
 // inserted in the statements each dialect runs cheapest.
 
-// NewEvent is the event Record(tx, actor, typ, src, attrs) writes, for
-// InsertEvents to write with others.
-func (s *Store) NewEvent(actor *model.Actor, typ string, src *model.EventSource, attrs model.JSONMap) *model.Event {
-	if attrs == nil {
-		attrs = model.JSONMap{}
-	}
-	ev := &model.Event{ID: model.NewID(), Type: typ, Username: actor.Name(), System: actor.IsSystem(), Attributes: attrs, CreatedAt: s.Now()}
-	if src != nil {
-		ev.SourceType, ev.SourceID, ev.SourcePath = &src.Type, &src.ID, &src.Path
-	}
-	return ev
-}
-
 // createEvent is the api:changes:create event recordCreate writes.
 func (p *PreparedChange) createEvent() *model.Event {
 	c := p.Change

@@ -32,7 +32,7 @@ func TestInsertRowsRoundTrips(t *testing.T) {
 		want = append(want, ev)
 	}
 	want[3].System = true
-	if err := s.Write(ctx, func(tx *gorm.DB) error { return run.InsertEvents(tx, want) }); err != nil {
+	if err := s.Write(ctx, func(tx *gorm.DB) error { return s.InsertEvents(tx, want) }); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range want {

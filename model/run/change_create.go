@@ -136,10 +136,7 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 
 // recordCreate records the change's api:changes:create event in tx.
 func (p *PreparedChange) recordCreate(tx *gorm.DB) error {
-	c := p.Change
-	return p.store.Record(tx, p.actor, "api:changes:create", changeEventSource(c), model.JSONMap{
-		"action": c.Action, "node": p.node.Path, "git_remote_name": c.GitRemoteName, "git_rev": c.GitRev,
-		"commit_sha": *c.CommitSHA, "steps": len(p.steps)})
+	return p.store.RecordAll(tx, []*model.Event{p.createEvent()}, nil)
 }
 
 func validateChangeInput(in ChangeInput) error {

@@ -132,8 +132,10 @@ func InsertAll(tx *gorm.DB, ps []*PreparedChange, now time.Time) error {
 	if err := InsertRows(tx, steps); err != nil {
 		return err
 	}
-	return InsertEvents(tx, events)
+	return ps[0].store.InsertEvents(tx, events)
 }
 
-// InsertEvents writes events (built by NewEvent) in tx, many a statement.
-func InsertEvents(tx *gorm.DB, events []*model.Event) error { return InsertRows(tx, events) }
+// InsertEvents records events (built by NewEvent) in tx, many a statement.
+func (s *Store) InsertEvents(tx *gorm.DB, events []*model.Event) error {
+	return s.RecordAll(tx, events, InsertRows[model.Event])
+}

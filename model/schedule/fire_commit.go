@@ -160,7 +160,7 @@ func (s *Store) writeGroup(tx *gorm.DB, group []*pending) (res Result, made bool
 	if err := fixLast(tx, ds); err != nil {
 		return res, false, err
 	}
-	return res, res.Fired > 0, run.InsertEvents(tx, events)
+	return res, res.Fired > 0, s.InsertEvents(tx, events)
 }
 
 // insertRun creates the run of a fired firing that won: a change joins
@@ -294,7 +294,7 @@ func (s *Store) newEvent(a *Activity, ev *pendingEvent) *model.Event {
 }
 
 func (s *Store) event(tx *gorm.DB, a *Activity, typ string, at time.Time, attrs model.JSONMap) error {
-	return run.InsertEvents(tx, []*model.Event{s.newEvent(a, &pendingEvent{typ, at, attrs})})
+	return s.InsertEvents(tx, []*model.Event{s.newEvent(a, &pendingEvent{typ, at, attrs})})
 }
 
 // disable switches off an activity whose schedule can no longer be read.
