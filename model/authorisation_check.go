@@ -78,46 +78,57 @@ func (s *Store) readable(ctx context.Context, db *gorm.DB, nodeColumn string) *g
 	return db.Where(nodeColumn+" IN (?)", nodes)
 }
 
+// readablePaths narrows a query on nodes by their own path column: what
+// node lists use, without a subquery.
+func (s *Store) readablePaths(ctx context.Context, db *gorm.DB, pathColumn string) *gorm.DB {
+	cond, args, all := readableCondition(ActorOf(ctx), pathColumn)
+	if all {
+		return db
+	}
+	return db.Where(cond, args...)
+}
+
 // ReadableNodes is a subquery of the ids of the nodes the context's actor may
 // read, or all=true when that is every node.
 func (s *Store) ReadableNodes(ctx context.Context) (nodes *gorm.DB, all bool) {
-	a := ActorOf(ctx)
-	if a.IsSystem() || a.Delegated {
+	cond, args, all := readableCondition(ActorOf(ctx), "path")
+	if all {
 		return nil, true
 	}
-	clauses := authz.ReadFilter(a.Rules)
-	var sql []string
-	var args []any
-	for _, c := range clauses {
-		if c.Allow == "/" && len(c.Unless) == 0 {
-			return nil, true
-		}
-		part, pargs := "", []any(nil)
-		if c.Allow != "/" {
-			part, pargs = "(path = ? OR path LIKE ? ESCAPE '\\')", []any{c.Allow, likePrefix(c.Allow)}
-		}
-		for _, u := range c.Unless {
-			if part != "" {
-				part += " AND "
-			}
-			part += "NOT (path = ? OR path LIKE ? ESCAPE '\\')"
-			pargs = append(pargs, u, likePrefix(u))
-		}
-		sql = append(sql, "("+part+")")
-		args = append(args, pargs...)
-	}
-	q := s.DB.Session(&gorm.Session{NewDB: true}).Model(&Node{}).Select("id")
-	if len(sql) == 0 {
-		return q.Where("1 = 0"), false
-	}
-	return q.Where(strings.Join(sql, " OR "), args...), false
+	return s.DB.Session(&gorm.Session{NewDB: true}).Model(&Node{}).Select("id").Where(cond, args...), false
 }
 
-// likePrefix is the LIKE pattern for everything below path ('_' and '%'
-// are common in codes, so they are escaped).
-func likePrefix(path string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(path) + "/%"
+// readableCondition is the SQL condition on pathColumn that holds for the
+// node paths a may read (authz.ReadFilter's clauses ORed), or all=true. A
+// subtree test is an equality on a prefix (substr), which needs no LIKE
+// escaping and means the same on both databases whatever their collation.
+func readableCondition(a *Actor, pathColumn string) (cond string, args []any, all bool) {
+	if a.IsSystem() || a.Delegated {
+		return "", nil, true
+	}
+	under := func(p string) (string, []any) {
+		return "(" + pathColumn + " = ? OR substr(" + pathColumn + ", 1, ?) = ?)", []any{p, len(p) + 1, p + "/"}
+	}
+	var parts []string
+	for _, c := range authz.ReadFilter(a.Rules) {
+		if c.Allow == "/" && len(c.Unless) == 0 {
+			return "", nil, true
+		}
+		var and []string
+		if c.Allow != "/" {
+			sql, pargs := under(c.Allow)
+			and, args = append(and, sql), append(args, pargs...)
+		}
+		for _, u := range c.Unless {
+			sql, pargs := under(u)
+			and, args = append(and, "NOT "+sql), append(args, pargs...)
+		}
+		parts = append(parts, "("+strings.Join(and, " AND ")+")")
+	}
+	if len(parts) == 0 {
+		return "1 = 0", nil, false
+	}
+	return strings.Join(parts, " OR "), args, false
 }
 
 // CanRead reports whether the context's actor may read path.

@@ -151,7 +151,7 @@ func (s *Store) NodesByID(ctx context.Context, ids []string) (map[string]*Node, 
 		return out, nil
 	}
 	var nodes []Node
-	if err := s.Read(ctx, func(db *gorm.DB) error { return s.readable(ctx, db.Where("id IN ?", ids), "id").Find(&nodes).Error }); err != nil {
+	if err := s.Read(ctx, func(db *gorm.DB) error { return s.readablePaths(ctx, db.Where("id IN ?", ids), "path").Find(&nodes).Error }); err != nil {
 		return nil, err
 	}
 	for i := range nodes {
@@ -168,7 +168,7 @@ func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string]
 	}
 	var nodes []Node
 	if err := s.Read(ctx, func(db *gorm.DB) error {
-		return s.readable(ctx, db.Where("parent_id IN ?", parentIDs), "id").Order("id").Find(&nodes).Error
+		return s.readablePaths(ctx, db.Where("parent_id IN ?", parentIDs), "path").Order("id").Find(&nodes).Error
 	}); err != nil {
 		return nil, err
 	}
@@ -207,7 +207,8 @@ func NodeFilters(kind string) map[string]listquery.Field {
 
 // ChildList is childrenQuery as a list source.
 func (s *Store) ChildList(parent *Node, kind string) Source[Node] {
-	return NewSource[Node](s, "id", func(db *gorm.DB) *gorm.DB { return childrenQuery(db, parent, kind) }).ByNode("id")
+	return NewSource[Node](s, "id", func(db *gorm.DB) *gorm.DB { return childrenQuery(db, parent, kind) }).
+		scoped(func(ctx context.Context, db *gorm.DB) *gorm.DB { return s.readablePaths(ctx, db, "nodes.path") })
 }
 
 // NodeInput is what a client may set on a node.

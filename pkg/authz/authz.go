@@ -109,7 +109,8 @@ func Covers(rulePath, path string) bool {
 		}
 		return true
 	}
-	return path == rulePath || strings.HasPrefix(path, rulePath+"/")
+	// No concatenation: Decide runs this for every rule on every check.
+	return strings.HasPrefix(path, rulePath) && (len(path) == len(rulePath) || path[len(rulePath)] == '/')
 }
 
 // Depth is how many segments a path has ("/" has none).
