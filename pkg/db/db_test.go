@@ -214,7 +214,7 @@ func TestEventSourcePathsMigration(t *testing.T) {
 	old := "/api/projects/opc"
 	ev := model.Event{ID: model.NewID(), Type: "api:projects:create", Username: "admin", SourcePath: &old,
 		Attributes: model.JSONMap{}, CreatedAt: time.Now().UTC()}
-	if err := g.Create(&ev).Error; err != nil {
+	if err := g.Omit("NodeID").Create(&ev).Error; err != nil { // node_id came later (migration 9)
 		t.Fatal(err)
 	}
 	read := func() string {
