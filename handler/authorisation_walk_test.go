@@ -11,6 +11,7 @@ import (
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/internal/testutil"
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/run"
 )
 
 // openToEveryUser are the routes any authenticated user may use whatever
@@ -44,6 +45,10 @@ func TestEveryRouteRefusesAUserWithoutRules(t *testing.T) {
 	steps, err := s.Store.ChangeSteps(ctx, []string{changeID})
 	if err != nil || len(steps[changeID]) == 0 {
 		t.Fatalf("steps of %s: %v", changeID, err)
+	}
+	line := run.LogLine{ChangeID: changeID, StepID: steps[changeID][0].ID, Message: "a secret line", LoggedAt: s.Store.Now()}
+	if err := s.Store.DB.Create(&line).Error; err != nil {
+		t.Fatal(err)
 	}
 	var settingsID, propertiesID string
 	if err := s.Store.DB.Table("nodes").Where("path = ?", "/projects/opc").Select("settings_id").Scan(&settingsID).Error; err != nil {

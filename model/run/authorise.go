@@ -25,6 +25,16 @@ func (s *Store) readableSteps(ctx context.Context, db *gorm.DB) *gorm.DB {
 	return db.Where("steps.change_id IN (?)", s.fresh().Model(&Change{}).Select("id").Where("node_id IN (?)", nodes))
 }
 
+// readableLogLines: log lines follow their change. (A /log_lines rule is
+// checked where one change's log is read: LogChangeStatus.)
+func (s *Store) readableLogLines(ctx context.Context, db *gorm.DB) *gorm.DB {
+	nodes, all := s.ReadableNodes(ctx)
+	if all {
+		return db
+	}
+	return db.Where("log_lines.change_id IN (?)", s.fresh().Model(&Change{}).Select("id").Where("node_id IN (?)", nodes))
+}
+
 func (s *Store) readableRuns(ctx context.Context, db *gorm.DB) *gorm.DB {
 	return s.Readable(ctx, db, "workflow_runs.project_id")
 }

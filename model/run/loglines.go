@@ -244,7 +244,8 @@ var LogLineFilters = map[string]listquery.Field{
 
 // LogLineList is logLinesQuery as a list source.
 func (s *Store) LogLineList(changeID, stepID string) model.Source[LogLine] {
-	return model.NewSource[LogLine](s.Store, "id", func(db *gorm.DB) *gorm.DB { return logLinesQuery(db, changeID, stepID) })
+	return model.NewSource[LogLine](s.Store, "id", func(db *gorm.DB) *gorm.DB { return logLinesQuery(db, changeID, stepID) }).
+		Scoped(s.readableLogLines)
 }
 
 // LogChangeStatus returns the status of the change whose log is read (404
@@ -254,17 +255,21 @@ func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, e
 	if !ok {
 		return "", steward.NotFound("change", changeID)
 	}
-	var status []string
+	var rows []struct{ Status, Path string }
 	err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Change{}).Where("id = ?", changeID).Limit(1).Pluck("status", &status).Error
+		return s.readableChanges(ctx, db.Table("changes")).Select("changes.status AS status, nodes.path AS path").
+			Joins("JOIN nodes ON nodes.id = changes.node_id").Where("changes.id = ?", changeID).Limit(1).Scan(&rows).Error
 	})
 	if err != nil {
 		return "", err
 	}
-	if len(status) == 0 {
+	if len(rows) == 0 {
 		return "", steward.NotFound("change", changeID)
 	}
-	return status[0], nil
+	if err := model.AuthoriseRead(ctx, rows[0].Path+"/log_lines", "change", changeID); err != nil {
+		return "", err
+	}
+	return rows[0].Status, nil
 }
 
 // LogComplete reports change id's status and whether its log is complete:
@@ -291,7 +296,7 @@ func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
 	}
 	var n int64
 	if err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Step{}).Where("id = ?", stepID).Limit(1).Count(&n).Error
+		return s.readableSteps(ctx, db.Model(&Step{})).Where("id = ?", stepID).Limit(1).Count(&n).Error
 	}); err != nil {
 		return err
 	}
