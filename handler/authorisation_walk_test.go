@@ -46,6 +46,7 @@ func TestEveryRouteRefusesAUserWithoutRules(t *testing.T) {
 	if err != nil || len(steps[changeID]) == 0 {
 		t.Fatalf("steps of %s: %v", changeID, err)
 	}
+	activityID := s.Post(t, chgEnv+"/scheduled_activities", schedBody(nil)).Expect(t, http.StatusCreated).Data(t)["id"].(string)
 	line := run.LogLine{ChangeID: changeID, StepID: steps[changeID][0].ID, Message: "a secret line", LoggedAt: s.Store.Now()}
 	if err := s.Store.DB.Create(&line).Error; err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestEveryRouteRefusesAUserWithoutRules(t *testing.T) {
 	vars := map[string]string{
 		"project": "opc", "environment": "dev", "asset": "db", "change_id": changeID, "step_id": steps[changeID][0].ID,
 		"settings_id": settingsID, "properties_id": propertiesID, "authorisation_policy_id": policyID, "event_id": eventID,
-		"git_remote_id": "origin",
+		"git_remote_id": "origin", "activity_id": activityID,
 	}
 	nobody := identUser(t, s, "nobody")
 	written := func() int64 {
