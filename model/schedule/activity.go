@@ -190,5 +190,5 @@ func (s *Store) ActivityList() model.Source[Activity] {
 func (s *Store) NodeActivityList(node *model.Node) model.Source[Activity] {
 	return model.NewSource[Activity](s.Store.Store, "id", func(db *gorm.DB) *gorm.DB {
 		return db.Model(&Activity{}).Where("kind IN ? AND node_id = ?", apiKinds, node.ID)
-	})
+	}).Guarded(node.Path + "/scheduled_activities")
 }
