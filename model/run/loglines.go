@@ -308,6 +308,44 @@ func LogLinesAfter(ctx context.Context, src model.Source[LogLine], q listquery.L
 	return src.Above(ctx, q, after, limit)
 }
 
+// logStreamRange is how many lines one streamed query of a download reads:
+// few queries for a long log, while no single one holds a snapshot (and
+// its connection, while a slow client reads) for long.
+const logStreamRange = 100_000
+
+// EachLogMessage calls fn with the id and message of every line of src that
+// matches q's filters, above after, oldest first: what a download writes.
+// The rows stream from a few queries of the two columns, no record built per
+// line; msg is valid only during the call.
+func EachLogMessage(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, fn func(id int64, msg []byte) error) error {
+	for {
+		n, err := eachLogRange(ctx, src, q, &after, fn)
+		if err != nil || n < logStreamRange {
+			return err
+		}
+	}
+}
+
+func eachLogRange(ctx context.Context, src model.Source[LogLine], q listquery.List, after *int64, fn func(int64, []byte) error) (int, error) {
+	rows, err := src.AboveRows(ctx, q, *after, logStreamRange, "id", "message")
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var msg sql.RawBytes
+		if err := rows.Scan(after, &msg); err != nil {
+			return n, model.TranslateError(err)
+		}
+		if err := fn(*after, msg); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, model.TranslateError(rows.Err())
+}
+
 // NotifyLogFollowers wakes the followers of a change without new lines: the
 // engine calls it when a change ends, so live streams close at once instead
 // of at their next poll.
