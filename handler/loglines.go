@@ -112,8 +112,8 @@ func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonap
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", q.Download))
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err := run.EachLogMessage(r.Context(), src, q.List(), 0, func(_ int64, msg []byte) error {
-		_, _ = bw.Write(msg)
+	err := run.EachLogMessage(r.Context(), src, q.List(), 0, func(l *run.LogRow) error {
+		_, _ = bw.Write(l.Message)
 		return bw.WriteByte('\n')
 	})
 	if err == nil {

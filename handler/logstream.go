@@ -2,7 +2,6 @@ package handler
 
 import (
 	"bufio"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,8 +22,9 @@ var (
 	ssePoll = time.Second
 )
 
-// sseBatch is how many lines one read sends.
-const sseBatch = 500
+// sseBatch is how many lines one query reads (streamed, so the rows of a
+// slow client's query wait on its socket: keep it modest).
+const sseBatch = 2000
 
 // followChangeLog streams the change's lines as Server-Sent Events, from the
 // one after Last-Event-ID (or the first), until the change is terminal; then
@@ -79,6 +79,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 	defer heartbeat.Stop()
 	poll := time.NewTicker(ssePoll)
 	defer poll.Stop()
+	var buf []byte
 	for {
 		// The status is read before the lines: every line stored before the
 		// change ended is then among those read below.
@@ -88,16 +89,17 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			return nil
 		}
 		for {
-			lines, err := run.LogLinesAfter(ctx, src, q.List(), after, sseBatch)
+			n, err := run.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
+				buf = appendLogEvent(buf[:0], l)
+				after = l.ID
+				_, err := bw.Write(buf)
+				return err
+			})
 			if err != nil {
 				a.streamFailed(r, err)
 				return nil
 			}
-			for i := range lines {
-				writeLogEvent(bw, &lines[i])
-				after = lines[i].ID
-			}
-			if len(lines) < sseBatch {
+			if n < sseBatch {
 				break
 			}
 			if flush() != nil {
@@ -147,15 +149,24 @@ func (a *API) streamFailed(r *http.Request, err error) {
 	}
 }
 
-// writeLogEvent writes one line as an event: its id is the line's id (what
-// the client sends back as Last-Event-ID), its data the resource as JSON.
-func writeLogEvent(bw *bufio.Writer, l *run.LogLine) {
-	data, _ := json.Marshal(logLineResource(l))
-	_, _ = bw.WriteString("id: ")
-	_, _ = bw.WriteString(strconv.FormatInt(l.ID, 10))
-	_, _ = bw.WriteString("\ndata: ")
-	_, _ = bw.Write(data)
-	_, _ = bw.WriteString("\n\n")
+// appendLogEvent appends one line as an event: its id is the line's id
+// (what the client sends back as Last-Event-ID), its data the resource as
+// JSON, byte for byte what encoding/json makes of logLineResource, written
+// by hand because a follower may send a million of them.
+func appendLogEvent(b []byte, l *run.LogRow) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendInt(b, l.ID, 10)
+	b = append(b, "\ndata: {\"type\":\"log_line\",\"id\":\""...)
+	b = strconv.AppendInt(b, l.ID, 10)
+	b = append(b, `","attributes":{"change_id":`...)
+	b = run.AppendJSONString(b, l.ChangeID)
+	b = append(b, `,"step_id":`...)
+	b = run.AppendJSONString(b, l.StepID)
+	b = append(b, `,"message":`...)
+	b = run.AppendJSONString(b, l.Message)
+	b = append(b, `,"logged_at":"`...)
+	b = l.LoggedAt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	return append(b, "\"}}\n\n"...)
 }
 
 // lastEventID is where a reconnecting client resumes: after this line id.

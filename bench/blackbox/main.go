@@ -29,12 +29,15 @@ func main() {
 	logs := flag.Int("logs", 1_000_000, "lines the log step prints (0: no log figures)")
 	logRuns := flag.Int("log-runs", 1, "runs of the log figures (the median is printed)")
 	dbURL := flag.String("database-url", "", "PostgreSQL URL (default: the embedded SQLite)")
+	flag.StringVar(&binary, "bin", "", "a steward binary to run instead of building one (to profile it)")
 	flag.Parse()
 	if err := run(*n, *logs, *logRuns, *dbURL); err != nil {
 		fmt.Fprintln(os.Stderr, "blackbox:", err)
 		os.Exit(1)
 	}
 }
+
+var binary string
 
 type server struct {
 	url, token string
@@ -47,9 +50,12 @@ func run(n, logs, logRuns int, dbURL string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "steward")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/steward").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
+	bin := binary
+	if bin == "" {
+		bin = filepath.Join(dir, "steward")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/steward").CombinedOutput(); err != nil {
+			return fmt.Errorf("build: %v\n%s", err, out)
+		}
 	}
 	s, err := start(bin, dir, dbURL)
 	if err != nil {
