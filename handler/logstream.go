@@ -22,6 +22,9 @@ var (
 	ssePoll = time.Second
 )
 
+// sseGather is how long a woken follower waits before it reads.
+const sseGather = 20 * time.Millisecond
+
 // sseBatch is how many lines one query reads (streamed, so the rows of a
 // slow client's query wait on its socket: keep it modest).
 const sseBatch = 2000
@@ -121,6 +124,13 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 		case <-a.Stopping:
 			return nil // the client resumes with Last-Event-ID, here after a restart or on another replica
 		case <-sub.C:
+			// Let a busy step's next batches land too: one read then
+			// carries several, well within what a follower notices.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(sseGather):
+			}
 		case <-poll.C:
 		case <-heartbeat.C:
 			_, _ = bw.WriteString(": heartbeat\n\n")
