@@ -30,7 +30,9 @@ func New(core *model.Store, logs *LogNotifier) *Store {
 // Snapshot runs fn with a view whose reads all see one moment of the
 // database (see model.Store.Snapshot).
 func (s *Store) Snapshot(ctx context.Context, fn func(view *Store) error) error {
-	return s.Store.Snapshot(ctx, func(core *model.Store) error { return fn(&Store{Store: core, Logs: s.Logs, moved: s.moved, queued: s.queued}) })
+	return s.Store.Snapshot(ctx, func(core *model.Store) error {
+		return fn(&Store{Store: core, Logs: s.Logs, moved: s.moved, queued: s.queued})
+	})
 }
 
 // Write is the core store's Write; after a commit it notifies Moved, since
