@@ -82,7 +82,7 @@ func run(n, logs, logRuns int, dbURL string) error {
 	}
 	// The server's own ticks, per second, measured long enough to average
 	// their bursts out.
-	idleSpan := 5 * time.Second
+	idleSpan := 10 * time.Second
 	idleTotal, err := s.statementsOver(idleSpan)
 	idle := idleTotal / idleSpan.Seconds()
 	if err != nil {
@@ -127,7 +127,9 @@ func run(n, logs, logRuns int, dbURL string) error {
 	fmt.Printf("%-58s %8.2fms %8.2fms %8.2fms  (%.1fx)\n", "dispatch: created_at -> first step started_at", median(dispatch), p99(dispatch), floor, median(dispatch)/floor)
 	fmt.Printf("%-58s %8.2fms %8.2fms %10s\n", "cycle: created_at -> finished_at", median(cycle), p99(cycle), "-")
 	fmt.Printf("%-58s %8.2fms %8.2fms %10s\n", "POST /changes round trip", median(post), p99(post), "-")
-	fmt.Printf("%-58s %10.1f %10.1f %10s\n", "statements per change cycle (POST -> success, no reads)", median(statements), p99(statements), "-")
+	// The mean, not the median: the server's ticks land in one cycle's
+	// window or the next, and only the sum over all of them averages out.
+	fmt.Printf("%-58s %10.1f %10.1f %10s  (mean, max)\n", "statements per change cycle (POST -> success, no reads)", mean(statements), p99(statements), "-")
 	fmt.Printf("(idle statements per second: %.1f; floor: sh -c 'echo x' fork/exec)\n", idle)
 	if logs <= 0 {
 		return nil
@@ -356,6 +358,14 @@ func forkFloor() float64 {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func median(xs []float64) float64 { return quantile(xs, 0.5) }
+
+func mean(xs []float64) float64 {
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(max(len(xs), 1))
+}
 func p99(xs []float64) float64    { return quantile(xs, 0.99) }
 
 func quantile(xs []float64, q float64) float64 {
