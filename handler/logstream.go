@@ -2,6 +2,7 @@ package handler
 
 import (
 	"bufio"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,9 +26,15 @@ var (
 // sseGather is how long a woken follower waits before it reads.
 const sseGather = 20 * time.Millisecond
 
-// sseBatch is how many lines one query reads (streamed, so the rows of a
-// slow client's query wait on its socket: keep it modest).
-const sseBatch = 2000
+// sseBatch is how many lines one query reads at most, and sseBatchBytes
+// how many bytes of events it holds in memory until the query is done.
+const (
+	sseBatch      = 2000
+	sseBatchBytes = 1 << 20
+)
+
+// errBatchFull ends a read whose events reached sseBatchBytes.
+var errBatchFull = errors.New("log event batch full")
 
 // followChangeLog streams the change's lines as Server-Sent Events, from the
 // one after Last-Event-ID (or the first), until the change is terminal; then
@@ -92,17 +99,24 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			return nil
 		}
 		for {
+			// The events go to the client once the query is done: a slow
+			// client must not hold a database connection.
+			buf = buf[:0]
 			n, err := run.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
-				buf = appendLogEvent(buf[:0], l)
+				buf = appendLogEvent(buf, l)
 				after = l.ID
-				_, err := bw.Write(buf)
-				return err
+				if len(buf) >= sseBatchBytes {
+					return errBatchFull
+				}
+				return nil
 			})
-			if err != nil {
+			full := errors.Is(err, errBatchFull)
+			if err != nil && !full {
 				a.streamFailed(r, err)
 				return nil
 			}
-			if n < sseBatch {
+			_, _ = bw.Write(buf)
+			if n < sseBatch && !full {
 				break
 			}
 			if flush() != nil {
