@@ -58,6 +58,7 @@ type Engine struct {
 	stop         context.CancelFunc
 	wakeAdvance  chan struct{}
 	wakeDispatch chan struct{}
+	slotFreed    chan struct{} // a worker came free
 	wg           sync.WaitGroup
 
 	mu        sync.Mutex
@@ -110,22 +111,31 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.wakeAdvance = make(chan struct{}, 1)
 	e.wakeDispatch = make(chan struct{}, 1)
+	e.slotFreed = make(chan struct{}, 1)
 	e.running = map[string]*runningStep{}
 	e.checkouts = map[string]*sync.Mutex{}
 	ctx, e.stop = context.WithCancel(ctx)
-	// New changes and finished steps are picked up at once: the store
-	// notifies its Work signal, and this engine follows it.
-	wake, unsubscribe := e.Store.Work().Subscribe()
+	// New changes and ended ones are picked up at once: the store notifies
+	// its Work signal, which wakes the advance loop (and the running steps,
+	// which may have been cancelled); queued steps notify the run store's
+	// Queued signal, which wakes the workers. Each look costs statements, so
+	// neither loop wakes for what only the other can act on.
+	work, unsubscribeWork := e.Store.Work().Subscribe()
+	queued, unsubscribeQueued := e.Store.Queued().Subscribe()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		defer unsubscribe()
+		defer unsubscribeWork()
+		defer unsubscribeQueued()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-wake:
-				e.Wake()
+			case <-work:
+				poke(e.wakeAdvance)
+				e.nudgeRunning()
+			case <-queued:
+				poke(e.wakeDispatch)
 			}
 		}
 	}()
@@ -154,6 +164,11 @@ func (e *Engine) Stop() {
 func (e *Engine) Wake() {
 	poke(e.wakeAdvance)
 	poke(e.wakeDispatch)
+	e.nudgeRunning()
+}
+
+// nudgeRunning makes the running steps check whether they were cancelled.
+func (e *Engine) nudgeRunning() {
 	e.mu.Lock()
 	for _, r := range e.running {
 		poke(r.nudge)

@@ -11,22 +11,31 @@ import (
 
 // dispatchLoop claims queued steps while this process has free workers and
 // runs each in its own goroutine. It sleeps until woken (a step was queued
-// here, a worker came free) or the tick (steps queued by another replica).
+// here, a worker came free while all were busy) or the tick (steps queued by
+// another replica).
 func (e *Engine) dispatchLoop(ctx context.Context) {
 	t := time.NewTicker(e.Tick)
 	defer t.Stop()
 	slots := make(chan struct{}, e.Workers)
+	full := false   // the last pass stopped for want of a free worker
+	queued := false // the pass was woken because a step was queued here
 	for {
 	claim:
-		for ctx.Err() == nil {
+		for ; ctx.Err() == nil; queued = false {
 			select {
 			case slots <- struct{}{}:
 			default:
+				full = true
 				break claim // all workers busy: a finishing one wakes us
 			}
-			st, c, err := e.Store.ClaimStep(ctx, e.Owner, e.Lease)
+			take := e.Store.ClaimStep
+			if queued {
+				take = e.Store.ClaimQueuedStep // it is there: no look first
+			}
+			st, c, err := take(ctx, e.Owner, e.Lease)
 			if err != nil || st == nil {
 				<-slots
+				full = false
 				if err != nil && ctx.Err() == nil {
 					e.Log.Error("claiming a step failed", "err", err)
 				}
@@ -43,16 +52,23 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 				defer func() {
 					e.unregister(st.ID)
 					<-slots
-					poke(e.wakeDispatch)
+					poke(e.slotFreed)
 					e.wg.Done()
 				}()
 				e.runStep(ctx, st, c, run)
 			}()
 		}
+		queued = false
+	wait:
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.wakeDispatch:
+			queued = true
+		case <-e.slotFreed:
+			if !full {
+				goto wait // nothing was left waiting for a worker
+			}
 		case <-t.C:
 		}
 	}
@@ -86,7 +102,7 @@ func (e *Engine) runStep(ctx context.Context, st *run.Step, c *run.Change, run *
 	e.Metrics.LogLinesStored(lw.Stored())
 	fctx := context.WithoutCancel(ctx)
 	for attempt, delay := 0, 100*time.Millisecond; ; attempt, delay = attempt+1, delay*2 {
-		err := e.Store.FinishStep(fctx, st.ID, e.Owner, res)
+		err := e.Store.FinishChangeStep(fctx, c.ID, st.ID, e.Owner, res)
 		switch {
 		case err == nil:
 			log.Debug("step finished", "ok", res.OK, "reason", res.Reason)

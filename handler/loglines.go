@@ -37,9 +37,6 @@ func logLineResource(l *run.LogLine) *jsonapi.Resource {
 var logLineListSpec = &jsonapi.Spec{List: true, Keyset: "id", IntKeyset: true, DefaultLimit: 100, MaxLimit: 1000,
 	DownloadExtensions: []string{"log", "txt"}, Filters: run.LogLineFilters}
 
-// logDownloadBatch is how many lines a download reads per query.
-const logDownloadBatch = 5000
-
 func (a *API) routeLogLines(r *mux.Router) {
 	r.HandleFunc("/api/changes/{change_id}/log_lines", a.handle(a.changeLogLines)).Methods(http.MethodGet)
 	r.HandleFunc("/api/steps/{step_id}/log_lines", a.handle(a.stepLogLines)).Methods(http.MethodGet)
@@ -115,26 +112,15 @@ func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonap
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", q.Download))
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	rc := http.NewResponseController(w)
-	var after int64
-	for {
-		lines, err := run.LogLinesAfter(r.Context(), src, q.List(), after, logDownloadBatch)
-		if err != nil {
-			a.Log.Error("log download failed", "request_id", requestID(r.Context()), "err", err)
-			return
-		}
-		for i := range lines {
-			_, _ = bw.WriteString(lines[i].Message)
-			_ = bw.WriteByte('\n')
-			after = lines[i].ID
-		}
-		if err := bw.Flush(); err != nil {
-			return
-		}
-		_ = rc.Flush()
-		if len(lines) < logDownloadBatch {
-			return
-		}
+	err := run.EachLogMessage(r.Context(), src, q.List(), 0, func(l *run.LogRow) error {
+		_, _ = bw.Write(l.Message)
+		return bw.WriteByte('\n')
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil && r.Context().Err() == nil {
+		a.Log.Error("log download failed", "request_id", requestID(r.Context()), "err", err)
 	}
 }
 

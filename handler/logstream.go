@@ -2,7 +2,7 @@ package handler
 
 import (
 	"bufio"
-	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,8 +23,18 @@ var (
 	ssePoll = time.Second
 )
 
-// sseBatch is how many lines one read sends.
-const sseBatch = 500
+// sseGather is how long a woken follower waits before it reads.
+const sseGather = 20 * time.Millisecond
+
+// sseBatch is how many lines one query reads at most, and sseBatchBytes
+// how many bytes of events it holds in memory until the query is done.
+const (
+	sseBatch      = 2000
+	sseBatchBytes = 1 << 20
+)
+
+// errBatchFull ends a read whose events reached sseBatchBytes.
+var errBatchFull = errors.New("log event batch full")
 
 // followChangeLog streams the change's lines as Server-Sent Events, from the
 // one after Last-Event-ID (or the first), until the change is terminal; then
@@ -79,6 +89,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 	defer heartbeat.Stop()
 	poll := time.NewTicker(ssePoll)
 	defer poll.Stop()
+	var buf []byte
 	for {
 		// The status is read before the lines: every line stored before the
 		// change ended is then among those read below.
@@ -88,16 +99,24 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			return nil
 		}
 		for {
-			lines, err := run.LogLinesAfter(ctx, src, q.List(), after, sseBatch)
-			if err != nil {
+			// The events go to the client once the query is done: a slow
+			// client must not hold a database connection.
+			buf = buf[:0]
+			n, err := run.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
+				buf = appendLogEvent(buf, l)
+				after = l.ID
+				if len(buf) >= sseBatchBytes {
+					return errBatchFull
+				}
+				return nil
+			})
+			full := errors.Is(err, errBatchFull)
+			if err != nil && !full {
 				a.streamFailed(r, err)
 				return nil
 			}
-			for i := range lines {
-				writeLogEvent(bw, &lines[i])
-				after = lines[i].ID
-			}
-			if len(lines) < sseBatch {
+			_, _ = bw.Write(buf)
+			if n < sseBatch && !full {
 				break
 			}
 			if flush() != nil {
@@ -119,6 +138,13 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 		case <-a.Stopping:
 			return nil // the client resumes with Last-Event-ID, here after a restart or on another replica
 		case <-sub.C:
+			// Let a busy step's next batches land too: one read then
+			// carries several, well within what a follower notices.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(sseGather):
+			}
 		case <-poll.C:
 		case <-heartbeat.C:
 			_, _ = bw.WriteString(": heartbeat\n\n")
@@ -147,15 +173,24 @@ func (a *API) streamFailed(r *http.Request, err error) {
 	}
 }
 
-// writeLogEvent writes one line as an event: its id is the line's id (what
-// the client sends back as Last-Event-ID), its data the resource as JSON.
-func writeLogEvent(bw *bufio.Writer, l *run.LogLine) {
-	data, _ := json.Marshal(logLineResource(l))
-	_, _ = bw.WriteString("id: ")
-	_, _ = bw.WriteString(strconv.FormatInt(l.ID, 10))
-	_, _ = bw.WriteString("\ndata: ")
-	_, _ = bw.Write(data)
-	_, _ = bw.WriteString("\n\n")
+// appendLogEvent appends one line as an event: its id is the line's id
+// (what the client sends back as Last-Event-ID), its data the resource as
+// JSON, byte for byte what encoding/json makes of logLineResource, written
+// by hand because a follower may send a million of them.
+func appendLogEvent(b []byte, l *run.LogRow) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendInt(b, l.ID, 10)
+	b = append(b, "\ndata: {\"type\":\"log_line\",\"id\":\""...)
+	b = strconv.AppendInt(b, l.ID, 10)
+	b = append(b, `","attributes":{"change_id":`...)
+	b = run.AppendJSONString(b, l.ChangeID)
+	b = append(b, `,"step_id":`...)
+	b = run.AppendJSONString(b, l.StepID)
+	b = append(b, `,"message":`...)
+	b = run.AppendJSONString(b, l.Message)
+	b = append(b, `,"logged_at":"`...)
+	b = l.LoggedAt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	return append(b, "\"}}\n\n"...)
 }
 
 // lastEventID is where a reconnecting client resumes: after this line id.

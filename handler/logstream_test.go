@@ -231,3 +231,22 @@ func TestLogStreamRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestLogStreamSendsLongLinesInOrder: a backlog larger than one read holds
+// in memory (sseBatchBytes) comes in several reads, every line once, in order.
+func TestLogStreamSendsLongLinesInOrder(t *testing.T) {
+	t.Parallel()
+	s := testutil.NewServer(t)
+	f := testutil.InsertLogFixture(t, s.Store, "long", 1)
+	var want []string
+	for i, m := range numbered("x", 0, 80) {
+		want = append(want, m+strings.Repeat(string(rune('a'+i%26)), 30<<10))
+	}
+	logAppend(t, s, f.Steps[0], s.Store.Now(), want...)
+	st := openStream(t, s, "/api/changes/"+f.Change.ID+"/log_lines", "")
+	if got := eventMessages(t, st.lines(t, len(want))); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("followed %d long lines, not the %d appended in order", len(got), len(want))
+	}
+	f.Finish(t, s.Store, "success")
+	st.expectEnd(t, "success")
+}

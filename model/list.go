@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"gorm.io/gorm"
@@ -109,6 +110,15 @@ func (src Source[T]) Fetch(ctx context.Context, q listquery.List) (Page[T], erro
 func (src Source[T]) Above(ctx context.Context, q listquery.List, after any, limit int) ([]T, error) {
 	var rows []T
 	err := where(src.db(ctx), q).Where(src.keyset+" > ?", after).Order(src.keyset + " ASC").Limit(limit).Find(&rows).Error
+	return rows, TranslateError(err)
+}
+
+// AboveRows is Above as raw rows of the named columns only, for a stream
+// that writes each row as it arrives (no record built per row). The caller
+// closes them; until then a connection is held, so read promptly.
+func (src Source[T]) AboveRows(ctx context.Context, q listquery.List, after any, limit int, columns ...string) (*sql.Rows, error) {
+	rows, err := where(src.db(ctx), q).Where(src.keyset+" > ?", after).Order(src.keyset + " ASC").Limit(limit).
+		Select(columns).Rows()
 	return rows, TranslateError(err)
 }
 

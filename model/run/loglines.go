@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stewardhq/steward/model"
@@ -28,11 +29,6 @@ const LogLinesChannel = "steward_log_lines"
 // logLockClass is the first key of the advisory lock that serialises appends
 // to one change (the second is a hash of the change id).
 const logLockClass = 0x53544c47 // "STLG"
-
-// sqliteRowsPerInsert rows go in one INSERT: enough to spread the statement
-// cost, few enough parameters for the driver, whose binding time grows with
-// the square of their number (measured best around 100).
-const sqliteRowsPerInsert = 100
 
 // AppendLogLines stores lines in one transaction, then wakes the followers of
 // every change they belong to: one notification per change per call. It
@@ -161,7 +157,11 @@ func (s *Store) appendPostgres(ctx context.Context, lines []LogLine, changes []s
 	})
 }
 
-// appendSQLite inserts multi-row statements in one (immediate) transaction.
+// appendSQLite inserts each run of lines of one step with one statement, in
+// one (immediate) transaction. The messages and times go as one JSON array
+// that json_each unrolls: the driver's binding cost grows with the square
+// of a statement's parameters, so multi-row VALUES spent a quarter of the
+// ingest binding them.
 func (s *Store) appendSQLite(ctx context.Context, lines []LogLine) error {
 	sqlDB, err := s.DB.DB()
 	if err != nil {
@@ -172,44 +172,43 @@ func (s *Store) appendSQLite(ctx context.Context, lines []LogLine) error {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	var full *sql.Stmt
-	if len(lines) >= sqliteRowsPerInsert {
-		if full, err = tx.PrepareContext(ctx, insertSQL(sqliteRowsPerInsert)); err != nil {
+	var buf []byte
+	for start := 0; start < len(lines); {
+		first := &lines[start]
+		buf = append(buf[:0], '[')
+		end := start
+		for ; end < len(lines) && len(buf) < sqliteJSONBytes; end++ {
+			l := &lines[end]
+			if l.ChangeID != first.ChangeID || l.StepID != first.StepID {
+				break
+			}
+			if end > start {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, '[')
+			buf = AppendJSONString(buf, []byte(l.Message))
+			buf = append(buf, `,"`...)
+			buf = l.LoggedAt.AppendFormat(buf, sqliteTimeFormat)
+			buf = append(buf, `"]`...)
+		}
+		buf = append(buf, ']')
+		// ORDER BY key: ids follow the lines' order, which followers rely on.
+		if _, err := tx.ExecContext(ctx, "INSERT INTO log_lines (change_id, step_id, message, logged_at) "+
+			"SELECT ?, ?, value->>0, value->>1 FROM json_each(?) ORDER BY key",
+			first.ChangeID, first.StepID, string(buf)); err != nil {
 			return err
 		}
-		defer full.Close()
-	}
-	args := make([]any, 0, 4*min(len(lines), sqliteRowsPerInsert))
-	for start := 0; start < len(lines); start += sqliteRowsPerInsert {
-		chunk := lines[start:min(start+sqliteRowsPerInsert, len(lines))]
-		args = args[:0]
-		for i := range chunk {
-			args = append(args, chunk[i].ChangeID, chunk[i].StepID, chunk[i].Message, chunk[i].LoggedAt)
-		}
-		if len(chunk) == sqliteRowsPerInsert {
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
-		}
-		if err != nil {
-			return err
-		}
+		start = end
 	}
 	return tx.Commit()
 }
 
-func insertSQL(rows int) string {
-	var b strings.Builder
-	b.Grow(64 + rows*10)
-	b.WriteString("INSERT INTO log_lines (change_id, step_id, message, logged_at) VALUES ")
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?)")
-	}
-	return b.String()
-}
+// sqliteTimeFormat is how the SQLite driver writes a time.Time (and parses
+// it back): the lines' times are written the same way.
+const sqliteTimeFormat = "2006-01-02 15:04:05.999999999-07:00"
+
+// sqliteJSONBytes bounds one insert's JSON: a batch goes in a few statements.
+const sqliteJSONBytes = 1 << 20
 
 // cleanMessage makes any process output storable: PostgreSQL text holds
 // neither invalid UTF-8 nor NUL.
@@ -277,15 +276,26 @@ func (s *Store) LogChangeStatus(ctx context.Context, changeID string) (string, e
 // cancelled step's worker stores its last lines before it lets go; a lease
 // that lapsed counts as let go).
 func (s *Store) LogComplete(ctx context.Context, changeID string) (status string, complete bool, err error) {
-	if status, err = s.LogChangeStatus(ctx, changeID); err != nil || !Terminal(status) {
-		return status, false, err
+	id, ok := steward.ParseID(changeID)
+	if !ok {
+		return "", false, steward.NotFound("change", changeID)
 	}
-	var held int64
+	// One statement: a follower asks this at every wake-up.
+	var row []struct {
+		Status string
+		Held   bool
+	}
 	err = s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Step{}).Where("change_id = ? AND lease_owner IS NOT NULL AND lease_expires_at > ?", strings.ToLower(changeID), s.Now()).
-			Limit(1).Count(&held).Error
+		return db.Raw("SELECT status, EXISTS (SELECT 1 FROM steps WHERE steps.change_id = changes.id AND "+
+			"lease_owner IS NOT NULL AND lease_expires_at > ?) AS held FROM changes WHERE id = ?", s.Now(), id).Scan(&row).Error
 	})
-	return status, held == 0, err
+	if err != nil {
+		return "", false, err
+	}
+	if len(row) == 0 {
+		return "", false, steward.NotFound("change", id)
+	}
+	return row[0].Status, Terminal(row[0].Status) && !row[0].Held, nil
 }
 
 // LogStepExists reports a 404 for a step that does not exist.
@@ -311,6 +321,66 @@ func (s *Store) LogStepExists(ctx context.Context, stepID string) error {
 // index range scan at any depth.
 func LogLinesAfter(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, limit int) ([]LogLine, error) {
 	return src.Above(ctx, q, after, limit)
+}
+
+// logStreamRange is how many lines one streamed query of a download reads:
+// few queries for a long log, while no single one holds a snapshot (and
+// its connection, while a slow client reads) for long.
+const logStreamRange = 100_000
+
+// LogRow is a log line as a stream reads it: the text columns as the driver
+// returned them, valid only during the call that receives the row.
+type LogRow struct {
+	ID                        int64
+	ChangeID, StepID, Message []byte
+	LoggedAt                  time.Time
+}
+
+// EachLogMessage calls fn with every line of src that matches q's filters,
+// above after, oldest first, reading only its id and message: what a
+// download writes. The rows stream from a few queries, no record built per
+// line.
+func EachLogMessage(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, fn func(*LogRow) error) error {
+	for {
+		n, err := EachLogRow(ctx, src, q, after, logStreamRange, false, func(r *LogRow) error {
+			after = r.ID
+			return fn(r)
+		})
+		if err != nil || n < logStreamRange {
+			return err
+		}
+	}
+}
+
+// EachLogRow streams up to limit lines of src matching q above after, oldest
+// first, from one query: every column when full, else id and message. It
+// returns how many it read.
+func EachLogRow(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, limit int, full bool, fn func(*LogRow) error) (int, error) {
+	columns := []string{"id", "message"}
+	if full {
+		columns = append(columns, "change_id", "step_id", "logged_at")
+	}
+	rows, err := src.AboveRows(ctx, q, after, limit, columns...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var r LogRow
+	dest := []any{&r.ID, (*sql.RawBytes)(&r.Message)}
+	if full {
+		dest = append(dest, (*sql.RawBytes)(&r.ChangeID), (*sql.RawBytes)(&r.StepID), &r.LoggedAt)
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return n, model.TranslateError(err)
+		}
+		if err := fn(&r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, model.TranslateError(rows.Err())
 }
 
 // NotifyLogFollowers wakes the followers of a change without new lines: the

@@ -39,15 +39,21 @@ func readLog(t *testing.T, s *run.Store, changeID string) []run.LogLine {
 func TestAppendLogLinesStoresInOrder(t *testing.T) {
 	t.Parallel()
 	s := logStore(t)
-	f := testutil.InsertLogFixture(t, s, "append", 1)
+	f := testutil.InsertLogFixture(t, s, "append", 2)
 	at := time.Date(2025, 4, 25, 6, 21, 23, 984222000, time.UTC)
-	// 1,203 lines cross SQLite's statement chunks (500 rows) both ways.
+	// 1,203 lines of two steps taking turns (SQLite: one statement per
+	// run of a step's lines), some long enough to split a run (1 MiB).
 	var in []run.LogLine
 	for i := 0; i < 1203; i++ {
-		in = append(in, run.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[0].ID, Message: fmt.Sprintf("line %d", i), LoggedAt: at})
+		msg := fmt.Sprintf("line %d", i)
+		if i >= 1100 && i < 1140 {
+			msg += strings.Repeat("λ", 30<<10)
+		}
+		in = append(in, run.LogLine{ChangeID: f.Change.ID, StepID: f.Steps[i/100%2].ID, Message: msg, LoggedAt: at})
 	}
 	in[7].Message = "bad \xff utf-8 and a \x00 NUL"
 	in[8].Message = ""
+	in[9].Message = "quotes \" \\ backslash <b>&</b> tab\t bell\x07 \u2028 ✓ 🙂"
 	if err := s.AppendLogLines(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +69,7 @@ func TestAppendLogLinesStoresInOrder(t *testing.T) {
 		case 8:
 			want = ""
 		}
-		if l.Message != want || l.StepID != f.Steps[0].ID || !l.LoggedAt.Equal(at) {
+		if l.Message != want || l.StepID != in[i].StepID || !l.LoggedAt.Equal(at) {
 			t.Fatalf("line %d = %+v, want %q at %v", i, l, want, at)
 		}
 		if i > 0 && l.ID <= got[i-1].ID {

@@ -41,7 +41,12 @@ type changeRun struct {
 	byID    map[string]*Step
 	dirty   map[*Step]bool
 	cDirty  bool
-	changed bool // anything written: wake the engine after commit
+	changed bool   // anything written
+	from    string // the change's status when it was locked
+	// queued: steps were queued (the engine's workers look); stopped: a
+	// step ended otherwise than in success (a running worker may have to
+	// stop it: the engine nudges them).
+	queued, stopped bool
 }
 
 // lockChange loads change id and its steps for update. The change row lock
@@ -72,7 +77,7 @@ func (s *Store) lockChange(tx *gorm.DB, id string) (*changeRun, error) {
 	if err := q.Where("change_id = ?", id).Order("position, id").Find(&steps).Error; err != nil {
 		return nil, err
 	}
-	r := &changeRun{s: s, tx: tx, now: s.Now(), c: &c, steps: steps,
+	r := &changeRun{s: s, tx: tx, now: s.Now(), c: &c, steps: steps, from: c.Status,
 		kids: map[string][]*Step{}, byID: map[string]*Step{}, dirty: map[*Step]bool{}}
 	for _, st := range steps {
 		r.byID[st.ID] = st
@@ -103,9 +108,7 @@ func (s *Store) moveChange(ctx context.Context, id string, fn func(r *changeRun)
 	if err != nil {
 		return nil, err
 	}
-	if out.changed {
-		s.Wake()
-	}
+	out.wake()
 	if out.cDirty && Terminal(out.c.Status) {
 		// Live log followers end their streams now rather than at their next poll.
 		if err := s.NotifyLogFollowers(ctx, out.c.ID); err != nil {
@@ -113,6 +116,25 @@ func (s *Store) moveChange(ctx context.Context, id string, fn func(r *changeRun)
 		}
 	}
 	return out, nil
+}
+
+// wake tells the engine what a committed move needs, and no more: each
+// wake-up costs its loops statements. Queued steps wake the workers; a
+// change that ended (or stopped otherwise than by starting) lets others on
+// its node start and its workflow run move, and a step that stopped other
+// than in success may be running here: those wake the whole engine. A start
+// or a success only reached or queued steps.
+func (r *changeRun) wake() {
+	if !r.changed {
+		return
+	}
+	if r.queued {
+		r.s.queued.Notify()
+	}
+	moved := r.c.Status != r.from && r.c.Status != StatusRunning && r.c.Status != StatusPending
+	if moved || r.stopped {
+		r.s.Wake()
+	}
 }
 
 func (r *changeRun) save() error {
@@ -177,6 +199,8 @@ func (r *changeRun) changeEvent(actor *model.Actor, verb string, extra model.JSO
 // setStep changes a step's status, stamping start and finish times.
 func (r *changeRun) setStep(st *Step, status string) {
 	st.Status = status
+	r.queued = r.queued || status == StatusQueued
+	r.stopped = r.stopped || (Terminal(status) && status != StatusSuccess)
 	switch {
 	case status == StatusQueued:
 		st.QueuedAt = &r.now

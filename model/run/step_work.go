@@ -36,6 +36,12 @@ func (s *Store) ClaimStep(ctx context.Context, owner string, lease time.Duration
 	}); err != nil || len(ids) == 0 {
 		return nil, nil, err
 	}
+	return s.ClaimQueuedStep(ctx, owner, lease)
+}
+
+// ClaimQueuedStep is ClaimStep without its first look: for a worker told
+// that a step was just queued, which would find it there.
+func (s *Store) ClaimQueuedStep(ctx context.Context, owner string, lease time.Duration) (*Step, *Change, error) {
 	var st Step
 	var c Change
 	var found bool
@@ -107,10 +113,23 @@ func (s *Store) StepHeld(ctx context.Context, stepID, owner string) (held bool, 
 // finished reads a complete log). A step that was cancelled meanwhile stays
 // cancelled (nil); one owner no longer holds is a conflict.
 func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result StepResult) error {
+	return s.finishStep(ctx, "", stepID, owner, result)
+}
+
+// FinishChangeStep is FinishStep for a worker that knows the step's change
+// (it claimed it with the step): one lookup fewer.
+func (s *Store) FinishChangeStep(ctx context.Context, changeID, stepID, owner string, result StepResult) error {
+	return s.finishStep(ctx, changeID, stepID, owner, result)
+}
+
+func (s *Store) finishStep(ctx context.Context, ofChange, stepID, owner string, result StepResult) error {
 	var refused *steward.Error
 	var changeID, released string
-	_, err := s.moveChangeOfStep(ctx, stepID, func(r *changeRun) error {
+	move := func(r *changeRun) error {
 		st := r.byID[stepID]
+		if st == nil {
+			return steward.NotFound("step", stepID)
+		}
 		if st.Status == StatusCancelled {
 			if st.LeaseOwner != nil && *st.LeaseOwner == owner {
 				st.LeaseOwner, st.LeaseExpiresAt, r.dirty[st] = nil, nil, true
@@ -140,10 +159,16 @@ func (s *Store) FinishStep(ctx context.Context, stepID, owner string, result Ste
 		// (or, having none, it succeeds as progress drives it).
 		st.LeaseOwner, st.LeaseExpiresAt, r.dirty[st] = nil, nil, true
 		return r.progress()
-	})
+	}
+	var err error
+	if ofChange != "" {
+		_, err = s.moveChange(ctx, ofChange, move)
+	} else {
+		_, err = s.moveChangeOfStep(ctx, stepID, move)
+	}
 	if refused != nil {
 		s.logStepLine(ctx, changeID, stepID, "the properties patch was not applied, so the step failed: "+refused.Detail)
-		return s.FinishStep(ctx, stepID, owner, StepResult{Reason: "properties patch not applied"})
+		return s.finishStep(ctx, ofChange, stepID, owner, StepResult{Reason: "properties patch not applied"})
 	}
 	if err == nil && released != "" {
 		// The cancelled step's last lines are stored: live streams may end.

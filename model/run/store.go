@@ -13,8 +13,9 @@ import (
 // properties) inside its own transaction.
 type Store struct {
 	*model.Store
-	Logs  *LogNotifier // wakes live log followers
-	moved *model.Signal
+	Logs   *LogNotifier // wakes live log followers
+	moved  *model.Signal
+	queued *model.Signal
 }
 
 // New returns the run store over core, waking log followers through logs
@@ -23,13 +24,15 @@ func New(core *model.Store, logs *LogNotifier) *Store {
 	if logs == nil {
 		logs = NewLogNotifier()
 	}
-	return &Store{Store: core, Logs: logs, moved: &model.Signal{}}
+	return &Store{Store: core, Logs: logs, moved: &model.Signal{}, queued: &model.Signal{}}
 }
 
 // Snapshot runs fn with a view whose reads all see one moment of the
 // database (see model.Store.Snapshot).
 func (s *Store) Snapshot(ctx context.Context, fn func(view *Store) error) error {
-	return s.Store.Snapshot(ctx, func(core *model.Store) error { return fn(&Store{Store: core, Logs: s.Logs, moved: s.moved}) })
+	return s.Store.Snapshot(ctx, func(core *model.Store) error {
+		return fn(&Store{Store: core, Logs: s.Logs, moved: s.moved, queued: s.queued})
+	})
 }
 
 // Write is the core store's Write; after a commit it notifies Moved, since
@@ -46,3 +49,7 @@ func (s *Store) Write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // what tests wait on instead of polling (runs moved by other processes do
 // not notify it).
 func (s *Store) Moved() *model.Signal { return s.moved }
+
+// Queued is notified after a commit in this process queued steps: what the
+// engine's dispatch follows (the core Work signal wakes it to start changes).
+func (s *Store) Queued() *model.Signal { return s.queued }
