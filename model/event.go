@@ -2,12 +2,15 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
@@ -36,9 +39,14 @@ type EventSource struct {
 // never override them.
 var ReservedEventAttributes = []string{"type", "username", "system", "created_at"}
 
-// Record writes an event inside tx. attrs may be nil.
+// Record writes an event inside tx, with its webhook deliveries (see
+// outbox). attrs may be nil.
 func (s *Store) Record(tx *gorm.DB, actor *Actor, typ string, src *EventSource, attrs JSONMap) error {
-	return tx.Create(s.newEvent(actor, typ, src, attrs)).Error
+	ev := s.newEvent(actor, typ, src, attrs)
+	if err := tx.Create(ev).Error; err != nil {
+		return err
+	}
+	return s.outbox(tx, ev)
 }
 
 func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONMap) *Event {
@@ -99,7 +107,13 @@ func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs
 	}
 	delete(attrs, "type")
 	ev := s.newEvent(actor, typ, nil, attrs)
-	if err := s.Write(ctx, func(tx *gorm.DB) error { return tx.Create(ev).Error }); err != nil {
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(ev).Error; err != nil {
+			return err
+		}
+		return s.outbox(tx, ev)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return ev, nil
@@ -121,3 +135,83 @@ func LatestEvents(ctx context.Context, src Source[Event], q listquery.List) (Pag
 	slices.Reverse(rows)
 	return Page[Event]{Rows: rows, More: more}, nil
 }
+
+// OutboxChannel is the PostgreSQL NOTIFY channel an event transaction that
+// wrote webhook deliveries signals at its commit, so that delivery services
+// on every replica wake at once.
+const OutboxChannel = "steward_webhooks"
+
+// Outbox is notified in this process whenever an event transaction wrote
+// webhook deliveries. It fires just before that commit: on SQLite the
+// delivery service's claim (BEGIN IMMEDIATE) then queues behind the writer
+// and reads the committed rows; on PostgreSQL the NOTIFY, delivered at
+// commit, is what wakes the services.
+func (s *Store) Outbox() *Signal { return s.deliveries }
+
+// outbox writes, inside the event's transaction, one pending delivery per
+// enabled webhook subscription the event matches (type pattern, node path
+// prefix): one INSERT ... SELECT, whatever the number of subscriptions and
+// with no per-process cache to go stale across replicas. A crash after the
+// commit loses nothing: the rows wait for a delivery service.
+//
+// The delivery id is the event id's first 24 characters (a UUIDv7's time
+// and sequence, so deliveries sort like their events) and 12 random hex
+// digits per row. The node an event is about is its source path when that
+// is a node, its "node" attribute, or else the node of the change it names.
+func (s *Store) outbox(tx *gorm.DB, ev *Event) error {
+	pg := db.DialectOf(tx) == db.Postgres
+	nodePath, changeID := eventNode(ev)
+	q := outboxSQLite
+	if pg {
+		q = outboxPostgres
+	}
+	res := tx.Exec(q, ev.ID[:24], ev.ID, ev.Type, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt,
+		ev.Type, nodePath, changeID, nodePath, changeID)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return res.Error
+	}
+	if pg {
+		if err := tx.Exec("SELECT pg_notify(?, '')", OutboxChannel).Error; err != nil {
+			return err
+		}
+	}
+	if s.deliveries != nil {
+		s.deliveries.Notify()
+	}
+	return nil
+}
+
+// eventNode is what the outbox matches a subscription's path prefix
+// against: the node path an event names, or the change whose node it is.
+func eventNode(ev *Event) (nodePath, changeID *string) {
+	if ev.SourcePath != nil && strings.HasPrefix(*ev.SourcePath, "/projects/") {
+		nodePath = ev.SourcePath
+	} else if p, ok := ev.Attributes["node"].(string); ok && strings.HasPrefix(p, "/projects/") {
+		nodePath = &p
+	}
+	if ev.SourceType != nil && *ev.SourceType == "change" {
+		changeID = ev.SourceID
+	} else if id, ok := ev.Attributes["change_id"].(string); ok {
+		changeID = &id
+	}
+	return nodePath, changeID
+}
+
+// outboxWhere selects the subscriptions an event matches; its parameters
+// are the event type, then the node path and change id twice.
+const outboxWhere = `
+FROM webhooks w
+WHERE w.enabled
+  AND EXISTS (SELECT 1 FROM webhook_event_types p WHERE p.webhook_id = w.id AND %s)
+  AND (w.path_prefix = ''
+    OR COALESCE(?, (SELECT n.path FROM changes c JOIN nodes n ON n.id = c.node_id WHERE c.id = %s)) = w.path_prefix
+    OR substr(COALESCE(?, (SELECT n.path FROM changes c JOIN nodes n ON n.id = c.node_id WHERE c.id = %s)), 1, length(w.path_prefix) + 1) = w.path_prefix || '/')`
+
+var (
+	outboxSQLite = `INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
+SELECT ? || lower(hex(randomblob(6))), w.id, ?, ?, 'pending', 0, ?, ?, ?, ?` +
+		fmt.Sprintf(outboxWhere, "? GLOB p.glob", "?", "?")
+	outboxPostgres = `INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
+SELECT (?::text || substr(md5(random()::text), 1, 12))::uuid, w.id, ?, ?, 'pending', 0, ?, ?, ?, ?` +
+		fmt.Sprintf(outboxWhere, `?::text LIKE p.type_like ESCAPE '\'`, "?::uuid", "?::uuid")
+)
