@@ -5,6 +5,7 @@ CREATE TABLE hooks (
     id                 text PRIMARY KEY,
     name               text NOT NULL DEFAULT '',
     node_id            text NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+    node_path          text NOT NULL,
     action             text NOT NULL,
     git_remote_name    text,
     git_rev            text,
