@@ -62,7 +62,7 @@ var DeliveryFilters = map[string]listquery.Field{
 	"id": {Column: "id", Kind: listquery.UUID}, "event_id": {Column: "event_id", Kind: listquery.UUID},
 	"event_type": {Column: "event_type"}, "status": {Column: "status"}, "attempts": {Column: "attempts", Kind: listquery.Int},
 	"created_at": {Column: "created_at", Kind: listquery.Time}, "updated_at": {Column: "updated_at", Kind: listquery.Time},
-	"delivered_at": {Column: "delivered_at", Kind: listquery.Time, Nullable: true},
+	"delivered_at":    {Column: "delivered_at", Kind: listquery.Time, Nullable: true},
 	"next_attempt_at": {Column: "next_attempt_at", Kind: listquery.Time, Nullable: true},
 }
 

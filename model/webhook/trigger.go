@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/listquery"
 )
 
 // Tolerance is how far a signed timestamp may be from now; a signature is
@@ -69,6 +70,26 @@ func (s *Store) HookRequests(actor *model.Actor, h *Hook) model.Source[HookReque
 	return model.NewSource[HookRequest](s.Store.Store, "id", func(db *gorm.DB) *gorm.DB {
 		return db.Model(&HookRequest{}).Where("hook_id = ?", h.ID)
 	})
+}
+
+// HookRequestFilters are the attributes a request log may filter and sort by.
+var HookRequestFilters = map[string]listquery.Field{
+	"id": {Column: "id", Kind: listquery.UUID}, "outcome": {Column: "outcome"}, "status": {Column: "status", Kind: listquery.Int},
+	"scheme": {Column: "scheme", Nullable: true}, "created_at": {Column: "created_at", Kind: listquery.Time},
+}
+
+// GetHookRequest loads one request of h's log; 404 when unknown.
+func (s *Store) GetHookRequest(ctx context.Context, actor *model.Actor, h *Hook, id string) (*HookRequest, error) {
+	id, ok := steward.ParseID(id)
+	if !ok {
+		return nil, steward.NotFound("hook_request", id)
+	}
+	var q HookRequest
+	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ? AND hook_id = ?", id, h.ID).Take(&q).Error })
+	if model.ModelNotFound(err) {
+		return nil, steward.NotFound("hook_request", id)
+	}
+	return &q, err
 }
 
 var (
