@@ -59,9 +59,12 @@ func setup(t *testing.T, rs *run.Store) *bundle {
 	return b
 }
 
-func (b *bundle) service(t *testing.T, store *whmodel.Store, dsn string) *webhook.Service {
+// service starts a delivery service on store; timeout 0 is the default
+// (the frozen clock never brings a failed attempt back, so only the test of
+// timeouts makes them short).
+func (b *bundle) service(t *testing.T, store *whmodel.Store, dsn string, timeout time.Duration) *webhook.Service {
 	t.Helper()
-	s := &webhook.Service{Store: store, Log: testutil.Logger(t), Render: handler.EventDocument, Timeout: 200 * time.Millisecond,
+	s := &webhook.Service{Store: store, Log: testutil.Logger(t), Render: handler.EventDocument, Timeout: timeout,
 		Backoff: func(n int) time.Duration { return time.Duration(n) * time.Minute }, ListenDSN: dsn}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -134,7 +137,7 @@ func verify(secret string, h http.Header, body []byte, now time.Time) error {
 
 func TestDeliverySignedBodyIsTheEventDocument(t *testing.T) {
 	b := setup(t, nil)
-	s := b.service(t, b.store, "")
+	s := b.service(t, b.store, "", 0)
 	ev := b.event(t, "custom:deployed")
 	b.event(t, "other:ignored") // matches no pattern: no delivery
 	rows := b.waitDeliveries(t, s, "delivered", func(d whmodel.Delivery) bool { return d.Status == whmodel.StatusSuccess })
@@ -198,7 +201,7 @@ func TestRetriesAfter500AndTimeoutThenSuccess(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}
-	s := b.service(t, b.store, "")
+	s := b.service(t, b.store, "", 500*time.Millisecond)
 	b.event(t, "custom:x")
 	rows := b.waitDeliveries(t, s, "first attempt", func(d whmodel.Delivery) bool { return d.Attempts == 1 })
 	d := rows[0]
@@ -236,7 +239,7 @@ func TestOutboxSurvivesNoServiceThenDelivers(t *testing.T) {
 	if n := len(b.deliveries(t)); n != 5 {
 		t.Fatalf("outbox rows = %d, want 5", n)
 	}
-	s := b.service(t, b.store, "")
+	s := b.service(t, b.store, "", 0)
 	b.waitDeliveries(t, s, "all delivered", func(d whmodel.Delivery) bool { return d.Status == whmodel.StatusSuccess })
 	seen := map[string]int{}
 	for _, r := range b.recv.Got() {
@@ -251,7 +254,7 @@ func TestOutboxSurvivesNoServiceThenDelivers(t *testing.T) {
 
 func TestRedeliver(t *testing.T) {
 	b := setup(t, nil)
-	s := b.service(t, b.store, "")
+	s := b.service(t, b.store, "", 0)
 	ev := b.event(t, "custom:x")
 	rows := b.waitDeliveries(t, s, "delivered", func(d whmodel.Delivery) bool { return d.Status == whmodel.StatusSuccess })
 	if _, err := b.store.Redeliver(context.Background(), model.SystemActor, b.hook, &rows[0]); err != nil {
@@ -308,8 +311,8 @@ func TestTwoServicesDeliverEachOnce(t *testing.T) {
 	if testutil.Dialect() == db.Postgres {
 		dsn = url
 	}
-	s1 := b.service(t, b.store, dsn)
-	s2 := b.service(t, whmodel.New(two, allowLocal(t)), dsn)
+	s1 := b.service(t, b.store, dsn, 0)
+	s2 := b.service(t, whmodel.New(two, allowLocal(t)), dsn, 0)
 	const n = 60
 	for i := 0; i < n; i++ {
 		b.event(t, "custom:x")
