@@ -18,7 +18,6 @@ import (
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
 	whmodel "github.com/stewardhq/steward/model/webhook"
-	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/webhook"
 )
 
@@ -137,7 +136,7 @@ func verify(secret string, h http.Header, body []byte, now time.Time) error {
 
 func TestDeliverySignedBodyIsTheEventDocument(t *testing.T) {
 	b := setup(t, nil)
-	s := b.service(t, b.store, "", 0)
+	s := b.service(t, b.store, testutil.ListenDSN(b.store.DB), 0)
 	ev := b.event(t, "custom:deployed")
 	b.event(t, "other:ignored") // matches no pattern: no delivery
 	rows := b.waitDeliveries(t, s, "delivered", func(d whmodel.Delivery) bool { return d.Status == whmodel.StatusSuccess })
@@ -201,7 +200,7 @@ func TestRetriesAfter500AndTimeoutThenSuccess(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}
-	s := b.service(t, b.store, "", 500*time.Millisecond)
+	s := b.service(t, b.store, testutil.ListenDSN(b.store.DB), 500*time.Millisecond)
 	b.event(t, "custom:x")
 	rows := b.waitDeliveries(t, s, "first attempt", func(d whmodel.Delivery) bool { return d.Attempts == 1 })
 	d := rows[0]
@@ -239,7 +238,7 @@ func TestOutboxSurvivesNoServiceThenDelivers(t *testing.T) {
 	if n := len(b.deliveries(t)); n != 5 {
 		t.Fatalf("outbox rows = %d, want 5", n)
 	}
-	s := b.service(t, b.store, "", 0)
+	s := b.service(t, b.store, testutil.ListenDSN(b.store.DB), 0)
 	b.waitDeliveries(t, s, "all delivered", func(d whmodel.Delivery) bool { return d.Status == whmodel.StatusSuccess })
 	seen := map[string]int{}
 	for _, r := range b.recv.Got() {
@@ -254,7 +253,7 @@ func TestOutboxSurvivesNoServiceThenDelivers(t *testing.T) {
 
 func TestRedeliver(t *testing.T) {
 	b := setup(t, nil)
-	s := b.service(t, b.store, "", 0)
+	s := b.service(t, b.store, testutil.ListenDSN(b.store.DB), 0)
 	ev := b.event(t, "custom:x")
 	rows := b.waitDeliveries(t, s, "delivered", func(d whmodel.Delivery) bool { return d.Status == whmodel.StatusSuccess })
 	if _, err := b.store.Redeliver(context.Background(), model.SystemActor, b.hook, &rows[0]); err != nil {
@@ -271,7 +270,7 @@ func TestDisabledAfter24HoursOfFailure(t *testing.T) {
 	b := setup(t, nil)
 	b.recv.Respond = func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }
 	s := &webhook.Service{Store: b.store, Log: testutil.Logger(t), Render: handler.EventDocument,
-		Backoff: func(int) time.Duration { return 12 * time.Hour }}
+		Backoff: func(int) time.Duration { return 12 * time.Hour }, ListenDSN: testutil.ListenDSN(b.store.DB)}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -307,10 +306,7 @@ func TestTwoServicesDeliverEachOnce(t *testing.T) {
 	one, two := testutil.StoreWithSecrets(t, url), testutil.StoreWithSecrets(t, url)
 	b := setup(t, one)
 	two.Now = b.clock.Now
-	dsn := ""
-	if testutil.Dialect() == db.Postgres {
-		dsn = url
-	}
+	dsn := testutil.ListenDSN(one.DB)
 	s1 := b.service(t, b.store, dsn, 0)
 	s2 := b.service(t, whmodel.New(two, allowLocal(t)), dsn, 0)
 	const n = 60

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
 )
@@ -18,6 +21,15 @@ func WaitSignal(t testing.TB, what string, sig *model.Signal, cond func() (bool,
 	ch, unsubscribe := sig.Subscribe()
 	defer unsubscribe()
 	waitUntil(t, what, ch, cond)
+}
+
+// ListenDSN is the URL a delivery service on g's database LISTENs on: the
+// database's own on PostgreSQL, "" on SQLite (one process, no LISTEN).
+func ListenDSN(g *gorm.DB) string {
+	if d, ok := g.Dialector.(*postgres.Dialector); ok {
+		return d.Config.DSN
+	}
+	return ""
 }
 
 // StoreWithSecrets is StoreAt with the tests' fixed secret key, so that
