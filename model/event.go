@@ -194,6 +194,12 @@ func eventNode(ev *Event) (nodePath, changeID *string) {
 	} else if id, ok := ev.Attributes["change_id"].(string); ok {
 		changeID = &id
 	}
+	// A custom event's attributes are the client's: only an id is looked up.
+	if changeID != nil {
+		if _, ok := steward.ParseID(*changeID); !ok {
+			changeID = nil
+		}
+	}
 	return nodePath, changeID
 }
 
