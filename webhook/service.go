@@ -149,79 +149,103 @@ func (s *Service) Stop() {
 func (s *Service) loop(ctx context.Context) {
 	wake, unsubscribe := s.Store.Outbox().Subscribe()
 	defer unsubscribe()
-	slots := make(chan struct{}, s.Workers)
-	done := make(chan struct{}, s.Workers)
+	results := make(chan whmodel.Finished, s.Workers)
 	token := model.NewID()
+	busy := 0 // attempts in flight
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
+	var done []whmodel.Finished
+	look := true // deliveries may be due
 	for {
-		free := s.Workers - len(slots)
-		full := free == 0
-		if free > 0 {
-			claimed, err := s.Store.Claim(ctx, token, s.Lease, free)
-			if err != nil && ctx.Err() == nil {
-				s.Log.Error("claiming webhook deliveries failed", "err", err)
+		// Take every finished attempt that has arrived.
+	drain:
+		for {
+			select {
+			case f := <-results:
+				busy--
+				done = append(done, f)
+			default:
+				break drain
 			}
+		}
+		if ctx.Err() != nil {
+			return // attempts not recorded come back when their lease ends
+		}
+		// One transaction records what finished and claims for the free
+		// workers; with a backlog it waits for half of them to be free, so
+		// that each commit carries a batch.
+		free := s.Workers - busy
+		limit := 0
+		if look && free >= (s.Workers+1)/2 {
+			limit = free
+		}
+		if len(done) > 0 || limit > 0 {
+			claimed, err := s.Store.FinishAndClaim(context.WithoutCancel(ctx), done, token, s.Lease, limit)
+			if err != nil {
+				s.Log.Error("recording and claiming webhook deliveries failed", "attempts", len(done), "err", err)
+			}
+			s.logFailures(done)
+			if len(done) > 0 {
+				s.attempted.Notify()
+			}
+			done = done[:0]
 			for i := range claimed {
 				c := &claimed[i]
-				slots <- struct{}{}
+				busy++
 				inflight.Add(1)
 				go func() {
 					defer inflight.Done()
-					s.attempt(ctx, c)
-					<-slots
-					select {
-					case done <- struct{}{}:
-					default:
-					}
+					results <- whmodel.Finished{Claimed: c, Result: s.send(ctx, c)}
 				}()
 			}
-			if err == nil && len(claimed) == free {
+			look = limit == 0 || len(claimed) == limit
+			if err == nil && look && limit > 0 {
 				continue // more may be due
+			}
+			if err != nil {
+				look = false // look again in a second, not in a hot loop
 			}
 		}
 		var timer <-chan time.Time
 		var t *time.Timer
-		if !full {
+		if !look {
 			t = time.NewTimer(s.untilNext(ctx))
 			timer = t.C
 		}
 		select {
 		case <-ctx.Done():
+		case f := <-results:
+			busy--
+			done = append(done, f)
 		case <-wake:
+			look = true
 		case <-s.kick:
+			look = true
 		case <-timer:
-		case <-done:
+			look = true
 		}
 		if t != nil {
 			t.Stop()
 		}
-		if ctx.Err() != nil {
-			return
-		}
 	}
 }
 
-// attempt sends c and records the result; a record that fails is retried
-// by the lease running out.
-func (s *Service) attempt(ctx context.Context, c *whmodel.Claimed) {
-	defer s.attempted.Notify()
-	r := s.send(ctx, c)
-	if ctx.Err() != nil {
-		return // stopping: the lease brings the delivery back
-	}
-	if err := s.Store.Finish(context.WithoutCancel(ctx), c, r); err != nil {
-		s.Log.Error("recording a webhook attempt failed", "delivery", c.ID, "err", err)
-	}
-	if !r.OK {
-		s.Log.Warn("webhook delivery failed", "delivery", c.ID, "webhook", c.WebhookID, "attempt", c.Attempts+1, "err", *r.Attempt.Error)
+func (s *Service) logFailures(done []whmodel.Finished) {
+	for _, f := range done {
+		if !f.Result.OK {
+			s.Log.Warn("webhook delivery failed", "delivery", f.Claimed.ID, "webhook", f.Claimed.WebhookID,
+				"attempt", f.Claimed.Attempts+1, "err", *f.Result.Attempt.Error)
+		}
 	}
 }
 
 // untilNext is how long until the earliest retry comes due, at most Interval.
 func (s *Service) untilNext(ctx context.Context) time.Duration {
 	next, err := s.Store.NextDue(ctx)
-	if err != nil || next.IsZero() {
+	if err != nil {
+		return time.Second
+	}
+	if next.IsZero() {
 		return s.Interval
 	}
 	return min(max(next.Sub(s.Store.Now()), 0), s.Interval)

@@ -218,6 +218,7 @@ func (s *Store) Update(ctx context.Context, actor *model.Actor, w *Webhook, in I
 	if err := s.validate(ctx, in); err != nil {
 		return nil, err
 	}
+	wasEnabled := w.Enabled
 	if err := s.apply(w, in); err != nil {
 		return nil, err
 	}
@@ -234,7 +235,7 @@ func (s *Store) Update(ctx context.Context, actor *model.Actor, w *Webhook, in I
 		}
 	}
 	w.UpdatedAt = s.Now()
-	err := s.Write(ctx, func(tx *gorm.DB) error {
+	err := s.Write(ctx, func(tx *gorm.DB) (err error) {
 		if err := tx.Model(&Webhook{}).Where("id = ?", w.ID).Select("*").Omit("id", "created_at", "created_by").Updates(w).Error; err != nil {
 			return err
 		}
@@ -246,10 +247,24 @@ func (s *Store) Update(ctx context.Context, actor *model.Actor, w *Webhook, in I
 				return err
 			}
 		}
+		switch {
+		case wasEnabled && !w.Enabled:
+			err = pause(tx, w.ID)
+		case !wasEnabled && w.Enabled:
+			if err = resume(tx, w.ID, w.UpdatedAt); err == nil {
+				err = notify(tx)
+			}
+		}
+		if err != nil {
+			return err
+		}
 		return s.Record(tx, actor, "api:webhooks:update", eventSource(w), model.JSONMap{"rotated_secret": in.RotateSecret, "enabled": w.Enabled})
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !wasEnabled && w.Enabled {
+		s.Outbox().Notify()
 	}
 	return w, nil
 }
