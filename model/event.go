@@ -42,11 +42,7 @@ var ReservedEventAttributes = []string{"type", "username", "system", "created_at
 // Record writes an event inside tx, with its webhook deliveries (see
 // outbox). attrs may be nil.
 func (s *Store) Record(tx *gorm.DB, actor *Actor, typ string, src *EventSource, attrs JSONMap) error {
-	ev := s.newEvent(actor, typ, src, attrs)
-	if err := tx.Create(ev).Error; err != nil {
-		return err
-	}
-	return s.outbox(tx, ev)
+	return s.insertEvent(tx, s.newEvent(actor, typ, src, attrs))
 }
 
 func (s *Store) newEvent(actor *Actor, typ string, src *EventSource, attrs JSONMap) *Event {
@@ -107,12 +103,7 @@ func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs
 	}
 	delete(attrs, "type")
 	ev := s.newEvent(actor, typ, nil, attrs)
-	err := s.Write(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(ev).Error; err != nil {
-			return err
-		}
-		return s.outbox(tx, ev)
-	})
+	err := s.Write(ctx, func(tx *gorm.DB) error { return s.insertEvent(tx, ev) })
 	if err != nil {
 		return nil, err
 	}
@@ -148,34 +139,50 @@ const OutboxChannel = "steward_webhooks"
 // commit, is what wakes the services.
 func (s *Store) Outbox() *Signal { return s.deliveries }
 
-// outbox writes, inside the event's transaction, one pending delivery per
-// enabled webhook subscription the event matches (type pattern, node path
-// prefix): one INSERT ... SELECT, whatever the number of subscriptions and
-// with no per-process cache to go stale across replicas. A crash after the
-// commit loses nothing: the rows wait for a delivery service.
+// insertEvent writes ev and, in the same statement on PostgreSQL (a
+// round trip is most of a statement's cost there), its outbox: one pending
+// delivery per enabled webhook subscription the event matches (type
+// pattern, node path prefix), by one INSERT ... SELECT whatever the number
+// of subscriptions, with no per-process cache to go stale across replicas.
+// A crash after the commit loses nothing: the rows wait for a delivery
+// service.
 //
 // The delivery id is the event id's first 24 characters (a UUIDv7's time
 // and sequence, so deliveries sort like their events) and 12 random hex
 // digits per row. The node an event is about is its source path when that
 // is a node, its "node" attribute, or else the node of the change it names.
-func (s *Store) outbox(tx *gorm.DB, ev *Event) error {
-	pg := db.DialectOf(tx) == db.Postgres
+func (s *Store) insertEvent(tx *gorm.DB, ev *Event) error {
 	nodePath, changeID := eventNode(ev)
-	q := outboxSQLite
-	if pg {
-		q = outboxPostgres
-	}
-	res := tx.Exec(q, ev.ID[:24], ev.ID, ev.Type, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt,
-		ev.Type, nodePath, changeID, nodePath, changeID)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return res.Error
-	}
-	if pg {
-		if err := tx.Exec("SELECT pg_notify(?, '')", OutboxChannel).Error; err != nil {
+	match := []any{ev.Type, nodePath, changeID, nodePath, changeID}
+	var wrote int64
+	if db.DialectOf(tx) == db.Postgres {
+		attrs, err := ev.Attributes.Value()
+		if err != nil {
+			return err
+		}
+		// RowsAffected is 1 when deliveries were written (the NOTIFY's row).
+		res := tx.Exec(outboxPostgres, append([]any{ev.ID, ev.Type, ev.Username, ev.System, ev.SourceType, ev.SourceID, ev.SourcePath,
+			attrs, ev.CreatedAt, ev.ID[:24], ev.Type, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt}, match...)...)
+		if res.Error != nil {
+			return res.Error
+		}
+		wrote = res.RowsAffected
+	} else {
+		if err := tx.Create(ev).Error; err != nil {
+			return err
+		}
+		// Straight to the connection: GORM's statement machinery would cost
+		// as much again as the statement.
+		r, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, outboxSQLite,
+			append([]any{ev.ID[:24], ev.ID, ev.Type, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt}, match...)...)
+		if err != nil {
+			return err
+		}
+		if wrote, err = r.RowsAffected(); err != nil {
 			return err
 		}
 	}
-	if s.deliveries != nil {
+	if wrote > 0 && s.deliveries != nil {
 		s.deliveries.Notify()
 	}
 	return nil
@@ -217,7 +224,16 @@ var (
 	outboxSQLite = `INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
 SELECT ? || lower(hex(randomblob(6))), w.id, ?, ?, 'pending', 0, ?, ?, ?, ?` +
 		fmt.Sprintf(outboxWhere, "? GLOB p.glob", "?", "?")
-	outboxPostgres = `INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
-SELECT (?::text || substr(md5(random()::text), 1, 12))::uuid, w.id, ?, ?, 'pending', 0, ?, ?, ?, ?` +
-		fmt.Sprintf(outboxWhere, `?::text LIKE p.type_like ESCAPE '\'`, "?::uuid", "?::uuid")
+	// PostgreSQL: the event, its deliveries and, when there are any, the
+	// NOTIFY (sent at commit) in one statement, one round trip.
+	outboxPostgres = `WITH ev AS (
+  INSERT INTO events (id, type, username, system, source_type, source_id, source_link, attributes, created_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id),
+outbox AS (
+INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
+SELECT (?::text || substr(md5(random()::text), 1, 12))::uuid, w.id, ev.id, ?, 'pending', 0, ?, ?, ?, ?` +
+		strings.Replace(fmt.Sprintf(outboxWhere, `?::text LIKE p.type_like ESCAPE '\'`, "?::uuid", "?::uuid"), "FROM webhooks w", "FROM ev, webhooks w", 1) +
+		`
+RETURNING 1)
+SELECT pg_notify('` + OutboxChannel + `', '') FROM (SELECT 1 FROM outbox LIMIT 1) AS any_delivery`
 )

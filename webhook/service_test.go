@@ -335,3 +335,26 @@ func TestTwoServicesDeliverEachOnce(t *testing.T) {
 		}
 	}
 }
+
+// A disabled subscription's pending deliveries wait (paused); enabling it
+// sends them.
+func TestDisabledSubscriptionPausesThenResumes(t *testing.T) {
+	b := setup(t, nil)
+	b.event(t, "custom:x")
+	off, on := false, true
+	if _, err := b.store.Update(context.Background(), model.SystemActor, b.hook, whmodel.Input{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	s := b.service(t, b.store, testutil.ListenDSN(b.store.DB), 0)
+	if d := b.deliveries(t)[0]; d.NextAttemptAt != nil || d.Status != whmodel.StatusPending {
+		t.Fatalf("paused delivery = %+v", d)
+	}
+	b.event(t, "custom:y") // no delivery for a disabled subscription
+	if _, err := b.store.Update(context.Background(), model.SystemActor, b.hook, whmodel.Input{Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	rows := b.waitDeliveries(t, s, "resumed", func(d whmodel.Delivery) bool { return d.Status == whmodel.StatusSuccess })
+	if len(rows) != 1 || len(b.recv.Got()) != 1 {
+		t.Fatalf("%d deliveries, %d sent", len(rows), len(b.recv.Got()))
+	}
+}

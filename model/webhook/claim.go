@@ -36,7 +36,7 @@ func (s *Store) Claim(ctx context.Context, token string, lease time.Duration, li
 // rewards.
 func (s *Store) FinishAndClaim(ctx context.Context, done []Finished, token string, lease time.Duration, limit int) ([]Claimed, error) {
 	var out []Claimed
-	err := s.Store.Store.Write(ctx, func(tx *gorm.DB) (err error) {
+	err := s.Store.Store.Write(ctx, func(tx *gorm.DB) error {
 		now := s.Now()
 		if len(done) > 0 {
 			if err := s.finish(tx, now, done); err != nil {
@@ -44,88 +44,84 @@ func (s *Store) FinishAndClaim(ctx context.Context, done []Finished, token strin
 			}
 		}
 		if limit > 0 {
-			out, err = s.claim(tx, now, token, lease, limit)
+			return s.claim(tx, now, token, lease, limit, &out)
 		}
-		return err
+		return nil
 	})
 	return out, err
 }
 
-func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Duration, limit int) ([]Claimed, error) {
-	var out []Claimed
-	err := func() error {
-		// A range scan of the due index, nothing else: a disabled
-		// subscription's deliveries are paused (next_attempt_at NULL).
-		q := tx.Model(&Delivery{}).Where("next_attempt_at <= ?", now).Order("next_attempt_at").Limit(limit)
-		if db.DialectOf(tx) == db.Postgres {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Duration, limit int, out *[]Claimed) error {
+	// A range scan of the due index, nothing else: a disabled
+	// subscription's deliveries are paused (next_attempt_at NULL).
+	q := tx.Model(&Delivery{}).Where("next_attempt_at <= ?", now).Order("next_attempt_at").Limit(limit)
+	if db.DialectOf(tx) == db.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+	}
+	var rows []Delivery
+	if err := q.Find(&rows).Error; err != nil || len(rows) == 0 {
+		return err
+	}
+	hookIDs := map[string]bool{}
+	for _, d := range rows {
+		hookIDs[d.WebhookID] = true
+	}
+	var hooks []Webhook
+	if err := tx.Where("id IN ?", keys(hookIDs)).Find(&hooks).Error; err != nil {
+		return err
+	}
+	byHook := map[string]*Webhook{}
+	for i := range hooks {
+		byHook[hooks[i].ID] = &hooks[i]
+	}
+	// A retry scheduled just as its subscription was disabled is paused
+	// here rather than sent.
+	var ids, paused, eventIDs []string
+	live := rows[:0]
+	for _, d := range rows {
+		if w := byHook[d.WebhookID]; w == nil || !w.Enabled {
+			paused = append(paused, d.ID)
+			continue
 		}
-		var rows []Delivery
-		if err := q.Find(&rows).Error; err != nil || len(rows) == 0 {
+		live = append(live, d)
+		ids, eventIDs = append(ids, d.ID), append(eventIDs, d.EventID)
+	}
+	rows = live
+	if len(paused) > 0 {
+		if err := tx.Model(&Delivery{}).Where("id IN ?", paused).Update("next_attempt_at", nil).Error; err != nil {
 			return err
 		}
-		hookIDs := map[string]bool{}
-		for _, d := range rows {
-			hookIDs[d.WebhookID] = true
-		}
-		var hooks []Webhook
-		if err := tx.Where("id IN ?", keys(hookIDs)).Find(&hooks).Error; err != nil {
-			return err
-		}
-		byHook := map[string]*Webhook{}
-		for i := range hooks {
-			byHook[hooks[i].ID] = &hooks[i]
-		}
-		// A retry scheduled just as its subscription was disabled is paused
-		// here rather than sent.
-		var ids, paused, eventIDs []string
-		live := rows[:0]
-		for _, d := range rows {
-			if w := byHook[d.WebhookID]; w == nil || !w.Enabled {
-				paused = append(paused, d.ID)
-				continue
-			}
-			live = append(live, d)
-			ids, eventIDs = append(ids, d.ID), append(eventIDs, d.EventID)
-		}
-		rows = live
-		if len(paused) > 0 {
-			if err := tx.Model(&Delivery{}).Where("id IN ?", paused).Update("next_attempt_at", nil).Error; err != nil {
-				return err
-			}
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		if err := tx.Model(&Delivery{}).Where("id IN ?", ids).
-			Updates(map[string]any{"next_attempt_at": now.Add(lease), "claim": token}).Error; err != nil {
-			return err
-		}
-		var events []model.Event
-		if err := tx.Where("id IN ?", eventIDs).Find(&events).Error; err != nil {
-			return err
-		}
-		byEvent := map[string]*model.Event{}
-		for i := range events {
-			byEvent[events[i].ID] = &events[i]
-		}
-		secrets := map[string]string{}
-		for _, d := range rows {
-			w := byHook[d.WebhookID]
-			sec, ok := secrets[w.ID]
-			if !ok {
-				var err error
-				if sec, err = s.open(w.Secret, "webhook:"+w.ID); err != nil {
-					return fmt.Errorf("webhook %s: %w", w.ID, err)
-				}
-				secrets[w.ID] = sec
-			}
-			d.Claim = &token
-			out = append(out, Claimed{Delivery: d, URL: w.URL, Secret: sec, Event: byEvent[d.EventID]})
-		}
+	}
+	if len(rows) == 0 {
 		return nil
-	}()
-	return out, err
+	}
+	if err := tx.Model(&Delivery{}).Where("id IN ?", ids).
+		Updates(map[string]any{"next_attempt_at": now.Add(lease), "claim": token}).Error; err != nil {
+		return err
+	}
+	var events []model.Event
+	if err := tx.Where("id IN ?", eventIDs).Find(&events).Error; err != nil {
+		return err
+	}
+	byEvent := map[string]*model.Event{}
+	for i := range events {
+		byEvent[events[i].ID] = &events[i]
+	}
+	secrets := map[string]string{}
+	for _, d := range rows {
+		w := byHook[d.WebhookID]
+		sec, ok := secrets[w.ID]
+		if !ok {
+			var err error
+			if sec, err = s.open(w.Secret, "webhook:"+w.ID); err != nil {
+				return fmt.Errorf("webhook %s: %w", w.ID, err)
+			}
+			secrets[w.ID] = sec
+		}
+		d.Claim = &token
+		*out = append(*out, Claimed{Delivery: d, URL: w.URL, Secret: sec, Event: byEvent[d.EventID]})
+	}
+	return nil
 }
 
 func keys(m map[string]bool) []string {
@@ -165,57 +161,55 @@ func (s *Store) Finish(ctx context.Context, done ...Finished) error {
 }
 
 func (s *Store) finish(tx *gorm.DB, now time.Time, done []Finished) error {
-	return func() error {
-		attempts := make([]Attempt, len(done))
-		for i, f := range done {
-			a := f.Result.Attempt
-			a.ID, a.DeliveryID, a.Number = model.NewID(), f.Claimed.ID, f.Claimed.Attempts+1
-			attempts[i] = a
+	attempts := make([]Attempt, len(done))
+	for i, f := range done {
+		a := f.Result.Attempt
+		a.ID, a.DeliveryID, a.Number = model.NewID(), f.Claimed.ID, f.Claimed.Attempts+1
+		attempts[i] = a
+	}
+	if err := tx.CreateInBatches(attempts, 100).Error; err != nil {
+		return err
+	}
+	succeeded, failed := map[string]bool{}, map[string]bool{}
+	for i, f := range done {
+		c, r, a := f.Claimed, f.Result, attempts[i]
+		set := map[string]any{"attempts": gorm.Expr("attempts + 1"), "claim": nil, "updated_at": now,
+			"last_status": a.ResponseStatus, "last_error": a.Error}
+		switch {
+		case r.OK:
+			set["status"], set["next_attempt_at"], set["delivered_at"] = StatusSuccess, nil, now
+		case now.Sub(c.RoundStartedAt) >= Window:
+			set["status"], set["next_attempt_at"] = StatusFailed, nil
+		default:
+			set["next_attempt_at"] = r.RetryAt
 		}
-		if err := tx.CreateInBatches(attempts, 100).Error; err != nil {
+		res := tx.Model(&Delivery{}).Where("id = ? AND claim = ?", c.ID, *c.Claim).Updates(set)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 && r.OK {
+			succeeded[c.WebhookID] = true
+		} else if res.RowsAffected == 1 {
+			failed[c.WebhookID] = true
+		}
+	}
+	for id := range succeeded {
+		if err := tx.Model(&Webhook{}).Where("id = ? AND failing_since IS NOT NULL", id).Update("failing_since", nil).Error; err != nil {
 			return err
 		}
-		succeeded, failed := map[string]bool{}, map[string]bool{}
-		for i, f := range done {
-			c, r, a := f.Claimed, f.Result, attempts[i]
-			set := map[string]any{"attempts": gorm.Expr("attempts + 1"), "claim": nil, "updated_at": now,
-				"last_status": a.ResponseStatus, "last_error": a.Error}
-			switch {
-			case r.OK:
-				set["status"], set["next_attempt_at"], set["delivered_at"] = StatusSuccess, nil, now
-			case now.Sub(c.RoundStartedAt) >= Window:
-				set["status"], set["next_attempt_at"] = StatusFailed, nil
-			default:
-				set["next_attempt_at"] = r.RetryAt
-			}
-			res := tx.Model(&Delivery{}).Where("id = ? AND claim = ?", c.ID, *c.Claim).Updates(set)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 1 && r.OK {
-				succeeded[c.WebhookID] = true
-			} else if res.RowsAffected == 1 {
-				failed[c.WebhookID] = true
-			}
+	}
+	for id := range failed {
+		if succeeded[id] {
+			continue // it answers: not failing
 		}
-		for id := range succeeded {
-			if err := tx.Model(&Webhook{}).Where("id = ? AND failing_since IS NOT NULL", id).Update("failing_since", nil).Error; err != nil {
-				return err
-			}
+		if err := tx.Model(&Webhook{}).Where("id = ? AND failing_since IS NULL", id).Update("failing_since", now).Error; err != nil {
+			return err
 		}
-		for id := range failed {
-			if succeeded[id] {
-				continue // it answers: not failing
-			}
-			if err := tx.Model(&Webhook{}).Where("id = ? AND failing_since IS NULL", id).Update("failing_since", now).Error; err != nil {
-				return err
-			}
-			if err := s.disableIfFailing(tx, id, now); err != nil {
-				return err
-			}
+		if err := s.disableIfFailing(tx, id, now); err != nil {
+			return err
 		}
-		return nil
-	}()
+	}
+	return nil
 }
 
 // disableIfFailing disables the subscription when it has failed for Window.
