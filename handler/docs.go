@@ -27,9 +27,18 @@ const (
 )
 
 // publicPath: the contract and its reference are readable without a token,
-// so a person can learn how to get one; everything else under /api needs one.
+// so a person can learn how to get one, and a hook's trigger authenticates
+// by its signature instead; everything else under /api needs one.
 func publicPath(p string) bool {
-	return p == contractYAMLPath || p == contractJSONPath || p == docsPath || strings.HasPrefix(p, docsPath+"/")
+	return p == contractYAMLPath || p == contractJSONPath || p == docsPath || strings.HasPrefix(p, docsPath+"/") ||
+		isHookTrigger(p)
+}
+
+// isHookTrigger matches /api/hooks/{hook_id}/trigger and nothing longer or shorter.
+func isHookTrigger(p string) bool {
+	id, ok := strings.CutPrefix(p, "/api/hooks/")
+	id, ok2 := strings.CutSuffix(id, "/trigger")
+	return ok && ok2 && id != "" && !strings.Contains(id, "/")
 }
 
 // pagePath: paths that answer a browser with HTML (or its assets), where

@@ -18,8 +18,8 @@ const IdempotencyHeader = "Idempotency-Key"
 const ReplayedHeader = "Idempotent-Replayed"
 
 // notReplayable are POSTs whose responses must never be stored: a new
-// token's secret exists only in its create response.
-var notReplayable = map[string]bool{"/api/tokens": true}
+// token's (webhook's, hook's) secret exists only in its create response.
+var notReplayable = map[string]bool{"/api/tokens": true, "/api/webhooks": true, "/api/hooks": true}
 
 // idempotent makes every POST under /api that carries Idempotency-Key safe to
 // retry: the key is reserved (model.ReserveIdempotencyKey), the handler runs

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/model/schedule"
+	whmodel "github.com/stewardhq/steward/model/webhook"
 
 	"github.com/gorilla/mux"
 
@@ -29,6 +30,9 @@ type API struct {
 	// Workflows prepares scheduled workflow runs; nil until workflows
 	// exist, and then scheduled workflows are refused.
 	Workflows schedule.WorkflowRuns
+	// WebhookAllow lists the private addresses webhooks may reach
+	// (STEWARD_WEBHOOK_ALLOW_PRIVATE); nil allows none.
+	WebhookAllow *whmodel.AllowList
 	// Metrics counts requests and serves /metrics (off when nil).
 	Metrics *metrics.Metrics
 	// RateLimit limits each token's (and each address's) requests; nil: none.
@@ -94,6 +98,8 @@ func (a *API) Handler() http.Handler {
 		a.routeLogLines,
 		a.routeScheduledActivities,
 		a.routeLogStreamTickets,
+		a.routeWebhooks,
+		a.routeHooks,
 	} {
 		register(r)
 	}

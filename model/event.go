@@ -42,7 +42,8 @@ type EventSource struct {
 // never override them.
 var ReservedEventAttributes = []string{"type", "username", "system", "created_at"}
 
-// Record writes an event inside tx. attrs may be nil.
+// Record writes an event inside tx, with its webhook deliveries (see
+// event_outbox.go). attrs may be nil.
 func (s *Store) Record(tx *gorm.DB, actor *Actor, typ string, src *EventSource, attrs JSONMap) error {
 	return s.RecordAll(tx, []*Event{s.NewEvent(actor, typ, src, attrs)}, nil)
 }
@@ -55,9 +56,17 @@ func (s *Store) RecordAll(tx *gorm.DB, events []*Event, insert func(*gorm.DB, []
 		return nil
 	}
 	if insert == nil {
-		return tx.Create(events).Error
+		for _, ev := range events {
+			if err := s.insertEvent(tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return insert(tx, events)
+	if err := insert(tx, events); err != nil {
+		return err
+	}
+	return s.outboxFor(tx, events)
 }
 
 // NewEvent is the event Record writes, for RecordAll to write with others.
@@ -142,7 +151,7 @@ func (s *Store) CreateEvent(ctx context.Context, actor *Actor, typ string, attrs
 	}
 	delete(attrs, "type")
 	ev := s.NewEvent(actor, typ, nil, attrs)
-	if err := s.Write(ctx, func(tx *gorm.DB) error { return tx.Create(ev).Error }); err != nil {
+	if err := s.Write(ctx, func(tx *gorm.DB) error { return s.insertEvent(tx, ev) }); err != nil {
 		return nil, err
 	}
 	return ev, nil

@@ -24,12 +24,14 @@ import (
 	"github.com/stewardhq/steward/handler"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/schedule"
+	whmodel "github.com/stewardhq/steward/model/webhook"
 	"github.com/stewardhq/steward/pkg/config"
 	"github.com/stewardhq/steward/pkg/datadir"
 	"github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/metrics"
 	"github.com/stewardhq/steward/pkg/secret"
 	"github.com/stewardhq/steward/scheduler"
+	"github.com/stewardhq/steward/webhook"
 )
 
 // env is what every command that touches the database shares.
@@ -168,6 +170,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 		}
 		defer sched.Stop()
 	}
+	allow, err := whmodel.ParseAllowList(e.cfg.WebhookAllowPrivate)
+	if err != nil {
+		return err
+	}
+	// Every replica may send webhooks: each delivery is claimed by one.
+	if e.cfg.WebhookDelivery {
+		hooks := &webhook.Service{Store: whmodel.New(e.store, allow), Log: e.log, Render: handler.EventDocument,
+			Workers: e.cfg.WebhookWorkers}
+		if db.DialectOf(e.db) == db.Postgres {
+			hooks.ListenDSN = e.cfg.DatabaseURL
+		}
+		if err := hooks.Start(ctx); err != nil {
+			return fmt.Errorf("webhook delivery: %w", err)
+		}
+		defer hooks.Stop()
+	}
 	token, err := bootstrapAdmin(ctx, e)
 	if err != nil {
 		return err
@@ -181,7 +199,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	}
 	stopping := make(chan struct{})
 	api := &handler.API{Store: e.store, Log: e.log, Version: version, OpenAPI: steward.OpenAPI, Stopping: stopping,
-		CORSOrigins: e.cfg.CORSOrigins, Metrics: m}
+		CORSOrigins: e.cfg.CORSOrigins, Metrics: m, WebhookAllow: allow}
 	if rate, burst, _ := config.ParseRateLimit(e.cfg.RateLimit); rate > 0 {
 		api.RateLimit = &handler.RateLimit{Rate: rate, Burst: burst}
 	}

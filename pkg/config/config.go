@@ -53,6 +53,14 @@ type Config struct {
 	// CORSOrigins are the browser origins (scheme://host[:port], or *) whose
 	// scripts may call the API; none by default, so no CORS headers are sent.
 	CORSOrigins []string `env:"STEWARD_CORS_ORIGINS" envSeparator:","`
+	// WebhookDelivery runs the webhook delivery service in this process
+	// (every replica may: each delivery is claimed by one).
+	WebhookDelivery bool `env:"STEWARD_WEBHOOK_DELIVERY" envDefault:"true"`
+	// WebhookWorkers is how many webhook deliveries this process sends at once.
+	WebhookWorkers int `env:"STEWARD_WEBHOOK_WORKERS" envDefault:"16"`
+	// WebhookAllowPrivate lists the private, loopback or link-local
+	// destinations (CIDRs, addresses or host names) webhooks may reach.
+	WebhookAllowPrivate []string `env:"STEWARD_WEBHOOK_ALLOW_PRIVATE" envSeparator:","`
 }
 
 // Load reads the environment, then lets flags on fs override it. args are the
@@ -81,6 +89,12 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 		c.CORSOrigins = strings.Split(v, ",")
 		return nil
 	})
+	fs.BoolVar(&c.WebhookDelivery, "webhook-delivery", c.WebhookDelivery, "run the webhook delivery service in this process (STEWARD_WEBHOOK_DELIVERY)")
+	fs.IntVar(&c.WebhookWorkers, "webhook-workers", c.WebhookWorkers, "webhook deliveries this process sends at once (STEWARD_WEBHOOK_WORKERS)")
+	fs.Func("webhook-allow-private", "comma-separated private destinations (CIDRs, addresses, host names) webhooks may reach (STEWARD_WEBHOOK_ALLOW_PRIVATE)", func(v string) error {
+		c.WebhookAllowPrivate = strings.Split(v, ",")
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -94,6 +108,9 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return nil, fmt.Errorf("STEWARD_WORKERS must be between 1 and 1024, not %d", c.Workers)
+	}
+	if c.WebhookWorkers < 1 || c.WebhookWorkers > 1024 {
+		return nil, fmt.Errorf("STEWARD_WEBHOOK_WORKERS must be between 1 and 1024, not %d", c.WebhookWorkers)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, fmt.Errorf("STEWARD_LOG_FORMAT must be text or json, not %q", c.LogFormat)

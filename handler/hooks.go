@@ -1,0 +1,165 @@
+package handler
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/model"
+	whmodel "github.com/stewardhq/steward/model/webhook"
+	"github.com/stewardhq/steward/pkg/jsonapi"
+)
+
+var (
+	hookListSpec        = &jsonapi.Spec{List: true, Keyset: "id", Filters: whmodel.HookFilters}
+	hookRequestListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: whmodel.HookRequestFilters}
+	hookCreateFields    = []string{"name", "parent_path", "action", "git_remote_name", "git_rev", "template_version",
+		"property_overrides", "allow_rev_override"}
+	hookCSVColumns        = []string{"name", "parent_path", "action", "git_remote_name", "git_rev", "created_by", "created_at"}
+	hookRequestCSVColumns = []string{"outcome", "status", "reason", "scheme", "git_rev", "change_id", "created_at"}
+)
+
+// hookTriggerPath is the one path under /api/hooks that needs no token:
+// the trigger authenticates by its signature (see publicPath).
+const hookTriggerPath = "/api/hooks/{hook_id}/trigger"
+
+func (a *API) routeHooks(r *mux.Router) {
+	r.HandleFunc("/api/hooks", a.handle(a.listHooks)).Methods(http.MethodGet)
+	r.HandleFunc("/api/hooks", a.handle(a.createHook)).Methods(http.MethodPost)
+	r.HandleFunc("/api/hooks/{hook_id}", a.handle(a.showHook)).Methods(http.MethodGet)
+	r.HandleFunc("/api/hooks/{hook_id}", a.handle(a.deleteHook)).Methods(http.MethodDelete)
+	r.HandleFunc("/api/hooks/{hook_id}/requests", a.handle(a.listHookRequests)).Methods(http.MethodGet)
+	r.HandleFunc("/api/hooks/{hook_id}/requests/{request_id}", a.handle(a.showHookRequest)).Methods(http.MethodGet)
+	r.HandleFunc(hookTriggerPath, a.handle(a.triggerHook)).Methods(http.MethodPost)
+}
+
+func (a *API) listHooks(w http.ResponseWriter, r *http.Request) error {
+	q, err := jsonapi.ParseQuery(r, hookListSpec)
+	if err != nil {
+		return err
+	}
+	l, written, err := listPage(a, w, r, q, a.webhookStore().Hooks(actorOf(r)), hookCSVColumns, hookResource, nil)
+	if written || err != nil {
+		return err
+	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
+}
+
+func (a *API) hookInScope(r *http.Request, spec *jsonapi.Spec) (*jsonapi.Query, *whmodel.Hook, error) {
+	q, err := jsonapi.ParseQuery(r, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := a.webhookStore().GetHook(r.Context(), actorOf(r), mux.Vars(r)["hook_id"])
+	return q, h, err
+}
+
+func (a *API) showHook(w http.ResponseWriter, r *http.Request) error {
+	q, h, err := a.hookInScope(r, plainSpec)
+	if err != nil {
+		return err
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: hookResource(h)}, q)
+	return nil
+}
+
+func (a *API) createHook(w http.ResponseWriter, r *http.Request) error {
+	q, err := jsonapi.ParseQuery(r, plainSpec)
+	if err != nil {
+		return err
+	}
+	body, err := jsonapi.DecodeBody(r, "hook", hookCreateFields)
+	if err != nil {
+		return err
+	}
+	var in whmodel.HookInput
+	var overrides map[string]any
+	if err := steward.First(body.NoClientID(), body.String("name", &in.Name), body.String("parent_path", &in.ParentPath),
+		body.String("action", &in.Action), body.NullableString("git_remote_name", &in.GitRemoteName),
+		body.NullableString("git_rev", &in.GitRev), body.NullableString("template_version", &in.TemplateVersion),
+		body.Object("property_overrides", &overrides), body.Bool("allow_rev_override", &in.AllowRevOverride)); err != nil {
+		return err
+	}
+	in.PropertyOverrides = model.JSONMap(overrides)
+	h, err := a.webhookStore().CreateHook(r.Context(), actorOf(r), in)
+	if err != nil {
+		return err
+	}
+	res := hookResource(h)
+	w.Header().Set("Location", res.Links["self"])
+	w.Header().Set("Cache-Control", "no-store") // the secret is in it
+	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, q)
+	return nil
+}
+
+func (a *API) deleteHook(w http.ResponseWriter, r *http.Request) error {
+	_, h, err := a.hookInScope(r, plainSpec)
+	if err != nil {
+		return err
+	}
+	if err := a.webhookStore().DeleteHook(r.Context(), actorOf(r), h); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) listHookRequests(w http.ResponseWriter, r *http.Request) error {
+	q, h, err := a.hookInScope(r, hookRequestListSpec)
+	if err != nil {
+		return err
+	}
+	src := a.webhookStore().HookRequests(actorOf(r), h)
+	l, written, err := listPage(a, w, r, q, src, hookRequestCSVColumns, hookRequestResource, nil)
+	if written || err != nil {
+		return err
+	}
+	jsonapi.Render(w, http.StatusOK, l.document(r, q, false), q)
+	return nil
+}
+
+func (a *API) showHookRequest(w http.ResponseWriter, r *http.Request) error {
+	q, h, err := a.hookInScope(r, plainSpec)
+	if err != nil {
+		return err
+	}
+	req, err := a.webhookStore().GetHookRequest(r.Context(), actorOf(r), h, mux.Vars(r)["request_id"])
+	if err != nil {
+		return err
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: hookRequestResource(req)}, q)
+	return nil
+}
+
+// triggerHook is the signed call from CI: no token, the raw body (JSON, or
+// empty) as signed. It answers 202 with the change it created (Location
+// names it); the change then runs like any other.
+func (a *API) triggerHook(w http.ResponseWriter, r *http.Request) error {
+	q, err := jsonapi.ParseQuery(r, &jsonapi.Spec{})
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &steward.Error{Kind: jsonapi.KindTooLarge, Code: "too_large",
+			Detail: fmt.Sprintf("the request body is larger than %d bytes", tooBig.Limit)}
+	}
+	if err != nil {
+		return &steward.Error{Kind: steward.KindBadRequest, Code: "unreadable_body", Detail: "the request body could not be read"}
+	}
+	c, _, err := a.webhookStore().Trigger(r.Context(), mux.Vars(r)["hook_id"], whmodel.Signed{Body: body,
+		Timestamp: r.Header.Get("X-Steward-Timestamp"), Signature: r.Header.Get("X-Steward-Signature"),
+		GitHubSignature: r.Header.Get("X-Hub-Signature-256"), GitHubDelivery: r.Header.Get("X-GitHub-Delivery"),
+		RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/changes/"+c.ID)
+	return a.renderChange(w, r, q, http.StatusAccepted, c)
+}

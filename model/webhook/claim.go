@@ -1,0 +1,254 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/pkg/db"
+)
+
+// Claimed is a delivery a service holds for one attempt: the subscription's
+// URL and opened secret (never log it) and the event to send.
+type Claimed struct {
+	Delivery
+	URL    string
+	Secret string
+	Event  *model.Event
+}
+
+// Claim takes up to limit due deliveries of enabled subscriptions for this
+// caller until now+lease, under token (unique per claim). On PostgreSQL the
+// rows are locked FOR UPDATE SKIP LOCKED, so replicas claiming at once take
+// different rows; SQLite has one writer at a time, so the same statements
+// serialise. A claim whose holder dies comes due again when its lease ends.
+func (s *Store) Claim(ctx context.Context, token string, lease time.Duration, limit int) ([]Claimed, error) {
+	return s.FinishAndClaim(ctx, nil, token, lease, limit)
+}
+
+// FinishAndClaim records done (see Finish) and claims up to limit due
+// deliveries (see Claim) in one transaction: a busy service commits once
+// per cycle rather than twice, which is what SQLite's one writer at a time
+// rewards.
+func (s *Store) FinishAndClaim(ctx context.Context, done []Finished, token string, lease time.Duration, limit int) ([]Claimed, error) {
+	var out []Claimed
+	err := s.Store.Store.Write(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		if len(done) > 0 {
+			if err := s.finish(tx, now, done); err != nil {
+				return err
+			}
+		}
+		if limit > 0 {
+			return s.claim(tx, now, token, lease, limit, &out)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Duration, limit int, out *[]Claimed) error {
+	// A range scan of the due index, nothing else: a disabled
+	// subscription's deliveries are paused (next_attempt_at NULL).
+	q := tx.Model(&Delivery{}).Where("next_attempt_at <= ?", now).Order("next_attempt_at").Limit(limit)
+	if db.DialectOf(tx) == db.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+	}
+	var rows []Delivery
+	if err := q.Find(&rows).Error; err != nil || len(rows) == 0 {
+		return err
+	}
+	hookIDs := map[string]bool{}
+	for _, d := range rows {
+		hookIDs[d.WebhookID] = true
+	}
+	var hooks []Webhook
+	if err := tx.Where("id IN ?", keys(hookIDs)).Find(&hooks).Error; err != nil {
+		return err
+	}
+	byHook := map[string]*Webhook{}
+	for i := range hooks {
+		byHook[hooks[i].ID] = &hooks[i]
+	}
+	// A retry scheduled just as its subscription was disabled is paused
+	// here rather than sent.
+	var ids, paused, eventIDs []string
+	live := rows[:0]
+	for _, d := range rows {
+		if w := byHook[d.WebhookID]; w == nil || !w.Enabled {
+			paused = append(paused, d.ID)
+			continue
+		}
+		live = append(live, d)
+		ids, eventIDs = append(ids, d.ID), append(eventIDs, d.EventID)
+	}
+	rows = live
+	if len(paused) > 0 {
+		if err := tx.Model(&Delivery{}).Where("id IN ?", paused).Update("next_attempt_at", nil).Error; err != nil {
+			return err
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := tx.Model(&Delivery{}).Where("id IN ?", ids).
+		Updates(map[string]any{"next_attempt_at": now.Add(lease), "claim": token}).Error; err != nil {
+		return err
+	}
+	var events []model.Event
+	if err := tx.Where("id IN ?", eventIDs).Find(&events).Error; err != nil {
+		return err
+	}
+	byEvent := map[string]*model.Event{}
+	for i := range events {
+		byEvent[events[i].ID] = &events[i]
+	}
+	secrets := map[string]string{}
+	for _, d := range rows {
+		w := byHook[d.WebhookID]
+		sec, ok := secrets[w.ID]
+		if !ok {
+			var err error
+			if sec, err = s.open(w.Secret, "webhook:"+w.ID); err != nil {
+				return fmt.Errorf("webhook %s: %w", w.ID, err)
+			}
+			secrets[w.ID] = sec
+		}
+		d.Claim = &token
+		*out = append(*out, Claimed{Delivery: d, URL: w.URL, Secret: sec, Event: byEvent[d.EventID]})
+	}
+	return nil
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Result is what one attempt came to. OK: a 2xx answer in time.
+type Result struct {
+	Attempt Attempt
+	OK      bool
+	RetryAt time.Time // when to try again after a failure
+}
+
+// Window is how long a delivery is retried, and how long a subscription
+// may fail without a success before it is disabled.
+const Window = 24 * time.Hour
+
+// Finished is one attempt to record: the claim and what came of it.
+type Finished struct {
+	Claimed *Claimed
+	Result  Result
+}
+
+// Finish records attempts and moves each delivery on: success; a retry at
+// its RetryAt; or failed when its round of retries is older than Window. A
+// subscription whose failures began Window ago is disabled, with an
+// api:webhooks:disable event. A claim another holder has since taken (the
+// lease ran out) only records its attempt. One transaction for the lot:
+// under load the service records a batch per commit.
+func (s *Store) Finish(ctx context.Context, done ...Finished) error {
+	_, err := s.FinishAndClaim(ctx, done, "", 0, 0)
+	return err
+}
+
+func (s *Store) finish(tx *gorm.DB, now time.Time, done []Finished) error {
+	attempts := make([]Attempt, len(done))
+	for i, f := range done {
+		a := f.Result.Attempt
+		a.ID, a.DeliveryID, a.Number = model.NewID(), f.Claimed.ID, f.Claimed.Attempts+1
+		attempts[i] = a
+	}
+	if err := tx.CreateInBatches(attempts, 100).Error; err != nil {
+		return err
+	}
+	succeeded, failed := map[string]bool{}, map[string]bool{}
+	for i, f := range done {
+		c, r, a := f.Claimed, f.Result, attempts[i]
+		set := map[string]any{"attempts": gorm.Expr("attempts + 1"), "claim": nil, "updated_at": now,
+			"last_status": a.ResponseStatus, "last_error": a.Error}
+		switch {
+		case r.OK:
+			set["status"], set["next_attempt_at"], set["delivered_at"] = StatusSuccess, nil, now
+		case now.Sub(c.RoundStartedAt) >= Window:
+			set["status"], set["next_attempt_at"] = StatusFailed, nil
+		default:
+			set["next_attempt_at"] = r.RetryAt
+		}
+		res := tx.Model(&Delivery{}).Where("id = ? AND claim = ?", c.ID, *c.Claim).Updates(set)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 && r.OK {
+			succeeded[c.WebhookID] = true
+		} else if res.RowsAffected == 1 {
+			failed[c.WebhookID] = true
+		}
+	}
+	for id := range succeeded {
+		if err := tx.Model(&Webhook{}).Where("id = ? AND failing_since IS NOT NULL", id).Update("failing_since", nil).Error; err != nil {
+			return err
+		}
+	}
+	for id := range failed {
+		if succeeded[id] {
+			continue // it answers: not failing
+		}
+		if err := tx.Model(&Webhook{}).Where("id = ? AND failing_since IS NULL", id).Update("failing_since", now).Error; err != nil {
+			return err
+		}
+		if err := s.disableIfFailing(tx, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// disableIfFailing disables the subscription when it has failed for Window.
+func (s *Store) disableIfFailing(tx *gorm.DB, id string, now time.Time) error {
+	reason := fmt.Sprintf("every delivery attempt failed for %s", Window)
+	res := tx.Model(&Webhook{}).Where("id = ? AND enabled AND failing_since <= ?", id, now.Add(-Window)).
+		Updates(map[string]any{"enabled": false, "disabled_reason": reason, "updated_at": now})
+	if res.Error != nil || res.RowsAffected == 0 {
+		return res.Error
+	}
+	if err := pause(tx, id); err != nil {
+		return err
+	}
+	return s.Record(tx, model.SystemActor, "api:webhooks:disable", &model.EventSource{Type: "webhook", ID: id, Path: "/webhooks/" + id},
+		model.JSONMap{"reason": reason})
+}
+
+// NextDue is when the earliest pending delivery comes due (zero when none
+// waits).
+func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
+	var d Delivery
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Select("next_attempt_at").Where("next_attempt_at IS NOT NULL").
+			Order("next_attempt_at").Limit(1).Find(&d).Error
+	})
+	if err != nil || d.NextAttemptAt == nil {
+		return time.Time{}, err
+	}
+	return *d.NextAttemptAt, nil
+}
+
+// pause holds a disabled subscription's pending deliveries (no due time);
+// resume makes them due now, with a fresh round of retries.
+func pause(tx *gorm.DB, webhookID string) error {
+	return tx.Model(&Delivery{}).Where("webhook_id = ? AND status = ? AND claim IS NULL", webhookID, StatusPending).
+		Update("next_attempt_at", nil).Error
+}
+
+func resume(tx *gorm.DB, webhookID string, now time.Time) error {
+	return tx.Model(&Delivery{}).Where("webhook_id = ? AND status = ? AND next_attempt_at IS NULL", webhookID, StatusPending).
+		Updates(map[string]any{"next_attempt_at": now, "round_started_at": now}).Error
+}
