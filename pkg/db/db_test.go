@@ -9,6 +9,7 @@ import (
 
 	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/model/schedule"
+	"github.com/stewardhq/steward/model/webhook"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -27,6 +28,9 @@ var coreModels = []any{
 	&run.Change{}, &run.Step{}, &run.LogLine{}, &model.IdempotencyKey{},
 	&model.Workflow{}, &model.WorkflowVersion{}, &run.WorkflowRun{}, &run.WorkflowRunStep{},
 	&schedule.Activity{}, &schedule.Firing{}, &schedule.Lease{},
+	&model.AuthorisationRule{}, &model.AuthorisationPolicy{}, &model.PolicyRule{}, &model.PolicyAssignment{},
+	&webhook.Webhook{}, &webhook.EventType{}, &webhook.Delivery{}, &webhook.Attempt{},
+	&webhook.Hook{}, &webhook.HookRequest{}, &webhook.Nonce{},
 }
 
 func coreOpen(t *testing.T, url string) *gorm.DB {
