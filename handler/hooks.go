@@ -153,13 +153,19 @@ func (a *API) triggerHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &steward.Error{Kind: steward.KindBadRequest, Code: "unreadable_body", Detail: "the request body could not be read"}
 	}
-	c, _, err := a.webhookStore().Trigger(r.Context(), mux.Vars(r)["hook_id"], whmodel.Signed{Body: body,
+	c, h, err := a.webhookStore().Trigger(r.Context(), mux.Vars(r)["hook_id"], whmodel.Signed{Body: body,
 		Timestamp: r.Header.Get("X-Steward-Timestamp"), Signature: r.Header.Get("X-Steward-Signature"),
 		GitHubSignature: r.Header.Get("X-Hub-Signature-256"), GitHubDelivery: r.Header.Get("X-GitHub-Delivery"),
 		RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		return err
 	}
+	// The caller proved the hook's secret, not an identity: the answer shows
+	// the change as the hook's creator may see it.
+	actor, err := a.webhookStore().HookActor(r.Context(), h)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Location", "/api/changes/"+c.ID)
-	return a.renderChange(w, r, q, http.StatusAccepted, c)
+	return a.renderChange(w, r.WithContext(model.WithActor(r.Context(), actor)), q, http.StatusAccepted, c)
 }

@@ -74,7 +74,7 @@ func (b *bundle) service(t *testing.T, store *whmodel.Store, dsn string, timeout
 
 func (b *bundle) event(t *testing.T, typ string) *model.Event {
 	t.Helper()
-	ev, err := b.store.CreateEvent(context.Background(), &model.Actor{Username: "ci"}, typ, model.JSONMap{"n": 1})
+	ev, err := b.store.CreateEvent(context.Background(), &model.Actor{Username: "ci", Rules: testutil.Everywhere}, typ, model.JSONMap{"n": 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,7 +163,7 @@ func (s *Store) trigger(ctx context.Context, h *Hook, in Signed, req *HookReques
 		ci.GitRev = &rev
 	}
 	req.GitRev = ci.GitRev
-	actor, err := s.hookActor(ctx, h)
+	actor, err := s.HookActor(ctx, h)
 	if err != nil {
 		return nil, err
 	}
@@ -273,8 +273,9 @@ func bodyRev(body []byte, github bool) (string, error) {
 	return rev, nil
 }
 
-// hookActor is the hook's creator as an actor, with their groups now.
-func (s *Store) hookActor(ctx context.Context, h *Hook) (*model.Actor, error) {
+// HookActor is the hook's creator as an actor, with their groups and rules now:
+// who a trigger acts as (and whose rules its answer is rendered with).
+func (s *Store) HookActor(ctx context.Context, h *Hook) (*model.Actor, error) {
 	u, err := s.UserByName(ctx, h.CreatedBy)
 	if model.ModelNotFound(err) {
 		return nil, steward.Errorf(steward.KindForbidden, "the user who made this hook (%s) no longer exists", h.CreatedBy)
