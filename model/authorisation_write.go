@@ -174,7 +174,11 @@ func (s *Store) CreatePolicy(ctx context.Context, actor *Actor, attrs PolicyAttr
 
 func (s *Store) policyNameFree(tx *gorm.DB, name, except string) error {
 	var n int64
-	if err := tx.Model(&AuthorisationPolicy{}).Where("name = ? AND id <> ?", name, except).Count(&n).Error; err != nil {
+	q := tx.Model(&AuthorisationPolicy{}).Where("name = ?", name)
+	if except != "" {
+		q = q.Where("id <> ?", except)
+	}
+	if err := q.Count(&n).Error; err != nil {
 		return err
 	}
 	if n > 0 {
