@@ -221,12 +221,14 @@ func TestEventSourcePathsMigration(t *testing.T) {
 	if err := g.Omit("NodeID").Create(&ev).Error; err != nil { // node_id came later (migration 9)
 		t.Fatal(err)
 	}
+	// One column: the migrations change the table's others, and a cached
+	// plan of SELECT * would no longer fit it on PostgreSQL.
 	read := func() string {
-		var got model.Event
-		if err := g.Where("id = ?", ev.ID).Take(&got).Error; err != nil {
-			t.Fatal(err)
+		var got []string
+		if err := g.Model(&model.Event{}).Where("id = ?", ev.ID).Pluck("source_link", &got).Error; err != nil || len(got) != 1 {
+			t.Fatal(err, got)
 		}
-		return *got.SourcePath
+		return got[0]
 	}
 	if err := db.Migrate(ctx, g, nil); err != nil {
 		t.Fatal(err)
