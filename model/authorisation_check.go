@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"sort"
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -106,30 +108,61 @@ func readableCondition(a *Actor, pathColumn string) (cond string, args []any, al
 	if a.IsSystem() || a.Delegated {
 		return "", nil, true
 	}
-	under := func(p string) (string, []any) {
-		return "(" + pathColumn + " = ? OR substr(" + pathColumn + ", 1, ?) = ?)", []any{p, len(p) + 1, p + "/"}
-	}
-	var parts []string
+	var parts, plain []string
 	for _, c := range authz.ReadFilter(a.Rules) {
-		if c.Allow == "/" && len(c.Unless) == 0 {
+		switch {
+		case c.Allow == "/" && len(c.Unless) == 0:
 			return "", nil, true
+		case len(c.Unless) == 0:
+			plain = append(plain, c.Allow) // grants with nothing carved out share one test
+		case c.Allow == "/":
+			parts = append(parts, "NOT "+underAny(pathColumn, c.Unless))
+		default:
+			parts = append(parts, "("+underAny(pathColumn, []string{c.Allow})+" AND NOT "+underAny(pathColumn, c.Unless)+")")
 		}
-		var and []string
-		if c.Allow != "/" {
-			sql, pargs := under(c.Allow)
-			and, args = append(and, sql), append(args, pargs...)
-		}
-		for _, u := range c.Unless {
-			sql, pargs := under(u)
-			and, args = append(and, "NOT "+sql), append(args, pargs...)
-		}
-		parts = append(parts, "("+strings.Join(and, " AND ")+")")
+	}
+	if len(plain) > 0 {
+		parts = append(parts, underAny(pathColumn, plain))
 	}
 	if len(parts) == 0 {
 		return "1 = 0", nil, false
 	}
-	return strings.Join(parts, " OR "), args, false
+	return strings.Join(parts, " OR "), nil, false
 }
+
+// underAny is the SQL test that column is one of paths or below one: an
+// IN list of the paths, and one of their prefixes per distinct length, so
+// fifty rules make a short statement. The paths are literals, not bound
+// parameters: the SQLite driver's binding grows with the square of a
+// statement's parameters. Rule paths are validated (codes and names only)
+// and quoted all the same.
+func underAny(column string, paths []string) string {
+	for _, p := range paths {
+		if p == "/" {
+			return "(1 = 1)" // every node is below the root
+		}
+	}
+	byLen := map[int][]string{}
+	var lens []int
+	exact := make([]string, len(paths))
+	for i, p := range paths {
+		exact[i] = sqlString(p)
+		n := len(p) + 1
+		if _, ok := byLen[n]; !ok {
+			lens = append(lens, n)
+		}
+		byLen[n] = append(byLen[n], sqlString(p+"/"))
+	}
+	sort.Ints(lens)
+	or := []string{column + " IN (" + strings.Join(exact, ", ") + ")"}
+	for _, n := range lens {
+		or = append(or, "substr("+column+", 1, "+strconv.Itoa(n)+") IN ("+strings.Join(byLen[n], ", ")+")")
+	}
+	return "(" + strings.Join(or, " OR ") + ")"
+}
+
+// sqlString is s as an SQL string literal.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // CanRead reports whether the context's actor may read path.
 func CanRead(ctx context.Context, path string) bool { return ActorOf(ctx).Can(authz.Read, path) }
@@ -145,6 +178,18 @@ func AuthoriseRead(ctx context.Context, path, what, key string) error {
 // meta.authorisations shows them: for each sub-resource the verbs that
 // apply to it, and "self" for the node itself.
 func (a *Actor) Permissions(n *Node, subs map[string][]authz.Verb) map[string]map[string]bool {
+	// Only the rules over the node or below it can decide here: one pass
+	// picks them, so a page of nodes costs len(rules) per node, not per
+	// sub-resource and verb.
+	if !a.IsSystem() && !a.Delegated {
+		near := make([]authz.Rule, 0, 4)
+		for _, r := range a.Rules {
+			if authz.Covers(r.Path, n.Path) || authz.Covers(n.Path, r.Path) {
+				near = append(near, r)
+			}
+		}
+		a = &Actor{Username: a.Username, Rules: near}
+	}
 	out := make(map[string]map[string]bool, len(subs))
 	for sub, verbs := range subs {
 		path := n.Path

@@ -151,7 +151,9 @@ func (s *Store) NodesByID(ctx context.Context, ids []string) (map[string]*Node, 
 		return out, nil
 	}
 	var nodes []Node
-	if err := s.Read(ctx, func(db *gorm.DB) error { return s.readablePaths(ctx, db.Where("id IN ?", ids), "path").Find(&nodes).Error }); err != nil {
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return s.readablePaths(ctx, db.Where("id IN ?", ids), "path").Find(&nodes).Error
+	}); err != nil {
 		return nil, err
 	}
 	for i := range nodes {

@@ -145,7 +145,9 @@ func (s *Store) GetStep(ctx context.Context, id string) (*Step, error) {
 		return nil, steward.NotFound("step", id)
 	}
 	var st Step
-	err := s.Read(ctx, func(db *gorm.DB) error { return s.readableSteps(ctx, db.Model(&Step{})).Where("id = ?", id).Take(&st).Error })
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return s.readableSteps(ctx, db.Model(&Step{})).Where("id = ?", id).Take(&st).Error
+	})
 	if model.ModelNotFound(err) {
 		return nil, steward.NotFound("step", id)
 	}
@@ -254,7 +256,9 @@ func (s *Store) ChangesByID(ctx context.Context, ids []string) (map[string]*Chan
 		return out, nil
 	}
 	var rows []Change
-	if err := s.Read(ctx, func(db *gorm.DB) error { return s.readableChanges(ctx, db.Model(&Change{})).Where("id IN ?", ids).Find(&rows).Error }); err != nil {
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return s.readableChanges(ctx, db.Model(&Change{})).Where("id IN ?", ids).Find(&rows).Error
+	}); err != nil {
 		return nil, err
 	}
 	for i := range rows {
