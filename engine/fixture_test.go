@@ -151,6 +151,7 @@ func (f *fixture) user(name string, groups ...string) *model.Actor {
 	if _, err := f.store.CreateUser(f.ctx, f.admin, name, groups); err != nil {
 		f.t.Fatal(err)
 	}
+	testutil.GrantAll(f.t, f.store.Store, name)
 	return &model.Actor{Username: name, Groups: groups, Rules: testutil.Everywhere}
 }
 

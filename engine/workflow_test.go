@@ -81,6 +81,12 @@ func (f *wfFixture) start(wf *model.Workflow, v *model.WorkflowVersion, actor *m
 	if actor == nil {
 		actor = f.admin
 	}
+	if !actor.IsSystem() {
+		// A run's steps act as its creator, with the creator's rules.
+		if _, err := f.store.UserByName(f.ctx, actor.Username); model.ModelNotFound(err) {
+			f.user(actor.Username, actor.Groups...)
+		}
+	}
 	r, _, err := f.store.CreateWorkflowRun(f.ctx, actor, f.project, wf, v, run.WorkflowRunInput{PropertyOverrides: overrides})
 	if err != nil {
 		f.t.Fatalf("start workflow %s: %v", wf.Code, err)

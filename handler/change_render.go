@@ -227,7 +227,7 @@ func (a *API) changeIncluded(ctx context.Context, changes []*run.Change, cc *run
 			for _, c := range changes {
 				node := cc.Nodes[c.NodeID]
 				for _, p := range append(parentIDs(node), jsonapi.Identifier{ID: node.ID}) {
-					if n := cc.Nodes[p.ID]; n != nil && !seen[n.ID] {
+					if n := cc.Nodes[p.ID]; n != nil && !seen[n.ID] && model.CanRead(ctx, n.Path) {
 						seen[n.ID] = true
 						nodes = append(nodes, n)
 					}

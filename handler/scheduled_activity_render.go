@@ -127,7 +127,7 @@ func (a *API) renderActivities(ctx context.Context, acts []*schedule.Activity, i
 	for _, act := range acts {
 		node := nodes[*act.NodeID]
 		for _, p := range append(parentIDs(node), jsonapi.Identifier{ID: node.ID}) {
-			if n := nodes[p.ID]; n != nil && !seen[n.ID] {
+			if n := nodes[p.ID]; n != nil && !seen[n.ID] && model.CanRead(ctx, n.Path) {
 				seen[n.ID] = true
 				parents = append(parents, n)
 			}

@@ -39,7 +39,7 @@ var Anonymous = &Actor{Username: "anonymous"}
 // Decide is the actor's decision on verb at path. Steward itself may do
 // everything.
 func (a *Actor) Decide(v authz.Verb, path string) authz.Decision {
-	if a.IsSystem() || a.Delegated {
+	if a.IsSystem() {
 		return authz.Decision{Allowed: true}
 	}
 	return authz.Decide(a.Rules, v, path)
@@ -105,7 +105,7 @@ func (s *Store) ReadableNodes(ctx context.Context) (nodes *gorm.DB, all bool) {
 // subtree test is an equality on a prefix (substr), which needs no LIKE
 // escaping and means the same on both databases whatever their collation.
 func readableCondition(a *Actor, pathColumn string) (cond string, args []any, all bool) {
-	if a.IsSystem() || a.Delegated {
+	if a.IsSystem() {
 		return "", nil, true
 	}
 	var parts, plain []string
@@ -181,7 +181,7 @@ func (a *Actor) Permissions(n *Node, subs map[string][]authz.Verb) map[string]ma
 	// Only the rules over the node or below it can decide here: one pass
 	// picks them, so a page of nodes costs len(rules) per node, not per
 	// sub-resource and verb.
-	if !a.IsSystem() && !a.Delegated {
+	if !a.IsSystem() {
 		near := make([]authz.Rule, 0, 4)
 		for _, r := range a.Rules {
 			if authz.Covers(r.Path, n.Path) || authz.Covers(n.Path, r.Path) {

@@ -37,8 +37,11 @@ func (s *Store) ViewNodes(ctx context.Context, nodes []*Node) (*NodeView, error)
 }
 
 // NodesWithAncestors reads nodes by id together with their projects and
-// parents, which their documents name.
+// parents, which their documents name (and link to). Ancestors are read
+// whatever the reader's rules: a readable node's path names them anyway.
+// Whoever includes them as documents checks CanRead.
 func (s *Store) NodesWithAncestors(ctx context.Context, ids []string) (map[string]*Node, error) {
+	ctx = WithActor(ctx, SystemActor)
 	var nodes map[string]*Node
 	err := s.Snapshot(ctx, func(s *Store) (err error) {
 		if nodes, err = s.NodesByID(ctx, Dedupe(ids)); err != nil {

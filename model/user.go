@@ -82,9 +82,6 @@ type Actor struct {
 	Groups   []string
 	System   bool
 	Rules    []authz.Rule // from the policies assigned to the user or its groups
-	// Delegated marks work Steward does for a user on a decision already
-	// made (a workflow run's steps): recorded as the user, never refused.
-	Delegated bool
 }
 
 // SystemActor is the actor for work Steward does by itself (scheduler, recovery).
@@ -147,6 +144,9 @@ func (s *Store) CreateUser(ctx context.Context, actor *Actor, username string, g
 	}
 	if err := ValidName("username", username); err != nil {
 		return nil, err
+	}
+	if username == SystemActor.Name() || username == Anonymous.Name() {
+		return nil, steward.Invalid("username", "reserved", "%q is the name Steward records its own work under", username)
 	}
 	groups = dedupe(groups)
 	for _, g := range groups {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stewardhq/steward/pkg/authz"
+
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -17,7 +19,10 @@ import (
 // error with the reason in its event; the run then moves on as any failure
 // does.
 func (s *Store) startWorkflowStep(ctx context.Context, run *WorkflowRun, st *WorkflowRunStep) error {
-	actor := &model.Actor{Username: run.CreatedBy, Delegated: true}
+	actor, err := s.runActor(ctx, run)
+	if err != nil {
+		return err
+	}
 	overrides := mergeOverrides(run.PropertyOverrides, st.PropertyOverrides)
 	var insert func(tx *gorm.DB) (link map[string]any, err error)
 	switch st.Kind {
@@ -48,6 +53,9 @@ func (s *Store) startWorkflowStep(ctx context.Context, run *WorkflowRun, st *Wor
 			if err != nil {
 				return nil, err
 			}
+			if err := actor.Authorise(authz.Execute, project.Path+"/workflows/"+wf.Code, "workflow", wf.Code); err != nil {
+				return nil, err
+			}
 			child, _, err := s.InsertWorkflowRun(tx, actor, project, wf, v,
 				WorkflowRunInput{PropertyOverrides: overrides, Scheduled: run.Scheduled}, st)
 			if err != nil {
@@ -58,7 +66,7 @@ func (s *Store) startWorkflowStep(ctx context.Context, run *WorkflowRun, st *Wor
 	default:
 		return nil
 	}
-	err := s.Write(ctx, func(tx *gorm.DB) error {
+	err = s.Write(ctx, func(tx *gorm.DB) error {
 		link, err := insert(tx)
 		if err != nil {
 			return err
@@ -178,4 +186,22 @@ func (s *Store) workflowRunBlockers(tx *gorm.DB, run *WorkflowRun) ([]string, er
 			[]string{StatusPending, StatusQueued}, run.CreatedAt, run.CreatedAt, run.ID).
 		Order("created_at, id").Pluck("id", &ids).Error
 	return ids, err
+}
+
+// runActor is who a run's steps act as: the run's creator with their rules
+// as they are now, so a workflow runs nothing its creator could not run by
+// hand (a step they may not execute fails with the reason). A creator who
+// no longer exists holds no rules.
+func (s *Store) runActor(ctx context.Context, run *WorkflowRun) (*model.Actor, error) {
+	u, err := s.UserByName(ctx, run.CreatedBy)
+	if model.ModelNotFound(err) {
+		if run.CreatedBy == model.SystemActor.Name() {
+			return model.SystemActor, nil // Steward's own run ("system" is no user's name)
+		}
+		return &model.Actor{Username: run.CreatedBy}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.ActorFor(ctx, u)
 }
