@@ -100,6 +100,42 @@ func (s *Store) ReadableNodes(ctx context.Context) (nodes *gorm.DB, all bool) {
 	return s.DB.Session(&gorm.Session{NewDB: true}).Model(&Node{}).Select("id").Where(cond, args...), false
 }
 
+// ReadableLogNodes is ReadableNodes for log lines: a rule at a node's
+// /log_lines is closer than any rule over the node, so it decides that
+// node's log (a tie denies); elsewhere the node's own readability does.
+func (s *Store) ReadableLogNodes(ctx context.Context) (nodes *gorm.DB, all bool) {
+	a := ActorOf(ctx)
+	if a.IsSystem() {
+		return nil, true
+	}
+	allow := map[string]bool{}
+	for _, r := range a.Rules {
+		if x, ok := strings.CutSuffix(r.Path, "/log_lines"); ok {
+			prev, seen := allow[x]
+			allow[x] = r.Allows(authz.Read) && (!seen || prev)
+		}
+	}
+	cond, _, all := readableCondition(a, "path")
+	if len(allow) == 0 {
+		return s.ReadableNodes(ctx)
+	}
+	var named, granted []string
+	for x, ok := range allow {
+		named = append(named, sqlString(x))
+		if ok {
+			granted = append(granted, sqlString(x))
+		}
+	}
+	if all {
+		cond = "1 = 1"
+	}
+	where := "(path NOT IN (" + strings.Join(named, ", ") + ") AND (" + cond + "))"
+	if len(granted) > 0 {
+		where = "(path IN (" + strings.Join(granted, ", ") + ") OR " + where + ")"
+	}
+	return s.DB.Session(&gorm.Session{NewDB: true}).Model(&Node{}).Select("id").Where(where), false
+}
+
 // readableCondition is the SQL condition on pathColumn that holds for the
 // node paths a may read (authz.ReadFilter's clauses ORed), or all=true. A
 // subtree test is an equality on a prefix (substr), which needs no LIKE

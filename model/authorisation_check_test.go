@@ -14,7 +14,7 @@ import (
 
 // The SQL filter every list uses agrees with the decision itself: for random
 // rule sets, the nodes a query returns are exactly those Decide lets the
-// actor read.
+// actor read, and the same for their log lines.
 func TestReadableNodesMatchDecide(t *testing.T) {
 	t.Parallel()
 	store := testutil.NewStore(t).Store
@@ -42,8 +42,11 @@ func TestReadableNodesMatchDecide(t *testing.T) {
 		var rules []authz.Rule
 		for i := rng.Intn(6); i >= 0; i-- {
 			p := paths[rng.Intn(len(paths))]
-			if rng.Intn(8) == 0 {
+			switch rng.Intn(8) {
+			case 0:
 				p = "/"
+			case 1, 2:
+				p += "/log_lines"
 			}
 			rules = append(rules, authz.Rule{Path: p, Readable: rng.Intn(2) == 0})
 		}
@@ -62,6 +65,24 @@ func TestReadableNodesMatchDecide(t *testing.T) {
 		sort.Strings(want)
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("rules %+v:\n SQL reads %v\n Decide   %v", rules, got, want)
+		}
+		// A node's log lines: its /log_lines rule, else the node.
+		want, got = nil, nil
+		for _, p := range paths {
+			if authz.Decide(rules, authz.Read, p+"/log_lines").Allowed {
+				want = append(want, p)
+			}
+		}
+		logs, all := store.ReadableLogNodes(model.WithActor(ctx, actor))
+		if all {
+			logs = store.DB.Model(&model.Node{}).Select("id")
+		}
+		if err := store.DB.Model(&model.Node{}).Where("id IN (?)", logs).Order("path").Pluck("path", &got).Error; err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("rules %+v:\n SQL reads the logs of %v\n Decide             %v", rules, got, want)
 		}
 	}
 }

@@ -25,10 +25,10 @@ func (s *Store) readableSteps(ctx context.Context, db *gorm.DB) *gorm.DB {
 	return db.Where("steps.change_id IN (?)", s.fresh().Model(&Change{}).Select("id").Where("node_id IN (?)", nodes))
 }
 
-// readableLogLines: log lines follow their change. (A /log_lines rule is
-// checked where one change's log is read: LogChangeStatus.)
+// readableLogLines: log lines follow their change's node and its
+// /log_lines rule.
 func (s *Store) readableLogLines(ctx context.Context, db *gorm.DB) *gorm.DB {
-	nodes, all := s.ReadableNodes(ctx)
+	nodes, all := s.ReadableLogNodes(ctx)
 	if all {
 		return db
 	}
