@@ -91,6 +91,11 @@ func TestRulesDecideOverHTTP(t *testing.T) {
 	if auth["self"].(map[string]any)["update"] != false || auth["git_remotes"].(map[string]any)["read"] != false || auth["properties"].(map[string]any)["read"] != true {
 		t.Errorf("dana's meta.authorisations = %v", auth)
 	}
+	// Converged properties show every level's properties: a denied level
+	// hides them (found by the review).
+	s.Do(t, testutil.Request{Method: "GET", Path: chgEnv + "/converged_properties", Token: dana}).Expect(t, 200)
+	testutil.Grant(t, s.Store.Store, "dana", rule("/projects/opc/properties", ""))
+	s.Do(t, testutil.Request{Method: "GET", Path: chgEnv + "/converged_properties", Token: dana}).Expect(t, 404)
 }
 
 // TestApprovalNeedsExecute: a member of the approving group without execute

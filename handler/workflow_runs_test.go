@@ -238,3 +238,41 @@ func TestWorkflowRunRetryOverHTTP(t *testing.T) {
 		"property_overrides": map[string]any{"action": "ok"}})
 	s.Post(t, "/api/workflow_runs/"+waiting.ID+"/retry", nil).Expect(t, http.StatusUnprocessableEntity)
 }
+
+// TestWorkflowRunActsAsItsCreator (found by the review): a user who may
+// execute the workflow but not the action on its target gets a run whose
+// change step fails with the reason, and no change; a rule denying a
+// workflow hides it, its runs and their steps.
+func TestWorkflowRunActsAsItsCreator(t *testing.T) {
+	t.Parallel()
+	s := wfrServer(t)
+	ctx := context.Background()
+	if _, err := s.Store.CreateUser(ctx, model.SystemActor, "wes", nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Grant(t, s.Store.Store, "wes", model.RuleAttributes{Path: "/projects/opc", Readable: true},
+		model.RuleAttributes{Path: "/projects/opc/workflows/release", Readable: true, Executable: true})
+	const wes = "stw_wfr-wes-token-0123456789"
+	if _, _, err := s.Store.CreateToken(ctx, model.SystemActor, "wes", "test", 0, wes); err != nil {
+		t.Fatal(err)
+	}
+	wr := testutil.One[testutil.WorkflowRun](t, s.Do(t, testutil.Request{Method: http.MethodPost, Path: "/api/workflow_runs", Token: wes,
+		Body: testutil.Attrs("workflow_run", map[string]any{"project_code": "opc", "workflow_code": "release",
+			"property_overrides": map[string]any{"action": "ok"}})}).Expect(t, http.StatusCreated))
+	testutil.WaitWorkflowRun(t, s.Store, wr.ID, run.StatusError)
+	var changes int64
+	s.Store.DB.Table("changes").Count(&changes)
+	if changes != 0 {
+		t.Errorf("the run made %d changes for a user who may not run its action", changes)
+	}
+	// Olivia may read everything but workflow release.
+	testutil.Grant(t, s.Store.Store, "olivia", model.RuleAttributes{Path: "/projects/opc/workflows/release"})
+	for _, p := range []string{"/api/projects/opc/workflows/release", "/api/workflow_runs/" + wr.ID, "/api/projects/opc/workflows/release/runs"} {
+		s.Do(t, testutil.Request{Method: http.MethodGet, Path: p, Token: wfrOpsToken}).Expect(t, http.StatusNotFound)
+	}
+	for _, p := range []string{"/api/projects/opc/workflows", "/api/workflow_runs", "/api/workflow_steps"} {
+		if n := len(s.Do(t, testutil.Request{Method: http.MethodGet, Path: p, Token: wfrOpsToken}).Expect(t, http.StatusOK).List(t)); n != 0 {
+			t.Errorf("%s lists %d for a user the workflow is hidden from", p, n)
+		}
+	}
+}

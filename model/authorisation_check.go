@@ -136,6 +136,39 @@ func (s *Store) ReadableLogNodes(ctx context.Context) (nodes *gorm.DB, all bool)
 	return s.DB.Session(&gorm.Session{NewDB: true}).Model(&Node{}).Select("id").Where(where), false
 }
 
+// ReadableWorkflows narrows a query by the workflows (column holds a
+// workflow id) whose own rule (/projects/p/workflows/<code>) denies the
+// reader; a workflow without one follows its project, which the caller
+// filters or has checked.
+func (s *Store) ReadableWorkflows(ctx context.Context, db *gorm.DB, column string) *gorm.DB {
+	a := ActorOf(ctx)
+	if a.IsSystem() {
+		return db
+	}
+	denied := a.workflowDenials()
+	if len(denied) == 0 {
+		return db
+	}
+	return db.Where(column+" NOT IN (?)", s.DB.Session(&gorm.Session{NewDB: true}).Table("workflows w").Select("w.id").
+		Joins("JOIN nodes n ON n.id = w.project_id").Where(strings.Join(denied, " OR ")))
+}
+
+// workflowDenials are the SQL tests naming the workflows whose own rule
+// denies the actor reading them.
+func (a *Actor) workflowDenials() []string {
+	var denied []string
+	for _, r := range a.Rules {
+		project, code, ok := strings.Cut(r.Path, "/workflows/")
+		if ok && strings.HasPrefix(project, "/projects/") && !a.Can(authz.Read, r.Path) {
+			denied = append(denied, "(n.path = "+sqlString(project)+" AND w.code = "+sqlString(code)+")")
+		}
+	}
+	return denied
+}
+
+// HidesWorkflows reports whether some rule hides a workflow from the actor.
+func (a *Actor) HidesWorkflows() bool { return !a.IsSystem() && len(a.workflowDenials()) > 0 }
+
 // readableCondition is the SQL condition on pathColumn that holds for the
 // node paths a may read (authz.ReadFilter's clauses ORed), or all=true. A
 // subtree test is an equality on a prefix (substr), which needs no LIKE

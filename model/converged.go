@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -55,6 +56,14 @@ func (s *Store) AssetSource(ctx context.Context, asset *Node) (*Template, *Templ
 // properties of its project, environment and the node itself. Objects merge,
 // arrays and scalars replace.
 func (s *Store) ConvergedProperties(ctx context.Context, n *Node) (*ConvergedProperties, error) {
+	// The merge shows every ancestor's properties: reading it needs read on
+	// the properties of the node and of each node above it.
+	segs := strings.Split(strings.TrimPrefix(n.Path, "/"), "/")
+	for i := 2; i <= len(segs); i += 2 {
+		if err := AuthoriseRead(ctx, "/"+strings.Join(segs[:i], "/")+"/properties", "converged properties of", n.Path); err != nil {
+			return nil, err
+		}
+	}
 	_, _, src, err := s.AssetSource(ctx, n)
 	if err != nil {
 		return nil, err

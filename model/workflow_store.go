@@ -64,7 +64,8 @@ func workflowVersionsQuery(db *gorm.DB, wf *Workflow) *gorm.DB {
 
 // WorkflowList is the project's workflows as a list source.
 func (s *Store) WorkflowList(project *Node) Source[Workflow] {
-	return NewSource[Workflow](s, "id", func(db *gorm.DB) *gorm.DB { return workflowsQuery(db, project) })
+	return NewSource[Workflow](s, "id", func(db *gorm.DB) *gorm.DB { return workflowsQuery(db, project) }).
+		scoped(func(ctx context.Context, db *gorm.DB) *gorm.DB { return s.ReadableWorkflows(ctx, db, "workflows.id") })
 }
 
 // WorkflowVersionList is the workflow's versions as a list source (ids are
@@ -75,7 +76,7 @@ func (s *Store) WorkflowVersionList(wf *Workflow) Source[WorkflowVersion] {
 
 // GetWorkflow loads the project's workflow by code; 404 when missing.
 func (s *Store) GetWorkflow(ctx context.Context, project *Node, code string) (*Workflow, error) {
-	if project.Kind != KindProject || ValidateCode(code) != nil {
+	if project.Kind != KindProject || ValidateCode(code) != nil || !CanRead(ctx, project.Path+"/workflows/"+code) {
 		return nil, steward.NotFound("workflow", code)
 	}
 	var wf Workflow

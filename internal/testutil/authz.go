@@ -18,7 +18,7 @@ var Everywhere = []authz.Rule{{ID: "test-everywhere", Name: "everything", Path: 
 func Grant(t testing.TB, store *model.Store, username string, rules ...model.RuleAttributes) {
 	t.Helper()
 	ctx := context.Background()
-	p, err := store.CreatePolicy(ctx, model.SystemActor, model.PolicyAttributes{Name: "for " + username, Rules: rules})
+	p, err := store.CreatePolicy(ctx, model.SystemActor, model.PolicyAttributes{Name: "for " + username + " " + model.NewID(), Rules: rules})
 	if err != nil {
 		t.Fatalf("grant %s: %v", username, err)
 	}

@@ -36,15 +36,19 @@ func (s *Store) readableLogLines(ctx context.Context, db *gorm.DB) *gorm.DB {
 }
 
 func (s *Store) readableRuns(ctx context.Context, db *gorm.DB) *gorm.DB {
-	return s.Readable(ctx, db, "workflow_runs.project_id")
+	return s.ReadableWorkflows(ctx, s.Readable(ctx, db, "workflow_runs.project_id"), "workflow_runs.workflow_id")
 }
 
 func (s *Store) readableWorkflowSteps(ctx context.Context, db *gorm.DB) *gorm.DB {
 	nodes, all := s.ReadableNodes(ctx)
-	if all {
+	if all && !model.ActorOf(ctx).HidesWorkflows() {
 		return db
 	}
-	return db.Where("workflow_steps.run_id IN (?)", s.fresh().Model(&WorkflowRun{}).Select("id").Where("project_id IN (?)", nodes))
+	runs := s.fresh().Model(&WorkflowRun{}).Select("id")
+	if !all {
+		runs = runs.Where("project_id IN (?)", nodes)
+	}
+	return db.Where("workflow_steps.run_id IN (?)", s.ReadableWorkflows(ctx, runs, "workflow_runs.workflow_id"))
 }
 
 // fresh is a statement of its own on the store's database, for subqueries.
