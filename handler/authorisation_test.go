@@ -25,8 +25,8 @@ func TestRulesDecideOverHTTP(t *testing.T) {
 	changeID := chgCreate(t, s, chgEnv+"/changes", chgBody("deploy", nil))
 	dana := identUser(t, s, "dana", "devs")
 	testutil.Grant(t, s.Store.Store, "dana",
-		rule("/projects/opc", "r"),                          // read the project
-		rule("/projects/opc/environments/dev", "rx"),        // run changes in dev
+		rule("/projects/opc", "r"),                           // read the project
+		rule("/projects/opc/environments/dev", "rx"),         // run changes in dev
 		rule("/projects/opc/environments/dev/assets/db", ""), // but not see its asset
 		rule("/projects/opc/git_remotes", ""),                // nor the remotes
 	)

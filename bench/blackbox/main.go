@@ -366,7 +366,7 @@ func mean(xs []float64) float64 {
 	}
 	return sum / float64(max(len(xs), 1))
 }
-func p99(xs []float64) float64    { return quantile(xs, 0.99) }
+func p99(xs []float64) float64 { return quantile(xs, 0.99) }
 
 func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
