@@ -96,6 +96,11 @@ func TestRulesDecideOverHTTP(t *testing.T) {
 	s.Do(t, testutil.Request{Method: "GET", Path: chgEnv + "/converged_properties", Token: dana}).Expect(t, 200)
 	testutil.Grant(t, s.Store.Store, "dana", rule("/projects/opc/properties", ""))
 	s.Do(t, testutil.Request{Method: "GET", Path: chgEnv + "/converged_properties", Token: dana}).Expect(t, 404)
+	// A /log_lines denial: no log, and no ticket to stream it.
+	s.Do(t, testutil.Request{Method: "POST", Path: "/api/changes/" + changeID + "/log_stream_tickets", Token: dana}).Expect(t, 201)
+	testutil.Grant(t, s.Store.Store, "dana", rule("/projects/opc/environments/dev/log_lines", ""))
+	s.Do(t, testutil.Request{Method: "GET", Path: "/api/changes/" + changeID + "/log_lines", Token: dana}).Expect(t, 404)
+	s.Do(t, testutil.Request{Method: "POST", Path: "/api/changes/" + changeID + "/log_stream_tickets", Token: dana}).Expect(t, 404)
 }
 
 // TestApprovalNeedsExecute: a member of the approving group without execute

@@ -40,6 +40,10 @@ func (s *Store) IssueLogStreamTicket(ctx context.Context, actor *model.Actor, ch
 	if err != nil {
 		return nil, err
 	}
+	// A ticket opens the change's log: who may not read it gets none.
+	if _, err := s.LogChangeStatus(ctx, c.ID); err != nil {
+		return nil, err
+	}
 	if s.Secrets == nil || actor.UserID == "" {
 		return nil, steward.Errorf(steward.KindForbidden, "this server cannot issue log stream tickets to %s", actor.Name())
 	}
