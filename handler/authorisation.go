@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/gorilla/mux"
 
@@ -145,16 +146,12 @@ func (a *API) listRules(w http.ResponseWriter, r *http.Request) error {
 	}
 	l, written, err := listPage(a, w, r, q, src, []string{"name", "path", "readable", "updatable", "executable", "system", "created_by", "created_at"},
 		ruleResource, func(v *API, rows []*model.AuthorisationRule) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-			flat := make([]model.AuthorisationRule, len(rows))
-			for i, row := range rows {
-				flat[i] = *row
-			}
-			if err := v.Store.RulePolicies(r.Context(), flat); err != nil {
+			if err := v.Store.RulePolicies(r.Context(), rows); err != nil {
 				return nil, nil, err
 			}
-			out := make([]*jsonapi.Resource, len(flat))
-			for i := range flat {
-				out[i] = ruleResource(&flat[i])
+			out := make([]*jsonapi.Resource, len(rows))
+			for i, row := range rows {
+				out[i] = ruleResource(row)
 			}
 			return out, nil, nil
 		})
@@ -171,7 +168,7 @@ func (a *API) listRules(w http.ResponseWriter, r *http.Request) error {
 func ruleBody(raw map[string]json.RawMessage, at string) (model.RuleAttributes, error) {
 	var out model.RuleAttributes
 	for k := range raw {
-		if !contains(ruleBodyKeys, k) {
+		if !slices.Contains(ruleBodyKeys, k) {
 			return out, steward.Invalid(at+k, "unknown_attribute", "a rule has no attribute %q; it has %v", steward.Echo(k), ruleBodyKeys)
 		}
 	}
@@ -194,15 +191,6 @@ func ruleBody(raw map[string]json.RawMessage, at string) (model.RuleAttributes, 
 		out.Name = &name
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *API) readRuleBody(r *http.Request) (model.RuleAttributes, error) {

@@ -155,32 +155,20 @@ var PolicyRuleFilters = map[string]listquery.Field{
 	"created_by": {Column: "created_by"}, "created_at": {Column: "created_at", Kind: listquery.Time},
 }
 
-// canManagePolicies is the check every rule, policy and assignment
-// operation makes: reads need read on /authorisation_policies, writes update.
-func canManagePolicies(ctx context.Context, actor *Actor, v authz.Verb) error {
-	if actor == nil {
-		actor = ActorOf(ctx)
-	}
-	d := actor.Decide(v, PoliciesPath)
-	if d.Allowed {
-		return nil
-	}
-	e := steward.Errorf(steward.KindForbidden, "%s", d.Reason(v, PoliciesPath))
-	e.Code = "forbidden"
-	return e
-}
+// Every rule, policy and assignment operation needs read (update, for
+// writes) on PoliciesPath, which only a rule naming it grants.
 
 // RuleList is every rule, for a caller who may read policies.
 func (s *Store) RuleList(ctx context.Context) (Source[AuthorisationRule], error) {
 	return NewSource[AuthorisationRule](s, "id", func(db *gorm.DB) *gorm.DB { return db.Model(&AuthorisationRule{}) }),
-		canManagePolicies(ctx, nil, authz.Read)
+		ActorOf(ctx).Require(authz.Read, PoliciesPath)
 }
 
 // PolicyList is every policy, for a caller who may read policies.
 func (s *Store) PolicyList(ctx context.Context) (Source[AuthorisationPolicy], error) {
 	return NewSource[AuthorisationPolicy](s, "id", func(db *gorm.DB) *gorm.DB {
 		return db.Model(&AuthorisationPolicy{}).Preload("Links").Preload("Assignments")
-	}), canManagePolicies(ctx, nil, authz.Read)
+	}), ActorOf(ctx).Require(authz.Read, PoliciesPath)
 }
 
 // AssignmentList is a policy's assignments.
@@ -207,7 +195,7 @@ func (s *Store) PolicyRuleList(ctx context.Context, policyID string) (Source[Pol
 
 // RuleByID loads a rule with the ids of the policies holding it.
 func (s *Store) RuleByID(ctx context.Context, id string) (*AuthorisationRule, error) {
-	if err := canManagePolicies(ctx, nil, authz.Read); err != nil {
+	if err := ActorOf(ctx).Require(authz.Read, PoliciesPath); err != nil {
 		return nil, err
 	}
 	return s.ruleByID(s.DB.WithContext(ctx), id)
@@ -226,7 +214,7 @@ func (s *Store) ruleByID(db *gorm.DB, id string) (*AuthorisationRule, error) {
 }
 
 // RulePolicies maps each rule to the policies holding it.
-func (s *Store) RulePolicies(ctx context.Context, rules []AuthorisationRule) error {
+func (s *Store) RulePolicies(ctx context.Context, rules []*AuthorisationRule) error {
 	ids := make([]string, len(rules))
 	for i := range rules {
 		ids[i] = rules[i].ID
@@ -247,7 +235,7 @@ func (s *Store) RulePolicies(ctx context.Context, rules []AuthorisationRule) err
 
 // PolicyByID loads a policy with its rule links and assignments.
 func (s *Store) PolicyByID(ctx context.Context, id string) (*AuthorisationPolicy, error) {
-	if err := canManagePolicies(ctx, nil, authz.Read); err != nil {
+	if err := ActorOf(ctx).Require(authz.Read, PoliciesPath); err != nil {
 		return nil, err
 	}
 	return s.policyByID(s.DB.WithContext(ctx), id)

@@ -69,10 +69,6 @@ func (a *Actor) Authorise(v authz.Verb, path, what, key string) error {
 // context's actor may read, filtered in SQL. Steward itself, and callers
 // whose rules let them read everything, get db unchanged.
 func (s *Store) Readable(ctx context.Context, db *gorm.DB, nodeColumn string) *gorm.DB {
-	return s.readable(ctx, db, nodeColumn)
-}
-
-func (s *Store) readable(ctx context.Context, db *gorm.DB, nodeColumn string) *gorm.DB {
 	nodes, all := s.ReadableNodes(ctx)
 	if all {
 		return db

@@ -15,7 +15,7 @@ import (
 // token in this process decides with the new rules.
 
 func (s *Store) writePolicies(ctx context.Context, actor *Actor, fn func(tx *gorm.DB) error) error {
-	if err := canManagePolicies(ctx, actor, authz.Update); err != nil {
+	if err := actor.Require(authz.Update, PoliciesPath); err != nil {
 		return err
 	}
 	err := s.Write(ctx, fn)

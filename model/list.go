@@ -34,7 +34,7 @@ func NewSource[T any](s *Store, keyset string, scope func(*gorm.DB) *gorm.DB) So
 // ByNode filters the rows by their node (column holds its id): a request
 // sees only the rows of nodes its actor may read, decided in SQL.
 func (src Source[T]) ByNode(column string) Source[T] {
-	return src.scoped(func(ctx context.Context, db *gorm.DB) *gorm.DB { return src.store.readable(ctx, db, column) })
+	return src.scoped(func(ctx context.Context, db *gorm.DB) *gorm.DB { return src.store.Readable(ctx, db, column) })
 }
 
 func (src Source[T]) scoped(filter func(context.Context, *gorm.DB) *gorm.DB) Source[T] {

@@ -118,12 +118,7 @@ func (a *Actor) IsAdmin() bool { return a.Can(authz.Update, AdminPath) }
 
 // RequireAdmin returns 403 unless the actor is an administrator.
 func (a *Actor) RequireAdmin() error {
-	if d := a.Decide(authz.Update, AdminPath); !d.Allowed {
-		e := steward.Errorf(steward.KindForbidden, "this needs update on %s: %s", AdminPath, d.Reason(authz.Update, AdminPath))
-		e.Code = "forbidden"
-		return e
-	}
-	return nil
+	return a.Require(authz.Update, AdminPath)
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$`)

@@ -19,20 +19,23 @@ func (s *Store) readableChanges(ctx context.Context, db *gorm.DB) *gorm.DB {
 
 func (s *Store) readableSteps(ctx context.Context, db *gorm.DB) *gorm.DB {
 	nodes, all := s.ReadableNodes(ctx)
-	if all {
-		return db
-	}
-	return db.Where("steps.change_id IN (?)", s.fresh().Model(&Change{}).Select("id").Where("node_id IN (?)", nodes))
+	return s.ofChangesOn(db, "steps.change_id", nodes, all)
 }
 
 // readableLogLines: log lines follow their change's node and its
 // /log_lines rule.
 func (s *Store) readableLogLines(ctx context.Context, db *gorm.DB) *gorm.DB {
 	nodes, all := s.ReadableLogNodes(ctx)
+	return s.ofChangesOn(db, "log_lines.change_id", nodes, all)
+}
+
+// ofChangesOn narrows db to the rows whose change (column) runs on one of
+// nodes (a subquery of ids), unless all.
+func (s *Store) ofChangesOn(db *gorm.DB, column string, nodes *gorm.DB, all bool) *gorm.DB {
 	if all {
 		return db
 	}
-	return db.Where("log_lines.change_id IN (?)", s.fresh().Model(&Change{}).Select("id").Where("node_id IN (?)", nodes))
+	return db.Where(column+" IN (?)", s.fresh().Model(&Change{}).Select("id").Where("node_id IN (?)", nodes))
 }
 
 func (s *Store) readableRuns(ctx context.Context, db *gorm.DB) *gorm.DB {
