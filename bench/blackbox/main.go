@@ -31,6 +31,13 @@ func main() {
 	dbURL := flag.String("database-url", "", "PostgreSQL URL (default: the embedded SQLite)")
 	flag.StringVar(&binary, "bin", "", "a steward binary to run instead of building one (to profile it)")
 	flag.Parse()
+	if *floorServe != "" {
+		if err := runFloor(*floorServe, *floorDB); err != nil {
+			fmt.Fprintln(os.Stderr, "blackbox floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*n, *logs, *logRuns, *dbURL); err != nil {
 		fmt.Fprintln(os.Stderr, "blackbox:", err)
 		os.Exit(1)
@@ -131,6 +138,11 @@ func run(n, logs, logRuns int, dbURL string) error {
 	// window or the next, and only the sum over all of them averages out.
 	fmt.Printf("%-58s %10.1f %10.1f %10s  (mean, max)\n", "statements per change cycle (POST -> success, no reads)", mean(statements), p99(statements), "-")
 	fmt.Printf("(idle statements per second: %.1f; floor: sh -c 'echo x' fork/exec)\n", idle)
+	if *readRequests > 0 {
+		if err := s.readRun(dir, dbURL, *readRequests); err != nil {
+			return err
+		}
+	}
 	if logs <= 0 {
 		return nil
 	}
@@ -155,7 +167,7 @@ func start(bin, dir, dbURL string) (*server, error) {
 	_ = ln.Close()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "STEWARD_DATA_DIR="+filepath.Join(dir, "data"), "STEWARD_LISTEN="+addr,
-		"STEWARD_ALLOW_LOCAL_REMOTES=true", "STEWARD_LOG_LEVEL=warn")
+		"STEWARD_ALLOW_LOCAL_REMOTES=true", "STEWARD_LOG_LEVEL=warn", "STEWARD_RATE_LIMIT=off")
 	if dbURL != "" {
 		cmd.Env = append(cmd.Env, "STEWARD_DATABASE_URL="+dbURL)
 	}
