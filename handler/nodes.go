@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -143,9 +144,16 @@ func (a *API) listNodes(kind string) handlerFunc {
 }
 
 // renderNodes renders nodes with their relationships, and the included
-// resources for the include paths (nil when none were asked for).
+// resources for the include paths (nil when none were asked for). The
+// parents an include names are known from the nodes, so they are read first
+// and one view covers both; only included children need a view of their own.
 func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []string) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-	rel, err := a.Store.ViewNodes(ctx, nodes)
+	parents, err := a.includedParents(ctx, nodes, include)
+	if err != nil {
+		return nil, nil, err
+	}
+	withChildren := slices.Contains(include, "children")
+	rel, err := a.Store.ViewNodes(ctx, append(slices.Clip(nodes), parents...), withChildren)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,70 +164,72 @@ func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []st
 	if len(include) == 0 {
 		return data, nil, nil
 	}
-	included, err := a.nodeIncluded(ctx, nodes, rel, include)
-	return data, included, err
-}
-
-// nodeIncluded gathers the resources for the requested include paths.
-func (a *API) nodeIncluded(ctx context.Context, nodes []*model.Node, rel *model.NodeView, include []string) ([]*jsonapi.Resource, error) {
-	var related []*model.Node
-	var ids []string
-	for _, path := range include {
-		switch path {
-		case "children":
-			for _, n := range nodes {
-				related = append(related, rel.Children[n.ID]...)
-			}
-		case "parents", "project":
-			seen := map[string]bool{}
-			for _, n := range nodes {
-				for _, p := range parentIDs(n) {
-					if (path == "parents" || p.Type == model.KindProject) && !seen[p.ID] {
-						seen[p.ID] = true
-						ids = append(ids, p.ID)
-					}
-				}
-			}
-		case "bookmarks":
+	included := make([]*jsonapi.Resource, 0, len(parents))
+	if withChildren {
+		var children []*model.Node
+		for _, n := range nodes {
+			children = append(children, rel.ChildNodes[n.ID]...)
 		}
-	}
-	out := []*jsonapi.Resource{}
-	if len(ids) > 0 {
-		byID, err := a.Store.NodesByID(ctx, ids)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			if n, ok := byID[id]; ok {
-				related = append(related, n)
+		if len(children) > 0 {
+			childRel, err := a.Store.ViewNodes(ctx, children, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, c := range children {
+				included = append(included, nodeResource(c, childRel))
 			}
 		}
 	}
-	if len(related) > 0 {
-		relRel, err := a.Store.ViewNodes(ctx, related)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range related {
-			out = append(out, nodeResource(n, relRel))
-		}
+	for _, p := range parents {
+		included = append(included, nodeResource(p, rel))
 	}
-	for _, path := range include {
-		if path != "bookmarks" {
-			continue
-		}
-		nodeIDs := make([]string, len(nodes))
+	if slices.Contains(include, "bookmarks") {
+		// The view has the bookmark ids: read the bookmarks only of nodes that have some.
+		var nodeIDs []string
 		paths := map[string]string{}
-		for i, n := range nodes {
-			nodeIDs[i] = n.ID
-			paths[n.ID] = nodeLink(n)
+		for _, n := range nodes {
+			if len(rel.Bookmarks[n.ID]) > 0 {
+				nodeIDs = append(nodeIDs, n.ID)
+				paths[n.ID] = nodeLink(n)
+			}
 		}
 		marks, err := a.Store.BookmarksOf(ctx, nodeIDs)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := range marks {
-			out = append(out, bookmarkResource(&marks[i], paths[marks[i].NodeID]))
+			included = append(included, bookmarkResource(&marks[i], paths[marks[i].NodeID]))
+		}
+	}
+	return data, included, nil
+}
+
+// includedParents reads the parents (or only the projects) that include
+// names, once each, in the order the nodes name them; NodesByID leaves out
+// those the reader may not read.
+func (a *API) includedParents(ctx context.Context, nodes []*model.Node, include []string) ([]*model.Node, error) {
+	all, projects := slices.Contains(include, "parents"), slices.Contains(include, "project")
+	if !all && !projects {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, n := range nodes {
+		for _, p := range parentIDs(n) {
+			if (all || p.Type == model.KindProject) && !seen[p.ID] {
+				seen[p.ID] = true
+				ids = append(ids, p.ID)
+			}
+		}
+	}
+	byID, err := a.Store.NodesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Node, 0, len(ids))
+	for _, id := range ids {
+		if n, ok := byID[id]; ok {
+			out = append(out, n)
 		}
 	}
 	return out, nil

@@ -180,6 +180,30 @@ func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string]
 	return out, nil
 }
 
+// NodeRef names a node in a relationship: its kind and id.
+type NodeRef struct{ ID, Kind string }
+
+// ChildRefsOf names the direct children of the given nodes, grouped by
+// parent id: what a node's children relationship shows, without reading
+// the children themselves.
+func (s *Store) ChildRefsOf(ctx context.Context, parentIDs []string) (map[string][]NodeRef, error) {
+	out := map[string][]NodeRef{}
+	if len(parentIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct{ ID, Kind, ParentID string }
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return s.readablePaths(ctx, db.Model(&Node{}).Select("id", "kind", "parent_id").Where("parent_id IN ?", parentIDs), "path").
+			Order("id").Scan(&rows).Error
+	}); err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ParentID] = append(out[r.ParentID], NodeRef{ID: r.ID, Kind: r.Kind})
+	}
+	return out, nil
+}
+
 // childrenQuery scopes a list to the children of kind under parent (nil: projects).
 func childrenQuery(db *gorm.DB, parent *Node, kind string) *gorm.DB {
 	q := db.Model(&Node{}).Where("kind = ?", kind)

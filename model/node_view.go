@@ -6,31 +6,47 @@ import "context"
 // their children, bookmark ids, assets' template versions and MintModel
 // history ids, read from one snapshot.
 type NodeView struct {
-	Children         map[string][]*Node    // node id -> child nodes
+	Children         map[string][]NodeRef  // node id -> its children
+	ChildNodes       map[string][]*Node    // node id -> its children, when the view was asked for them
 	Bookmarks        map[string][]string   // node id -> bookmark ids
 	Templates        map[string]VersionRef // asset id -> its template version
 	MintModelHistory map[string][]string   // asset id -> its MintModel history ids
 	Actor            *Actor                // who reads: what meta.authorisations shows
 }
 
-// ViewNodes reads the view of nodes.
-func (s *Store) ViewNodes(ctx context.Context, nodes []*Node) (*NodeView, error) {
+// ViewNodes reads the view of nodes; withChildren reads the children
+// themselves too, not only their names (for include=children).
+func (s *Store) ViewNodes(ctx context.Context, nodes []*Node, withChildren bool) (*NodeView, error) {
 	ids := make([]string, len(nodes))
+	var assets []string // only assets have templates and MintModels
 	for i, n := range nodes {
 		ids[i] = n.ID
+		if n.Kind == KindAsset {
+			assets = append(assets, n.ID)
+		}
 	}
 	v := &NodeView{Actor: ActorOf(ctx)}
 	err := s.Snapshot(ctx, func(s *Store) (err error) {
-		if v.Children, err = s.ChildrenOf(ctx, ids); err != nil {
+		if withChildren {
+			if v.ChildNodes, err = s.ChildrenOf(ctx, ids); err != nil {
+				return err
+			}
+			v.Children = make(map[string][]NodeRef, len(v.ChildNodes))
+			for parent, kids := range v.ChildNodes {
+				for _, k := range kids {
+					v.Children[parent] = append(v.Children[parent], NodeRef{ID: k.ID, Kind: k.Kind})
+				}
+			}
+		} else if v.Children, err = s.ChildRefsOf(ctx, ids); err != nil {
 			return err
 		}
 		if v.Bookmarks, err = s.BookmarkIDs(ctx, ids); err != nil {
 			return err
 		}
-		if v.Templates, err = s.AssetTemplates(ctx, ids); err != nil {
+		if v.Templates, err = s.AssetTemplates(ctx, assets); err != nil {
 			return err
 		}
-		v.MintModelHistory, err = s.AssetMintModelHistoryIDs(ctx, ids)
+		v.MintModelHistory, err = s.AssetMintModelHistoryIDs(ctx, assets)
 		return err
 	})
 	return v, err
