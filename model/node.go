@@ -136,23 +136,71 @@ func (s *Store) NodeByPath(ctx context.Context, path string) (*Node, error) {
 	if err := AuthoriseRead(ctx, path, "node", path); err != nil {
 		return nil, err
 	}
-	var n Node
-	err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("path = ?", path).Take(&n).Error })
-	if ModelNotFound(err) {
+	if s.known == nil {
+		var n Node
+		err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("path = ?", path).Take(&n).Error })
+		if ModelNotFound(err) {
+			return nil, steward.NotFound("node", path)
+		}
+		return &n, err
+	}
+	// In a snapshot the node's ancestors come with it, in the same query:
+	// its document names them, and NodesByID finds them here.
+	var nodes []Node
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Where("path IN ?", append(ancestorPaths(path), path)).Find(&nodes).Error
+	}); err != nil {
+		return nil, err
+	}
+	var found *Node
+	for i := range nodes {
+		s.known[nodes[i].ID] = &nodes[i]
+		if nodes[i].Path == path {
+			found = &nodes[i]
+		}
+	}
+	if found == nil {
 		return nil, steward.NotFound("node", path)
 	}
-	return &n, err
+	return found, nil
+}
+
+// ancestorPaths are the paths of the nodes above path, outermost first:
+// /projects/p/environments/e/assets/a -> /projects/p, /projects/p/environments/e.
+func ancestorPaths(path string) []string {
+	var out []string
+	for i, slashes := 1, 0; i < len(path); i++ {
+		if path[i] == '/' {
+			if slashes++; slashes%2 == 0 {
+				out = append(out, path[:i])
+			}
+		}
+	}
+	return out
 }
 
 // NodesByID loads nodes by id (for includes and parents), keyed by id.
 func (s *Store) NodesByID(ctx context.Context, ids []string) (map[string]*Node, error) {
 	out := make(map[string]*Node, len(ids))
-	if len(ids) == 0 {
+	// What this snapshot already read is checked here as the SQL filter
+	// below would check it (the two are proven to agree).
+	var missing []string
+	reader := ActorOf(ctx)
+	for _, id := range ids {
+		if n, ok := s.known[id]; ok {
+			if reader.Can(authz.Read, n.Path) {
+				out[id] = n
+			}
+			continue
+		}
+		missing = append(missing, id)
+	}
+	if len(missing) == 0 {
 		return out, nil
 	}
 	var nodes []Node
 	if err := s.Read(ctx, func(db *gorm.DB) error {
-		return s.readablePaths(ctx, db.Where("id IN ?", ids), "path").Find(&nodes).Error
+		return s.readablePaths(ctx, db.Where("id IN ?", missing), "path").Find(&nodes).Error
 	}); err != nil {
 		return nil, err
 	}
@@ -176,30 +224,6 @@ func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string]
 	}
 	for i := range nodes {
 		out[*nodes[i].ParentID] = append(out[*nodes[i].ParentID], &nodes[i])
-	}
-	return out, nil
-}
-
-// NodeRef names a node in a relationship: its kind and id.
-type NodeRef struct{ ID, Kind string }
-
-// ChildRefsOf names the direct children of the given nodes, grouped by
-// parent id: what a node's children relationship shows, without reading
-// the children themselves.
-func (s *Store) ChildRefsOf(ctx context.Context, parentIDs []string) (map[string][]NodeRef, error) {
-	out := map[string][]NodeRef{}
-	if len(parentIDs) == 0 {
-		return out, nil
-	}
-	var rows []struct{ ID, Kind, ParentID string }
-	if err := s.Read(ctx, func(db *gorm.DB) error {
-		return s.readablePaths(ctx, db.Model(&Node{}).Select("id", "kind", "parent_id").Where("parent_id IN ?", parentIDs), "path").
-			Order("id").Scan(&rows).Error
-	}); err != nil {
-		return nil, err
-	}
-	for _, r := range rows {
-		out[r.ParentID] = append(out[r.ParentID], NodeRef{ID: r.ID, Kind: r.Kind})
 	}
 	return out, nil
 }

@@ -1,6 +1,10 @@
 package model
 
-import "context"
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
 
 // NodeView is what a node document shows besides the nodes themselves:
 // their children, bookmark ids, assets' template versions and MintModel
@@ -37,10 +41,10 @@ func (s *Store) ViewNodes(ctx context.Context, nodes []*Node, withChildren bool)
 					v.Children[parent] = append(v.Children[parent], NodeRef{ID: k.ID, Kind: k.Kind})
 				}
 			}
-		} else if v.Children, err = s.ChildRefsOf(ctx, ids); err != nil {
-			return err
-		}
-		if v.Bookmarks, err = s.BookmarkIDs(ctx, ids); err != nil {
+			if v.Bookmarks, err = s.BookmarkIDs(ctx, ids); err != nil {
+				return err
+			}
+		} else if v.Children, v.Bookmarks, err = s.childAndBookmarkRefs(ctx, ids); err != nil {
 			return err
 		}
 		if v.Templates, err = s.AssetTemplates(ctx, assets); err != nil {
@@ -50,6 +54,33 @@ func (s *Store) ViewNodes(ctx context.Context, nodes []*Node, withChildren bool)
 		return err
 	})
 	return v, err
+}
+
+// NodeRef names a node in a relationship: its kind and id.
+type NodeRef struct{ ID, Kind string }
+
+// childAndBookmarkRefs names the children and the bookmarks of the given
+// nodes in one query: what their relationships show, without reading the
+// records themselves.
+func (s *Store) childAndBookmarkRefs(ctx context.Context, ids []string) (children map[string][]NodeRef, bookmarks map[string][]string, err error) {
+	children, bookmarks = map[string][]NodeRef{}, map[string][]string{}
+	if len(ids) == 0 {
+		return children, bookmarks, nil
+	}
+	var rows []struct{ Owner, ID, Kind string }
+	err = s.Read(ctx, func(db *gorm.DB) error {
+		kids := s.readablePaths(ctx, db.Model(&Node{}).Select("parent_id AS owner, id, kind").Where("parent_id IN ?", ids), "path")
+		marks := db.Model(&Bookmark{}).Select("node_id AS owner, id, '' AS kind").Where("node_id IN ?", ids)
+		return db.Raw("SELECT * FROM (?) AS children UNION ALL SELECT * FROM (?) AS bookmarks ORDER BY id", kids, marks).Scan(&rows).Error
+	})
+	for _, r := range rows {
+		if r.Kind == "" {
+			bookmarks[r.Owner] = append(bookmarks[r.Owner], r.ID)
+		} else {
+			children[r.Owner] = append(children[r.Owner], NodeRef{ID: r.ID, Kind: r.Kind})
+		}
+	}
+	return children, bookmarks, err
 }
 
 // NodesWithAncestors reads nodes by id together with their projects and

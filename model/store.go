@@ -27,9 +27,10 @@ type Store struct {
 	Git     *gitops.Mirrors
 	Secrets *secret.Box
 
-	work      *Signal // changes or steps need attention: the engine listens
-	templates *Signal // a template version waits to be resolved
-	snapshot  bool    // DB is a read-only transaction: see Snapshot
+	work      *Signal          // changes or steps need attention: the engine listens
+	templates *Signal          // a template version waits to be resolved
+	snapshot  bool             // DB is a read-only transaction: see Snapshot
+	known     map[string]*Node // in a snapshot: nodes read by path with their ancestors, by id
 	tokens    *tokenCache
 
 	deliveries *Signal // webhook deliveries were written: see Outbox
@@ -90,7 +91,7 @@ func (s *Store) Snapshot(ctx context.Context, fn func(view *Store) error) error 
 	}
 	return TranslateError(s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		view := *s
-		view.DB, view.snapshot = tx, true
+		view.DB, view.snapshot, view.known = tx, true, map[string]*Node{}
 		return fn(&view)
 	}, opts))
 }

@@ -61,9 +61,7 @@ func Open(rawURL string) (*gorm.DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", redactErr(err, rawURL))
 		}
-		sqlDB, _ := g.DB()
-		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		pool(g)
 		return g, nil
 	}
 	path := strings.TrimPrefix(rawURL, "sqlite://")
@@ -84,7 +82,23 @@ func Open(rawURL string) (*gorm.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	pool(g)
 	return g, nil
+}
+
+// pool keeps as many connections idle as may be open. database/sql keeps
+// two by default, so a server answering more than two requests at once
+// closed and reopened connections all the time: a PostgreSQL backend start,
+// or a SQLite open that re-reads the schema and the pragmas, per request.
+// PostgreSQL's connections are capped (each is a backend process); SQLite's
+// are not, as before.
+func pool(g *gorm.DB) {
+	sqlDB, _ := g.DB()
+	if DialectOf(g) == Postgres {
+		sqlDB.SetMaxOpenConns(20)
+	}
+	sqlDB.SetMaxIdleConns(20)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 }
 
 // Migrate applies every pending migration. On PostgreSQL it holds a session
