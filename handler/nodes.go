@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -126,7 +127,7 @@ func (a *API) listNodes(kind string) handlerFunc {
 		empty := &model.NodeView{}
 		csvRow := func(n *model.Node) *jsonapi.Resource { return nodeResource(n, empty) }
 		l, written, err := listPage(a, w, r, q, src, nodeCSVColumns[kind], csvRow, func(v *API, nodes []*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-			return v.renderNodes(ctx, nodes, q.Include)
+			return v.renderNodes(ctx, nodes, q.Include, parent)
 		})
 		if written || err != nil {
 			return err
@@ -147,8 +148,10 @@ func (a *API) listNodes(kind string) handlerFunc {
 // resources for the include paths (nil when none were asked for). The
 // parents an include names are known from the nodes, so they are read first
 // and one view covers both; only included children need a view of their own.
-func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []string) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
-	parents, err := a.includedParents(ctx, nodes, include)
+// known are nodes the caller has read already (a list's parent), which
+// need not be read again.
+func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []string, known ...*model.Node) ([]*jsonapi.Resource, []*jsonapi.Resource, error) {
+	parents, err := a.includedParents(ctx, nodes, include, known)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -207,25 +210,35 @@ func (a *API) renderNodes(ctx context.Context, nodes []*model.Node, include []st
 // includedParents reads the parents (or only the projects) that include
 // names, once each, in the order the nodes name them; NodesByID leaves out
 // those the reader may not read.
-func (a *API) includedParents(ctx context.Context, nodes []*model.Node, include []string) ([]*model.Node, error) {
+func (a *API) includedParents(ctx context.Context, nodes []*model.Node, include []string, known []*model.Node) ([]*model.Node, error) {
 	all, projects := slices.Contains(include, "parents"), slices.Contains(include, "project")
 	if !all && !projects {
 		return nil, nil
 	}
 	seen := map[string]bool{}
-	var ids []string
+	var ids, unknown []string
+	byID := map[string]*model.Node{}
+	for _, n := range known {
+		if n != nil {
+			byID[n.ID] = n
+		}
+	}
 	for _, n := range nodes {
 		for _, p := range parentIDs(n) {
 			if (all || p.Type == model.KindProject) && !seen[p.ID] {
 				seen[p.ID] = true
 				ids = append(ids, p.ID)
+				if byID[p.ID] == nil {
+					unknown = append(unknown, p.ID)
+				}
 			}
 		}
 	}
-	byID, err := a.Store.NodesByID(ctx, ids)
+	read, err := a.Store.NodesByID(ctx, unknown)
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(byID, read)
 	out := make([]*model.Node, 0, len(ids))
 	for _, id := range ids {
 		if n, ok := byID[id]; ok {
