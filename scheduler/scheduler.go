@@ -55,7 +55,7 @@ type Scheduler struct {
 	// Metrics counts firings by outcome and their lateness (none when nil).
 	Metrics *metrics.Metrics
 
-	evaluated model.Signal // notified after every Tick: what tests wait on
+	evaluated model.Signal    // notified after every Tick: what tests wait on
 	ahead     *schedule.Ahead // firings prepared while this process leads
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
