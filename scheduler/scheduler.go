@@ -61,6 +61,14 @@ type Scheduler struct {
 	wg        sync.WaitGroup
 }
 
+// Prepared is how many activities have firings prepared ahead here.
+func (s *Scheduler) Prepared() int {
+	if s.ahead == nil {
+		return 0
+	}
+	return s.ahead.Len()
+}
+
 // Evaluated is notified after every Tick of this scheduler.
 func (s *Scheduler) Evaluated() *model.Signal { return &s.evaluated }
 
