@@ -152,7 +152,11 @@ func (s *Scheduler) Tick(ctx context.Context) (res schedule.Result, leader bool,
 	res, err = s.Store.RunDue(ctx, s.Store.Now(), opt)
 	s.Metrics.ScheduleEvaluated(res.Fired, res.Skipped, res.Missed, res.Lateness)
 	if err == nil && s.ahead != nil {
-		_, err = s.Store.PrepareAhead(ctx, s.ahead, s.Store.Now(), s.PrepareAhead, opt)
+		var n int
+		n, err = s.Store.PrepareAhead(ctx, s.ahead, s.Store.Now(), s.PrepareAhead, opt)
+		if n > 0 {
+			s.Log.Debug("scheduled firings prepared ahead", "activities", n)
+		}
 	}
 	return res, true, err
 }
