@@ -204,7 +204,7 @@ func (s *Store) evaluateAll(ctx context.Context, due <-chan *Activity, now time.
 			work <- a
 		}
 	}()
-	s.commitAll(ctx, ready, opt.Writers, &mu, &total, fail)
+	s.commitAll(ctx, ready, opt.Writers, true, &mu, &total, fail)
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}
@@ -213,8 +213,9 @@ func (s *Store) evaluateAll(ctx context.Context, due <-chan *Activity, now time.
 
 // commitAll commits the pending activities of ready on writers goroutines,
 // each grouping whatever is ready (up to maxGroup) into one transaction,
-// adding what they did to total, until ready is closed.
-func (s *Store) commitAll(ctx context.Context, ready <-chan *pending, writers int, mu *sync.Mutex, total *Result, fail func(*Activity, error)) {
+// adding what they did to total, until ready is closed. wakeEach wakes the
+// engine after each group that fired something.
+func (s *Store) commitAll(ctx context.Context, ready <-chan *pending, writers int, wakeEach bool, mu *sync.Mutex, total *Result, fail func(*Activity, error)) {
 	var wg sync.WaitGroup
 	for i := 0; i < writers; i++ {
 		wg.Add(1)
@@ -235,6 +236,9 @@ func (s *Store) commitAll(ctx context.Context, ready <-chan *pending, writers in
 					}
 				}
 				res, err := s.commitGroup(ctx, group)
+				if wakeEach && res.Fired > 0 {
+					s.Wake()
+				}
 				mu.Lock()
 				total.add(res)
 				mu.Unlock()

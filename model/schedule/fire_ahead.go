@@ -135,7 +135,7 @@ func (s *Store) PrepareAhead(ctx context.Context, ahead *Ahead, now time.Time, l
 }
 
 // commitPrepared commits the firings prepared ahead (take's), as RunDue
-// commits those it prepares.
+// commits those it prepares, and then wakes the engine.
 func (s *Store) commitPrepared(ctx context.Context, ps []*pending, opt DueOptions) (Result, error) {
 	var mu sync.Mutex
 	var total Result
@@ -144,12 +144,18 @@ func (s *Store) commitPrepared(ctx context.Context, ps []*pending, opt DueOption
 		ready <- p
 	}
 	close(ready)
-	s.commitAll(ctx, ready, opt.Writers, &mu, &total, func(a *Activity, err error) {
+	// The engine is woken once, when the burst is written: woken at each
+	// group, its claims would take turns with the next groups for SQLite's
+	// write lock (and the cores) while the fire time's firings are made.
+	s.commitAll(ctx, ready, opt.Writers, false, &mu, &total, func(a *Activity, err error) {
 		// Not fatal: the activity is still due, and RunDue's ordinary
 		// path, which runs next, tries it again.
 		if !errors.Is(err, errNotHandled) {
 			s.Log.Error("firing a prepared scheduled activity failed", "activity", a.ID, "err", err)
 		}
 	})
+	if total.Fired > 0 {
+		s.Wake()
+	}
 	return total, ctx.Err()
 }

@@ -52,9 +52,16 @@ func TestPreparedAheadFiresAtItsTime(t *testing.T) {
 	// rev was resolved a few seconds before the fire time.
 	f.repo.Commit("later", map[string]string{"later.txt": "x"})
 	fireTime := minute(1, 0)
+	work, unsubscribe := f.store.Work().Subscribe()
+	defer unsubscribe()
 	res := f.fireAt(t, ahead, fireTime.Add(150*time.Millisecond))
 	if res.Fired != 1 || ahead.Len() != 0 {
 		t.Fatalf("at the fire time: %+v, %d still held", res, ahead.Len())
+	}
+	select {
+	case <-work: // the engine is woken for the new change
+	default:
+		t.Fatal("the engine was not woken")
 	}
 	var changes []run.Change
 	if err := f.store.DB.Find(&changes).Error; err != nil {
