@@ -31,6 +31,19 @@ func (f *schedFixture) fireAt(t *testing.T, ahead *schedule.Ahead, at time.Time)
 	return res
 }
 
+// preparedMinute is an activity firing every minute, its firing at minute
+// 1 prepared 3 s ahead.
+func preparedMinute(t *testing.T) (*schedFixture, *schedule.Activity, *schedule.Ahead) {
+	t.Helper()
+	f := schedSetup(t)
+	a := f.create(t, f.input("*/1 * * * *"))
+	ahead := schedule.NewAhead()
+	if n := f.prepareAt(t, ahead, minute(0, 57*time.Second), 5*time.Second); n != 1 {
+		t.Fatalf("prepared %d, want 1", n)
+	}
+	return f, a, ahead
+}
+
 // A firing prepared ahead is made at its fire time, once, created then
 // (never at the time it was prepared), with the commit its rev had when it
 // was prepared; the window already read is not read again.
@@ -84,12 +97,7 @@ func TestPreparedAheadFiresAtItsTime(t *testing.T) {
 // fire time its new schedule gives).
 func TestPatchAfterPreparingFiresTheNewDefinition(t *testing.T) {
 	t.Parallel()
-	f := schedSetup(t)
-	a := f.create(t, f.input("*/1 * * * *"))
-	ahead := schedule.NewAhead()
-	if n := f.prepareAt(t, ahead, minute(0, 57*time.Second), 5*time.Second); n != 1 {
-		t.Fatalf("prepared %d", n)
-	}
+	f, a, ahead := preparedMinute(t)
 	f.clock.Advance(time.Second)
 	got, err := f.store.Modify(f.ctx, model.SystemActor, a.ID, schedule.Update{CronSchedule: str("1,5 * * * *")})
 	if err != nil || !got.NextRunAt.Equal(minute(1, 0)) {
@@ -110,12 +118,7 @@ func TestPatchAfterPreparingFiresTheNewDefinition(t *testing.T) {
 // Disabling between preparing and the fire time fires nothing.
 func TestDisableAfterPreparingFiresNothing(t *testing.T) {
 	t.Parallel()
-	f := schedSetup(t)
-	a := f.create(t, f.input("*/1 * * * *"))
-	ahead := schedule.NewAhead()
-	if n := f.prepareAt(t, ahead, minute(0, 57*time.Second), 5*time.Second); n != 1 {
-		t.Fatalf("prepared %d", n)
-	}
+	f, a, ahead := preparedMinute(t)
 	off := false
 	if _, err := f.store.Modify(f.ctx, model.SystemActor, a.ID, schedule.Update{Enabled: &off}); err != nil {
 		t.Fatal(err)
