@@ -8,7 +8,11 @@
 // twice. A replica that dies stops renewing the lease and another takes it
 // over when it expires (Lease, a few seconds); one that stops cleanly gives
 // it up at once. The retention job is an internal activity on the same
-// path, so it too runs once per fire time across replicas.
+// path, so it too runs once per fire time across replicas. The leader
+// prepares the firings due within PrepareAhead (schedule.PrepareAhead: every
+// read, nothing written), so that at the fire time only their transactions
+// remain; a replica that is not the leader keeps nothing prepared and only
+// tries the lease each Interval.
 //
 // The service has the engine's shape: a config struct whose zero values
 // mean the defaults, Start/Stop/Wait, and an exported Tick that tests call

@@ -194,3 +194,31 @@ func TestSchedulerStartFiresAndStopReleasesLease(t *testing.T) {
 		t.Fatalf("%d retention jobs", n)
 	}
 }
+
+// The leader prepares a minute's firings ahead and dies before their fire
+// time: preparing wrote nothing, so the next leader fires every one, once.
+// The old leader, back, holds no lease: it drops what it prepared.
+func TestSchedulerLeaderDiesAfterPreparing(t *testing.T) {
+	t.Parallel()
+	const n = 5
+	r, _ := setup(t, n)
+	a := &scheduler.Scheduler{Store: r.store(t), Owner: "a", Lease: 10 * time.Second}
+	b := &scheduler.Scheduler{Store: r.store(t), Owner: "b", Lease: 10 * time.Second}
+	fire := start.Truncate(time.Minute).Add(time.Minute)
+	r.clock.Advance(fire.Add(-3 * time.Second).Sub(r.clock.Now()))
+	if res, leader, err := a.Tick(r.ctx); err != nil || !leader || res.Fired != 0 || a.Prepared() != n {
+		t.Fatalf("a before the fire time: leader %v %+v %v, prepared %d", leader, res, err, a.Prepared())
+	}
+	if _, leader, err := b.Tick(r.ctx); err != nil || leader || b.Prepared() != 0 {
+		t.Fatalf("b while a leads: leader %v %v, prepared %d", leader, err, b.Prepared())
+	}
+	r.clock.Advance(fire.Add(8 * time.Second).Sub(r.clock.Now())) // a's lease lapsed; still on time
+	if res, leader, err := b.Tick(r.ctx); err != nil || !leader || res.Fired != n {
+		t.Fatalf("b after taking over: leader %v %+v %v", leader, res, err)
+	}
+	firedOnce(t, b.Store, n)
+	if res, leader, err := a.Tick(r.ctx); err != nil || leader || res.Fired != 0 || a.Prepared() != 0 {
+		t.Fatalf("a back: leader %v %+v %v, prepared %d", leader, res, err, a.Prepared())
+	}
+	firedOnce(t, b.Store, n)
+}

@@ -164,7 +164,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready c
 	// Every replica runs the scheduler; the one holding its lease evaluates.
 	if e.cfg.Scheduler {
 		sched := &scheduler.Scheduler{Store: schedule.New(e.store, nil), Log: e.log, Owner: eng.Owner,
-			RetentionSchedule: e.cfg.RetentionSchedule, Metrics: m}
+			RetentionSchedule: e.cfg.RetentionSchedule, Metrics: m, PrepareAhead: prepareAhead(e.cfg.SchedulePrepareAhead)}
 		if err := sched.Start(ctx); err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}
@@ -290,4 +290,13 @@ func newMetrics(e *env) *metrics.Metrics {
 	}
 	m.WatchQueue(engine.QueueMetrics(e.store))
 	return m
+}
+
+// prepareAhead is the scheduler's PrepareAhead for the configured lead,
+// where 0 means off (the scheduler's 0 is its default).
+func prepareAhead(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // Rows InsertRows writes past GORM read back as GORM wrote them would:
-// JSON, nil and set pointers, booleans and times, more rows than one
-// statement takes.
+// JSON, nil and set pointers (and statements where every row's are nil),
+// booleans and times, more rows than one statement takes.
 func TestInsertRowsRoundTrips(t *testing.T) {
 	t.Parallel()
 	s := testutil.NewStore(t)
@@ -23,7 +23,7 @@ func TestInsertRowsRoundTrips(t *testing.T) {
 	var want []*model.Event
 	for i := 0; i < 205; i++ {
 		var src *model.EventSource
-		if i%2 == 0 {
+		if i%2 == 0 && i < 150 { // past 150 whole statements leave the source columns out
 			src = &model.EventSource{Type: "change", ID: model.NewID(), Path: "/changes/x"}
 		}
 		ev := s.NewEvent(&model.Actor{Username: "alice"}, "api:changes:create", src,

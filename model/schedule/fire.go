@@ -48,16 +48,13 @@ type DueOptions struct {
 	// of distinct activities lock nothing in common).
 	Writers   int
 	Retention RetentionOptions
+	// Ahead holds firings prepared before their fire time (PrepareAhead):
+	// RunDue commits those due first, then handles the rest as usual.
+	Ahead *Ahead
 }
 
-// RunDue handles every enabled activity whose next fire time is at or before
-// now, earliest first: each due fire time fires, is skipped or is missed
-// (see plan), in transactions that each write a group of activities and
-// move their next_run_at on. It is safe to call from any number of
-// replicas at once: a fire time another replica handled creates nothing
-// here. Reading the due activities, preparing them and committing them
-// run at once, one page, preparation or group behind the other.
-func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Result, error) {
+// withDefaults fills opt's zero values.
+func (opt DueOptions) withDefaults(s *Store) DueOptions {
 	if opt.Batch <= 0 {
 		opt.Batch = 500
 	}
@@ -70,28 +67,62 @@ func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Resu
 			opt.Writers = defaultPostgresWriters
 		}
 	}
+	return opt
+}
+
+// RunDue handles every enabled activity whose next fire time is at or before
+// now, earliest first: each due fire time fires, is skipped or is missed
+// (see plan), in transactions that each write a group of activities and
+// move their next_run_at on. It is safe to call from any number of
+// replicas at once: a fire time another replica handled creates nothing
+// here. Reading the due activities, preparing them and committing them
+// run at once, one page, preparation or group behind the other.
+func (s *Store) RunDue(ctx context.Context, now time.Time, opt DueOptions) (Result, error) {
+	opt = opt.withDefaults(s)
+	var total Result
+	if opt.Ahead != nil {
+		// The firings prepared ahead first: their reads are done. One that
+		// lost its claim (its activity changed since) and is still due is
+		// read and prepared again below.
+		if ps := opt.Ahead.take(now); len(ps) > 0 {
+			res, err := s.commitPrepared(ctx, ps, opt)
+			total.add(res)
+			if err != nil {
+				return total, err
+			}
+		}
+	}
 	due := make(chan *Activity, opt.Batch)
 	var readErr error
 	go func() {
 		defer close(due)
-		readErr = s.readDue(ctx, now, opt.Batch, due)
+		readErr = s.readWindow(ctx, nil, now, false, opt.Batch, due)
 	}()
-	total, err := s.evaluateAll(ctx, due, now, opt, newPrepCache())
+	res, err := s.evaluateAll(ctx, due, now, opt, newPrepCache())
+	total.add(res)
 	if err == nil {
 		err = readErr
 	}
 	return total, err
 }
 
-// readDue sends the activities due at now to out, in (next_run_at, id)
-// order, reading a page of batch at a time.
-func (s *Store) readDue(ctx context.Context, now time.Time, batch int, out chan<- *Activity) error {
+// readWindow sends the enabled activities due after after (nil: any time)
+// and at or before upTo to out, in (next_run_at, id) order, reading a page
+// of batch at a time; aheadOnly keeps those PrepareAhead prepares (changes
+// and workflows, not new_commits_only).
+func (s *Store) readWindow(ctx context.Context, after *time.Time, upTo time.Time, aheadOnly bool, batch int, out chan<- *Activity) error {
 	var lastAt time.Time
 	var lastID string
 	for {
 		var page []Activity
 		err := s.Read(ctx, func(db *gorm.DB) error {
-			q := db.Where("enabled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, now)
+			q := db.Where("enabled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, upTo)
+			if after != nil {
+				q = q.Where("next_run_at > ?", *after)
+			}
+			if aheadOnly {
+				q = q.Where("kind IN ? AND new_commits_only = ?", []string{KindChange, KindWorkflow}, false)
+			}
 			if lastID != "" {
 				// A row value, so that both dialects walk the index from
 				// the last page's end instead of filtering every due row.
@@ -173,11 +204,23 @@ func (s *Store) evaluateAll(ctx context.Context, due <-chan *Activity, now time.
 			work <- a
 		}
 	}()
-	var writers sync.WaitGroup
-	for i := 0; i < opt.Writers; i++ {
-		writers.Add(1)
+	s.commitAll(ctx, ready, opt.Writers, true, &mu, &total, fail)
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return total, firstErr
+}
+
+// commitAll commits the pending activities of ready on writers goroutines,
+// each grouping whatever is ready (up to maxGroup) into one transaction,
+// adding what they did to total, until ready is closed. wakeEach wakes the
+// engine after each group that fired something.
+func (s *Store) commitAll(ctx context.Context, ready <-chan *pending, writers int, wakeEach bool, mu *sync.Mutex, total *Result, fail func(*Activity, error)) {
+	var wg sync.WaitGroup
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
 		go func() {
-			defer writers.Done()
+			defer wg.Done()
 			for p := range ready {
 				group := []*pending{p}
 			more:
@@ -193,6 +236,9 @@ func (s *Store) evaluateAll(ctx context.Context, due <-chan *Activity, now time.
 					}
 				}
 				res, err := s.commitGroup(ctx, group)
+				if wakeEach && res.Fired > 0 {
+					s.Wake()
+				}
 				mu.Lock()
 				total.add(res)
 				mu.Unlock()
@@ -202,11 +248,7 @@ func (s *Store) evaluateAll(ctx context.Context, due <-chan *Activity, now time.
 			}
 		}()
 	}
-	writers.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	return total, firstErr
+	wg.Wait()
 }
 
 // planned is one due fire time and what happens to it.

@@ -85,9 +85,11 @@ func returningIDs(tx *gorm.DB, q string, args []any) (map[string]bool, error) {
 }
 
 // claimAll moves each activity's next_run_at on from the value this
-// evaluation read, with the last-run facts its decided firings leave
-// (lastFacts), and marks the ones it moved claimed. One that another
-// evaluation moved first is not claimed: it writes nothing. On PostgreSQL
+// evaluation read, while its updated_at is still the one read too (a PATCH
+// since, which may keep next_run_at, makes the claim lose, and the activity
+// is evaluated again with its new definition), with the last-run facts its
+// decided firings leave (lastFacts), and marks the ones it moved claimed.
+// One that another evaluation moved first is not claimed: it writes nothing. On PostgreSQL
 // the row lock the update takes makes a concurrent evaluation of the same
 // activity wait, then find its claim gone.
 func claimAll(tx *gorm.DB, ds []*decided, stamp time.Time) error {
@@ -101,7 +103,7 @@ func claimAll(tx *gorm.DB, ds []*decided, stamp time.Time) error {
 				next = &d.p.next
 			}
 			run, sha, at := d.lastFacts()
-			args = append(args, a.ID, *a.NextRunAt, next, enabled, run, sha, at)
+			args = append(args, a.ID, *a.NextRunAt, next, enabled, run, sha, at, a.UpdatedAt)
 		}
 		// "enabled <> false", not "enabled = true": SQLite would otherwise
 		// look each row up in the due index on (enabled, next_run_at, id),
@@ -109,8 +111,9 @@ func claimAll(tx *gorm.DB, ds []*decided, stamp time.Time) error {
 		args = append(args, false)
 		q := "UPDATE scheduled_activities SET next_run_at = v.column3, enabled = v.column4, updated_at = ?," +
 			" last_run_id = v.column5, last_commit_sha = v.column6, last_fired_at = v.column7 FROM " +
-			valuesTable(tx, []string{"uuid", "timestamptz", "timestamptz", "boolean", "uuid", "text", "timestamptz"}, to-from) +
+			valuesTable(tx, []string{"uuid", "timestamptz", "timestamptz", "boolean", "uuid", "text", "timestamptz", "timestamptz"}, to-from) +
 			" WHERE scheduled_activities.id = v.column1 AND scheduled_activities.next_run_at = v.column2" +
+			" AND scheduled_activities.updated_at = v.column8" +
 			" AND scheduled_activities.enabled <> ? RETURNING id"
 		claimed, err := returningIDs(tx, q, args)
 		if err != nil {

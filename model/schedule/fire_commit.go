@@ -67,24 +67,21 @@ type groupReads struct {
 	closed map[string]string // nodes archived, or below an archived node: why
 }
 
-// commitGroup writes the firings of group in one transaction. When that
+// commitGroup writes the firings of group in one transaction (its caller
+// wakes the engine for what it fired). When that
 // fails (one is broken), each is written on its own, so one activity never
 // holds the others back. A fire time another replica handled is not a
 // failure: its activity's claim or its firing row loses, and the rest of
 // the group is written.
 func (s *Store) commitGroup(ctx context.Context, group []*pending) (Result, error) {
 	var res Result
-	var made bool
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		var err error
-		res, made, err = s.writeGroup(tx, group)
+		res, err = s.writeGroup(tx, group)
 		return err
 	})
 	switch {
 	case err == nil:
-		if made {
-			s.Wake()
-		}
 		return res, nil
 	case len(group) > 1:
 		var total Result
@@ -109,21 +106,21 @@ func (s *Store) commitGroup(ctx context.Context, group []*pending) (Result, erro
 // unless its (activity, fire time) exists, and then, for the rows that
 // were inserted only, the changes and runs they create and their events:
 // a firing row and what it made exist together or not at all.
-func (s *Store) writeGroup(tx *gorm.DB, group []*pending) (res Result, made bool, err error) {
+func (s *Store) writeGroup(tx *gorm.DB, group []*pending) (res Result, err error) {
 	stamp := s.Now()
 	reads, err := s.readGroup(tx, group)
 	if err != nil {
-		return res, false, err
+		return res, err
 	}
 	ds := make([]*decided, len(group))
 	for i, p := range group {
 		ds[i] = decide(p, reads, stamp)
 	}
 	if err := claimAll(tx, ds, stamp); err != nil {
-		return res, false, err
+		return res, err
 	}
 	if err := insertFirings(tx, ds); err != nil {
-		return res, false, err
+		return res, err
 	}
 	var changes []*run.PreparedChange
 	var events []*model.Event
@@ -138,7 +135,7 @@ func (s *Store) writeGroup(tx *gorm.DB, group []*pending) (res Result, made bool
 			case o.lost:
 			case o.run != nil:
 				if err := s.insertRun(tx, o, &changes); err != nil {
-					return res, false, err
+					return res, err
 				}
 				res.Fired++
 				res.Lateness = append(res.Lateness, stamp.Sub(o.firing.FireAt))
@@ -155,12 +152,12 @@ func (s *Store) writeGroup(tx *gorm.DB, group []*pending) (res Result, made bool
 		}
 	}
 	if err := run.InsertAll(tx, changes, stamp); err != nil {
-		return res, false, err
+		return res, err
 	}
 	if err := fixLast(tx, ds); err != nil {
-		return res, false, err
+		return res, err
 	}
-	return res, res.Fired > 0, s.InsertEvents(tx, events)
+	return res, s.InsertEvents(tx, events)
 }
 
 // insertRun creates the run of a fired firing that won: a change joins

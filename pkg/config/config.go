@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -50,6 +51,9 @@ type Config struct {
 	// RetentionSchedule is when the retention job prunes old log lines and
 	// events (a cron expression or descriptor, UTC).
 	RetentionSchedule string `env:"STEWARD_RETENTION_SCHEDULE" envDefault:"@hourly"`
+	// SchedulePrepareAhead is how long before a fire time the scheduler
+	// does its firings' reads (0 or less: at the fire time).
+	SchedulePrepareAhead time.Duration `env:"STEWARD_SCHEDULE_PREPARE_AHEAD" envDefault:"5s"`
 	// CORSOrigins are the browser origins (scheme://host[:port], or *) whose
 	// scripts may call the API; none by default, so no CORS headers are sent.
 	CORSOrigins []string `env:"STEWARD_CORS_ORIGINS" envSeparator:","`
@@ -85,6 +89,7 @@ func Load(fs *flag.FlagSet, args []string) (*Config, error) {
 	fs.StringVar(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second and burst per token (and per address without one), as RATE,BURST, or off (STEWARD_RATE_LIMIT)")
 	fs.BoolVar(&c.Scheduler, "scheduler", c.Scheduler, "run the scheduler in this process (STEWARD_SCHEDULER)")
 	fs.StringVar(&c.RetentionSchedule, "retention-schedule", c.RetentionSchedule, "cron schedule (UTC) of the retention job (STEWARD_RETENTION_SCHEDULE)")
+	fs.DurationVar(&c.SchedulePrepareAhead, "schedule-prepare-ahead", c.SchedulePrepareAhead, "how long before a fire time its firings are prepared; 0 for at the fire time (STEWARD_SCHEDULE_PREPARE_AHEAD)")
 	fs.Func("cors-origins", "comma-separated browser origins allowed to call the API, e.g. https://ops.example.com; * for any (STEWARD_CORS_ORIGINS)", func(v string) error {
 		c.CORSOrigins = strings.Split(v, ",")
 		return nil
