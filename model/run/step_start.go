@@ -23,33 +23,79 @@ type QueueInfo struct {
 // their node.
 var activeChangeStatuses = []string{StatusInitializing, StatusPending, StatusRunning}
 
-// parallelSettings reads allow_parallel for node: each key from the nearest
-// of the node, its environment and its project that sets it, else its
-// default.
-func parallelSettings(db *gorm.DB, node *model.Node) (model.Settings, error) {
-	paths := model.Lineage(node.Path)
-	var nodes []model.Node
-	if err := db.Where("path IN ?", paths).Find(&nodes).Error; err != nil {
-		return model.Settings{}, err
+// lineage is a node's ancestors and the node itself, root first, with
+// their settings documents: what queue and approval rules read.
+type lineage struct {
+	paths    []string
+	nodes    map[string]*model.Node   // by path
+	settings map[string]model.JSONMap // by path
+}
+
+// readLineage reads node's lineage in two statements.
+func readLineage(db *gorm.DB, node *model.Node) (*lineage, error) {
+	l := &lineage{paths: model.Lineage(node.Path), nodes: map[string]*model.Node{}, settings: map[string]model.JSONMap{}}
+	var nodes []*model.Node
+	if err := db.Where("path IN ?", l.paths).Find(&nodes).Error; err != nil {
+		return nil, err
 	}
 	ids := make([]string, len(nodes))
-	byPath := map[string]string{}
-	for i := range nodes {
-		ids[i] = nodes[i].SettingsID
-		byPath[nodes[i].Path] = nodes[i].SettingsID
+	for i, n := range nodes {
+		ids[i] = n.SettingsID
+		l.nodes[n.Path] = n
 	}
 	var sets []model.PropertySet
 	if err := db.Where("id IN ?", ids).Find(&sets).Error; err != nil {
-		return model.Settings{}, err
+		return nil, err
 	}
-	data := map[string]model.JSONMap{}
+	byID := map[string]model.JSONMap{}
 	for i := range sets {
-		data[sets[i].ID] = sets[i].Data
+		byID[sets[i].ID] = sets[i].Data
 	}
+	for path, n := range l.nodes {
+		l.settings[path] = byID[n.SettingsID]
+	}
+	return l, nil
+}
+
+// project is the lineage's project (its root).
+func (l *lineage) project() *model.Node {
+	if len(l.paths) == 0 {
+		return nil
+	}
+	return l.nodes[l.paths[0]]
+}
+
+// open refuses a node that is archived or sits below an archived one, as
+// nodeOpen does in the database.
+func (l *lineage) open(n *model.Node) error {
+	for _, p := range l.paths {
+		if c := l.nodes[p]; c != nil && c.Archived {
+			return archivedError(n, c)
+		}
+	}
+	return nil
+}
+
+// approvalGroup is the requires_approval_from setting nearest the node: its
+// own settings, then its environment's, then its project's. A null value at
+// a level switches approvals off below it.
+func (l *lineage) approvalGroup() *string {
+	for i := len(l.paths) - 1; i >= 0; i-- {
+		data := l.settings[l.paths[i]]
+		if _, ok := data["requires_approval_from"]; ok {
+			return model.ParseSettings(data).RequiresApprovalFrom
+		}
+	}
+	return nil
+}
+
+// parallel reads allow_parallel: each key from the nearest of the node, its
+// environment and its project that sets it, else its default.
+func (l *lineage) parallel() model.Settings {
 	out := model.ParseSettings(nil)
 	var changesSet, sameSet bool
-	for i := len(paths) - 1; i >= 0; i-- {
-		ap, _ := data[byPath[paths[i]]]["allow_parallel"].(map[string]any)
+	for i := len(l.paths) - 1; i >= 0; i-- {
+		ap, _ := l.settings[l.paths[i]]["allow_parallel"].(map[string]any)
 		if v, ok := ap["changes"].(bool); ok && !changesSet {
 			out.AllowParallelChanges, changesSet = v, true
 		}
@@ -57,7 +103,16 @@ func parallelSettings(db *gorm.DB, node *model.Node) (model.Settings, error) {
 			out.AllowParallelRunsOfSameChange, sameSet = v, true
 		}
 	}
-	return out, nil
+	return out
+}
+
+// parallelSettings reads allow_parallel for node (see lineage.parallel).
+func parallelSettings(db *gorm.DB, node *model.Node) (model.Settings, error) {
+	l, err := readLineage(db, node)
+	if err != nil {
+		return model.Settings{}, err
+	}
+	return l.parallel(), nil
 }
 
 // queueFor lists the changes that keep c from starting, oldest first: with
