@@ -224,34 +224,22 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 }
 
 // advanceWaiting gives every change that has not started a chance to, and
-// moves workflow runs on.
+// moves workflow runs on; both are listed in one statement.
 func (e *Engine) advanceWaiting(ctx context.Context) {
-	ids, err := e.Store.ActiveChangeIDs(ctx, 1000)
+	changes, runs, err := e.Store.AdvanceWork(ctx, 1000)
 	if err != nil {
 		if ctx.Err() == nil {
-			e.Log.Error("listing changes to start failed", "err", err)
+			e.Log.Error("listing changes to start and workflow runs to advance failed", "err", err)
 		}
 		return
 	}
-	for _, id := range ids {
-		if err := e.Store.AdvanceChange(ctx, id); err != nil && ctx.Err() == nil {
-			e.Log.Error("advancing a change failed", "change", id, "err", err)
+	for _, c := range changes {
+		if err := e.Store.StartWaiting(ctx, c); err != nil && ctx.Err() == nil {
+			e.Log.Error("advancing a change failed", "change", c.ID, "err", err)
 		}
 	}
-	e.advanceWorkflowRuns(ctx)
-}
-
-// advanceWorkflowRuns moves on the workflow runs that can move: runs have no
-// worker, their steps follow changes and child runs.
-func (e *Engine) advanceWorkflowRuns(ctx context.Context) {
-	ids, err := e.Store.WorkflowRunsToAdvance(ctx, 1000)
-	if err != nil {
-		if ctx.Err() == nil {
-			e.Log.Error("listing workflow runs to advance failed", "err", err)
-		}
-		return
-	}
-	for _, id := range ids {
+	// Runs have no worker: their steps follow changes and child runs.
+	for _, id := range runs {
 		if err := e.Store.AdvanceWorkflowRun(ctx, id); err != nil && ctx.Err() == nil {
 			e.Log.Error("advancing a workflow run failed", "workflow_run", id, "err", err)
 		}

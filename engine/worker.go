@@ -21,18 +21,24 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 	queued := false // the pass was woken because a step was queued here
 	for {
 	claim:
-		for ; ctx.Err() == nil; queued = false {
+		for ctx.Err() == nil {
 			select {
 			case slots <- struct{}{}:
 			default:
 				full = true
 				break claim // all workers busy: a finishing one wakes us
 			}
-			take := e.Store.ClaimStep
-			if queued {
-				take = e.Store.ClaimQueuedStep // it is there: no look first
+			// A cheap look first, unless a step is there (we were told, or
+			// the last claim saw more).
+			var err error
+			if !queued {
+				queued, err = e.Store.AnyQueued(ctx)
 			}
-			st, c, err := take(ctx, e.Owner, e.Lease)
+			var st *run.Step
+			var c *run.Change
+			if queued && err == nil {
+				st, c, queued, err = e.Store.ClaimNext(ctx, e.Owner, e.Lease)
+			}
 			if err != nil || st == nil {
 				<-slots
 				full = false
@@ -57,6 +63,9 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 				}()
 				e.runStep(ctx, st, c, run)
 			}()
+			if !queued {
+				break // the claim saw no other step queued
+			}
 		}
 		queued = false
 	wait:

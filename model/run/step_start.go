@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 
 	"github.com/stewardhq/steward/model"
 
@@ -31,28 +32,22 @@ type lineage struct {
 	settings map[string]model.JSONMap // by path
 }
 
-// readLineage reads node's lineage in two statements.
+// readLineage reads node's lineage and its settings in one statement.
 func readLineage(db *gorm.DB, node *model.Node) (*lineage, error) {
 	l := &lineage{paths: model.Lineage(node.Path), nodes: map[string]*model.Node{}, settings: map[string]model.JSONMap{}}
-	var nodes []*model.Node
-	if err := db.Where("path IN ?", l.paths).Find(&nodes).Error; err != nil {
+	type row struct {
+		model.Node
+		SettingsData model.JSONMap
+	}
+	var rows []row
+	if err := db.Table("nodes").Select("nodes.*, property_sets.data AS settings_data").
+		Joins("LEFT JOIN property_sets ON property_sets.id = nodes.settings_id").
+		Where("nodes.path IN ?", l.paths).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(nodes))
-	for i, n := range nodes {
-		ids[i] = n.SettingsID
-		l.nodes[n.Path] = n
-	}
-	var sets []model.PropertySet
-	if err := db.Where("id IN ?", ids).Find(&sets).Error; err != nil {
-		return nil, err
-	}
-	byID := map[string]model.JSONMap{}
-	for i := range sets {
-		byID[sets[i].ID] = sets[i].Data
-	}
-	for path, n := range l.nodes {
-		l.settings[path] = byID[n.SettingsID]
+	for i := range rows {
+		n := rows[i].Node
+		l.nodes[n.Path], l.settings[n.Path] = &n, rows[i].SettingsData
 	}
 	return l, nil
 }
@@ -221,6 +216,50 @@ func (s *Store) startChange(ctx context.Context, c *Change) error {
 	return err
 }
 
+// errStartOutside: the change needs a MintModel rendered from Git before it
+// starts, which its transaction cannot do.
+var errStartOutside = errors.New("start outside the transaction")
+
+// StartWaiting moves a change the advance loop listed: an initializing one
+// is started (or left pending) in one transaction, its queue read only under
+// the lock; a pending one, which usually stays blocked, is first checked
+// reading only (AdvanceChange), so it costs no write lock.
+func (s *Store) StartWaiting(ctx context.Context, w WaitingChange) error {
+	if w.Status != StatusInitializing || w.Templated {
+		return s.AdvanceChange(ctx, w.ID)
+	}
+	_, err := s.moveChange(ctx, w.ID, func(r *changeRun) error {
+		if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
+			return r.progress()
+		}
+		if r.c.TemplateVersionID != nil && r.c.MintmodelID == nil {
+			return errStartOutside
+		}
+		var node model.Node
+		if err := lockNode(r.tx, r.s.postgres()).Where("id = ?", r.c.NodeID).Take(&node).Error; err != nil {
+			return err
+		}
+		l, err := readLineage(r.tx, &node)
+		if err != nil {
+			return err
+		}
+		return r.startLocked(&node, l.parallel(), nil)
+	})
+	if errors.Is(err, errStartOutside) {
+		return s.AdvanceChange(ctx, w.ID)
+	}
+	return err
+}
+
+// lockNode locks the node row read on PostgreSQL: starts of changes on
+// one node are serialised on it.
+func lockNode(tx *gorm.DB, postgres bool) *gorm.DB {
+	if postgres {
+		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return tx
+}
+
 // startIfFree re-checks the queue under the lock (serialised per node on
 // PostgreSQL by locking the node row, so two changes on one node cannot
 // both see the other as not yet running) and starts the change or leaves it
@@ -231,9 +270,17 @@ func (r *changeRun) startIfFree(node *model.Node, set model.Settings, mm *conver
 	}
 	if r.s.postgres() {
 		var locked model.Node
-		if err := r.tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
+		if err := lockNode(r.tx, true).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
 			return err
 		}
+	}
+	return r.startLocked(node, set, mm)
+}
+
+// startLocked is startIfFree once the node is locked.
+func (r *changeRun) startLocked(node *model.Node, set model.Settings, mm *converge.Rendered) error {
+	if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
+		return r.progress()
 	}
 	blockers, _, err := queueFor(r.tx, r.c, set)
 	if err != nil {
