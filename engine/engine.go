@@ -59,6 +59,7 @@ type Engine struct {
 	wakeAdvance  chan struct{}
 	wakeDispatch chan struct{}
 	slotFreed    chan struct{} // a worker came free
+	slots        chan struct{} // one per busy worker
 	wg           sync.WaitGroup
 
 	mu        sync.Mutex
@@ -112,6 +113,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.wakeAdvance = make(chan struct{}, 1)
 	e.wakeDispatch = make(chan struct{}, 1)
 	e.slotFreed = make(chan struct{}, 1)
+	e.slots = make(chan struct{}, e.Workers)
 	e.running = map[string]*runningStep{}
 	e.checkouts = map[string]*sync.Mutex{}
 	ctx, e.stop = context.WithCancel(ctx)
@@ -234,8 +236,27 @@ func (e *Engine) advanceWaiting(ctx context.Context) {
 		return
 	}
 	for _, c := range changes {
-		if err := e.Store.StartWaiting(ctx, c); err != nil && ctx.Err() == nil {
+		// A change that starts with a worker free here has its first step
+		// claimed as it starts: no hop through the queue.
+		var claim *run.Claim
+		if c.Status == run.StatusInitializing {
+			select {
+			case e.slots <- struct{}{}:
+				claim = &run.Claim{Owner: e.Owner, Lease: e.Lease}
+			default:
+			}
+		}
+		st, ch, err := e.Store.StartWaiting(ctx, c, claim)
+		if err != nil && ctx.Err() == nil {
 			e.Log.Error("advancing a change failed", "change", c.ID, "err", err)
+		}
+		switch {
+		case st != nil:
+			e.Metrics.StepClaimed(0)
+			e.launch(ctx, st, ch)
+		case claim != nil:
+			<-e.slots
+			poke(e.slotFreed)
 		}
 	}
 	// Runs have no worker: their steps follow changes and child runs.

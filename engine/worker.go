@@ -16,7 +16,7 @@ import (
 func (e *Engine) dispatchLoop(ctx context.Context) {
 	t := time.NewTicker(e.Tick)
 	defer t.Stop()
-	slots := make(chan struct{}, e.Workers)
+	slots := e.slots
 	full := false   // the last pass stopped for want of a free worker
 	queued := false // the pass was woken because a step was queued here
 	for {
@@ -52,17 +52,7 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 			} else {
 				e.Metrics.StepClaimed(0)
 			}
-			run := e.register(st, c)
-			e.wg.Add(1)
-			go func() {
-				defer func() {
-					e.unregister(st.ID)
-					<-slots
-					poke(e.slotFreed)
-					e.wg.Done()
-				}()
-				e.runStep(ctx, st, c, run)
-			}()
+			e.launch(ctx, st, c)
 			if !queued {
 				break // the claim saw no other step queued
 			}
@@ -81,6 +71,22 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// launch runs a claimed step in its own goroutine, which frees its worker
+// slot (taken by the caller) when the step is done.
+func (e *Engine) launch(ctx context.Context, st *run.Step, c *run.Change) {
+	run := e.register(st, c)
+	e.wg.Add(1)
+	go func() {
+		defer func() {
+			e.unregister(st.ID)
+			<-e.slots
+			poke(e.slotFreed)
+			e.wg.Done()
+		}()
+		e.runStep(ctx, st, c, run)
+	}()
 }
 
 func (e *Engine) register(st *run.Step, c *run.Change) *runningStep {

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/stewardhq/steward/model"
 
@@ -220,15 +221,26 @@ func (s *Store) startChange(ctx context.Context, c *Change) error {
 // starts, which its transaction cannot do.
 var errStartOutside = errors.New("start outside the transaction")
 
+// Claim asks a start to claim the step it queues for a worker of owner's
+// with a free slot, in the same transaction: the step is running (leased)
+// when the change's start commits, with no hop through the queue.
+type Claim struct {
+	Owner string
+	Lease time.Duration
+}
+
 // StartWaiting moves a change the advance loop listed: an initializing one
 // is started (or left pending) in one transaction, its queue read only under
-// the lock; a pending one, which usually stays blocked, is first checked
-// reading only (AdvanceChange), so it costs no write lock.
-func (s *Store) StartWaiting(ctx context.Context, w WaitingChange) error {
+// the lock, and with claim its first queued step is claimed in it (returned
+// with its change; nil when none was). A pending one, which usually stays
+// blocked, is first checked reading only (AdvanceChange), so it costs no
+// write lock.
+func (s *Store) StartWaiting(ctx context.Context, w WaitingChange, claim *Claim) (*Step, *Change, error) {
 	if w.Status != StatusInitializing || w.Templated {
-		return s.AdvanceChange(ctx, w.ID)
+		return nil, nil, s.AdvanceChange(ctx, w.ID)
 	}
-	_, err := s.moveChange(ctx, w.ID, func(r *changeRun) error {
+	var claimed *Step
+	r, err := s.moveChange(ctx, w.ID, func(r *changeRun) error {
 		if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
 			return r.progress()
 		}
@@ -243,12 +255,45 @@ func (s *Store) StartWaiting(ctx context.Context, w WaitingChange) error {
 		if err != nil {
 			return err
 		}
-		return r.startLocked(&node, l.parallel(), nil)
+		if err := r.startLocked(&node, l.parallel(), nil); err != nil || claim == nil {
+			return err
+		}
+		claimed, err = r.claimQueued(claim)
+		return err
 	})
 	if errors.Is(err, errStartOutside) {
-		return s.AdvanceChange(ctx, w.ID)
+		return nil, nil, s.AdvanceChange(ctx, w.ID)
 	}
-	return err
+	if err != nil || claimed == nil {
+		return nil, nil, err
+	}
+	st := *claimed
+	return &st, r.c, nil
+}
+
+// claimQueued claims the first step this move queued for claim's owner, as
+// ClaimNext would once it committed; the workers are woken only for the
+// steps still queued.
+func (r *changeRun) claimQueued(claim *Claim) (*Step, error) {
+	var st *Step
+	r.queued = false
+	for _, s := range r.steps {
+		if s.Status != StatusQueued || !r.dirty[s] {
+			continue
+		}
+		if st != nil {
+			r.queued = true
+			continue
+		}
+		st = s
+	}
+	if st == nil {
+		return nil, nil
+	}
+	expires := r.now.Add(claim.Lease)
+	owner := claim.Owner
+	st.Status, st.LeaseOwner, st.LeaseExpiresAt, st.StartedAt = StatusRunning, &owner, &expires, &r.now
+	return st, r.stepEvent(model.SystemActor, st, "start", model.JSONMap{"worker": owner})
 }
 
 // lockNode locks the node row read on PostgreSQL: starts of changes on
