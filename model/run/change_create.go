@@ -380,11 +380,3 @@ func unknownAction(file *model.ActionsFile, where, sha, action string) error {
 	return &steward.Error{Kind: steward.KindInvalid, Code: "unknown_action", Field: ptrAction, Detail: detail,
 		Meta: map[string]any{"commit_sha": sha, "closest_actions": closest}}
 }
-
-func (s *Store) nodeByID(ctx context.Context, id string) (*model.Node, error) {
-	var n model.Node
-	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&n).Error }); err != nil {
-		return nil, err
-	}
-	return &n, nil
-}

@@ -146,17 +146,6 @@ func (s *Store) StepStatuses(ctx context.Context, changeID string) (map[string]s
 	return out, err
 }
 
-// ActiveChangeIDs lists changes that have not started yet (initializing or
-// pending), oldest first: the engine's advance loop walks them.
-func (s *Store) ActiveChangeIDs(ctx context.Context, limit int) ([]string, error) {
-	var ids []string
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Change{}).Where("status IN ?", []string{StatusInitializing, StatusPending}).
-			Order("created_at, id").Limit(limit).Pluck("id", &ids).Error
-	})
-	return ids, err
-}
-
 // FinishedChangeIDs returns those of ids whose change has finished (or
 // does not exist): their work trees can go.
 func (s *Store) FinishedChangeIDs(ctx context.Context, ids []string) ([]string, error) {

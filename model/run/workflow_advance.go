@@ -23,20 +23,12 @@ import (
 
 var activeWorkflowRunStatuses = []string{StatusPending, StatusQueued, StatusRunning}
 
-// WorkflowRunsToAdvance lists, oldest first, the unfinished runs an
+// workflowRunsToAdvance is the query of the unfinished runs, oldest first, an
 // advance could move now: runs not started yet; runs with a step whose
 // change or child run has ended, or whose start_time has come; and runs with
 // nothing in flight (a step they reached could not be started yet). A run
 // whose steps all wait on changes still running is left alone: loading its
 // tree on every wake-up would cost each step of a long run the whole tree.
-func (s *Store) WorkflowRunsToAdvance(ctx context.Context, limit int) ([]string, error) {
-	var ids []string
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		return s.workflowRunsToAdvance(db, limit).Pluck("id", &ids).Error
-	})
-	return ids, err
-}
-
 func (s *Store) workflowRunsToAdvance(db *gorm.DB, limit int) *gorm.DB {
 	ended := []string{StatusSuccess, StatusError, StatusCancelled, StatusAborted, StatusRejected}
 	return db.Model(&WorkflowRun{}).Where("status IN ?", activeWorkflowRunStatuses).Where(
@@ -62,8 +54,9 @@ type WaitingChange struct {
 }
 
 // AdvanceWork lists, oldest first and in one statement, what the advance
-// loop walks: the changes that have not started (ActiveChangeIDs) and the
-// workflow runs that can move (WorkflowRunsToAdvance), at most limit of each.
+// loop walks: the changes that have not started (initializing or pending) and
+// the workflow runs that can move (workflowRunsToAdvance), at most limit of
+// each.
 func (s *Store) AdvanceWork(ctx context.Context, limit int) (changes []WaitingChange, runs []string, err error) {
 	type row struct {
 		Kind, ID, Status string
