@@ -59,6 +59,7 @@ type Engine struct {
 	wakeAdvance  chan struct{}
 	wakeDispatch chan struct{}
 	slotFreed    chan struct{} // a worker came free
+	slots        chan struct{} // one per busy worker
 	wg           sync.WaitGroup
 
 	mu        sync.Mutex
@@ -112,6 +113,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.wakeAdvance = make(chan struct{}, 1)
 	e.wakeDispatch = make(chan struct{}, 1)
 	e.slotFreed = make(chan struct{}, 1)
+	e.slots = make(chan struct{}, e.Workers)
 	e.running = map[string]*runningStep{}
 	e.checkouts = map[string]*sync.Mutex{}
 	ctx, e.stop = context.WithCancel(ctx)
@@ -224,34 +226,41 @@ func (e *Engine) advanceLoop(ctx context.Context) {
 }
 
 // advanceWaiting gives every change that has not started a chance to, and
-// moves workflow runs on.
+// moves workflow runs on; both are listed in one statement.
 func (e *Engine) advanceWaiting(ctx context.Context) {
-	ids, err := e.Store.ActiveChangeIDs(ctx, 1000)
+	changes, runs, err := e.Store.AdvanceWork(ctx, 1000)
 	if err != nil {
 		if ctx.Err() == nil {
-			e.Log.Error("listing changes to start failed", "err", err)
+			e.Log.Error("listing changes to start and workflow runs to advance failed", "err", err)
 		}
 		return
 	}
-	for _, id := range ids {
-		if err := e.Store.AdvanceChange(ctx, id); err != nil && ctx.Err() == nil {
-			e.Log.Error("advancing a change failed", "change", id, "err", err)
+	for _, c := range changes {
+		// A change that starts with a worker free here has its first step
+		// claimed as it starts: no hop through the queue.
+		var claim *run.Claim
+		if c.Status == run.StatusInitializing {
+			select {
+			case e.slots <- struct{}{}:
+				claim = &run.Claim{Owner: e.Owner, Lease: e.Lease}
+			default:
+			}
+		}
+		st, ch, err := e.Store.StartWaiting(ctx, c, claim)
+		if err != nil && ctx.Err() == nil {
+			e.Log.Error("advancing a change failed", "change", c.ID, "err", err)
+		}
+		switch {
+		case st != nil:
+			e.Metrics.StepClaimed(0)
+			e.launch(ctx, st, ch)
+		case claim != nil:
+			<-e.slots
+			poke(e.slotFreed)
 		}
 	}
-	e.advanceWorkflowRuns(ctx)
-}
-
-// advanceWorkflowRuns moves on the workflow runs that can move: runs have no
-// worker, their steps follow changes and child runs.
-func (e *Engine) advanceWorkflowRuns(ctx context.Context) {
-	ids, err := e.Store.WorkflowRunsToAdvance(ctx, 1000)
-	if err != nil {
-		if ctx.Err() == nil {
-			e.Log.Error("listing workflow runs to advance failed", "err", err)
-		}
-		return
-	}
-	for _, id := range ids {
+	// Runs have no worker: their steps follow changes and child runs.
+	for _, id := range runs {
 		if err := e.Store.AdvanceWorkflowRun(ctx, id); err != nil && ctx.Err() == nil {
 			e.Log.Error("advancing a workflow run failed", "workflow_run", id, "err", err)
 		}

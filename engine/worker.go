@@ -16,23 +16,29 @@ import (
 func (e *Engine) dispatchLoop(ctx context.Context) {
 	t := time.NewTicker(e.Tick)
 	defer t.Stop()
-	slots := make(chan struct{}, e.Workers)
+	slots := e.slots
 	full := false   // the last pass stopped for want of a free worker
 	queued := false // the pass was woken because a step was queued here
 	for {
 	claim:
-		for ; ctx.Err() == nil; queued = false {
+		for ctx.Err() == nil {
 			select {
 			case slots <- struct{}{}:
 			default:
 				full = true
 				break claim // all workers busy: a finishing one wakes us
 			}
-			take := e.Store.ClaimStep
-			if queued {
-				take = e.Store.ClaimQueuedStep // it is there: no look first
+			// A cheap look first, unless a step is there (we were told, or
+			// the last claim saw more).
+			var err error
+			if !queued {
+				queued, err = e.Store.AnyQueued(ctx)
 			}
-			st, c, err := take(ctx, e.Owner, e.Lease)
+			var st *run.Step
+			var c *run.Change
+			if queued && err == nil {
+				st, c, queued, err = e.Store.ClaimNext(ctx, e.Owner, e.Lease)
+			}
 			if err != nil || st == nil {
 				<-slots
 				full = false
@@ -46,17 +52,10 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 			} else {
 				e.Metrics.StepClaimed(0)
 			}
-			run := e.register(st, c)
-			e.wg.Add(1)
-			go func() {
-				defer func() {
-					e.unregister(st.ID)
-					<-slots
-					poke(e.slotFreed)
-					e.wg.Done()
-				}()
-				e.runStep(ctx, st, c, run)
-			}()
+			e.launch(ctx, st, c)
+			if !queued {
+				break // the claim saw no other step queued
+			}
 		}
 		queued = false
 	wait:
@@ -72,6 +71,22 @@ func (e *Engine) dispatchLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// launch runs a claimed step in its own goroutine, which frees its worker
+// slot (taken by the caller) when the step is done.
+func (e *Engine) launch(ctx context.Context, st *run.Step, c *run.Change) {
+	run := e.register(st, c)
+	e.wg.Add(1)
+	go func() {
+		defer func() {
+			e.unregister(st.ID)
+			<-e.slots
+			poke(e.slotFreed)
+			e.wg.Done()
+		}()
+		e.runStep(ctx, st, c, run)
+	}()
 }
 
 func (e *Engine) register(st *run.Step, c *run.Change) *runningStep {

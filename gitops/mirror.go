@@ -63,6 +63,12 @@ type mirror struct {
 	path      string
 	repo      *git.Repository
 	fetchedAt time.Time
+	// synced is when the last sync that succeeded began (monotonic), and
+	// syncedBy a digest of the credentials it proved: a use that arrived
+	// before that sync began, with the same credentials, is answered by it
+	// as if it had listed the remote itself (see with).
+	synced   time.Time
+	syncedBy [32]byte
 }
 
 // NewMirrors keeps mirrors under dir with a short freshness window.
@@ -92,10 +98,19 @@ func (m *Mirrors) with(ctx context.Context, remote Remote, refresh bool, fn func
 		return &Error{Kind: ErrInvalid, Remote: remote.URL, Err: err}
 	}
 	mr := m.get(remote.URL)
+	arrived := time.Now()
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
-	if err := m.sync(ctx, mr, remote, refresh); err != nil {
-		return err
+	// Uses that queued behind one sync share the next: one that began
+	// after this use arrived saw the remote as fresh as this use's own
+	// would, and proved the same credentials.
+	key := credentialsKey(remote.Auth)
+	if refresh || mr.repo == nil || !mr.synced.After(arrived) || mr.syncedBy != key {
+		began := time.Now()
+		if err := m.sync(ctx, mr, remote, refresh); err != nil {
+			return err
+		}
+		mr.synced, mr.syncedBy = began, key
 	}
 	return fn(mr.repo)
 }
@@ -157,6 +172,19 @@ func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh b
 	}
 	mr.fetchedAt = m.now()
 	return nil
+}
+
+// credentialsKey is a digest of c, to tell whether two uses prove the same
+// credentials without keeping them twice.
+func credentialsKey(c Credentials) [32]byte {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(c.User), []byte(c.Password), c.SSHKey, []byte(c.KnownHosts)} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
 }
 
 func (m *Mirrors) now() time.Time {

@@ -108,10 +108,31 @@ func (a *API) renderChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Qu
 	if err != nil {
 		return err
 	}
-	if status == http.StatusCreated {
-		w.Header().Set("Location", data[0].Links["self"])
+	return writeChange(w, q, status, data[0], included)
+}
+
+// renderCreatedChange renders a change just created from the view its
+// creation returned: only included steps are read again.
+func (a *API) renderCreatedChange(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, c *run.Change, cc *run.ChangeView) error {
+	data := changeResource(c, cc)
+	var included []*jsonapi.Resource
+	if len(q.Include) > 0 {
+		err := a.snapshot(r.Context(), func(v *API) (err error) {
+			included, err = v.changeIncluded(r.Context(), []*run.Change{c}, cc, q.Include)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
-	jsonapi.Render(w, status, jsonapi.Document{Data: data[0], Included: included}, q)
+	return writeChange(w, q, http.StatusCreated, data, included)
+}
+
+func writeChange(w http.ResponseWriter, q *jsonapi.Query, status int, data *jsonapi.Resource, included []*jsonapi.Resource) error {
+	if status == http.StatusCreated {
+		w.Header().Set("Location", data.Links["self"])
+	}
+	jsonapi.Render(w, status, jsonapi.Document{Data: data, Included: included}, q)
 	return nil
 }
 
@@ -184,11 +205,11 @@ func (a *API) createChange(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	c, err := a.Store.CreateChange(ctx, actorOf(r), node, in)
+	c, view, err := a.Store.CreateChangeView(ctx, actorOf(r), node, in)
 	if err != nil {
 		return err
 	}
-	return a.renderChange(w, r, q, http.StatusCreated, c)
+	return a.renderCreatedChange(w, r, q, c, view)
 }
 
 func (a *API) cancelChange(w http.ResponseWriter, r *http.Request) error {

@@ -3,11 +3,18 @@
 // floor. Figures come from the API's own timestamps and from /metrics.
 //
 //	go run ./bench/blackbox [-n 50] [-logs 1000000] [-log-runs 3] [-database-url postgres://...]
+//	go run ./bench/blackbox -n 0 -logs 0 -burst 500 -burst-workers 2,16 [-database-url ...]
+//
+// -burst N posts N one-step changes on N environments at once over
+// -burst-conns connections, to a server of its own per -burst-workers
+// value (STEWARD_WORKERS, with STEWARD_RATE_LIMIT=off), and prints
+// changes/s from the API's created_at/finished_at and the POST p50/p99.
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -30,6 +37,9 @@ func main() {
 	logRuns := flag.Int("log-runs", 1, "runs of the log figures (the median is printed)")
 	dbURL := flag.String("database-url", "", "PostgreSQL URL (default: the embedded SQLite)")
 	flag.StringVar(&binary, "bin", "", "a steward binary to run instead of building one (to profile it)")
+	flag.IntVar(&burstN, "burst", 0, "changes the burst posts at once, one per environment (0: no burst)")
+	flag.IntVar(&burstConns, "burst-conns", 16, "connections the burst posts over")
+	flag.StringVar(&burstWorkers, "burst-workers", "2,16", "engine workers of the burst's servers, one burst each")
 	flag.Parse()
 	if *floorServe != "" {
 		if err := runFloor(*floorServe, *floorDB); err != nil {
@@ -44,7 +54,11 @@ func main() {
 	}
 }
 
-var binary string
+var (
+	binary             string
+	burstN, burstConns int
+	burstWorkers       string
+)
 
 type server struct {
 	url, token string
@@ -64,6 +78,39 @@ func run(n, logs, logRuns int, dbURL string) error {
 			return fmt.Errorf("build: %v\n%s", err, out)
 		}
 	}
+	if n > 0 || logs > 0 {
+		if err := sequential(bin, dir, n, logs, logRuns, dbURL); err != nil {
+			return err
+		}
+	}
+	if burstN <= 0 {
+		return nil
+	}
+	var figures []burstFigures
+	for _, w := range strings.Split(burstWorkers, ",") {
+		workers, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil {
+			return fmt.Errorf("-burst-workers: %v", err)
+		}
+		f, err := burst(bin, dir, dbURL, burstN, burstConns, workers)
+		if err != nil {
+			return err
+		}
+		figures = append(figures, f)
+	}
+	printBurst(dbName(dbURL), burstN, burstConns, figures)
+	return nil
+}
+
+func dbName(dbURL string) string {
+	if dbURL != "" {
+		return "PostgreSQL"
+	}
+	return "SQLite"
+}
+
+// sequential prints the one-after-another figures and the log figures.
+func sequential(bin, dir string, n, logs, logRuns int, dbURL string) error {
 	s, err := start(bin, dir, dbURL)
 	if err != nil {
 		return err
@@ -125,10 +172,7 @@ func run(n, logs, logRuns int, dbURL string) error {
 		cycle = append(cycle, c.cycle)
 	}
 	floor := forkFloor()
-	db := "SQLite"
-	if dbURL != "" {
-		db = "PostgreSQL"
-	}
+	db := dbName(dbURL)
 	fmt.Printf("Steward black-box figures, %s, %d one-step changes one after another\n", db, n)
 	fmt.Printf("%-58s %10s %10s %10s\n", "figure", "median", "p99", "floor")
 	fmt.Printf("%-58s %8.2fms %8.2fms %8.2fms  (%.1fx)\n", "dispatch: created_at -> first step started_at", median(dispatch), p99(dispatch), floor, median(dispatch)/floor)
@@ -158,7 +202,7 @@ func run(n, logs, logRuns int, dbURL string) error {
 	return nil
 }
 
-func start(bin, dir, dbURL string) (*server, error) {
+func start(bin, dir, dbURL string, env ...string) (*server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -168,32 +212,34 @@ func start(bin, dir, dbURL string) (*server, error) {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "STEWARD_DATA_DIR="+filepath.Join(dir, "data"), "STEWARD_LISTEN="+addr,
 		"STEWARD_ALLOW_LOCAL_REMOTES=true", "STEWARD_LOG_LEVEL=warn", "STEWARD_RATE_LIMIT=off")
+	cmd.Env = append(cmd.Env, env...)
 	if dbURL != "" {
 		cmd.Env = append(cmd.Env, "STEWARD_DATABASE_URL="+dbURL)
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = io.Discard
+	// One known admin token for every server the harness starts: a server
+	// on a PostgreSQL database that another one bootstrapped prints none.
+	cmd.Env = append(cmd.Env, "STEWARD_ADMIN_TOKEN="+adminToken)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{url: "http://" + addr, cmd: cmd}
-	sc := bufio.NewScanner(out)
-	token := regexp.MustCompile(`stw_[A-Za-z0-9_-]+`)
-	for sc.Scan() {
-		if m := token.FindString(sc.Text()); m != "" {
-			s.token = m
-			break
+	s := &server{url: "http://" + addr, cmd: cmd, token: adminToken}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, _, err := s.do("GET", "/api/projects", ""); err == nil {
+			return s, nil
+		} else if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+			return nil, fmt.Errorf("the server did not answer: %v", err)
 		}
 	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	if s.token == "" {
-		return nil, fmt.Errorf("the server printed no admin token")
-	}
-	return s, nil
 }
+
+var adminToken = func() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "stw_blackbox_" + hex.EncodeToString(b)
+}()
 
 type document struct {
 	Data struct {

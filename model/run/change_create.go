@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/stewardhq/steward/pkg/authz"
@@ -12,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/gitops"
@@ -46,6 +48,10 @@ type changeOrigin struct {
 	sha               string
 	templateVersionID *string
 	templateCode      string // asset changes: actions.yaml may sit in this folder
+	// read: file (actions.yaml, "" when missing) was read with the rev.
+	read bool
+	file string
+	data []byte
 }
 
 // CreateChange validates in against node and the commit it resolves to,
@@ -54,15 +60,53 @@ type changeOrigin struct {
 // wrong: an archived node, a remote or rev that does not resolve, an
 // actions.yaml without the action, a step tree with a cycle.
 func (s *Store) CreateChange(ctx context.Context, actor *model.Actor, node *model.Node, in ChangeInput) (*Change, error) {
+	c, _, err := s.CreateChangeView(ctx, actor, node, in)
+	return c, err
+}
+
+// CreateChangeView is CreateChange that also returns the created change's
+// view as of its transaction (nodes, steps, queue facts), so that the answer
+// to a POST costs no second read.
+func (s *Store) CreateChangeView(ctx context.Context, actor *model.Actor, node *model.Node, in ChangeInput) (*Change, *ChangeView, error) {
 	p, err := s.PrepareChange(ctx, actor, node, in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := s.Write(ctx, p.Insert); err != nil {
-		return nil, err
+	c := p.Change
+	view := &ChangeView{Nodes: map[string]*model.Node{}, Steps: map[string][]Step{}, Queue: map[string]QueueInfo{},
+		Runs: map[string]string{}}
+	err = s.Write(ctx, func(tx *gorm.DB) error {
+		if err := p.Insert(tx); err != nil {
+			return err
+		}
+		set := p.lineage.parallel()
+		blockers, sameNode, err := queueFor(tx, c, set)
+		if blockers == nil {
+			blockers = []string{}
+		}
+		view.Queue[c.ID] = QueueInfo{ParallelChangesAllowed: set.AllowParallelChanges,
+			BlockedByChangeInSameParent: sameNode, BlockedByQueue: blockers}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	s.Wake()
-	return p.Change, nil
+	for _, n := range p.lineage.nodes {
+		view.Nodes[n.ID] = n
+	}
+	steps := make([]Step, len(p.steps))
+	for i, st := range p.steps {
+		steps[i] = *st
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].Position < steps[j].Position })
+	view.Steps[c.ID] = steps
+	if c.TemplateVersionID != nil {
+		if view.Versions, err = s.VersionRefs(ctx, []string{*c.TemplateVersionID}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, view, nil
 }
 
 // PreparedChange is a change checked against its node and commit (every
@@ -75,6 +119,9 @@ type PreparedChange struct {
 	actor  *model.Actor
 	node   *model.Node
 	store  *Store
+	// lineage is the node's, read as it was prepared: its settings decide
+	// approvals and, for the created change's document, the queue.
+	lineage *lineage
 }
 
 // PrepareChange does everything CreateChange does before writing.
@@ -85,10 +132,14 @@ func (s *Store) PrepareChange(ctx context.Context, actor *model.Actor, node *mod
 	if err := validateChangeInput(in); err != nil {
 		return nil, err
 	}
-	if err := s.Read(ctx, func(db *gorm.DB) error { return nodeOpen(db, node) }); err != nil {
+	var l *lineage
+	if err := s.Read(ctx, func(db *gorm.DB) (err error) { l, err = readLineage(db, node); return err }); err != nil {
 		return nil, err
 	}
-	origin, err := s.changeOrigin(ctx, node, in)
+	if err := l.open(node); err != nil {
+		return nil, err
+	}
+	origin, err := s.changeOrigin(ctx, node, l, in)
 	if err != nil {
 		return nil, err
 	}
@@ -99,10 +150,7 @@ func (s *Store) PrepareChange(ctx context.Context, actor *model.Actor, node *mod
 	if _, ok := file.Actions[in.Action]; !ok {
 		return nil, unknownAction(file, where, origin.sha, in.Action)
 	}
-	approval, err := s.approvalGroup(ctx, node)
-	if err != nil {
-		return nil, err
-	}
+	approval := l.approvalGroup()
 	now := s.Now()
 	c := &Change{ID: model.NewID(), NodeID: node.ID, Action: in.Action, Name: in.Name, Status: StatusInitializing,
 		GitRemoteID: origin.remoteID, GitRemoteName: origin.remoteName, GitRev: origin.rev, CommitSHA: &origin.sha,
@@ -113,7 +161,7 @@ func (s *Store) PrepareChange(ctx context.Context, actor *model.Actor, node *mod
 	if err != nil {
 		return nil, err
 	}
-	return &PreparedChange{Change: c, steps: steps, actor: actor, node: node, store: s}, nil
+	return &PreparedChange{Change: c, steps: steps, actor: actor, node: node, store: s, lineage: l}, nil
 }
 
 // Insert writes the prepared change, its steps and its event in tx. The
@@ -125,7 +173,13 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 		return err
 	}
 	c := p.Change
-	if err := tx.Create(c).Error; err != nil {
+	q := tx
+	if p.store.postgres() {
+		// jsonb keeps numbers exact but may respell them (1e2 is 100): the
+		// change carries what a read would show.
+		q = q.Clauses(clause.Returning{Columns: []clause.Column{{Name: "metadata"}, {Name: "property_overrides"}}})
+	}
+	if err := q.Create(c).Error; err != nil {
 		return err
 	}
 	if err := tx.CreateInBatches(p.steps, 200).Error; err != nil {
@@ -165,19 +219,22 @@ func nodeOpen(db *gorm.DB, n *model.Node) error {
 	if len(closed) == 0 {
 		return nil
 	}
-	c := closed[0]
-	if c.ID == n.ID {
+	return archivedError(n, &closed[0])
+}
+
+func archivedError(n, closed *model.Node) error {
+	if closed.ID == n.ID {
 		return &steward.Error{Kind: steward.KindInvalid, Code: "archived_node",
 			Detail: fmt.Sprintf("%s %s is archived and accepts no new changes", n.Kind, n.Path)}
 	}
 	return &steward.Error{Kind: steward.KindInvalid, Code: "archived_node",
-		Detail: fmt.Sprintf("%s %s is archived, so %s %s accepts no new changes", c.Kind, c.Path, n.Kind, n.Path)}
+		Detail: fmt.Sprintf("%s %s is archived, so %s %s accepts no new changes", closed.Kind, closed.Path, n.Kind, n.Path)}
 }
 
 // changeOrigin finds the remote and commit a change on node runs: the named
 // remote and rev for projects and environments, the template version's
 // commit for assets.
-func (s *Store) changeOrigin(ctx context.Context, node *model.Node, in ChangeInput) (*changeOrigin, error) {
+func (s *Store) changeOrigin(ctx context.Context, node *model.Node, l *lineage, in ChangeInput) (*changeOrigin, error) {
 	if s.Git == nil {
 		return nil, steward.Errorf(steward.KindInternal, "no git mirrors configured")
 	}
@@ -197,22 +254,21 @@ func (s *Store) changeOrigin(ctx context.Context, node *model.Node, in ChangeInp
 	if err := gitops.ValidateRev(*in.GitRev); err != nil {
 		return nil, steward.Invalid(ptrGitRev, "invalid_git_rev", "%s", err.Error())
 	}
-	project := node
-	if node.ProjectID != nil {
-		var err error
-		if project, err = s.nodeByID(ctx, *node.ProjectID); err != nil {
-			return nil, err
-		}
+	project := l.project()
+	if project == nil {
+		return nil, steward.Errorf(steward.KindInternal, "node %s has no project", node.Path)
 	}
 	g, remote, err := s.RemoteForRun(ctx, project, *in.GitRemoteName)
 	if err != nil {
 		return nil, err
 	}
-	sha, err := s.Git.Resolve(ctx, remote, *in.GitRev)
+	// The rev and actions.yaml in one use of the mirror.
+	sha, file, data, err := s.Git.ResolveRead(ctx, remote, *in.GitRev, []string{"actions.yaml"})
 	if err != nil {
 		return nil, originGitError(err, *in.GitRev, g.Name)
 	}
-	return &changeOrigin{remote: remote, remoteID: &g.ID, remoteName: g.Name, rev: *in.GitRev, sha: sha}, nil
+	return &changeOrigin{remote: remote, remoteID: &g.ID, remoteName: g.Name, rev: *in.GitRev, sha: sha,
+		read: true, file: file, data: data}, nil
 }
 
 func (s *Store) assetChangeOrigin(ctx context.Context, asset *model.Node, in ChangeInput) (*changeOrigin, error) {
@@ -281,7 +337,16 @@ func (s *Store) readChangeActions(ctx context.Context, o *changeOrigin) (*model.
 		files = []string{path.Join(o.templateCode, "actions.yaml"), "actions.yaml"}
 	}
 	for _, file := range files {
-		data, err := s.Git.ReadFile(ctx, o.remote, o.sha, file)
+		var data []byte
+		var err error
+		switch {
+		case o.read && o.file == file:
+			data = o.data
+		case o.read:
+			continue
+		default:
+			data, err = s.Git.ReadFile(ctx, o.remote, o.sha, file)
+		}
 		if errors.Is(err, gitops.ErrFileNotFound) {
 			continue
 		}
@@ -314,49 +379,4 @@ func unknownAction(file *model.ActionsFile, where, sha, action string) error {
 	}
 	return &steward.Error{Kind: steward.KindInvalid, Code: "unknown_action", Field: ptrAction, Detail: detail,
 		Meta: map[string]any{"commit_sha": sha, "closest_actions": closest}}
-}
-
-// approvalGroup is the requires_approval_from setting nearest node: its own
-// settings, then its environment's, then its project's. A null value at a
-// level switches approvals off below it.
-func (s *Store) approvalGroup(ctx context.Context, node *model.Node) (*string, error) {
-	paths := model.Lineage(node.Path)
-	var nodes []model.Node
-	var sets []model.PropertySet
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		if err := db.Where("path IN ?", paths).Find(&nodes).Error; err != nil {
-			return err
-		}
-		ids := make([]string, len(nodes))
-		for i := range nodes {
-			ids[i] = nodes[i].SettingsID
-		}
-		return db.Where("id IN ?", ids).Find(&sets).Error
-	})
-	if err != nil {
-		return nil, err
-	}
-	setOf := map[string]model.JSONMap{}
-	for i := range sets {
-		setOf[sets[i].ID] = sets[i].Data
-	}
-	byPath := map[string]string{}
-	for i := range nodes {
-		byPath[nodes[i].Path] = nodes[i].SettingsID
-	}
-	for i := len(paths) - 1; i >= 0; i-- {
-		data := setOf[byPath[paths[i]]]
-		if _, ok := data["requires_approval_from"]; ok {
-			return model.ParseSettings(data).RequiresApprovalFrom, nil
-		}
-	}
-	return nil, nil
-}
-
-func (s *Store) nodeByID(ctx context.Context, id string) (*model.Node, error) {
-	var n model.Node
-	if err := s.Read(ctx, func(db *gorm.DB) error { return db.Where("id = ?", id).Take(&n).Error }); err != nil {
-		return nil, err
-	}
-	return &n, nil
 }

@@ -146,15 +146,49 @@ func (s *Store) StepStatuses(ctx context.Context, changeID string) (map[string]s
 	return out, err
 }
 
-// ActiveChangeIDs lists changes that have not started yet (initializing or
-// pending), oldest first: the engine's advance loop walks them.
-func (s *Store) ActiveChangeIDs(ctx context.Context, limit int) ([]string, error) {
-	var ids []string
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Change{}).Where("status IN ?", []string{StatusInitializing, StatusPending}).
-			Order("created_at, id").Limit(limit).Pluck("id", &ids).Error
+// WaitingChange is a change that has not started (initializing or
+// pending), as the engine's advance loop lists it.
+type WaitingChange struct {
+	ID, Status string
+	// Templated: an asset change whose MintModel may have to be rendered
+	// (from Git, outside the transaction) before it starts.
+	Templated bool
+}
+
+// AdvanceWork lists, oldest first and in one statement, what the advance
+// loop walks: the changes that have not started (initializing or pending) and
+// the workflow runs that can move (workflowRunsToAdvance), at most limit of
+// each.
+func (s *Store) AdvanceWork(ctx context.Context, limit int) (changes []WaitingChange, runs []string, err error) {
+	type row struct {
+		Kind, ID, Status string
+		Templated        bool
+	}
+	var rows []row
+	err = s.Read(ctx, func(db *gorm.DB) error {
+		cq := db.Model(&Change{}).Select("'c' AS kind, id, status, created_at,"+
+			" (template_version_id IS NOT NULL AND mintmodel_id IS NULL) AS templated").
+			Where("status IN ?", []string{StatusInitializing, StatusPending}).Order("created_at, id").Limit(limit)
+		rq := s.workflowRunsToAdvance(db, limit).Select("'r' AS kind, id, status, created_at, " + sqlFalse(db) + " AS templated")
+		return db.Raw("SELECT kind, id, status, templated, created_at FROM (?) AS c"+
+			" UNION ALL SELECT kind, id, status, templated, created_at FROM (?) AS r"+
+			" ORDER BY kind, created_at, id", cq, rq).Scan(&rows).Error
 	})
-	return ids, err
+	for _, r := range rows {
+		if r.Kind == "c" {
+			changes = append(changes, WaitingChange{ID: r.ID, Status: r.Status, Templated: r.Templated})
+		} else {
+			runs = append(runs, r.ID)
+		}
+	}
+	return changes, runs, err
+}
+
+func sqlFalse(db *gorm.DB) string {
+	if db.Dialector.Name() == "postgres" {
+		return "false"
+	}
+	return "0"
 }
 
 // FinishedChangeIDs returns those of ids whose change has finished (or

@@ -137,37 +137,6 @@ func (r *changeRun) wake() {
 	}
 }
 
-func (r *changeRun) save() error {
-	for _, st := range r.steps {
-		if !r.dirty[st] {
-			continue
-		}
-		st.UpdatedAt = r.now
-		err := r.tx.Model(&Step{}).Where("id = ?", st.ID).Updates(map[string]any{
-			"status": st.Status, "queued_at": st.QueuedAt, "started_at": st.StartedAt, "finished_at": st.FinishedAt,
-			"lease_owner": st.LeaseOwner, "lease_expires_at": st.LeaseExpiresAt,
-			"approved_by": st.ApprovedBy, "rejected_by": st.RejectedBy, "continued_by": st.ContinuedBy,
-			"updated_at": st.UpdatedAt,
-		}).Error
-		if err != nil {
-			return err
-		}
-		r.changed = true
-	}
-	if r.cDirty {
-		r.c.UpdatedAt = r.now
-		err := r.tx.Model(&Change{}).Where("id = ?", r.c.ID).Updates(map[string]any{
-			"status": r.c.Status, "started_at": r.c.StartedAt, "finished_at": r.c.FinishedAt,
-			"mintmodel_id": r.c.MintmodelID, "updated_at": r.c.UpdatedAt,
-		}).Error
-		if err != nil {
-			return err
-		}
-		r.changed = true
-	}
-	return nil
-}
-
 // changeEventSource and stepEventSource link events to what they are about.
 func changeEventSource(c *Change) *model.EventSource {
 	return &model.EventSource{Type: "change", ID: c.ID, Path: "/changes/" + c.ID, NodeID: c.NodeID}

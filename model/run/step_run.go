@@ -34,7 +34,7 @@ func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, e
 	if c.CommitSHA == nil {
 		return nil, steward.Errorf(steward.KindInternal, "change %s has no commit", c.ID)
 	}
-	node, err := s.nodeByID(ctx, c.NodeID)
+	node, project, err := s.nodeAndProject(ctx, c.NodeID)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, e
 	if c.TemplateVersionID != nil {
 		err = s.templateRunSource(ctx, c, rc)
 	} else {
-		err = s.remoteRunSource(ctx, c, rc)
+		err = s.remoteRunSource(ctx, c, project, rc)
 	}
 	if err != nil {
 		return nil, err
@@ -82,14 +82,7 @@ func (s *Store) templateRunSource(ctx context.Context, c *Change, rc *RunContext
 
 // remoteRunSource: project and environment changes run the commit of the
 // project's git remote they name.
-func (s *Store) remoteRunSource(ctx context.Context, c *Change, rc *RunContext) error {
-	project := rc.Node
-	if project.ProjectID != nil {
-		var err error
-		if project, err = s.nodeByID(ctx, *project.ProjectID); err != nil {
-			return err
-		}
-	}
+func (s *Store) remoteRunSource(ctx context.Context, c *Change, project *model.Node, rc *RunContext) error {
 	_, remote, err := s.RemoteForRun(ctx, project, c.GitRemoteName)
 	if err != nil {
 		return err
@@ -97,4 +90,31 @@ func (s *Store) remoteRunSource(ctx context.Context, c *Change, rc *RunContext) 
 	rc.Source = &model.RepositorySource{Remote: remote, CommitSHA: *c.CommitSHA,
 		Label: fmt.Sprintf("git remote %q", c.GitRemoteName)}
 	return nil
+}
+
+// nodeAndProject reads node id and its project (the node itself for a
+// project) in one statement.
+func (s *Store) nodeAndProject(ctx context.Context, id string) (node, project *model.Node, err error) {
+	var rows []*model.Node
+	err = s.Read(ctx, func(db *gorm.DB) error {
+		return db.Where("id = ? OR id = (SELECT project_id FROM nodes WHERE id = ?)", id, id).Find(&rows).Error
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range rows {
+		if n.ID == id {
+			node = n
+		}
+	}
+	if node == nil {
+		return nil, nil, steward.NotFound("node", id)
+	}
+	project = node
+	for _, n := range rows {
+		if node.ProjectID != nil && n.ID == *node.ProjectID {
+			project = n
+		}
+	}
+	return node, project, nil
 }

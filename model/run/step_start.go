@@ -2,6 +2,8 @@ package run
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/stewardhq/steward/model"
 
@@ -22,43 +24,6 @@ type QueueInfo struct {
 // activeChangeStatuses are the statuses of changes that hold or queue for
 // their node.
 var activeChangeStatuses = []string{StatusInitializing, StatusPending, StatusRunning}
-
-// parallelSettings reads allow_parallel for node: each key from the nearest
-// of the node, its environment and its project that sets it, else its
-// default.
-func parallelSettings(db *gorm.DB, node *model.Node) (model.Settings, error) {
-	paths := model.Lineage(node.Path)
-	var nodes []model.Node
-	if err := db.Where("path IN ?", paths).Find(&nodes).Error; err != nil {
-		return model.Settings{}, err
-	}
-	ids := make([]string, len(nodes))
-	byPath := map[string]string{}
-	for i := range nodes {
-		ids[i] = nodes[i].SettingsID
-		byPath[nodes[i].Path] = nodes[i].SettingsID
-	}
-	var sets []model.PropertySet
-	if err := db.Where("id IN ?", ids).Find(&sets).Error; err != nil {
-		return model.Settings{}, err
-	}
-	data := map[string]model.JSONMap{}
-	for i := range sets {
-		data[sets[i].ID] = sets[i].Data
-	}
-	out := model.ParseSettings(nil)
-	var changesSet, sameSet bool
-	for i := len(paths) - 1; i >= 0; i-- {
-		ap, _ := data[byPath[paths[i]]]["allow_parallel"].(map[string]any)
-		if v, ok := ap["changes"].(bool); ok && !changesSet {
-			out.AllowParallelChanges, changesSet = v, true
-		}
-		if v, ok := ap["runs_of_same_change"].(bool); ok && !sameSet {
-			out.AllowParallelRunsOfSameChange, sameSet = v, true
-		}
-	}
-	return out, nil
-}
 
 // queueFor lists the changes that keep c from starting, oldest first: with
 // allow_parallel.changes false every active change on the node that is
@@ -166,6 +131,94 @@ func (s *Store) startChange(ctx context.Context, c *Change) error {
 	return err
 }
 
+// errStartOutside: the change needs a MintModel rendered from Git before it
+// starts, which its transaction cannot do.
+var errStartOutside = errors.New("start outside the transaction")
+
+// Claim asks a start to claim the step it queues for a worker of owner's
+// with a free slot, in the same transaction: the step is running (leased)
+// when the change's start commits, with no hop through the queue.
+type Claim struct {
+	Owner string
+	Lease time.Duration
+}
+
+// StartWaiting moves a change the advance loop listed: an initializing one
+// is started (or left pending) in one transaction, its queue read only under
+// the lock, and with claim its first queued step is claimed in it (returned
+// with its change; nil when none was). A pending one, which usually stays
+// blocked, is first checked reading only (AdvanceChange), so it costs no
+// write lock.
+func (s *Store) StartWaiting(ctx context.Context, w WaitingChange, claim *Claim) (*Step, *Change, error) {
+	if w.Status != StatusInitializing || w.Templated {
+		return nil, nil, s.AdvanceChange(ctx, w.ID)
+	}
+	var claimed *Step
+	r, err := s.moveChange(ctx, w.ID, func(r *changeRun) error {
+		if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
+			return r.progress()
+		}
+		if r.c.TemplateVersionID != nil && r.c.MintmodelID == nil {
+			return errStartOutside
+		}
+		var node model.Node
+		if err := lockNode(r.tx, r.s.postgres()).Where("id = ?", r.c.NodeID).Take(&node).Error; err != nil {
+			return err
+		}
+		l, err := readLineage(r.tx, &node)
+		if err != nil {
+			return err
+		}
+		if err := r.startLocked(&node, l.parallel(), nil); err != nil || claim == nil {
+			return err
+		}
+		claimed, err = r.claimQueued(claim)
+		return err
+	})
+	if errors.Is(err, errStartOutside) {
+		return nil, nil, s.AdvanceChange(ctx, w.ID)
+	}
+	if err != nil || claimed == nil {
+		return nil, nil, err
+	}
+	st := *claimed
+	return &st, r.c, nil
+}
+
+// claimQueued claims the first step this move queued for claim's owner, as
+// ClaimNext would once it committed; the workers are woken only for the
+// steps still queued.
+func (r *changeRun) claimQueued(claim *Claim) (*Step, error) {
+	var st *Step
+	r.queued = false
+	for _, s := range r.steps {
+		if s.Status != StatusQueued || !r.dirty[s] {
+			continue
+		}
+		if st != nil {
+			r.queued = true
+			continue
+		}
+		st = s
+	}
+	if st == nil {
+		return nil, nil
+	}
+	expires := r.now.Add(claim.Lease)
+	owner := claim.Owner
+	st.Status, st.LeaseOwner, st.LeaseExpiresAt, st.StartedAt = StatusRunning, &owner, &expires, &r.now
+	return st, r.stepEvent(model.SystemActor, st, "start", model.JSONMap{"worker": owner})
+}
+
+// lockNode locks the node row read on PostgreSQL: starts of changes on
+// one node are serialised on it.
+func lockNode(tx *gorm.DB, postgres bool) *gorm.DB {
+	if postgres {
+		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return tx
+}
+
 // startIfFree re-checks the queue under the lock (serialised per node on
 // PostgreSQL by locking the node row, so two changes on one node cannot
 // both see the other as not yet running) and starts the change or leaves it
@@ -176,9 +229,17 @@ func (r *changeRun) startIfFree(node *model.Node, set model.Settings, mm *conver
 	}
 	if r.s.postgres() {
 		var locked model.Node
-		if err := r.tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
+		if err := lockNode(r.tx, true).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
 			return err
 		}
+	}
+	return r.startLocked(node, set, mm)
+}
+
+// startLocked is startIfFree once the node is locked.
+func (r *changeRun) startLocked(node *model.Node, set model.Settings, mm *converge.Rendered) error {
+	if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
+		return r.progress()
 	}
 	blockers, _, err := queueFor(r.tx, r.c, set)
 	if err != nil {

@@ -29,39 +29,71 @@ import (
 // ClaimStep claims the oldest queued run step for owner: it becomes running
 // with a lease of the given length. nil, nil, nil when nothing is queued.
 func (s *Store) ClaimStep(ctx context.Context, owner string, lease time.Duration) (*Step, *Change, error) {
-	// A cheap read first, so idle workers do not take SQLite's write lock.
-	var ids []string
-	if err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&Step{}).Where("status = ?", StatusQueued).Limit(1).Pluck("id", &ids).Error
-	}); err != nil || len(ids) == 0 {
+	if queued, err := s.AnyQueued(ctx); err != nil || !queued {
 		return nil, nil, err
 	}
 	return s.ClaimQueuedStep(ctx, owner, lease)
 }
 
+// AnyQueued reports, reading only, whether a step is queued: the cheap look
+// before a claim, so idle workers do not take SQLite's write lock.
+func (s *Store) AnyQueued(ctx context.Context) (bool, error) {
+	var ids []string
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Model(&Step{}).Where("status = ?", StatusQueued).Limit(1).Pluck("id", &ids).Error
+	})
+	return len(ids) > 0, err
+}
+
 // ClaimQueuedStep is ClaimStep without its first look: for a worker told
 // that a step was just queued, which would find it there.
 func (s *Store) ClaimQueuedStep(ctx context.Context, owner string, lease time.Duration) (*Step, *Change, error) {
+	st, c, _, err := s.ClaimNext(ctx, owner, lease)
+	return st, c, err
+}
+
+// ClaimNext is ClaimQueuedStep that also says whether more steps were
+// queued when it claimed (a hint: another worker may take them first), so a
+// worker with free slots claims again without looking first, and one
+// without stops.
+func (s *Store) ClaimNext(ctx context.Context, owner string, lease time.Duration) (*Step, *Change, bool, error) {
 	var st Step
 	var c Change
-	var found bool
+	var found, more bool
 	err := s.Write(ctx, func(tx *gorm.DB) error {
-		q := tx.Where("status = ?", StatusQueued).Order("queued_at, id").Limit(1)
-		if s.postgres() {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
-		}
-		var rows []Step
-		if err := q.Find(&rows).Error; err != nil || len(rows) == 0 {
-			return err
-		}
-		st, found = rows[0], true
 		now := s.Now()
 		expires := now.Add(lease)
-		st.Status, st.LeaseOwner, st.LeaseExpiresAt, st.StartedAt, st.UpdatedAt = StatusRunning, &owner, &expires, &now, now
-		if err := tx.Model(&Step{}).Where("id = ? AND status = ?", st.ID, StatusQueued).Updates(map[string]any{
-			"status": st.Status, "lease_owner": owner, "lease_expires_at": expires, "started_at": now, "updated_at": now,
-		}).Error; err != nil {
-			return err
+		if s.postgres() {
+			// One statement: the oldest queued step nobody holds becomes
+			// ours; the count (of the statement's snapshot, which still
+			// shows it queued) says whether others wait.
+			type claimed struct {
+				Step
+				Queued int
+			}
+			var rows []claimed
+			err := tx.Raw(`UPDATE steps SET status = ?, lease_owner = ?, lease_expires_at = ?, started_at = ?, updated_at = ?
+WHERE id = (SELECT id FROM steps WHERE status = ? ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) AND status = ?
+RETURNING steps.*, (SELECT count(*) FROM (SELECT 1 FROM steps WHERE status = ? LIMIT 2) AS q) AS queued`,
+				StatusRunning, owner, expires, now, now, StatusQueued, StatusQueued, StatusQueued).Scan(&rows).Error
+			if err != nil || len(rows) == 0 {
+				return err
+			}
+			st, found, more = rows[0].Step, true, rows[0].Queued > 1
+		} else {
+			// The immediate transaction holds the write lock: what it reads
+			// stays so until it commits.
+			var rows []Step
+			if err := tx.Where("status = ?", StatusQueued).Order("queued_at, id").Limit(2).Find(&rows).Error; err != nil || len(rows) == 0 {
+				return err
+			}
+			st, found, more = rows[0], true, len(rows) > 1
+			st.Status, st.LeaseOwner, st.LeaseExpiresAt, st.StartedAt, st.UpdatedAt = StatusRunning, &owner, &expires, &now, now
+			if err := tx.Model(&Step{}).Where("id = ? AND status = ?", st.ID, StatusQueued).Updates(map[string]any{
+				"status": st.Status, "lease_owner": owner, "lease_expires_at": expires, "started_at": now, "updated_at": now,
+			}).Error; err != nil {
+				return err
+			}
 		}
 		if err := tx.Where("id = ?", st.ChangeID).Take(&c).Error; err != nil {
 			return err
@@ -70,9 +102,9 @@ func (s *Store) ClaimQueuedStep(ctx context.Context, owner string, lease time.Du
 		return r.stepEvent(model.SystemActor, &st, "start", model.JSONMap{"worker": owner})
 	})
 	if err != nil || !found {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	return &st, &c, nil
+	return &st, &c, more, nil
 }
 
 // RenewLease extends owner's lease on a running step. stillRunning is false

@@ -23,29 +23,25 @@ import (
 
 var activeWorkflowRunStatuses = []string{StatusPending, StatusQueued, StatusRunning}
 
-// WorkflowRunsToAdvance lists, oldest first, the unfinished runs an
+// workflowRunsToAdvance is the query of the unfinished runs, oldest first, an
 // advance could move now: runs not started yet; runs with a step whose
 // change or child run has ended, or whose start_time has come; and runs with
 // nothing in flight (a step they reached could not be started yet). A run
 // whose steps all wait on changes still running is left alone: loading its
 // tree on every wake-up would cost each step of a long run the whole tree.
-func (s *Store) WorkflowRunsToAdvance(ctx context.Context, limit int) ([]string, error) {
+func (s *Store) workflowRunsToAdvance(db *gorm.DB, limit int) *gorm.DB {
 	ended := []string{StatusSuccess, StatusError, StatusCancelled, StatusAborted, StatusRejected}
-	var ids []string
-	err := s.Read(ctx, func(db *gorm.DB) error {
-		return db.Model(&WorkflowRun{}).Where("status IN ?", activeWorkflowRunStatuses).Where(
-			db.Where("status IN ?", []string{StatusPending, StatusQueued}).
-				Or("EXISTS (SELECT 1 FROM workflow_steps ws JOIN changes c ON c.id = ws.change_id"+
-					" WHERE ws.run_id = workflow_runs.id AND ws.status = ? AND c.status IN ?)", StatusRunning, ended).
-				Or("EXISTS (SELECT 1 FROM workflow_steps ws JOIN workflow_runs cr ON cr.id = ws.child_run_id"+
-					" WHERE ws.run_id = workflow_runs.id AND ws.status = ? AND cr.status IN ?)", StatusRunning, ended).
-				Or("EXISTS (SELECT 1 FROM workflow_steps ws WHERE ws.run_id = workflow_runs.id AND ws.status = ?"+
-					" AND ws.start_time IS NOT NULL AND ws.start_time <= ?)", StatusPending, s.Now()).
-				Or("NOT EXISTS (SELECT 1 FROM workflow_steps ws WHERE ws.run_id = workflow_runs.id"+
-					" AND ws.status IN ? AND ws.kind <> ?)", []string{StatusRunning, StatusWaiting}, WorkflowKindNoop),
-		).Order("created_at, id").Limit(limit).Pluck("id", &ids).Error
-	})
-	return ids, err
+	return db.Model(&WorkflowRun{}).Where("status IN ?", activeWorkflowRunStatuses).Where(
+		db.Where("status IN ?", []string{StatusPending, StatusQueued}).
+			Or("EXISTS (SELECT 1 FROM workflow_steps ws JOIN changes c ON c.id = ws.change_id"+
+				" WHERE ws.run_id = workflow_runs.id AND ws.status = ? AND c.status IN ?)", StatusRunning, ended).
+			Or("EXISTS (SELECT 1 FROM workflow_steps ws JOIN workflow_runs cr ON cr.id = ws.child_run_id"+
+				" WHERE ws.run_id = workflow_runs.id AND ws.status = ? AND cr.status IN ?)", StatusRunning, ended).
+			Or("EXISTS (SELECT 1 FROM workflow_steps ws WHERE ws.run_id = workflow_runs.id AND ws.status = ?"+
+				" AND ws.start_time IS NOT NULL AND ws.start_time <= ?)", StatusPending, s.Now()).
+			Or("NOT EXISTS (SELECT 1 FROM workflow_steps ws WHERE ws.run_id = workflow_runs.id"+
+				" AND ws.status IN ? AND ws.kind <> ?)", []string{StatusRunning, StatusWaiting}, WorkflowKindNoop),
+	).Order("created_at, id").Limit(limit)
 }
 
 // AdvanceWorkflowRun moves run id as far as it can go now.

@@ -74,13 +74,18 @@ func Open(rawURL string) (*gorm.DB, error) {
 		}
 	}
 	// WAL lets readers run beside the writer; immediate transactions take the
-	// write lock up front so concurrent writers queue on busy_timeout instead of
-	// failing with SQLITE_BUSY halfway through. temp_store(MEMORY) keeps the
-	// statement journals of multi-row statements inside a transaction in
-	// memory: in a file they were a write syscall per page touched.
+	// write lock up front so concurrent writers never fail with SQLITE_BUSY
+	// halfway through. This process's writers queue in Go before they begin
+	// (sqlite_writer.go); busy_timeout covers other processes. temp_store(MEMORY)
+	// keeps the statement journals of multi-row statements inside a transaction
+	// in memory: in a file they were a write syscall per page touched.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
-	g, err := gorm.Open(sqlite.Open(dsn), cfg)
+	conns, err := openQueuedSQLite(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	g, err := gorm.Open(&sqlite.Dialector{DSN: dsn, Conn: conns}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
