@@ -32,7 +32,8 @@ type Store struct {
 	snapshot  bool    // DB is a read-only transaction: see Snapshot
 	tokens    *tokenCache
 
-	deliveries *Signal // webhook deliveries were written: see Outbox
+	deliveries *Signal      // webhook deliveries were written: see Outbox
+	patterns   *outboxCache // the enabled subscriptions' type patterns: see event_outbox.go
 }
 
 // Wake tells the services that follow Work (the engine) that changes or
@@ -51,7 +52,7 @@ func NewStore(db *gorm.DB, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{DB: db, Log: log, work: &Signal{}, templates: &Signal{}, deliveries: &Signal{}, tokens: newTokenCache(), Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	return &Store{DB: db, Log: log, work: &Signal{}, templates: &Signal{}, deliveries: &Signal{}, patterns: &outboxCache{}, tokens: newTokenCache(), Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
 // NewID returns a time-ordered UUIDv7, so ids sort in creation order and keyset

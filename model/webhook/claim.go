@@ -223,6 +223,9 @@ func (s *Store) disableIfFailing(tx *gorm.DB, id string, now time.Time) error {
 	if err := pause(tx, id); err != nil {
 		return err
 	}
+	if err := model.ChangedSubscriptions(tx); err != nil {
+		return err
+	}
 	return s.Record(tx, model.SystemActor, "api:webhooks:disable", &model.EventSource{Type: "webhook", ID: id, Path: "/webhooks/" + id},
 		model.JSONMap{"reason": reason})
 }
