@@ -17,7 +17,7 @@ import (
 
 // Defaults for the zero values of Service's settings.
 const (
-	DefaultTimeout  = 10 * time.Second
+	DefaultTimeout = 10 * time.Second
 	// DefaultWorkers: a local receiver answers in well under a millisecond,
 	// so the service is bound by its database writes, and those are cheaper
 	// per delivery the larger the batch each cycle records and claims.

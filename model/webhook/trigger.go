@@ -44,12 +44,12 @@ type Signed struct {
 
 // HookRequest is one trigger of a hook and what became of it.
 type HookRequest struct {
-	ID         string `gorm:"primaryKey"`
-	HookID     string
-	Outcome    string // accepted, refused
-	Status     int
-	Reason     *string
-	Scheme     *string // steward, github
+	ID            string `gorm:"primaryKey"`
+	HookID        string
+	Outcome       string // accepted, refused
+	Status        int
+	Reason        *string
+	Scheme        *string // steward, github
 	GitRev        *string
 	ChangeID      *string
 	WorkflowRunID *string
