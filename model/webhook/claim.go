@@ -61,13 +61,15 @@ func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Durat
 	// PostgreSQL skipping rows another replica holds) and marks them ours.
 	// A disabled subscription's deliveries are paused (next_attempt_at
 	// NULL), so they are not due.
+	// The picked ids are materialised first, so that the LIMIT and the
+	// locks apply once (a subquery in IN could be planned to run again).
 	pick := "SELECT id FROM webhook_deliveries WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
 	if db.DialectOf(tx) == db.Postgres {
 		pick += " FOR UPDATE SKIP LOCKED"
 	}
 	var rows []Delivery
-	if err := tx.Raw("UPDATE webhook_deliveries SET next_attempt_at = ?, claim = ? WHERE id IN ("+pick+") RETURNING "+deliveryColumns,
-		now.Add(lease), token, now, limit).Scan(&rows).Error; err != nil || len(rows) == 0 {
+	if err := tx.Raw("WITH due(due_id) AS MATERIALIZED ("+pick+")\nUPDATE webhook_deliveries SET next_attempt_at = ?, claim = ? FROM due WHERE id = due.due_id RETURNING "+deliveryColumns,
+		now, limit, now.Add(lease), token).Scan(&rows).Error; err != nil || len(rows) == 0 {
 		return err
 	}
 	hookIDs, eventIDs := map[string]bool{}, map[string]bool{}
