@@ -31,7 +31,9 @@ func (s *Store) Outbox() *Signal { return s.deliveries }
 // round trip is most of a statement's cost there), its outbox: one pending
 // delivery per enabled webhook subscription the event matches (type
 // pattern, node path prefix), by one INSERT ... SELECT whatever the number
-// of subscriptions, with no per-process cache to go stale across replicas.
+// of subscriptions. On SQLite that statement is skipped when no enabled
+// subscription's type pattern matches (see outboxCache: never stale, even
+// across replicas).
 // A crash after the commit loses nothing: the rows wait for a delivery
 // service.
 //
