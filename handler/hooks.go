@@ -17,10 +17,11 @@ import (
 var (
 	hookListSpec        = &jsonapi.Spec{List: true, Keyset: "id", Filters: whmodel.HookFilters}
 	hookRequestListSpec = &jsonapi.Spec{List: true, Keyset: "id", Filters: whmodel.HookRequestFilters}
-	hookCreateFields    = []string{"name", "parent_path", "action", "git_remote_name", "git_rev", "template_version",
+	hookCreateFields    = []string{"name", "parent_path", "action", "workflow_code", "version", "git_remote_name", "git_rev", "template_version",
 		"property_overrides", "allow_rev_override"}
-	hookCSVColumns        = []string{"name", "parent_path", "action", "git_remote_name", "git_rev", "created_by", "created_at"}
-	hookRequestCSVColumns = []string{"outcome", "status", "reason", "scheme", "git_rev", "change_id", "created_at"}
+	hookUpdateFields      = []string{"enabled", "property_overrides", "allow_rev_override", "rotate_secret"}
+	hookCSVColumns        = []string{"name", "parent_path", "action", "workflow_code", "version", "enabled", "git_remote_name", "git_rev", "created_by", "created_at"}
+	hookRequestCSVColumns = []string{"outcome", "status", "reason", "scheme", "git_rev", "change_id", "workflow_run_id", "created_at"}
 )
 
 // hookTriggerPath is the one path under /api/hooks that needs no token:
@@ -31,6 +32,7 @@ func (a *API) routeHooks(r *mux.Router) {
 	r.HandleFunc("/api/hooks", a.handle(a.listHooks)).Methods(http.MethodGet)
 	r.HandleFunc("/api/hooks", a.handle(a.createHook)).Methods(http.MethodPost)
 	r.HandleFunc("/api/hooks/{hook_id}", a.handle(a.showHook)).Methods(http.MethodGet)
+	r.HandleFunc("/api/hooks/{hook_id}", a.handle(a.updateHook)).Methods(http.MethodPatch)
 	r.HandleFunc("/api/hooks/{hook_id}", a.handle(a.deleteHook)).Methods(http.MethodDelete)
 	r.HandleFunc("/api/hooks/{hook_id}/requests", a.handle(a.listHookRequests)).Methods(http.MethodGet)
 	r.HandleFunc("/api/hooks/{hook_id}/requests/{request_id}", a.handle(a.showHookRequest)).Methods(http.MethodGet)
@@ -80,10 +82,18 @@ func (a *API) createHook(w http.ResponseWriter, r *http.Request) error {
 	var in whmodel.HookInput
 	var overrides map[string]any
 	if err := steward.First(body.NoClientID(), body.String("name", &in.Name), body.String("parent_path", &in.ParentPath),
-		body.String("action", &in.Action), body.NullableString("git_remote_name", &in.GitRemoteName),
+		body.String("action", &in.Action), body.NullableString("workflow_code", &in.WorkflowCode),
+		body.NullableString("git_remote_name", &in.GitRemoteName),
 		body.NullableString("git_rev", &in.GitRev), body.NullableString("template_version", &in.TemplateVersion),
 		body.Object("property_overrides", &overrides), body.Bool("allow_rev_override", &in.AllowRevOverride)); err != nil {
 		return err
+	}
+	if body.Has("version") && !body.IsNull("version") {
+		var n int
+		if err := body.Int("version", &n); err != nil {
+			return err
+		}
+		in.WorkflowVersion = &n
 	}
 	in.PropertyOverrides = model.JSONMap(overrides)
 	h, err := a.webhookStore().CreateHook(r.Context(), actorOf(r), in)
@@ -94,6 +104,44 @@ func (a *API) createHook(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", res.Links["self"])
 	w.Header().Set("Cache-Control", "no-store") // the secret is in it
 	jsonapi.Render(w, http.StatusCreated, jsonapi.Document{Data: res}, q)
+	return nil
+}
+
+// updateHook edits enabled, property_overrides and allow_rev_override, and
+// rotates the secret with rotate_secret: true (the new one is in this
+// answer only).
+func (a *API) updateHook(w http.ResponseWriter, r *http.Request) error {
+	q, h, err := a.hookInScope(r, plainSpec)
+	if err != nil {
+		return err
+	}
+	body, err := jsonapi.DecodeBody(r, "hook", hookUpdateFields)
+	if err != nil {
+		return err
+	}
+	var in whmodel.HookPatch
+	var enabled, allow bool
+	var overrides map[string]any
+	if err := steward.First(body.CheckID(h.ID), body.Bool("enabled", &enabled), body.Object("property_overrides", &overrides),
+		body.Bool("allow_rev_override", &allow), body.Bool("rotate_secret", &in.RotateSecret)); err != nil {
+		return err
+	}
+	if body.Has("enabled") {
+		in.Enabled = &enabled
+	}
+	if body.Has("allow_rev_override") {
+		in.AllowRevOverride = &allow
+	}
+	if overrides != nil {
+		in.PropertyOverrides = model.JSONMap(overrides)
+	}
+	if h, err = a.webhookStore().UpdateHook(r.Context(), actorOf(r), h, in); err != nil {
+		return err
+	}
+	if in.RotateSecret {
+		w.Header().Set("Cache-Control", "no-store") // the secret is in it
+	}
+	jsonapi.Render(w, http.StatusOK, jsonapi.Document{Data: hookResource(h)}, q)
 	return nil
 }
 
@@ -137,8 +185,8 @@ func (a *API) showHookRequest(w http.ResponseWriter, r *http.Request) error {
 }
 
 // triggerHook is the signed call from CI: no token, the raw body (JSON, or
-// empty) as signed. It answers 202 with the change it created (Location
-// names it); the change then runs like any other.
+// empty) as signed. It answers 202 with the change or workflow run it
+// created (Location names it), which then runs like any other.
 func (a *API) triggerHook(w http.ResponseWriter, r *http.Request) error {
 	q, err := jsonapi.ParseQuery(r, &jsonapi.Spec{})
 	if err != nil {
@@ -153,7 +201,7 @@ func (a *API) triggerHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &steward.Error{Kind: steward.KindBadRequest, Code: "unreadable_body", Detail: "the request body could not be read"}
 	}
-	c, h, err := a.webhookStore().Trigger(r.Context(), mux.Vars(r)["hook_id"], whmodel.Signed{Body: body,
+	t, h, err := a.webhookStore().Trigger(r.Context(), mux.Vars(r)["hook_id"], whmodel.Signed{Body: body,
 		Timestamp: r.Header.Get("X-Steward-Timestamp"), Signature: r.Header.Get("X-Steward-Signature"),
 		GitHubSignature: r.Header.Get("X-Hub-Signature-256"), GitHubDelivery: r.Header.Get("X-GitHub-Delivery"),
 		RemoteAddr: r.RemoteAddr})
@@ -166,6 +214,11 @@ func (a *API) triggerHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/api/changes/"+c.ID)
-	return a.renderChange(w, r.WithContext(model.WithActor(r.Context(), actor)), q, http.StatusAccepted, c)
+	r = r.WithContext(model.WithActor(r.Context(), actor))
+	if t.Run != nil {
+		w.Header().Set("Location", workflowRunLink(h.NodePath, *h.WorkflowCode, t.Run.ID))
+		return a.renderWorkflowRun(w, r, q, http.StatusAccepted, t.Run)
+	}
+	w.Header().Set("Location", "/api/changes/"+t.Change.ID)
+	return a.renderChange(w, r, q, http.StatusAccepted, t.Change)
 }

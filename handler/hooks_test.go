@@ -178,3 +178,71 @@ func TestHookCreateBadInputAndDelete(t *testing.T) {
 	s.Delete(t, "/api/hooks/"+hookID).Expect(t, http.StatusNoContent)
 	s.Do(t, stewardSigned(trigger, secret, time.Now(), `{}`)).Expect(t, http.StatusNotFound)
 }
+
+// A workflow hook's trigger answers 202 with the workflow run it started;
+// PATCH disables it (triggers then get 403), re-enables it and rotates its
+// secret (shown in that answer only).
+func TestWorkflowHookOverHTTP(t *testing.T) {
+	s := wfrServer(t)
+	d := s.Post(t, "/api/hooks", testutil.Attrs("hook", map[string]any{"name": "Release", "parent_path": "/projects/opc",
+		"workflow_code": "release", "version": 1, "property_overrides": map[string]any{"action": "ok"}})).Expect(t, http.StatusCreated).Data(t)
+	attrs := d["attributes"].(map[string]any)
+	if attrs["workflow_code"] != "release" || attrs["action"] != nil || attrs["enabled"] != true {
+		t.Fatalf("hook = %v", d)
+	}
+	id, secret := d["id"].(string), attrs["secret"].(string)
+	trigger := "/api/hooks/" + id + "/trigger"
+	r := s.Do(t, stewardSigned(trigger, secret, time.Now(), `{}`)).Expect(t, http.StatusAccepted)
+	run := r.Data(t)
+	if run["type"] != "workflow_run" || r.Header.Get("Location") != "/api/projects/opc/workflows/release/runs/"+run["id"].(string) {
+		t.Fatalf("trigger answered %s (Location %s)", r.Body, r.Header.Get("Location"))
+	}
+	s.Get(t, r.Header.Get("Location")).Expect(t, http.StatusOK)
+	reqs := s.Get(t, "/api/hooks/"+id+"/requests").Expect(t, http.StatusOK).List(t)
+	if len(reqs) != 1 || reqs[0].(map[string]any)["attributes"].(map[string]any)["workflow_run_id"] != run["id"] {
+		t.Fatalf("requests = %v", reqs)
+	}
+
+	patch := func(attrs map[string]any) *testutil.Response {
+		return s.Patch(t, "/api/hooks/"+id, testutil.Attrs("hook", attrs))
+	}
+	cases := []struct {
+		name    string
+		attrs   map[string]any
+		status  int
+		pointer string
+	}{
+		{"enabled not a boolean", map[string]any{"enabled": "no"}, 422, "/data/attributes/enabled"},
+		{"overrides not an object", map[string]any{"property_overrides": []any{1}}, 422, "/data/attributes/property_overrides"},
+		{"rev override on a workflow hook", map[string]any{"allow_rev_override": true}, 422, "/data/attributes/allow_rev_override"},
+		{"not editable", map[string]any{"workflow_code": "other"}, 422, "/data/attributes/workflow_code"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := patch(tc.attrs).Expect(t, tc.status).ErrorObject(t)
+			if src, _ := e["source"].(map[string]any); tc.pointer != "" && (src == nil || src["pointer"] != tc.pointer) {
+				t.Errorf("error = %v, want pointer %s", e, tc.pointer)
+			}
+		})
+	}
+	off := patch(map[string]any{"enabled": false}).Expect(t, http.StatusOK).Data(t)["attributes"].(map[string]any)
+	if off["enabled"] != false || off["secret"] != nil {
+		t.Fatalf("disabled hook = %v", off)
+	}
+	s.Do(t, stewardSigned(trigger, secret, time.Now().Add(time.Second), `{}`)).Expect(t, http.StatusForbidden)
+	rot := patch(map[string]any{"enabled": true, "rotate_secret": true, "property_overrides": map[string]any{"action": "fail"}}).Expect(t, http.StatusOK)
+	ra := rot.Data(t)["attributes"].(map[string]any)
+	fresh, _ := ra["secret"].(string)
+	if fresh == "" || fresh == secret || ra["enabled"] != true || rot.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("rotated = %v", ra)
+	}
+	s.Do(t, stewardSigned(trigger, secret, time.Now().Add(2*time.Second), `{}`)).Expect(t, http.StatusUnauthorized)
+	s.Do(t, stewardSigned(trigger, fresh, time.Now().Add(3*time.Second), `{}`)).Expect(t, http.StatusAccepted)
+	if shown := s.Get(t, "/api/hooks/"+id).Expect(t, http.StatusOK); strings.Contains(string(shown.Body), fresh) {
+		t.Fatal("the rotated secret shows again")
+	}
+	s.Patch(t, "/api/hooks/"+model.NewID(), testutil.Attrs("hook", map[string]any{"enabled": false})).Expect(t, http.StatusNotFound)
+	if n := testutil.Count(t, s.Store.DB, "workflow_runs"); n != 2 {
+		t.Fatalf("workflow runs = %d, want 2", n)
+	}
+}

@@ -97,7 +97,10 @@ func deliveryResource(d *whmodel.Delivery, attempts []whmodel.Attempt) *jsonapi.
 type hookAttributes struct {
 	Name              string         `json:"name"`
 	ParentPath        string         `json:"parent_path"`
-	Action            string         `json:"action"`
+	Action            *string        `json:"action"`
+	WorkflowCode      *string        `json:"workflow_code"`
+	Version           *int           `json:"version"`
+	Enabled           bool           `json:"enabled"`
 	GitRemoteName     *string        `json:"git_remote_name"`
 	GitRev            *string        `json:"git_rev"`
 	TemplateVersion   *string        `json:"template_version"`
@@ -106,14 +109,19 @@ type hookAttributes struct {
 	CreatedBy         string         `json:"created_by"`
 	CreatedAt         string         `json:"created_at"`
 	UpdatedAt         string         `json:"updated_at"`
-	Secret            string         `json:"secret,omitempty"` // in the create answer only
+	Secret            string         `json:"secret,omitempty"` // in the create and rotation answers only
 }
 
 func hookLink(id string) string { return "/api/hooks/" + id }
 
 func hookResource(h *whmodel.Hook) *jsonapi.Resource {
+	var action *string
+	if h.Action != "" {
+		action = &h.Action
+	}
 	return &jsonapi.Resource{Type: "hook", ID: h.ID,
-		Attributes: &hookAttributes{Name: h.Name, ParentPath: h.NodePath, Action: h.Action, GitRemoteName: h.GitRemoteName,
+		Attributes: &hookAttributes{Name: h.Name, ParentPath: h.NodePath, Action: action, WorkflowCode: h.WorkflowCode,
+			Version: h.WorkflowVersion, Enabled: h.Enabled, GitRemoteName: h.GitRemoteName,
 			GitRev: h.GitRev, TemplateVersion: h.TemplateVersion, PropertyOverrides: h.PropertyOverrides,
 			AllowRevOverride: h.AllowRevOverride, CreatedBy: h.CreatedBy, CreatedAt: jsonapi.Timestamp(h.CreatedAt),
 			UpdatedAt: jsonapi.Timestamp(h.UpdatedAt), Secret: h.PlainSecret},
@@ -122,14 +130,15 @@ func hookResource(h *whmodel.Hook) *jsonapi.Resource {
 }
 
 type hookRequestAttributes struct {
-	Outcome    string  `json:"outcome"`
-	Status     int     `json:"status"`
-	Reason     *string `json:"reason"`
-	Scheme     *string `json:"scheme"`
-	GitRev     *string `json:"git_rev"`
-	ChangeID   *string `json:"change_id"`
-	RemoteAddr *string `json:"remote_addr"`
-	CreatedAt  string  `json:"created_at"`
+	Outcome       string  `json:"outcome"`
+	Status        int     `json:"status"`
+	Reason        *string `json:"reason"`
+	Scheme        *string `json:"scheme"`
+	GitRev        *string `json:"git_rev"`
+	ChangeID      *string `json:"change_id"`
+	WorkflowRunID *string `json:"workflow_run_id"`
+	RemoteAddr    *string `json:"remote_addr"`
+	CreatedAt     string  `json:"created_at"`
 }
 
 func hookRequestResource(q *whmodel.HookRequest) *jsonapi.Resource {
@@ -137,8 +146,11 @@ func hookRequestResource(q *whmodel.HookRequest) *jsonapi.Resource {
 	if q.ChangeID != nil {
 		links["change"] = "/api/changes/" + *q.ChangeID
 	}
+	if q.WorkflowRunID != nil {
+		links["workflow_run"] = "/api/workflow_runs/" + *q.WorkflowRunID
+	}
 	return &jsonapi.Resource{Type: "hook_request", ID: q.ID,
 		Attributes: &hookRequestAttributes{Outcome: q.Outcome, Status: q.Status, Reason: q.Reason, Scheme: q.Scheme,
-			GitRev: q.GitRev, ChangeID: q.ChangeID, RemoteAddr: q.RemoteAddr, CreatedAt: jsonapi.Timestamp(q.CreatedAt)},
+			GitRev: q.GitRev, ChangeID: q.ChangeID, WorkflowRunID: q.WorkflowRunID, RemoteAddr: q.RemoteAddr, CreatedAt: jsonapi.Timestamp(q.CreatedAt)},
 		Links: links}
 }

@@ -33,7 +33,8 @@ type Store struct {
 	known     map[string]*Node // in a snapshot: nodes read by path with their ancestors, by id
 	tokens    *tokenCache
 
-	deliveries *Signal // webhook deliveries were written: see Outbox
+	deliveries *Signal      // webhook deliveries were written: see Outbox
+	patterns   *outboxCache // the enabled subscriptions' type patterns: see event_outbox.go
 }
 
 // Wake tells the services that follow Work (the engine) that changes or
@@ -52,7 +53,7 @@ func NewStore(db *gorm.DB, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{DB: db, Log: log, work: &Signal{}, templates: &Signal{}, deliveries: &Signal{}, tokens: newTokenCache(), Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	return &Store{DB: db, Log: log, work: &Signal{}, templates: &Signal{}, deliveries: &Signal{}, patterns: &outboxCache{}, tokens: newTokenCache(), Now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
 // NewID returns a time-ordered UUIDv7, so ids sort in creation order and keyset

@@ -22,7 +22,7 @@ const ResponseLimit = 4 << 10
 // when the subscription was made and to a private one now (DNS rebinding)
 // is refused. Proxies from the environment are not used, since they would
 // dial for us unchecked; redirects are not followed.
-func client(allow *whmodel.AllowList, timeout time.Duration) *http.Client {
+func client(allow *whmodel.AllowList, timeout time.Duration, workers int) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout}
 	tr := &http.Transport{
 		Proxy: nil,
@@ -45,15 +45,63 @@ func client(allow *whmodel.AllowList, timeout time.Duration) *http.Client {
 			}
 			return nil, last
 		},
-		MaxIdleConnsPerHost: 16,
+		// Keep a connection per worker alive, whichever hosts they send to
+		// (the default keeps 2 per host: the rest would be dialled afresh).
+		MaxIdleConns:        workers,
+		MaxIdleConnsPerHost: workers,
 		IdleConnTimeout:     90 * time.Second,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// send makes one attempt of c and says what came of it.
-func (s *Service) send(ctx context.Context, c *whmodel.Claimed) whmodel.Result {
+// message is a claimed delivery ready to send: the event's body, rendered
+// once for all the subscriptions it goes to in a batch, and the
+// subscription's signing key, decoded once.
+type message struct {
+	c    *whmodel.Claimed
+	body []byte
+	key  []byte
+	err  error // why it cannot be sent (recorded as the attempt's error)
+}
+
+// prepare renders each event of a claimed batch once and decodes each
+// subscription's key once.
+func (s *Service) prepare(claimed []whmodel.Claimed) []message {
+	type rendered struct {
+		body []byte
+		err  error
+	}
+	bodies := map[string]rendered{}
+	keys := map[string]rendered{}
+	out := make([]message, len(claimed))
+	for i := range claimed {
+		c := &claimed[i]
+		m := message{c: c}
+		if c.Event == nil {
+			m.err = errors.New("the event no longer exists")
+			out[i] = m
+			continue
+		}
+		b, ok := bodies[c.EventID]
+		if !ok {
+			b.body, b.err = s.Render(c.Event)
+			bodies[c.EventID] = b
+		}
+		k, ok := keys[c.WebhookID]
+		if !ok {
+			k.body, k.err = whmodel.SecretKey(c.Secret)
+			keys[c.WebhookID] = k
+		}
+		m.body, m.key, m.err = b.body, k.body, errors.Join(b.err, k.err)
+		out[i] = m
+	}
+	return out
+}
+
+// send makes one attempt of m's delivery and says what came of it.
+func (s *Service) send(ctx context.Context, m message) whmodel.Result {
+	c, body, key := m.c, m.body, m.key
 	now := s.Store.Now()
 	a := whmodel.Attempt{StartedAt: now, RequestHeaders: model.JSONMap{}}
 	fail := func(err error) whmodel.Result {
@@ -61,16 +109,8 @@ func (s *Service) send(ctx context.Context, c *whmodel.Claimed) whmodel.Result {
 		a.Error = &msg
 		return whmodel.Result{Attempt: a, RetryAt: now.Add(s.Backoff(c.Attempts + 1))}
 	}
-	if c.Event == nil {
-		return fail(errors.New("the event no longer exists"))
-	}
-	body, err := s.Render(c.Event)
-	if err != nil {
-		return fail(err)
-	}
-	key, err := whmodel.SecretKey(c.Secret)
-	if err != nil {
-		return fail(err)
+	if m.err != nil {
+		return fail(m.err)
 	}
 	ts := now.Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))

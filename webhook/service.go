@@ -17,8 +17,11 @@ import (
 
 // Defaults for the zero values of Service's settings.
 const (
-	DefaultTimeout  = 10 * time.Second
-	DefaultWorkers  = 16
+	DefaultTimeout = 10 * time.Second
+	// DefaultWorkers: a local receiver answers in well under a millisecond,
+	// so the service is bound by its database writes, and those are cheaper
+	// per delivery the larger the batch each cycle records and claims.
+	DefaultWorkers  = 64
 	DefaultLease    = time.Minute
 	DefaultInterval = 30 * time.Second
 	// DefaultBackoffBase is the first retry's delay; each failure doubles
@@ -85,7 +88,10 @@ func (s *Service) defaults() error {
 		s.Timeout = DefaultTimeout
 	}
 	if s.Client == nil {
-		s.Client = client(s.Store.Allow, s.Timeout)
+		if s.Workers <= 0 {
+			s.Workers = DefaultWorkers
+		}
+		s.Client = client(s.Store.Allow, s.Timeout, s.Workers)
 	}
 	if s.Workers <= 0 {
 		s.Workers = DefaultWorkers
@@ -146,6 +152,10 @@ func (s *Service) Stop() {
 	s.wg.Wait()
 }
 
+// recordDelay is the longest a finished attempt waits to be recorded with
+// others while attempts are still in flight.
+const recordDelay = 20 * time.Millisecond
+
 func (s *Service) loop(ctx context.Context) {
 	wake, unsubscribe := s.Store.Outbox().Subscribe()
 	defer unsubscribe()
@@ -155,15 +165,23 @@ func (s *Service) loop(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	var done []whmodel.Finished
-	look := true // deliveries may be due
+	var firstDone time.Time // when the oldest of done finished
+	take := func(f whmodel.Finished) {
+		busy--
+		if len(done) == 0 {
+			firstDone = time.Now()
+		}
+		done = append(done, f)
+	}
+	look := true            // deliveries may be due
+	var idleUntil time.Time // while not looking: when the next retry is due (zero: read it)
 	for {
 		// Take every finished attempt that has arrived.
 	drain:
 		for {
 			select {
 			case f := <-results:
-				busy--
-				done = append(done, f)
+				take(f)
 			default:
 				break drain
 			}
@@ -172,57 +190,78 @@ func (s *Service) loop(ctx context.Context) {
 			return // attempts not recorded come back when their lease ends
 		}
 		// One transaction records what finished and claims for the free
-		// workers; with a backlog it waits for half of them to be free, so
-		// that each commit carries a batch.
+		// workers. With a backlog it waits for half of them to be free, and
+		// finished attempts wait to be recorded together (until nothing is
+		// in flight, half the workers' worth, or recordDelay), so that each
+		// commit carries a batch, at a sustained rate as well as flat out.
 		free := s.Workers - busy
 		limit := 0
 		if look && free >= (s.Workers+1)/2 {
 			limit = free
 		}
-		if len(done) > 0 || limit > 0 {
+		record := len(done) > 0 && (busy == 0 || len(done) >= (s.Workers+1)/2 || time.Since(firstDone) >= recordDelay)
+		if record || limit > 0 {
 			claimed, err := s.Store.FinishAndClaim(context.WithoutCancel(ctx), done, token, s.Lease, limit)
 			if err != nil {
 				s.Log.Error("recording and claiming webhook deliveries failed", "attempts", len(done), "err", err)
 			}
-			s.logFailures(done)
+			if s.logFailures(done) {
+				idleUntil = time.Time{} // a retry was scheduled
+			}
 			if len(done) > 0 {
 				s.attempted.Notify()
 			}
 			done = done[:0]
-			for i := range claimed {
-				c := &claimed[i]
+			for _, m := range s.prepare(claimed) {
 				busy++
 				inflight.Add(1)
 				go func() {
 					defer inflight.Done()
-					results <- whmodel.Finished{Claimed: c, Result: s.send(ctx, c)}
+					results <- whmodel.Finished{Claimed: m.c, Result: s.send(ctx, m)}
 				}()
 			}
-			look = limit == 0 || len(claimed) == limit
-			if err == nil && look && limit > 0 {
-				continue // more may be due
+			if limit > 0 {
+				look, idleUntil = len(claimed) == limit, time.Time{}
+				if err == nil && look {
+					continue // more may be due
+				}
+				if err != nil {
+					look = false // look again in a second, not in a hot loop
+				}
 			}
-			if err != nil {
-				look = false // look again in a second, not in a hot loop
+		}
+		// Sleep until woken, an attempt finishes, the next retry is due
+		// (when not looking) or the oldest finished attempt must be recorded.
+		timed, wait := false, time.Duration(0)
+		if !look {
+			if idleUntil.IsZero() {
+				idleUntil = time.Now().Add(s.untilNext(ctx))
+			}
+			timed, wait = true, time.Until(idleUntil)
+		}
+		if len(done) > 0 {
+			if d := recordDelay - time.Since(firstDone); !timed || d < wait {
+				timed, wait = true, d
 			}
 		}
 		var timer <-chan time.Time
 		var t *time.Timer
-		if !look {
-			t = time.NewTimer(s.untilNext(ctx))
+		if timed {
+			t = time.NewTimer(max(wait, 0))
 			timer = t.C
 		}
 		select {
 		case <-ctx.Done():
 		case f := <-results:
-			busy--
-			done = append(done, f)
+			take(f)
 		case <-wake:
 			look = true
 		case <-s.kick:
 			look = true
 		case <-timer:
-			look = true
+			if !look && !time.Now().Before(idleUntil) {
+				look, idleUntil = true, time.Time{}
+			}
 		}
 		if t != nil {
 			t.Stop()
@@ -230,13 +269,16 @@ func (s *Service) loop(ctx context.Context) {
 	}
 }
 
-func (s *Service) logFailures(done []whmodel.Finished) {
+// logFailures logs the failed attempts of done and says whether there were any.
+func (s *Service) logFailures(done []whmodel.Finished) (failed bool) {
 	for _, f := range done {
 		if !f.Result.OK {
+			failed = true
 			s.Log.Warn("webhook delivery failed", "delivery", f.Claimed.ID, "webhook", f.Claimed.WebhookID,
 				"attempt", f.Claimed.Attempts+1, "err", *f.Result.Attempt.Error)
 		}
 	}
+	return failed
 }
 
 // untilNext is how long until the earliest retry comes due, at most Interval.

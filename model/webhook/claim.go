@@ -3,12 +3,14 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/stewardhq/steward/model"
+	"github.com/stewardhq/steward/model/run"
 	"github.com/stewardhq/steward/pkg/db"
 )
 
@@ -19,6 +21,9 @@ type Claimed struct {
 	URL    string
 	Secret string
 	Event  *model.Event
+	// Failing: the subscription's failing_since was set at the claim, so
+	// a success has it to clear.
+	Failing bool
 }
 
 // Claim takes up to limit due deliveries of enabled subscriptions for this
@@ -52,22 +57,27 @@ func (s *Store) FinishAndClaim(ctx context.Context, done []Finished, token strin
 }
 
 func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Duration, limit int, out *[]Claimed) error {
-	// A range scan of the due index, nothing else: a disabled
-	// subscription's deliveries are paused (next_attempt_at NULL).
-	q := tx.Model(&Delivery{}).Where("next_attempt_at <= ?", now).Order("next_attempt_at").Limit(limit)
+	// One statement takes the due rows (a range scan of the due index; on
+	// PostgreSQL skipping rows another replica holds) and marks them ours.
+	// A disabled subscription's deliveries are paused (next_attempt_at
+	// NULL), so they are not due.
+	// The picked ids are materialised first, so that the LIMIT and the
+	// locks apply once (a subquery in IN could be planned to run again).
+	pick := "SELECT id FROM webhook_deliveries WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
 	if db.DialectOf(tx) == db.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		pick += " FOR UPDATE SKIP LOCKED"
 	}
 	var rows []Delivery
-	if err := q.Find(&rows).Error; err != nil || len(rows) == 0 {
+	if err := tx.Raw("WITH due(due_id) AS MATERIALIZED ("+pick+")\nUPDATE webhook_deliveries SET next_attempt_at = ?, claim = ? FROM due WHERE id = due.due_id RETURNING "+deliveryColumns,
+		now, limit, now.Add(lease), token).Scan(&rows).Error; err != nil || len(rows) == 0 {
 		return err
 	}
-	hookIDs := map[string]bool{}
+	hookIDs, eventIDs := map[string]bool{}, map[string]bool{}
 	for _, d := range rows {
-		hookIDs[d.WebhookID] = true
+		hookIDs[d.WebhookID], eventIDs[d.EventID] = true, true
 	}
 	var hooks []Webhook
-	if err := tx.Where("id IN ?", keys(hookIDs)).Find(&hooks).Error; err != nil {
+	if err := tx.Select("id", "url", "enabled", "secret", "failing_since").Where("id IN ?", keys(hookIDs)).Find(&hooks).Error; err != nil {
 		return err
 	}
 	byHook := map[string]*Webhook{}
@@ -76,7 +86,7 @@ func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Durat
 	}
 	// A retry scheduled just as its subscription was disabled is paused
 	// here rather than sent.
-	var ids, paused, eventIDs []string
+	var paused []string
 	live := rows[:0]
 	for _, d := range rows {
 		if w := byHook[d.WebhookID]; w == nil || !w.Enabled {
@@ -84,23 +94,18 @@ func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Durat
 			continue
 		}
 		live = append(live, d)
-		ids, eventIDs = append(ids, d.ID), append(eventIDs, d.EventID)
 	}
 	rows = live
 	if len(paused) > 0 {
-		if err := tx.Model(&Delivery{}).Where("id IN ?", paused).Update("next_attempt_at", nil).Error; err != nil {
+		if err := tx.Model(&Delivery{}).Where("id IN ?", paused).Updates(map[string]any{"next_attempt_at": nil, "claim": nil}).Error; err != nil {
 			return err
 		}
 	}
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := tx.Model(&Delivery{}).Where("id IN ?", ids).
-		Updates(map[string]any{"next_attempt_at": now.Add(lease), "claim": token}).Error; err != nil {
-		return err
-	}
 	var events []model.Event
-	if err := tx.Where("id IN ?", eventIDs).Find(&events).Error; err != nil {
+	if err := tx.Where("id IN ?", keys(eventIDs)).Find(&events).Error; err != nil {
 		return err
 	}
 	byEvent := map[string]*model.Event{}
@@ -119,10 +124,16 @@ func (s *Store) claim(tx *gorm.DB, now time.Time, token string, lease time.Durat
 			secrets[w.ID] = sec
 		}
 		d.Claim = &token
-		*out = append(*out, Claimed{Delivery: d, URL: w.URL, Secret: sec, Event: byEvent[d.EventID]})
+		*out = append(*out, Claimed{Delivery: d, URL: w.URL, Secret: sec, Event: byEvent[d.EventID], Failing: w.FailingSince != nil})
 	}
+	// Oldest first, so that the first sent are the longest waiting.
+	slices.SortFunc(*out, func(a, b Claimed) int { return strings.Compare(a.ID, b.ID) })
 	return nil
 }
+
+// deliveryColumns are Delivery's columns, as a claim returns them.
+const deliveryColumns = "id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, claim, " +
+	"last_status, last_error, delivered_at, created_at, updated_at"
 
 func keys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
@@ -161,40 +172,86 @@ func (s *Store) Finish(ctx context.Context, done ...Finished) error {
 }
 
 func (s *Store) finish(tx *gorm.DB, now time.Time, done []Finished) error {
-	attempts := make([]Attempt, len(done))
+	attempts := make([]*Attempt, len(done))
 	for i, f := range done {
 		a := f.Result.Attempt
 		a.ID, a.DeliveryID, a.Number = model.NewID(), f.Claimed.ID, f.Claimed.Attempts+1
-		attempts[i] = a
+		attempts[i] = &a
 	}
-	if err := tx.CreateInBatches(attempts, 100).Error; err != nil {
+	if err := run.InsertRows(tx, attempts); err != nil {
 		return err
 	}
-	succeeded, failed := map[string]bool{}, map[string]bool{}
-	for i, f := range done {
-		c, r, a := f.Claimed, f.Result, attempts[i]
-		set := map[string]any{"attempts": gorm.Expr("attempts + 1"), "claim": nil, "updated_at": now,
-			"last_status": a.ResponseStatus, "last_error": a.Error}
-		switch {
-		case r.OK:
-			set["status"], set["next_attempt_at"], set["delivered_at"] = StatusSuccess, nil, now
-		case now.Sub(c.RoundStartedAt) >= Window:
-			set["status"], set["next_attempt_at"] = StatusFailed, nil
-		default:
-			set["next_attempt_at"] = r.RetryAt
-		}
-		res := tx.Model(&Delivery{}).Where("id = ? AND claim = ?", c.ID, *c.Claim).Updates(set)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 1 && r.OK {
-			succeeded[c.WebhookID] = true
-		} else if res.RowsAffected == 1 {
-			failed[c.WebhookID] = true
+	// Every delivery moves on in one UPDATE ... FROM a VALUES list per
+	// chunk, each row only while its claim is still ours; RETURNING says
+	// which did, and how each subscription fared.
+	succeeded, failed, failing := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, f := range done {
+		if f.Claimed.Failing {
+			failing[f.Claimed.WebhookID] = true
 		}
 	}
+	pg := db.DialectOf(tx) == db.Postgres
+	row := "(?, ?, ?, ?, ?, ?)"
+	if pg {
+		row = "(?::uuid, ?::text, ?::integer, ?::text, ?::text, ?::timestamptz)"
+	}
+	per := 32
+	if pg {
+		per = 500
+	}
+	for from := 0; from < len(done); from += per {
+		chunk := done[from:min(from+per, len(done))]
+		var q strings.Builder
+		q.WriteString("WITH v(vid, vclaim, vlast_status, vlast_error, vstatus, vnext) AS (VALUES ")
+		args := make([]any, 0, 6*len(chunk)+2)
+		for i, f := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(row)
+			c, r := f.Claimed, f.Result
+			var status *string
+			var next *time.Time
+			switch {
+			case r.OK:
+				status = ptr(StatusSuccess)
+			case now.Sub(c.RoundStartedAt) >= Window:
+				status = ptr(StatusFailed)
+			default:
+				next = &r.RetryAt
+			}
+			args = append(args, c.ID, *c.Claim, r.Attempt.ResponseStatus, r.Attempt.Error, status, next)
+		}
+		q.WriteString(`)
+UPDATE webhook_deliveries SET attempts = attempts + 1, claim = NULL, updated_at = ?,
+  last_status = v.vlast_status, last_error = v.vlast_error, status = COALESCE(v.vstatus, status),
+  next_attempt_at = v.vnext,
+  delivered_at = CASE WHEN v.vstatus = 'success' THEN ? ELSE delivered_at END
+FROM v WHERE id = v.vid AND claim = v.vclaim
+RETURNING webhook_id, status`)
+		args = append(args, now, now)
+		var moved []struct{ WebhookID, Status string }
+		if err := tx.Raw(q.String(), args...).Scan(&moved).Error; err != nil {
+			return err
+		}
+		for _, m := range moved {
+			if m.Status == StatusSuccess {
+				succeeded[m.WebhookID] = true
+			} else {
+				failed[m.WebhookID] = true
+			}
+		}
+	}
+	// A success ends its subscription's failing run: only those failing
+	// when claimed have one to end.
+	var recovered []string
 	for id := range succeeded {
-		if err := tx.Model(&Webhook{}).Where("id = ? AND failing_since IS NOT NULL", id).Update("failing_since", nil).Error; err != nil {
+		if failing[id] {
+			recovered = append(recovered, id)
+		}
+	}
+	if len(recovered) > 0 {
+		if err := tx.Model(&Webhook{}).Where("id IN ? AND failing_since IS NOT NULL", recovered).Update("failing_since", nil).Error; err != nil {
 			return err
 		}
 	}
@@ -212,6 +269,8 @@ func (s *Store) finish(tx *gorm.DB, now time.Time, done []Finished) error {
 	return nil
 }
 
+func ptr[T any](v T) *T { return &v }
+
 // disableIfFailing disables the subscription when it has failed for Window.
 func (s *Store) disableIfFailing(tx *gorm.DB, id string, now time.Time) error {
 	reason := fmt.Sprintf("every delivery attempt failed for %s", Window)
@@ -221,6 +280,9 @@ func (s *Store) disableIfFailing(tx *gorm.DB, id string, now time.Time) error {
 		return res.Error
 	}
 	if err := pause(tx, id); err != nil {
+		return err
+	}
+	if err := model.ChangedSubscriptions(tx); err != nil {
 		return err
 	}
 	return s.Record(tx, model.SystemActor, "api:webhooks:disable", &model.EventSource{Type: "webhook", ID: id, Path: "/webhooks/" + id},

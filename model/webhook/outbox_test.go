@@ -165,3 +165,69 @@ func TestAllowList(t *testing.T) {
 		t.Error("a bad CIDR parsed")
 	}
 }
+
+// Each process caches the enabled subscriptions' patterns; a subscription
+// written by another replica (here a second store on the same database)
+// changes the generation row, so the next event sees it.
+func TestOutboxCacheFollowsOtherReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := testutil.DatabaseURL(t)
+	allow, err := whmodel.ParseAllowList([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := whmodel.New(testutil.StoreWithSecrets(t, url), allow), whmodel.New(testutil.StoreWithSecrets(t, url), allow)
+	count := func() int64 { return testutil.Count(t, a.DB, "webhook_deliveries") }
+	event := func(typ string) {
+		t.Helper()
+		if _, err := a.CreateEvent(ctx, model.SystemActor, typ, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	event("custom:x") // a caches: no subscription
+	w := subscribe(t, b, "", "custom:*")
+	event("custom:x")
+	if n := count(); n != 1 {
+		t.Fatalf("after another replica subscribed: %d deliveries, want 1", n)
+	}
+	off := false
+	if _, err := b.Update(ctx, model.SystemActor, w, whmodel.Input{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	event("custom:x")
+	on := true
+	if _, err := b.Update(ctx, model.SystemActor, w, whmodel.Input{Enabled: &on, EventTypes: []string{"other:*"}}); err != nil {
+		t.Fatal(err)
+	}
+	event("custom:x")
+	if n := count(); n != 1 {
+		t.Fatalf("disabled or unmatched: %d deliveries, want still 1", n)
+	}
+	event("other:y")
+	if n := count(); n != 2 {
+		t.Fatalf("after the patterns changed: %d deliveries, want 2", n)
+	}
+	if err := b.Delete(ctx, model.SystemActor, w); err != nil {
+		t.Fatal(err)
+	}
+	event("other:y")
+	if n := testutil.Count(t, a.DB, "events WHERE type = 'other:y'"); n != 2 || count() != 0 {
+		t.Fatalf("after delete: %d other:y events, %d deliveries", n, count())
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "", true}, {"*", "api:x", true}, {"api:changes:*", "api:changes:start", true},
+		{"api:changes:*", "api:changes", false}, {"api:*:approve", "api:steps:approve", true},
+		{"api:*:approve", "api:steps:approved", false}, {"a*b*c", "abc", true}, {"a*b*c", "acb", false},
+		{"a*a", "a", false}, {"x", "x", true}, {"x", "X", false}, {"*:x", "y:x", true}, {"a**", "a", true},
+	} {
+		if got := model.GlobMatch(tc.pattern, tc.s); got != tc.want {
+			t.Errorf("GlobMatch(%q, %q) = %v", tc.pattern, tc.s, got)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 type Store struct {
 	*run.Store
 	Allow *AllowList
+	// KeepRequests bounds each hook's request log (DefaultKeepRequests when 0).
+	KeepRequests int
 }
 
 // New returns the webhook store over rs.

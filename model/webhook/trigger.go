@@ -17,6 +17,7 @@ import (
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
+	"github.com/stewardhq/steward/pkg/authz"
 	"github.com/stewardhq/steward/pkg/jsonapi"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
@@ -43,16 +44,32 @@ type Signed struct {
 
 // HookRequest is one trigger of a hook and what became of it.
 type HookRequest struct {
-	ID         string `gorm:"primaryKey"`
-	HookID     string
-	Outcome    string // accepted, refused
-	Status     int
-	Reason     *string
-	Scheme     *string // steward, github
-	GitRev     *string
-	ChangeID   *string
-	RemoteAddr *string
-	CreatedAt  time.Time
+	ID            string `gorm:"primaryKey"`
+	HookID        string
+	Outcome       string // accepted, refused
+	Status        int
+	Reason        *string
+	Scheme        *string // steward, github
+	GitRev        *string
+	ChangeID      *string
+	WorkflowRunID *string
+	RemoteAddr    *string
+	CreatedAt     time.Time
+}
+
+// DefaultKeepRequests is how many requests a hook's log keeps (Store's
+// KeepRequests when zero): each write of the log drops what lies beyond
+// the newest ones. A count, not an age: the trigger needs no token, so
+// anyone may flood a hook with refused calls, and only a count bounds that
+// log whatever the rate; a time limit (event_retention_days) would let a
+// day of flooding grow it without bound.
+const DefaultKeepRequests = 1000
+
+// Triggered is what an accepted trigger created: a change, or a workflow
+// run (of the hook's WorkflowCode).
+type Triggered struct {
+	Change *run.Change
+	Run    *run.WorkflowRun
 }
 
 // Nonce is a used signature or delivery id, kept until it expires.
@@ -105,7 +122,7 @@ var (
 // as the hook's creator. Unknown hook: 404 (nothing logged: there is no
 // hook to log against). A missing, wrong, stale or replayed signature:
 // 401. Every call to a hook, accepted or refused, is in its request log.
-func (s *Store) Trigger(ctx context.Context, id string, in Signed) (*run.Change, *Hook, error) {
+func (s *Store) Trigger(ctx context.Context, id string, in Signed) (*Triggered, *Hook, error) {
 	h, err := s.GetHook(ctx, nil, id)
 	if err != nil {
 		return nil, nil, err
@@ -120,7 +137,7 @@ func (s *Store) Trigger(ctx context.Context, id string, in Signed) (*run.Change,
 		req.Outcome, req.Status = "refused", jsonapi.Status(err)
 		reason := steward.AsError(err).Detail
 		req.Reason = &reason
-		if lerr := s.Write(ctx, func(tx *gorm.DB) error { return tx.Create(req).Error }); lerr != nil {
+		if lerr := s.Write(ctx, func(tx *gorm.DB) error { return s.logRequest(tx, req) }); lerr != nil {
 			s.Log.Error("logging a refused hook request failed", "hook", h.ID, "err", lerr)
 		}
 		return nil, h, err
@@ -132,7 +149,22 @@ func unauthorized(format string, args ...any) error {
 	return steward.Errorf(steward.KindUnauthorized, format, args...)
 }
 
-func (s *Store) trigger(ctx context.Context, h *Hook, in Signed, req *HookRequest) (*run.Change, error) {
+// logRequest writes req into its hook's log and drops the oldest entries
+// beyond KeepRequests (ids are time-ordered UUIDv7s; the hook_id, id index
+// finds the cut in one probe).
+func (s *Store) logRequest(tx *gorm.DB, req *HookRequest) error {
+	if err := tx.Create(req).Error; err != nil {
+		return err
+	}
+	keep := s.KeepRequests
+	if keep <= 0 {
+		keep = DefaultKeepRequests
+	}
+	return tx.Exec(`DELETE FROM hook_requests WHERE hook_id = ? AND id < (
+  SELECT id FROM hook_requests WHERE hook_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`, req.HookID, req.HookID, keep-1).Error
+}
+
+func (s *Store) trigger(ctx context.Context, h *Hook, in Signed, req *HookRequest) (*Triggered, error) {
 	nonce, err := s.verify(ctx, h, in, req)
 	if err != nil {
 		return nil, err
@@ -150,6 +182,12 @@ func (s *Store) trigger(ctx context.Context, h *Hook, in Signed, req *HookReques
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !h.Enabled {
+		return nil, steward.Errorf(steward.KindForbidden, "this hook is disabled: enable it with PATCH /api/hooks/%s", h.ID)
+	}
+	if h.WorkflowCode != nil {
+		return s.triggerWorkflow(ctx, h, in, req)
 	}
 	ci := run.ChangeInput{Action: h.Action, GitRemoteName: h.GitRemoteName, GitRev: h.GitRev,
 		TemplateVersion: h.TemplateVersion, PropertyOverrides: h.PropertyOverrides,
@@ -183,7 +221,7 @@ func (s *Store) trigger(ctx context.Context, h *Hook, in Signed, req *HookReques
 		if err := p.Insert(tx); err != nil {
 			return err
 		}
-		if err := tx.Create(req).Error; err != nil {
+		if err := s.logRequest(tx, req); err != nil {
 			return err
 		}
 		return s.Record(tx, actor, "api:hooks:trigger", hookSource(h), model.JSONMap{
@@ -193,7 +231,55 @@ func (s *Store) trigger(ctx context.Context, h *Hook, in Signed, req *HookReques
 		return nil, err
 	}
 	s.Wake()
-	return p.Change, nil
+	return &Triggered{Change: p.Change}, nil
+}
+
+// triggerWorkflow starts a run of the hook's workflow as its creator, as
+// POST .../workflow_runs would (execute on the workflow), with the run,
+// the request log entry and the trigger event in one transaction.
+func (s *Store) triggerWorkflow(ctx context.Context, h *Hook, in Signed, req *HookRequest) (*Triggered, error) {
+	if rev, err := bodyRev(in.Body, req.Scheme != nil && *req.Scheme == "github"); err != nil {
+		return nil, err
+	} else if rev != "" {
+		return nil, steward.Invalid("git_rev", "not_allowed", "a workflow hook takes no git_rev: the workflow's steps name their own")
+	}
+	actor, err := s.HookActor(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	ctx = model.WithActor(ctx, actor)
+	project, err := s.NodeByPath(ctx, h.NodePath)
+	if err != nil {
+		return nil, err
+	}
+	code := *h.WorkflowCode
+	wf, v, err := s.workflowToRun(ctx, project, code, h.WorkflowVersion)
+	if err != nil {
+		return nil, err
+	}
+	if err := actor.Authorise(authz.Execute, project.Path+"/workflows/"+code, "node", project.Path+"/workflows/"+code); err != nil {
+		return nil, err
+	}
+	var wr *run.WorkflowRun
+	err = s.Write(ctx, func(tx *gorm.DB) (err error) {
+		wr, _, err = s.InsertWorkflowRun(tx, actor, project, wf, v,
+			run.WorkflowRunInput{Metadata: model.JSONMap{"hook_id": h.ID}, PropertyOverrides: h.PropertyOverrides}, nil)
+		if err != nil {
+			return err
+		}
+		req.Outcome, req.Status, req.WorkflowRunID = "accepted", 202, &wr.ID
+		if err := s.logRequest(tx, req); err != nil {
+			return err
+		}
+		return s.Record(tx, actor, "api:hooks:trigger", hookSource(h), model.JSONMap{
+			"hook_id": h.ID, "workflow_run_id": wr.ID, "workflow_code": code, "version": v.Version, "node": h.NodePath, "scheme": *req.Scheme})
+	})
+	if err != nil {
+		req.Outcome, req.WorkflowRunID = "", nil
+		return nil, err
+	}
+	s.Wake()
+	return &Triggered{Run: wr}, nil
 }
 
 // verify checks the request's signature and returns the nonce that marks

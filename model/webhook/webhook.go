@@ -177,6 +177,9 @@ func (s *Store) Create(ctx context.Context, actor *model.Actor, in Input) (*Webh
 		if err := tx.Create(rows).Error; err != nil {
 			return err
 		}
+		if err := model.ChangedSubscriptions(tx); err != nil {
+			return err
+		}
 		return s.Record(tx, actor, "api:webhooks:create", eventSource(w), model.JSONMap{"url": w.URL, "event_types": []string(w.EventTypes)})
 	})
 	if err != nil {
@@ -266,6 +269,9 @@ func (s *Store) Update(ctx context.Context, actor *model.Actor, w *Webhook, in I
 				err = notify(tx)
 			}
 		}
+		if err == nil {
+			err = model.ChangedSubscriptions(tx)
+		}
 		if err != nil {
 			return err
 		}
@@ -288,6 +294,9 @@ func (s *Store) Delete(ctx context.Context, actor *model.Actor, w *Webhook) erro
 	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("id = ?", w.ID).Delete(&Webhook{}).Error; err != nil {
+			return err
+		}
+		if err := model.ChangedSubscriptions(tx); err != nil {
 			return err
 		}
 		return s.Record(tx, actor, "api:webhooks:delete", eventSource(w), model.JSONMap{"url": w.URL})

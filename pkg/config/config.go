@@ -61,7 +61,7 @@ type Config struct {
 	// (every replica may: each delivery is claimed by one).
 	WebhookDelivery bool `env:"STEWARD_WEBHOOK_DELIVERY" envDefault:"true"`
 	// WebhookWorkers is how many webhook deliveries this process sends at once.
-	WebhookWorkers int `env:"STEWARD_WEBHOOK_WORKERS" envDefault:"16"`
+	WebhookWorkers int `env:"STEWARD_WEBHOOK_WORKERS" envDefault:"64"`
 	// WebhookAllowPrivate lists the private, loopback or link-local
 	// destinations (CIDRs, addresses or host names) webhooks may reach.
 	WebhookAllowPrivate []string `env:"STEWARD_WEBHOOK_ALLOW_PRIVATE" envSeparator:","`
