@@ -102,8 +102,8 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			// The events go to the client once the query is done: a slow
 			// client must not hold a database connection.
 			buf = buf[:0]
-			n, err := run.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
-				buf = appendLogEvent(buf, l)
+			n, err := a.Store.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
+				buf = appendLogEvent(buf, changeID, l)
 				after = l.ID
 				if len(buf) >= sseBatchBytes {
 					return errBatchFull
@@ -176,14 +176,15 @@ func (a *API) streamFailed(r *http.Request, err error) {
 // appendLogEvent appends one line as an event: its id is the line's id
 // (what the client sends back as Last-Event-ID), its data the resource as
 // JSON, byte for byte what encoding/json makes of logLineResource, written
-// by hand because a follower may send a million of them.
-func appendLogEvent(b []byte, l *run.LogRow) []byte {
+// by hand because a follower may send a million of them. Every line is of
+// changeID, the change followed.
+func appendLogEvent(b []byte, changeID string, l *run.LogRow) []byte {
 	b = append(b, "id: "...)
 	b = strconv.AppendInt(b, l.ID, 10)
 	b = append(b, "\ndata: {\"type\":\"log_line\",\"id\":\""...)
 	b = strconv.AppendInt(b, l.ID, 10)
 	b = append(b, `","attributes":{"change_id":`...)
-	b = run.AppendJSONString(b, l.ChangeID)
+	b = run.AppendJSONString(b, []byte(changeID))
 	b = append(b, `,"step_id":`...)
 	b = run.AppendJSONString(b, l.StepID)
 	b = append(b, `,"message":`...)
