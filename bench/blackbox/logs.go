@@ -187,17 +187,22 @@ func (s *server) download(id string) (int, error) {
 	}
 }
 
+// openDB opens the server's database as the server does, for a floor.
+func openDB(dbURL string) (*sql.DB, error) {
+	g, err := db.Open(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	return g.DB()
+}
+
 // selectFloor is the download's floor: one streamed SELECT of the log's
 // messages, written as text, from the server's own database.
 func selectFloor(dir, dbURL, id string, lines int) (float64, error) {
 	if dbURL == "" {
 		dbURL = db.DefaultURL(filepath.Join(dir, "data"))
 	}
-	g, err := db.Open(dbURL)
-	if err != nil {
-		return 0, err
-	}
-	sqlDB, err := g.DB()
+	sqlDB, err := openDB(dbURL)
 	if err != nil {
 		return 0, err
 	}
@@ -278,11 +283,7 @@ func (s *server) serverCPU() float64 {
 // lines as the step prints into a fresh table like log_lines (its indexes
 // and identity too), in one transaction, from this process.
 func copyFloor(dbURL string, lines int) (float64, error) {
-	g, err := db.Open(dbURL)
-	if err != nil {
-		return 0, err
-	}
-	sqlDB, err := g.DB()
+	sqlDB, err := openDB(dbURL)
 	if err != nil {
 		return 0, err
 	}
