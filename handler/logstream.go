@@ -90,14 +90,22 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 	poll := time.NewTicker(ssePoll)
 	defer poll.Stop()
 	var buf []byte
+	// While lines flow the change has not ended: its status is asked only
+	// when a read found nothing new, which saves a query per wake-up of a
+	// busy log and costs the end event one read.
+	askStatus := true
 	for {
 		// The status is read before the lines: every line stored before the
 		// change ended is then among those read below.
-		status, complete, err := a.Store.LogComplete(ctx, changeID)
-		if err != nil {
-			a.streamFailed(r, err)
-			return nil
+		var status string
+		var complete bool
+		if askStatus {
+			if status, complete, err = a.Store.LogComplete(ctx, changeID); err != nil {
+				a.streamFailed(r, err)
+				return nil
+			}
 		}
+		read := 0
 		for {
 			// The events go to the client once the query is done: a slow
 			// client must not hold a database connection.
@@ -105,6 +113,7 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 			n, err := a.Store.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
 				buf = appendLogEvent(buf, changeID, l)
 				after = l.ID
+				read++
 				if len(buf) >= sseBatchBytes {
 					return errBatchFull
 				}
@@ -131,6 +140,11 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 		if flush() != nil {
 			return nil
 		}
+		if read == 0 && !askStatus {
+			askStatus = true // nothing new: has it ended? At once, not at the next wake-up
+			continue
+		}
+		askStatus = read == 0
 	wait:
 		select {
 		case <-ctx.Done():
