@@ -155,14 +155,18 @@ func cleanMessage(m string) string {
 }
 
 // logLinesQuery is the log line list, scoped to a change and/or a step when
-// their ids are not empty.
+// their ids are not empty. Each scope also bounds id below by its first
+// line's (one probe of its index): PostgreSQL's generic plan for a prepared
+// "change_id = $1 AND id > $2 ORDER BY id" walks the primary key, and would
+// otherwise filter every older line of other changes first (seconds, for a
+// log behind a few million lines).
 func logLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 	db = db.Model(&LogLine{})
 	if changeID != "" {
-		db = db.Where("change_id = ?", changeID)
+		db = db.Where("change_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE change_id = ?)", changeID, changeID)
 	}
 	if stepID != "" {
-		db = db.Where("step_id = ?", stepID)
+		db = db.Where("step_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE step_id = ?)", stepID, stepID)
 	}
 	return db
 }
