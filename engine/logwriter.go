@@ -19,7 +19,7 @@ const (
 	MaxLogLineBytes = 64 << 10
 	// logBatchLines and logFlushEvery: a batch is stored when this many lines
 	// wait, or when the oldest has waited this long, whichever comes first.
-	logBatchLines = 500
+	logBatchLines = 4000
 	logFlushEvery = 100 * time.Millisecond
 	// logMaxPending bounds the bytes waiting or being stored; beyond it Write
 	// blocks (the process then blocks on its pipe) rather than memory growing.

@@ -112,7 +112,7 @@ func (a *API) downloadLogLines(w http.ResponseWriter, r *http.Request, q *jsonap
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", q.Download))
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err := run.EachLogMessage(r.Context(), src, q.List(), 0, func(l *run.LogRow) error {
+	err := a.Store.EachLogMessage(r.Context(), src, q.List(), 0, func(l *run.LogRow) error {
 		_, _ = bw.Write(l.Message)
 		return bw.WriteByte('\n')
 	})

@@ -90,21 +90,30 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 	poll := time.NewTicker(ssePoll)
 	defer poll.Stop()
 	var buf []byte
+	// While lines flow the change has not ended: its status is asked only
+	// when a read found nothing new, which saves a query per wake-up of a
+	// busy log and costs the end event one read.
+	askStatus := true
 	for {
 		// The status is read before the lines: every line stored before the
 		// change ended is then among those read below.
-		status, complete, err := a.Store.LogComplete(ctx, changeID)
-		if err != nil {
-			a.streamFailed(r, err)
-			return nil
+		var status string
+		var complete bool
+		if askStatus {
+			if status, complete, err = a.Store.LogComplete(ctx, changeID); err != nil {
+				a.streamFailed(r, err)
+				return nil
+			}
 		}
+		read := 0
 		for {
 			// The events go to the client once the query is done: a slow
 			// client must not hold a database connection.
 			buf = buf[:0]
-			n, err := run.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
-				buf = appendLogEvent(buf, l)
+			n, err := a.Store.EachLogRow(ctx, src, q.List(), after, sseBatch, true, func(l *run.LogRow) error {
+				buf = appendLogEvent(buf, changeID, l)
 				after = l.ID
+				read++
 				if len(buf) >= sseBatchBytes {
 					return errBatchFull
 				}
@@ -131,6 +140,11 @@ func (a *API) followChangeLog(w http.ResponseWriter, r *http.Request, changeID s
 		if flush() != nil {
 			return nil
 		}
+		if read == 0 && !askStatus {
+			askStatus = true // nothing new: has it ended? At once, not at the next wake-up
+			continue
+		}
+		askStatus = read == 0
 	wait:
 		select {
 		case <-ctx.Done():
@@ -176,14 +190,15 @@ func (a *API) streamFailed(r *http.Request, err error) {
 // appendLogEvent appends one line as an event: its id is the line's id
 // (what the client sends back as Last-Event-ID), its data the resource as
 // JSON, byte for byte what encoding/json makes of logLineResource, written
-// by hand because a follower may send a million of them.
-func appendLogEvent(b []byte, l *run.LogRow) []byte {
+// by hand because a follower may send a million of them. Every line is of
+// changeID, the change followed.
+func appendLogEvent(b []byte, changeID string, l *run.LogRow) []byte {
 	b = append(b, "id: "...)
 	b = strconv.AppendInt(b, l.ID, 10)
 	b = append(b, "\ndata: {\"type\":\"log_line\",\"id\":\""...)
 	b = strconv.AppendInt(b, l.ID, 10)
 	b = append(b, `","attributes":{"change_id":`...)
-	b = run.AppendJSONString(b, l.ChangeID)
+	b = run.AppendJSONString(b, []byte(changeID))
 	b = append(b, `,"step_id":`...)
 	b = run.AppendJSONString(b, l.StepID)
 	b = append(b, `,"message":`...)

@@ -32,7 +32,7 @@ func TestAppendLogEventMatchesEncodingJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := "id: " + strconv.FormatInt(l.ID, 10) + "\ndata: " + string(data) + "\n\n"
-		got := string(appendLogEvent(nil, &run.LogRow{ID: l.ID, ChangeID: []byte(l.ChangeID), StepID: []byte(l.StepID),
+		got := string(appendLogEvent(nil, l.ChangeID, &run.LogRow{ID: l.ID, StepID: []byte(l.StepID),
 			Message: []byte(msg), LoggedAt: at}))
 		if got != want {
 			t.Errorf("message %q:\n got %s\nwant %s", msg, got, want)

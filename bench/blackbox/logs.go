@@ -8,10 +8,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/stewardhq/steward/pkg/db"
 )
@@ -30,6 +38,11 @@ type logFigures struct {
 	// the line was stored (a lower bound).
 	seenAfterLogged, seenAfterFinished float64 // ms
 	download, floor                    float64 // s
+	// cpuIngest, cpuFollowed: the server process's CPU seconds over each
+	// run (a follower's cost that a busy machine does not blur);
+	// copyFloor: PostgreSQL only, lines/s of one COPY of as many lines
+	// into a table like log_lines, in one transaction.
+	cpuIngest, cpuFollowed, copyFloor float64
 }
 
 // logRun measures ingest alone, ingest with one live follower, then the
@@ -37,6 +50,7 @@ type logFigures struct {
 func (s *server) logRun(lines int, dir, dbURL string) (logFigures, error) {
 	var f logFigures
 	body := `{"data":{"attributes":{"action":"biglog","git_remote_name":"ops","git_rev":"main"}}}`
+	cpu := s.serverCPU()
 	id, err := s.change(body)
 	if err != nil {
 		return f, err
@@ -46,6 +60,14 @@ func (s *server) logRun(lines int, dir, dbURL string) (logFigures, error) {
 		return f, err
 	}
 	f.ingest = float64(lines) / (c.stepTime / 1000)
+	f.cpuIngest = s.serverCPU() - cpu
+	if dbURL != "" {
+		if f.copyFloor, err = copyFloor(dbURL, lines); err != nil {
+			return f, err
+		}
+	}
+
+	cpu = s.serverCPU()
 
 	_, doc, err := s.do("POST", "/api/projects/p/environments/e/changes", body)
 	if err != nil {
@@ -63,6 +85,7 @@ func (s *server) logRun(lines int, dir, dbURL string) (logFigures, error) {
 		return f, err
 	}
 	f.followed = float64(lines) / (fc.stepTime / 1000)
+	f.cpuFollowed = s.serverCPU() - cpu
 	f.seenAfterLogged = ms(seen.Sub(last))
 	f.seenAfterFinished = ms(seen.Sub(fc.stepFinished))
 
@@ -164,17 +187,22 @@ func (s *server) download(id string) (int, error) {
 	}
 }
 
+// openDB opens the server's database as the server does, for a floor.
+func openDB(dbURL string) (*sql.DB, error) {
+	g, err := db.Open(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	return g.DB()
+}
+
 // selectFloor is the download's floor: one streamed SELECT of the log's
 // messages, written as text, from the server's own database.
 func selectFloor(dir, dbURL, id string, lines int) (float64, error) {
 	if dbURL == "" {
 		dbURL = db.DefaultURL(filepath.Join(dir, "data"))
 	}
-	g, err := db.Open(dbURL)
-	if err != nil {
-		return 0, err
-	}
-	sqlDB, err := g.DB()
+	sqlDB, err := openDB(dbURL)
 	if err != nil {
 		return 0, err
 	}
@@ -218,11 +246,87 @@ func printLogs(lines int, runs []logFigures) {
 	followed := pick(func(r logFigures) float64 { return r.followed })
 	dl := pick(func(r logFigures) float64 { return r.download })
 	floor := pick(func(r logFigures) float64 { return r.floor })
+	cpuIngest := pick(func(r logFigures) float64 { return r.cpuIngest })
+	cpuFollowed := pick(func(r logFigures) float64 { return r.cpuFollowed })
 	label := strconv.Itoa(lines)
 	fmt.Printf("log figures, one step printing %s lines, median of %d runs\n", label, len(runs))
 	fmt.Printf("%-58s %10.0f lines/s\n", "log ingest (step started_at -> finished_at)", ingest)
+	if floor := pick(func(r logFigures) float64 { return r.copyFloor }); floor > 0 {
+		fmt.Printf("%-58s %10.0f lines/s  (ingest %.2fx of it)\n", "floor: one COPY of as many lines, one transaction", floor, ingest/floor)
+	}
 	fmt.Printf("%-58s %10.0f lines/s  (costs %.0f%%)\n", "log ingest with one live SSE follower", followed, 100*(1-followed/ingest))
+	fmt.Printf("%-58s %9.2fs %9.2fs  (+%.0f%%)\n", "server CPU over the run: alone .. with the follower", cpuIngest, cpuFollowed, 100*(cpuFollowed/cpuIngest-1))
 	fmt.Printf("%-58s %8.0fms .. %.0fms\n", "follower sees the last line: after finished_at .. logged_at",
 		pick(func(r logFigures) float64 { return r.seenAfterFinished }), pick(func(r logFigures) float64 { return r.seenAfterLogged }))
 	fmt.Printf("%-58s %9.2fs %9.2fs  (%.2fx)\n", "download as text (floor: one streamed SELECT as text)", dl, floor, dl/floor)
+}
+
+// serverCPU is the CPU time the server process has used so far, in seconds
+// (Linux; its children, the steps, are not counted).
+func (s *server) serverCPU() float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return math.NaN()
+	}
+	// utime and stime are fields 14 and 15, counted past the command name
+	// (in parentheses, which may hold spaces); USER_HZ is 100 on Linux.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(f) < 13 {
+		return math.NaN()
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
+}
+
+// copyFloor is PostgreSQL's ingest floor: lines/s of one COPY of as many
+// lines as the step prints into a fresh table like log_lines (its indexes
+// and identity too), in one transaction, from this process.
+func copyFloor(dbURL string, lines int) (float64, error) {
+	sqlDB, err := openDB(dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer sqlDB.Close()
+	ctx := context.Background()
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var rate float64
+	err = conn.Raw(func(dc any) error {
+		c := dc.(*stdlib.Conn).Conn()
+		if _, err := c.Exec(ctx, "DROP TABLE IF EXISTS log_lines_floor; CREATE TABLE log_lines_floor (LIKE log_lines INCLUDING ALL)"); err != nil {
+			return err
+		}
+		defer func() { _, _ = c.Exec(ctx, "DROP TABLE log_lines_floor") }()
+		change := pgtype.UUID{Bytes: uuid.New(), Valid: true}
+		step := pgtype.UUID{Bytes: uuid.New(), Valid: true}
+		msgs := make([]string, lines)
+		for i := range msgs {
+			msgs[i] = fmt.Sprintf("line %07d of a step that prints a lot", i+1)
+		}
+		start := time.Now()
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		row := make([]any, 4)
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"log_lines_floor"}, []string{"change_id", "step_id", "message", "logged_at"},
+			pgx.CopyFromSlice(lines, func(i int) ([]any, error) {
+				row[0], row[1], row[2], row[3] = change, step, msgs[i], time.Now()
+				return row, nil
+			}))
+		if err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		rate = float64(lines) / time.Since(start).Seconds()
+		return nil
+	})
+	return rate, err
 }

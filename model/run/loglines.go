@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,9 +12,6 @@ import (
 	"github.com/stewardhq/steward/model"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
@@ -96,67 +92,6 @@ func (s *Store) postgres() bool { return s.DB.Dialector.Name() == "postgres" }
 
 var logColumns = []string{"change_id", "step_id", "message", "logged_at"}
 
-// appendPostgres COPYs the rows on one of GORM's own pooled connections: a
-// commit per batch rather than per row is what makes it fast (DESIGN §8).
-func (s *Store) appendPostgres(ctx context.Context, lines []LogLine, changes []string) error {
-	sqlDB, err := s.DB.DB()
-	if err != nil {
-		return err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("log lines: unexpected driver connection %T", dc)
-		}
-		tx, err := sc.Conn().Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(c)) FROM unnest($2::text[]) AS c ORDER BY c",
-			logLockClass, changes); err != nil {
-			return err
-		}
-		// Ids go as binary UUIDs: pgx would try, fail (an error built per
-		// value) and reparse strings, a third of the cost of a big COPY.
-		ids := map[string]pgtype.UUID{}
-		uuidOf := func(id string) (pgtype.UUID, error) {
-			if v, ok := ids[id]; ok {
-				return v, nil
-			}
-			u, err := uuid.Parse(id)
-			if err != nil {
-				return pgtype.UUID{}, steward.Errorf(steward.KindInternal, "log line with id %q", id)
-			}
-			v := pgtype.UUID{Bytes: u, Valid: true}
-			ids[id] = v
-			return v, nil
-		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"log_lines"}, logColumns, pgx.CopyFromSlice(len(lines), func(i int) ([]any, error) {
-			l := &lines[i]
-			change, err := uuidOf(l.ChangeID)
-			if err != nil {
-				return nil, err
-			}
-			step, err := uuidOf(l.StepID)
-			return []any{change, step, l.Message, l.LoggedAt}, err
-		}))
-		if err != nil {
-			return err
-		}
-		// Delivered at commit, so a woken follower finds the rows.
-		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, c) FROM unnest($2::text[]) AS c", LogLinesChannel, changes); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
-	})
-}
-
 // appendSQLite inserts each run of lines of one step with one statement, in
 // one (immediate) transaction. The messages and times go as one JSON array
 // that json_each unrolls: the driver's binding cost grows with the square
@@ -220,14 +155,18 @@ func cleanMessage(m string) string {
 }
 
 // logLinesQuery is the log line list, scoped to a change and/or a step when
-// their ids are not empty.
+// their ids are not empty. Each scope also bounds id below by its first
+// line's (one probe of its index): PostgreSQL's generic plan for a prepared
+// "change_id = $1 AND id > $2 ORDER BY id" walks the primary key, and would
+// otherwise filter every older line of other changes first (seconds, for a
+// log behind a few million lines).
 func logLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 	db = db.Model(&LogLine{})
 	if changeID != "" {
-		db = db.Where("change_id = ?", changeID)
+		db = db.Where("change_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE change_id = ?)", changeID, changeID)
 	}
 	if stepID != "" {
-		db = db.Where("step_id = ?", stepID)
+		db = db.Where("step_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE step_id = ?)", stepID, stepID)
 	}
 	return db
 }
@@ -331,18 +270,18 @@ const logStreamRange = 100_000
 // LogRow is a log line as a stream reads it: the text columns as the driver
 // returned them, valid only during the call that receives the row.
 type LogRow struct {
-	ID                        int64
-	ChangeID, StepID, Message []byte
-	LoggedAt                  time.Time
+	ID              int64
+	StepID, Message []byte
+	LoggedAt        time.Time
 }
 
 // EachLogMessage calls fn with every line of src that matches q's filters,
 // above after, oldest first, reading only its id and message: what a
 // download writes. The rows stream from a few queries, no record built per
 // line.
-func EachLogMessage(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, fn func(*LogRow) error) error {
+func (s *Store) EachLogMessage(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, fn func(*LogRow) error) error {
 	for {
-		n, err := EachLogRow(ctx, src, q, after, logStreamRange, false, func(r *LogRow) error {
+		n, err := s.EachLogRow(ctx, src, q, after, logStreamRange, false, func(r *LogRow) error {
 			after = r.ID
 			return fn(r)
 		})
@@ -353,12 +292,20 @@ func EachLogMessage(ctx context.Context, src model.Source[LogLine], q listquery.
 }
 
 // EachLogRow streams up to limit lines of src matching q above after, oldest
-// first, from one query: every column when full, else id and message. It
-// returns how many it read.
-func EachLogRow(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, limit int, full bool, fn func(*LogRow) error) (int, error) {
+// first, from one query: id, message, step and time when full, else id and
+// message (a follower knows the change it follows). It returns how many it
+// read.
+func (s *Store) EachLogRow(ctx context.Context, src model.Source[LogLine], q listquery.List, after int64, limit int, full bool, fn func(*LogRow) error) (int, error) {
 	columns := []string{"id", "message"}
+	sqliteTime := full && !s.postgres()
 	if full {
-		columns = append(columns, "change_id", "step_id", "logged_at")
+		// SQLite's driver would try several layouts on each time (a
+		// follower reads a million); read it as text and parse it here.
+		loggedAt := "logged_at"
+		if sqliteTime {
+			loggedAt = "CAST(logged_at AS TEXT) AS logged_at"
+		}
+		columns = append(columns, "step_id", loggedAt)
 	}
 	rows, err := src.AboveRows(ctx, q, after, limit, columns...)
 	if err != nil {
@@ -366,14 +313,23 @@ func EachLogRow(ctx context.Context, src model.Source[LogLine], q listquery.List
 	}
 	defer rows.Close()
 	var r LogRow
+	var rawTime sql.RawBytes
 	dest := []any{&r.ID, (*sql.RawBytes)(&r.Message)}
 	if full {
-		dest = append(dest, (*sql.RawBytes)(&r.ChangeID), (*sql.RawBytes)(&r.StepID), &r.LoggedAt)
+		dest = append(dest, (*sql.RawBytes)(&r.StepID), &r.LoggedAt)
+		if sqliteTime {
+			dest[3] = &rawTime
+		}
 	}
 	n := 0
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return n, model.TranslateError(err)
+		}
+		if sqliteTime {
+			if r.LoggedAt, err = parseSQLiteTime(rawTime); err != nil {
+				return n, err
+			}
 		}
 		if err := fn(&r); err != nil {
 			return n, err

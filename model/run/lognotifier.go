@@ -24,6 +24,8 @@ type LogNotifier struct {
 	n    int
 	stop context.CancelFunc
 	done chan struct{}
+
+	copier logCopier // PostgreSQL: the connection appends COPY on
 }
 
 // NewLogNotifier wakes followers of this process's appends: all there is
