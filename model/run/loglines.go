@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	steward "github.com/stewardhq/steward"
+	dbpkg "github.com/stewardhq/steward/pkg/db"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
@@ -155,18 +156,29 @@ func cleanMessage(m string) string {
 }
 
 // logLinesQuery is the log line list, scoped to a change and/or a step when
-// their ids are not empty. Each scope also bounds id below by its first
-// line's (one probe of its index): PostgreSQL's generic plan for a prepared
+// their ids are not empty. On PostgreSQL each scope also bounds id below by
+// its first line's (one probe of its index): its generic plan for a prepared
 // "change_id = $1 AND id > $2 ORDER BY id" walks the primary key, and would
 // otherwise filter every older line of other changes first (seconds, for a
-// log behind a few million lines).
+// log behind a few million lines). Not on SQLite: there the same bound
+// turned the follower's reads into walks of the table, and a live follower
+// of a million-line log fell 40 s behind.
 func logLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 	db = db.Model(&LogLine{})
+	bound := dbpkg.DialectOf(db) == dbpkg.Postgres
 	if changeID != "" {
-		db = db.Where("change_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE change_id = ?)", changeID, changeID)
+		if bound {
+			db = db.Where("change_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE change_id = ?)", changeID, changeID)
+		} else {
+			db = db.Where("change_id = ?", changeID)
+		}
 	}
 	if stepID != "" {
-		db = db.Where("step_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE step_id = ?)", stepID, stepID)
+		if bound {
+			db = db.Where("step_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE step_id = ?)", stepID, stepID)
+		} else {
+			db = db.Where("step_id = ?", stepID)
+		}
 	}
 	return db
 }
