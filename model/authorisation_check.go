@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"gorm.io/gorm"
 
@@ -262,45 +261,13 @@ func (a *Actor) Permissions(n *Node, subs map[string][]authz.Verb) map[string]ma
 		if sub != "self" {
 			path += "/" + sub
 		}
-		var k verdictKey
-		for i, v := range verbs[:min(len(verbs), len(k.verbs))] {
-			k.verbs[i], k.allowed[i] = v, a.Can(v, path)
+		m := make(map[string]bool, len(verbs))
+		for _, v := range verbs {
+			m[string(v)] = a.Can(v, path)
 		}
-		out[sub] = k.verdict()
+		out[sub] = m
 	}
 	return out
-}
-
-// verdictKey names one of the few verb -> allowed maps Permissions returns.
-// A page of nodes repeats the same handful, so they are built once and
-// shared (they are only ever read: rendered into meta).
-type verdictKey struct {
-	verbs   [3]authz.Verb
-	allowed [3]bool
-}
-
-var verdicts = struct {
-	sync.RWMutex
-	m map[verdictKey]map[string]bool
-}{m: map[verdictKey]map[string]bool{}}
-
-func (k verdictKey) verdict() map[string]bool {
-	verdicts.RLock()
-	m, ok := verdicts.m[k]
-	verdicts.RUnlock()
-	if ok {
-		return m
-	}
-	m = map[string]bool{}
-	for i, v := range k.verbs {
-		if v != "" {
-			m[string(v)] = k.allowed[i]
-		}
-	}
-	verdicts.Lock()
-	verdicts.m[k] = m
-	verdicts.Unlock()
-	return m
 }
 
 // Require is a 403 unless the actor may do verb at path: for what is no

@@ -262,21 +262,30 @@ func printLogs(lines int, runs []logFigures) {
 }
 
 // serverCPU is the CPU time the server process has used so far, in seconds
-// (Linux; its children, the steps, are not counted).
+// (its children, the steps, are not counted); NaN when it cannot be read.
 func (s *server) serverCPU() float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
+	d, ok := processCPU(s.cmd.Process.Pid)
+	if !ok {
 		return math.NaN()
+	}
+	return d.Seconds()
+}
+
+// processCPU is the user and system CPU time pid has used so far (Linux).
+func processCPU(pid int) (time.Duration, bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
 	}
 	// utime and stime are fields 14 and 15, counted past the command name
 	// (in parentheses, which may hold spaces); USER_HZ is 100 on Linux.
 	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
 	if len(f) < 13 {
-		return math.NaN()
+		return 0, false
 	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100, true
 }
 
 // copyFloor is PostgreSQL's ingest floor: lines/s of one COPY of as many

@@ -116,24 +116,12 @@ func startFloor(dbURL string) (*server, error) {
 	return nil, fmt.Errorf("the floor server did not answer")
 }
 
-// processCPU is the user+system CPU pid has used so far.
-func processCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
-}
-
 // idleCPU is the share of a core pid uses on its own (tickers, leases).
 func idleCPU(pid int, d time.Duration) float64 {
-	before := processCPU(pid)
+	before, _ := processCPU(pid)
 	time.Sleep(d)
-	return float64(processCPU(pid)-before) / float64(d)
+	after, _ := processCPU(pid)
+	return float64(after-before) / float64(d)
 }
 
 // cpuPerRequest GETs url requests times over four keep-alive connections
@@ -164,7 +152,11 @@ func cpuPerRequest(pid int, url, token string, requests int, idle float64) (floa
 			return 0, err
 		}
 	}
-	before, begun := processCPU(pid), time.Now()
+	before, ok := processCPU(pid)
+	if !ok {
+		return 0, fmt.Errorf("cannot read the CPU time of process %d", pid)
+	}
+	begun := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for w := 0; w < 4; w++ {
@@ -184,17 +176,14 @@ func cpuPerRequest(pid int, url, token string, requests int, idle float64) (floa
 	if err := <-errs; err != nil {
 		return 0, err
 	}
-	used := processCPU(pid) - before - time.Duration(idle*float64(time.Since(begun)))
+	after, _ := processCPU(pid)
+	used := after - before - time.Duration(idle*float64(time.Since(begun)))
 	return float64(used.Microseconds()) / float64(requests), nil
 }
 
-// runFloor serves the two read figures' URLs from the rows, barely.
+// runFloor serves the read figures' URLs from the rows, barely.
 func runFloor(addr, dbURL string) error {
-	g, err := db.Open(dbURL)
-	if err != nil {
-		return err
-	}
-	sqlDB, err := g.DB()
+	sqlDB, err := openDB(dbURL)
 	if err != nil {
 		return err
 	}

@@ -166,18 +166,13 @@ func cleanMessage(m string) string {
 func logLinesQuery(db *gorm.DB, changeID, stepID string) *gorm.DB {
 	db = db.Model(&LogLine{})
 	bound := dbpkg.DialectOf(db) == dbpkg.Postgres
-	if changeID != "" {
-		if bound {
-			db = db.Where("change_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE change_id = ?)", changeID, changeID)
-		} else {
-			db = db.Where("change_id = ?", changeID)
-		}
-	}
-	if stepID != "" {
-		if bound {
-			db = db.Where("step_id = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE step_id = ?)", stepID, stepID)
-		} else {
-			db = db.Where("step_id = ?", stepID)
+	for _, scope := range []struct{ column, id string }{{"change_id", changeID}, {"step_id", stepID}} {
+		switch {
+		case scope.id == "":
+		case bound:
+			db = db.Where(scope.column+" = ? AND id >= (SELECT MIN(id) FROM log_lines WHERE "+scope.column+" = ?)", scope.id, scope.id)
+		default:
+			db = db.Where(scope.column+" = ?", scope.id)
 		}
 	}
 	return db
