@@ -191,15 +191,16 @@ func (s *Service) loop(ctx context.Context) {
 		}
 		// One transaction records what finished and claims for the free
 		// workers. With a backlog it waits for half of them to be free, and
-		// finished attempts wait to be recorded together (until nothing is
-		// in flight, half the workers' worth, or recordDelay), so that each
-		// commit carries a batch, at a sustained rate as well as flat out.
+		// finished attempts wait to be recorded together (half the workers'
+		// worth, or recordDelay), so that each commit carries a batch, at a
+		// sustained rate as well as flat out: paced, the next event's claim
+		// carries the last one's attempts, one commit per event, not two.
 		free := s.Workers - busy
 		limit := 0
 		if look && free >= (s.Workers+1)/2 {
 			limit = free
 		}
-		record := len(done) > 0 && (busy == 0 || len(done) >= (s.Workers+1)/2 || time.Since(firstDone) >= recordDelay)
+		record := len(done) > 0 && (len(done) >= (s.Workers+1)/2 || time.Since(firstDone) >= recordDelay)
 		if record || limit > 0 {
 			claimed, err := s.Store.FinishAndClaim(context.WithoutCancel(ctx), done, token, s.Lease, limit)
 			if err != nil {
