@@ -369,9 +369,17 @@ func (n *Node) EventSource() *EventSource {
 
 // UpdateNode changes name, description (and template fields for assets).
 // The code is the node's identity in every path and cannot change.
+// archived: true archives the node as ArchiveNode does (the same
+// permission, the same disabled activities, the same event).
 func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeInput, set map[string]bool) (*Node, error) {
 	if err := actor.Authorise(authz.Update, n.Path, "node", n.Path); err != nil {
 		return nil, err
+	}
+	archiving := set["archived"] && in.Archived && !n.Archived
+	if archiving {
+		if err := actor.Authorise(authz.Delete, n.Path, "node", n.Path); err != nil {
+			return nil, err
+		}
 	}
 	if set["code"] && in.Code != n.Code {
 		return nil, steward.Invalid("code", "immutable", "code cannot be changed; it is part of the %s's path", n.Kind)
@@ -417,12 +425,29 @@ func (s *Store) UpdateNode(ctx context.Context, actor *Actor, n *Node, in NodeIn
 		if err := s.setAssetTemplate(tx, n, in, set); err != nil {
 			return err
 		}
+		if archiving {
+			if err := s.disableActivitiesBelow(tx, n); err != nil {
+				return err
+			}
+			if err := s.Record(tx, actor, "api:"+Segment(n.Kind)+":archive", n.EventSource(), nil); err != nil {
+				return err
+			}
+		}
 		return s.Record(tx, actor, "api:"+Segment(n.Kind)+":update", n.EventSource(), nil)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// disableActivitiesBelow disables the scheduled activities of n and of
+// every node below it: they would only fail, an archived node taking no
+// new changes.
+func (s *Store) disableActivitiesBelow(tx *gorm.DB, n *Node) error {
+	below := tx.Model(&Node{}).Select("id").Where("id = ? OR parent_id = ? OR project_id = ?", n.ID, n.ID, n.ID)
+	return tx.Table("scheduled_activities").Where("node_id IN (?) AND enabled = ?", below, true).
+		Updates(map[string]any{"enabled": false, "next_run_at": nil, "updated_at": s.Now()}).Error
 }
 
 // ArchiveNode archives n: it stays readable but accepts no new children,
@@ -436,9 +461,7 @@ func (s *Store) ArchiveNode(ctx context.Context, actor *Actor, n *Node) (*Node, 
 		if err := tx.Model(&Node{}).Where("id = ?", n.ID).Updates(map[string]any{"archived": true, "updated_at": s.Now()}).Error; err != nil {
 			return err
 		}
-		below := tx.Model(&Node{}).Select("id").Where("id = ? OR parent_id = ? OR project_id = ?", n.ID, n.ID, n.ID)
-		if err := tx.Table("scheduled_activities").Where("node_id IN (?) AND enabled = ?", below, true).
-			Updates(map[string]any{"enabled": false, "next_run_at": nil, "updated_at": s.Now()}).Error; err != nil {
+		if err := s.disableActivitiesBelow(tx, n); err != nil {
 			return err
 		}
 		if err := tx.Where("id = ?", n.ID).Take(n).Error; err != nil {

@@ -189,25 +189,46 @@ func TestDisabledNeverFiresAndReenablesFromNow(t *testing.T) {
 	}
 }
 
-// Archiving a project disables the activities of its environments too.
+// Archiving a project disables the activities of its environments too,
+// whether it is archived by DELETE or by PATCH with archived: true.
 func TestArchivedParentDisablesActivities(t *testing.T) {
 	t.Parallel()
-	f := schedSetup(t)
-	a := f.create(t, f.input("*/1 * * * *"))
-	if _, err := f.store.ArchiveNode(f.ctx, model.SystemActor, f.proj); err != nil {
-		t.Fatal(err)
+	archive := map[string]func(f *schedFixture) error{
+		"delete": func(f *schedFixture) error {
+			_, err := f.store.ArchiveNode(f.ctx, model.SystemActor, f.proj)
+			return err
+		},
+		"patch": func(f *schedFixture) error {
+			_, err := f.store.UpdateNode(f.ctx, model.SystemActor, f.proj, model.NodeInput{Archived: true}, map[string]bool{"archived": true})
+			return err
+		},
 	}
-	got := f.get(t, a.ID)
-	if got.Enabled || got.NextRunAt != nil {
-		t.Fatalf("activity below an archived project: %+v", got)
-	}
-	f.runAt(t, minute(3, time.Second))
-	if n := f.count(t, "changes"); n != 0 {
-		t.Fatalf("%d changes below an archived project", n)
-	}
-	on := true
-	if _, err := f.store.Modify(f.ctx, model.SystemActor, a.ID, schedule.Update{Enabled: &on}); steward.AsError(err).Code != "archived_node" {
-		t.Fatalf("enabling below an archived project: %v", err)
+	for name, archive := range archive {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := schedSetup(t)
+			a := f.create(t, f.input("*/1 * * * *"))
+			if err := archive(f); err != nil {
+				t.Fatal(err)
+			}
+			got := f.get(t, a.ID)
+			if got.Enabled || got.NextRunAt != nil {
+				t.Fatalf("activity below an archived project: %+v", got)
+			}
+			var archived int64
+			f.store.DB.Model(&model.Event{}).Where("type = ?", "api:projects:archive").Count(&archived)
+			if archived != 1 {
+				t.Fatalf("%d api:projects:archive events", archived)
+			}
+			f.runAt(t, minute(3, time.Second))
+			if n := f.count(t, "changes"); n != 0 {
+				t.Fatalf("%d changes below an archived project", n)
+			}
+			on := true
+			if _, err := f.store.Modify(f.ctx, model.SystemActor, a.ID, schedule.Update{Enabled: &on}); steward.AsError(err).Code != "archived_node" {
+				t.Fatalf("enabling below an archived project: %v", err)
+			}
+		})
 	}
 }
 
