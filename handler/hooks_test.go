@@ -59,6 +59,19 @@ func TestHookTriggerCreatesChange(t *testing.T) {
 	if n := testutil.Count(t, s.Store.DB, "events WHERE type = 'api:hooks:trigger' AND username = 'admin'"); n != 1 {
 		t.Fatalf("trigger events = %d", n)
 	}
+	// CI callers send what their tool sends (curl -d: a form; others:
+	// text/plain): the signed bytes are read as JSON whatever the type.
+	for i, ct := range []string{"application/x-www-form-urlencoded", "text/plain; charset=utf-8"} {
+		req := stewardSigned(trigger, secret, time.Now().Add(time.Duration(i+1)*time.Second), `{}`)
+		req.Header["Content-Type"] = ct
+		s.Do(t, req).Expect(t, http.StatusAccepted)
+	}
+	// GitHub's form setting signs payload=<JSON>: refused, saying why.
+	form := stewardSigned(trigger, secret, time.Now().Add(5*time.Second), `payload=%7B%7D`)
+	form.Header["Content-Type"] = "application/x-www-form-urlencoded"
+	if e := s.Do(t, form).Expect(t, http.StatusBadRequest).ErrorObject(t); !strings.Contains(e["detail"].(string), "JSON") {
+		t.Fatalf("form payload: %v", e)
+	}
 }
 
 func TestHookTriggerRefusals(t *testing.T) {
