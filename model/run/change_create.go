@@ -182,15 +182,18 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 	if err := q.Create(c).Error; err != nil {
 		return err
 	}
-	if err := tx.CreateInBatches(p.steps, 200).Error; err != nil {
+	if !p.store.postgres() {
+		if err := tx.CreateInBatches(p.steps, 200).Error; err != nil {
+			return err
+		}
+		return p.store.RecordAll(tx, []*model.Event{p.createEvent()}, nil)
+	}
+	// The steps and the event in one statement (through GORM, so counted).
+	steps, err := insertStatements(tx, p.steps, false)
+	if err != nil {
 		return err
 	}
-	return p.recordCreate(tx)
-}
-
-// recordCreate records the change's api:changes:create event in tx.
-func (p *PreparedChange) recordCreate(tx *gorm.DB) error {
-	return p.store.RecordAll(tx, []*model.Event{p.createEvent()}, nil)
+	return p.store.ExecWithEvents(tx, steps, []*model.Event{p.createEvent()}, nil)
 }
 
 func validateChangeInput(in ChangeInput) error {
