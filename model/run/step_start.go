@@ -8,7 +8,6 @@ import (
 	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/converge"
@@ -161,15 +160,11 @@ func (s *Store) StartWaiting(ctx context.Context, w WaitingChange, claim *Claim)
 		if r.c.TemplateVersionID != nil && r.c.MintmodelID == nil {
 			return errStartOutside
 		}
-		var node model.Node
-		if err := lockNode(r.tx, r.s.postgres()).Where("id = ?", r.c.NodeID).Take(&node).Error; err != nil {
-			return err
-		}
-		l, err := readLineage(r.tx, &node)
+		node, l, err := lockLineage(r.tx, r.s.postgres(), r.c.NodeID)
 		if err != nil {
 			return err
 		}
-		if err := r.startLocked(&node, l.parallel(), nil); err != nil || claim == nil {
+		if err := r.startLocked(node, l.parallel(), nil); err != nil || claim == nil {
 			return err
 		}
 		claimed, err = r.claimQueued(claim)
@@ -210,28 +205,15 @@ func (r *changeRun) claimQueued(claim *Claim) (*Step, error) {
 	return st, r.stepEvent(model.SystemActor, st, "start", model.JSONMap{"worker": owner})
 }
 
-// lockNode locks the node row read on PostgreSQL: starts of changes on
-// one node are serialised on it.
-func lockNode(tx *gorm.DB, postgres bool) *gorm.DB {
-	if postgres {
-		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	return tx
-}
-
 // startIfFree re-checks the queue under the lock (serialised per node on
-// PostgreSQL by locking the node row, so two changes on one node cannot
-// both see the other as not yet running) and starts the change or leaves it
-// pending.
+// PostgreSQL by lockStarts, so two changes on one node cannot both see the
+// other as not yet running) and starts the change or leaves it pending.
 func (r *changeRun) startIfFree(node *model.Node, set model.Settings, mm *converge.Rendered) error {
 	if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
 		return r.progress()
 	}
-	if r.s.postgres() {
-		var locked model.Node
-		if err := lockNode(r.tx, true).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
-			return err
-		}
+	if err := lockStarts(r.tx, r.s.postgres(), node.ID); err != nil {
+		return err
 	}
 	return r.startLocked(node, set, mm)
 }
