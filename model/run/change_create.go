@@ -76,11 +76,11 @@ func (s *Store) CreateChangeView(ctx context.Context, actor *model.Actor, node *
 	view := &ChangeView{Nodes: map[string]*model.Node{}, Steps: map[string][]Step{}, Queue: map[string]QueueInfo{},
 		Runs: map[string]string{}}
 	err = s.Write(ctx, func(tx *gorm.DB) error {
-		if err := p.Insert(tx); err != nil {
+		if err := p.insertRows(tx); err != nil {
 			return err
 		}
 		set := p.lineage.parallel()
-		blockers, sameNode, err := queueFor(tx, c, set)
+		blockers, sameNode, err := openQueueFor(tx, p.node, c, set)
 		if blockers == nil {
 			blockers = []string{}
 		}
@@ -172,6 +172,11 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 	if err := nodeOpen(tx, p.node); err != nil {
 		return err
 	}
+	return p.insertRows(tx)
+}
+
+// insertRows is Insert without its check of the node.
+func (p *PreparedChange) insertRows(tx *gorm.DB) error {
 	c := p.Change
 	q := tx
 	if p.store.postgres() {

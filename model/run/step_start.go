@@ -35,19 +35,47 @@ func queueFor(db *gorm.DB, c *Change, set model.Settings) (blockers []string, sa
 		return nil, false, nil
 	}
 	var rows []Change
-	q := db.Select("id", "action", "status", "created_at").
-		Where("node_id = ? AND id <> ? AND status IN ?", c.NodeID, c.ID, activeChangeStatuses).
-		Where("status = ? OR created_at < ? OR (created_at = ? AND id < ?)", StatusRunning, c.CreatedAt, c.CreatedAt, c.ID)
-	if set.AllowParallelChanges {
-		q = q.Where("action = ?", c.Action)
-	}
-	if err := q.Order("created_at, id").Find(&rows).Error; err != nil {
+	if err := queueQuery(db, c, set).Select("id").Order("created_at, id").Find(&rows).Error; err != nil {
 		return nil, false, err
 	}
 	for _, o := range rows {
 		blockers = append(blockers, o.ID)
 	}
 	return blockers, !set.AllowParallelChanges && len(rows) > 0, nil
+}
+
+// queueQuery selects the changes queueFor lists.
+func queueQuery(db *gorm.DB, c *Change, set model.Settings) *gorm.DB {
+	q := db.Model(&Change{}).
+		Where("node_id = ? AND id <> ? AND status IN ?", c.NodeID, c.ID, activeChangeStatuses).
+		Where("status = ? OR created_at < ? OR (created_at = ? AND id < ?)", StatusRunning, c.CreatedAt, c.CreatedAt, c.ID)
+	if set.AllowParallelChanges {
+		q = q.Where("action = ?", c.Action)
+	}
+	return q
+}
+
+// openQueueFor is nodeOpen and queueFor in one statement: what a new
+// change's transaction checks once its rows are written (a refused node
+// rolls them back).
+func openQueueFor(db *gorm.DB, n *model.Node, c *Change, set model.Settings) (blockers []string, sameNode bool, err error) {
+	if set.AllowParallelChanges && set.AllowParallelRunsOfSameChange {
+		return nil, false, nodeOpen(db, n)
+	}
+	closed := db.Session(&gorm.Session{NewDB: true}).Model(&model.Node{}).Select("'archived' AS kind, id, created_at").
+		Where("path IN ? AND archived = ?", model.Lineage(n.Path), true)
+	queue := queueQuery(db.Session(&gorm.Session{NewDB: true}), c, set).Select("'blocker' AS kind, id, created_at")
+	var rows []struct{ Kind, ID string }
+	if err := db.Raw("SELECT kind, id FROM (? UNION ALL ?) AS q ORDER BY kind, created_at, id", closed, queue).Scan(&rows).Error; err != nil {
+		return nil, false, err
+	}
+	for _, r := range rows {
+		if r.Kind == "archived" {
+			return nil, false, nodeOpen(db, n) // names the archived node
+		}
+		blockers = append(blockers, r.ID)
+	}
+	return blockers, !set.AllowParallelChanges && len(blockers) > 0, nil
 }
 
 // ChangeQueueInfo explains c's place in its node's queue (the meta of a
