@@ -178,6 +178,19 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 // insertRows is Insert without its check of the node.
 func (p *PreparedChange) insertRows(tx *gorm.DB) error {
 	c := p.Change
+	if p.store.postgres() && !hasNumbers(c.Metadata) && !hasNumbers(c.PropertyOverrides) {
+		// Nothing jsonb could respell: the change, its steps and its event
+		// in one statement.
+		rows, err := insertStatements(tx, []*Change{c}, false)
+		if err != nil {
+			return err
+		}
+		steps, err := insertStatements(tx, p.steps, false)
+		if err != nil {
+			return err
+		}
+		return p.store.ExecWithEvents(tx, append(rows, steps...), []*model.Event{p.createEvent()}, nil)
+	}
 	q := tx
 	if p.store.postgres() {
 		// jsonb keeps numbers exact but may respell them (1e2 is 100): the
@@ -209,6 +222,31 @@ func validateChangeInput(in ChangeInput) error {
 		return steward.Invalid("name", "invalid_name", "name must be 1 to 200 characters when given")
 	}
 	return nil
+}
+
+// hasNumbers reports whether a JSON document holds a number anywhere (the
+// only values whose text jsonb may change).
+func hasNumbers(v any) bool {
+	switch x := v.(type) {
+	case model.JSONMap:
+		return hasNumbers(map[string]any(x))
+	case map[string]any:
+		for _, e := range x {
+			if hasNumbers(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasNumbers(e) {
+				return true
+			}
+		}
+	case string, bool, nil:
+	default:
+		return true // json.Number, float64 and anything unforeseen
+	}
+	return false
 }
 
 func orEmpty(m model.JSONMap) model.JSONMap {
