@@ -155,7 +155,7 @@ func (m *Mirrors) sync(ctx context.Context, mr *mirror, remote Remote, refresh b
 		return nil
 	}
 	if !refresh && m.now().Sub(mr.fetchedAt) < m.Freshness {
-		refs, err := listRefs(ctx, remote.URL, auth, git.IgnorePeeled)
+		refs, err := syncRefs(ctx, remote.URL, auth)
 		if err != nil {
 			return classify(remote.URL, err)
 		}

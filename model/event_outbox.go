@@ -103,15 +103,17 @@ func eventNode(ev *Event) (nodePath, changeID *string) {
 	return nodePath, changeID
 }
 
-// outboxWhere selects the subscriptions an event matches; its parameters
-// are the event type, then the node path and change id twice.
+// outboxWhere selects the subscriptions an event matches, given (as
+// fmt arguments) the type match, the node path and the change id; with
+// placeholders, its parameters are the event type, then the node path and
+// change id twice.
 const outboxWhere = `
 FROM webhooks w
 WHERE w.enabled
-  AND EXISTS (SELECT 1 FROM webhook_event_types p WHERE p.webhook_id = w.id AND %s)
+  AND EXISTS (SELECT 1 FROM webhook_event_types p WHERE p.webhook_id = w.id AND %[1]s)
   AND (w.path_prefix = ''
-    OR COALESCE(?, (SELECT n.path FROM changes c JOIN nodes n ON n.id = c.node_id WHERE c.id = %s)) = w.path_prefix
-    OR substr(COALESCE(?, (SELECT n.path FROM changes c JOIN nodes n ON n.id = c.node_id WHERE c.id = %s)), 1, length(w.path_prefix) + 1) = w.path_prefix || '/')`
+    OR COALESCE(%[2]s, (SELECT n.path FROM changes c JOIN nodes n ON n.id = c.node_id WHERE c.id = %[3]s)) = w.path_prefix
+    OR substr(COALESCE(%[2]s, (SELECT n.path FROM changes c JOIN nodes n ON n.id = c.node_id WHERE c.id = %[3]s)), 1, length(w.path_prefix) + 1) = w.path_prefix || '/')`
 
 var (
 	outboxSQLite = `INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
@@ -123,7 +125,7 @@ SELECT ? || lower(hex(randomblob(6))), w.id, ?, ?, 'pending', 0, ?, ?, ?, ?` +
 	outboxOnlyPostgres = `WITH outbox AS (
 INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
 SELECT (?::text || substr(md5(random()::text), 1, 12))::uuid, w.id, ?::uuid, ?, 'pending', 0, ?, ?, ?, ?` +
-		fmt.Sprintf(outboxWhere, `?::text LIKE p.type_like ESCAPE '\'`, "?::uuid", "?::uuid") + `
+		fmt.Sprintf(outboxWhere, `?::text LIKE p.type_like ESCAPE '\'`, "?", "?::uuid") + `
 RETURNING 1)
 SELECT pg_notify('` + OutboxChannel + `', '') FROM (SELECT 1 FROM outbox LIMIT 1) AS any_delivery`
 	outboxPostgres = `WITH ev AS (
@@ -132,7 +134,7 @@ SELECT pg_notify('` + OutboxChannel + `', '') FROM (SELECT 1 FROM outbox LIMIT 1
 outbox AS (
 INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, round_started_at, created_at, updated_at)
 SELECT (?::text || substr(md5(random()::text), 1, 12))::uuid, w.id, ev.id, ?, 'pending', 0, ?, ?, ?, ?` +
-		strings.Replace(fmt.Sprintf(outboxWhere, `?::text LIKE p.type_like ESCAPE '\'`, "?::uuid", "?::uuid"), "FROM webhooks w", "FROM ev, webhooks w", 1) +
+		strings.Replace(fmt.Sprintf(outboxWhere, `?::text LIKE p.type_like ESCAPE '\'`, "?", "?::uuid"), "FROM webhooks w", "FROM ev, webhooks w", 1) +
 		`
 RETURNING 1)
 SELECT pg_notify('` + OutboxChannel + `', '') FROM (SELECT 1 FROM outbox LIMIT 1) AS any_delivery`

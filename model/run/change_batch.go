@@ -16,7 +16,7 @@ import (
 // model.Store.Record would write, built without writing it, and rows
 // inserted in the statements each dialect runs cheapest.
 
-// createEvent is the api:changes:create event recordCreate writes.
+// createEvent is the api:changes:create event Insert writes.
 func (p *PreparedChange) createEvent() *model.Event {
 	c := p.Change
 	return p.store.NewEvent(p.actor, "api:changes:create", changeEventSource(c), model.JSONMap{
@@ -45,12 +45,27 @@ func rowsPerInsert(tx *gorm.DB) int {
 // parsed and bound: a new change or step leaves a third of its columns
 // (started_at, finished_at, lease, ...) nil.
 func InsertRows[T any](tx *gorm.DB, rows []*T) error {
+	stmts, err := insertStatements(tx, rows, db.DialectOf(tx) == db.Postgres)
+	if err != nil {
+		return err
+	}
+	for _, st := range stmts {
+		if _, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, st.SQL, st.Args...); err != nil {
+			return translate(tx, err)
+		}
+	}
+	return nil
+}
+
+// insertStatements builds InsertRows' statements: with $n placeholders
+// (for the connection) when dollar, else with ? (for GORM's Exec).
+func insertStatements[T any](tx *gorm.DB, rows []*T, dollar bool) ([]model.Statement, error) {
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	stmt := &gorm.Statement{DB: tx}
 	if err := stmt.Parse(rows[0]); err != nil {
-		return err
+		return nil, err
 	}
 	var fields []*schema.Field
 	for _, f := range stmt.Schema.Fields {
@@ -59,8 +74,8 @@ func InsertRows[T any](tx *gorm.DB, rows []*T) error {
 		}
 	}
 	ctx := tx.Statement.Context
-	pg := db.DialectOf(tx) == db.Postgres
 	per := rowsPerInsert(tx)
+	var out []model.Statement
 	values := make([][]any, 0, per)
 	for from := 0; from < len(rows); from += per {
 		chunk := rows[from:min(from+per, len(rows))]
@@ -105,7 +120,7 @@ func InsertRows[T any](tx *gorm.DB, rows []*T) error {
 					q.WriteString(", ")
 				}
 				k++
-				if pg {
+				if dollar {
 					fmt.Fprintf(&q, "$%d", len(args)+1)
 				} else {
 					q.WriteByte('?')
@@ -114,11 +129,9 @@ func InsertRows[T any](tx *gorm.DB, rows []*T) error {
 			}
 			q.WriteByte(')')
 		}
-		if _, err := tx.Statement.ConnPool.ExecContext(ctx, q.String(), args...); err != nil {
-			return translate(tx, err)
-		}
+		out = append(out, model.Statement{SQL: q.String(), Args: args})
 	}
-	return nil
+	return out, nil
 }
 
 // nilPointer reports whether v, field f's value, is a nil pointer.

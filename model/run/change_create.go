@@ -76,11 +76,11 @@ func (s *Store) CreateChangeView(ctx context.Context, actor *model.Actor, node *
 	view := &ChangeView{Nodes: map[string]*model.Node{}, Steps: map[string][]Step{}, Queue: map[string]QueueInfo{},
 		Runs: map[string]string{}}
 	err = s.Write(ctx, func(tx *gorm.DB) error {
-		if err := p.Insert(tx); err != nil {
+		if err := p.insertRows(tx); err != nil {
 			return err
 		}
 		set := p.lineage.parallel()
-		blockers, sameNode, err := queueFor(tx, c, set)
+		blockers, sameNode, err := openQueueFor(tx, p.node, c, set)
 		if blockers == nil {
 			blockers = []string{}
 		}
@@ -172,7 +172,25 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 	if err := nodeOpen(tx, p.node); err != nil {
 		return err
 	}
+	return p.insertRows(tx)
+}
+
+// insertRows is Insert without its check of the node.
+func (p *PreparedChange) insertRows(tx *gorm.DB) error {
 	c := p.Change
+	if p.store.postgres() && !hasNumbers(c.Metadata) && !hasNumbers(c.PropertyOverrides) {
+		// Nothing jsonb could respell: the change, its steps and its event
+		// in one statement.
+		rows, err := insertStatements(tx, []*Change{c}, false)
+		if err != nil {
+			return err
+		}
+		steps, err := insertStatements(tx, p.steps, false)
+		if err != nil {
+			return err
+		}
+		return p.store.ExecWithEvents(tx, append(rows, steps...), []*model.Event{p.createEvent()}, nil)
+	}
 	q := tx
 	if p.store.postgres() {
 		// jsonb keeps numbers exact but may respell them (1e2 is 100): the
@@ -182,15 +200,18 @@ func (p *PreparedChange) Insert(tx *gorm.DB) error {
 	if err := q.Create(c).Error; err != nil {
 		return err
 	}
-	if err := tx.CreateInBatches(p.steps, 200).Error; err != nil {
+	if !p.store.postgres() {
+		if err := tx.CreateInBatches(p.steps, 200).Error; err != nil {
+			return err
+		}
+		return p.store.RecordAll(tx, []*model.Event{p.createEvent()}, nil)
+	}
+	// The steps and the event in one statement (through GORM, so counted).
+	steps, err := insertStatements(tx, p.steps, false)
+	if err != nil {
 		return err
 	}
-	return p.recordCreate(tx)
-}
-
-// recordCreate records the change's api:changes:create event in tx.
-func (p *PreparedChange) recordCreate(tx *gorm.DB) error {
-	return p.store.RecordAll(tx, []*model.Event{p.createEvent()}, nil)
+	return p.store.ExecWithEvents(tx, steps, []*model.Event{p.createEvent()}, nil)
 }
 
 func validateChangeInput(in ChangeInput) error {
@@ -201,6 +222,31 @@ func validateChangeInput(in ChangeInput) error {
 		return steward.Invalid("name", "invalid_name", "name must be 1 to 200 characters when given")
 	}
 	return nil
+}
+
+// hasNumbers reports whether a JSON document holds a number anywhere (the
+// only values whose text jsonb may change).
+func hasNumbers(v any) bool {
+	switch x := v.(type) {
+	case model.JSONMap:
+		return hasNumbers(map[string]any(x))
+	case map[string]any:
+		for _, e := range x {
+			if hasNumbers(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasNumbers(e) {
+				return true
+			}
+		}
+	case string, bool, nil:
+	default:
+		return true // json.Number, float64 and anything unforeseen
+	}
+	return false
 }
 
 func orEmpty(m model.JSONMap) model.JSONMap {

@@ -3,6 +3,7 @@ package run
 import (
 	"gorm.io/gorm"
 
+	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 )
 
@@ -32,6 +33,60 @@ func readLineage(db *gorm.DB, node *model.Node) (*lineage, error) {
 		l.nodes[n.Path], l.settings[n.Path] = &n, rows[i].SettingsData
 	}
 	return l, nil
+}
+
+// startLockClass is the first key of the advisory lock that serialises
+// the starts of changes on one node (PostgreSQL), so that two of them
+// cannot both see the other as not yet running.
+const startLockClass = 0x5354534e // "STSN"
+
+// lockStarts takes, in tx, the lock that serialises starts on node id
+// (nothing on SQLite, whose write transactions are serialised already).
+func lockStarts(tx *gorm.DB, postgres bool, id string) error {
+	if !postgres {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", startLockClass, id).Error
+}
+
+// lockLineage is lockStarts then readLineage for node id, in one
+// statement: the lineage is the node, its parent and grandparent (at most
+// project, environment, asset). The lineage is read on the statement's
+// snapshot, taken before the lock; what must be read under it (the queue)
+// is read by the next statements.
+func lockLineage(tx *gorm.DB, postgres bool, id string) (*model.Node, *lineage, error) {
+	type row struct {
+		model.Node
+		SettingsData model.JSONMap
+	}
+	var rows []row
+	q := tx.Table("nodes").Select("nodes.*, property_sets.data AS settings_data").
+		Joins("LEFT JOIN property_sets ON property_sets.id = nodes.settings_id")
+	if postgres {
+		// Uncorrelated, so run once, before the rows are joined to it.
+		q = q.Joins("CROSS JOIN (SELECT pg_advisory_xact_lock(?, hashtext(?))) AS start_lock", startLockClass, id)
+	}
+	err := q.Where(`nodes.id IN (?, (SELECT parent_id FROM nodes WHERE id = ?),
+  (SELECT p.parent_id FROM nodes n JOIN nodes p ON p.id = n.parent_id WHERE n.id = ?))`, id, id, id).
+		Scan(&rows).Error
+	if err != nil {
+		return nil, nil, err
+	}
+	var node *model.Node
+	for i := range rows {
+		if rows[i].ID == id {
+			node = &rows[i].Node
+		}
+	}
+	if node == nil {
+		return nil, nil, steward.NotFound("node", id)
+	}
+	l := &lineage{paths: model.Lineage(node.Path), nodes: map[string]*model.Node{}, settings: map[string]model.JSONMap{}}
+	for i := range rows {
+		n := rows[i].Node
+		l.nodes[n.Path], l.settings[n.Path] = &n, rows[i].SettingsData
+	}
+	return l.nodes[node.Path], l, nil
 }
 
 // project is the lineage's project (its root).

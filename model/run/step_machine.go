@@ -43,6 +43,8 @@ type changeRun struct {
 	cDirty  bool
 	changed bool   // anything written
 	from    string // the change's status when it was locked
+	// events are the move's, written with its rows by save.
+	events []*model.Event
 	// queued: steps were queued (the engine's workers look); stopped: a
 	// step ended otherwise than in success (a running worker may have to
 	// stop it: the engine nudges them).
@@ -109,11 +111,10 @@ func (s *Store) moveChange(ctx context.Context, id string, fn func(r *changeRun)
 		return nil, err
 	}
 	out.wake()
-	if out.cDirty && Terminal(out.c.Status) {
-		// Live log followers end their streams now rather than at their next poll.
-		if err := s.NotifyLogFollowers(ctx, out.c.ID); err != nil {
-			s.Log.Warn("notify log followers", "change_id", out.c.ID, "err", err)
-		}
+	if out.ended() {
+		// Live log followers end their streams now rather than at their
+		// next poll (on PostgreSQL, save sent the NOTIFY for other replicas).
+		s.Logs.Publish(out.c.ID)
 	}
 	return out, nil
 }
@@ -154,7 +155,8 @@ func (r *changeRun) stepEvent(actor *model.Actor, st *Step, verb string, extra m
 	for k, v := range extra {
 		attrs[k] = v
 	}
-	return r.s.Record(r.tx, actor, "api:steps:"+verb, stepEventSource(st, r.c.NodeID), attrs)
+	r.events = append(r.events, r.s.NewEvent(actor, "api:steps:"+verb, stepEventSource(st, r.c.NodeID), attrs))
+	return nil
 }
 
 func (r *changeRun) changeEvent(actor *model.Actor, verb string, extra model.JSONMap) error {
@@ -162,7 +164,8 @@ func (r *changeRun) changeEvent(actor *model.Actor, verb string, extra model.JSO
 	for k, v := range extra {
 		attrs[k] = v
 	}
-	return r.s.Record(r.tx, actor, "api:changes:"+verb, changeEventSource(r.c), attrs)
+	r.events = append(r.events, r.s.NewEvent(actor, "api:changes:"+verb, changeEventSource(r.c), attrs))
+	return nil
 }
 
 // setStep changes a step's status, stamping start and finish times.

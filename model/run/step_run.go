@@ -34,7 +34,7 @@ func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, e
 	if c.CommitSHA == nil {
 		return nil, steward.Errorf(steward.KindInternal, "change %s has no commit", c.ID)
 	}
-	node, project, err := s.nodeAndProject(ctx, c.NodeID)
+	node, lineage, err := s.runLineage(ctx, c.NodeID)
 	if err != nil {
 		return nil, err
 	}
@@ -42,16 +42,25 @@ func (s *Store) ChangeRunContext(ctx context.Context, c *Change) (*RunContext, e
 	if c.TemplateVersionID != nil {
 		err = s.templateRunSource(ctx, c, rc)
 	} else {
-		err = s.remoteRunSource(ctx, c, project, rc)
+		err = s.remoteRunSource(ctx, c, &lineage[0].Node, rc)
 	}
 	if err != nil {
 		return nil, err
 	}
-	conv, err := s.ConvergedPropertiesAt(ctx, node, rc.Source)
+	// As ConvergedPropertiesAt merges them: the repository's files, then
+	// the lineage's properties, root first; then the change's overrides.
+	files, err := s.RepositoryProperties(ctx, node, rc.Source)
 	if err != nil {
 		return nil, err
 	}
-	rc.Properties = model.JSONMap(converge.Merge(conv.Data, c.PropertyOverrides))
+	docs := make([]map[string]any, 0, len(files)+len(lineage)+1)
+	for _, f := range files {
+		docs = append(docs, f.Content)
+	}
+	for _, l := range lineage {
+		docs = append(docs, map[string]any(l.Properties))
+	}
+	rc.Properties = model.JSONMap(converge.Merge(append(docs, c.PropertyOverrides)...))
 	return rc, nil
 }
 
@@ -92,29 +101,46 @@ func (s *Store) remoteRunSource(ctx context.Context, c *Change, project *model.N
 	return nil
 }
 
-// nodeAndProject reads node id and its project (the node itself for a
-// project) in one statement.
-func (s *Store) nodeAndProject(ctx context.Context, id string) (node, project *model.Node, err error) {
-	var rows []*model.Node
-	err = s.Read(ctx, func(db *gorm.DB) error {
-		return db.Where("id = ? OR id = (SELECT project_id FROM nodes WHERE id = ?)", id, id).Find(&rows).Error
+// lineageNode is a node of a lineage with its properties document.
+type lineageNode struct {
+	model.Node
+	Properties model.JSONMap
+}
+
+// runLineage reads node id, its ancestors (project first) and their
+// properties in one statement: a node's lineage is at most three deep
+// (project, environment, asset), so its parent and grandparent.
+func (s *Store) runLineage(ctx context.Context, id string) (*model.Node, []*lineageNode, error) {
+	var rows []*lineageNode
+	err := s.Read(ctx, func(db *gorm.DB) error {
+		return db.Table("nodes").Select("nodes.*, property_sets.data AS properties").
+			Joins("JOIN property_sets ON property_sets.id = nodes.properties_id").
+			Where(`nodes.id IN (?, (SELECT parent_id FROM nodes WHERE id = ?),
+  (SELECT p.parent_id FROM nodes n JOIN nodes p ON p.id = n.parent_id WHERE n.id = ?))`, id, id, id).
+			Scan(&rows).Error
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, n := range rows {
-		if n.ID == id {
-			node = n
+	byPath := map[string]*lineageNode{}
+	var node *model.Node
+	for _, r := range rows {
+		byPath[r.Path] = r
+		if r.ID == id {
+			node = &r.Node
 		}
 	}
 	if node == nil {
 		return nil, nil, steward.NotFound("node", id)
 	}
-	project = node
-	for _, n := range rows {
-		if node.ProjectID != nil && n.ID == *node.ProjectID {
-			project = n
+	paths := model.Lineage(node.Path)
+	out := make([]*lineageNode, 0, len(paths))
+	for _, p := range paths {
+		if byPath[p] == nil {
+			// An ancestor is never deleted while it has children.
+			return nil, nil, steward.NotFound("node", p)
 		}
+		out = append(out, byPath[p])
 	}
-	return node, project, nil
+	return node, out, nil
 }

@@ -1,39 +1,59 @@
 package run
 
 import (
-	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/stewardhq/steward/model"
 )
 
-// save writes what a move changed: the dirty steps and the change.
+// save writes what a move changed: the dirty steps, the change and the
+// move's events, in one statement on PostgreSQL (with the NOTIFY that ends
+// live log streams when the change ended).
 func (r *changeRun) save() error {
-	var steps []*Step
+	var stmts []model.Statement
 	for _, st := range r.steps {
 		if r.dirty[st] {
 			st.UpdatedAt = r.now
-			steps = append(steps, st)
+			stmts = append(stmts, update("steps", stepColumns(st), st.ID))
 		}
 	}
 	if r.cDirty {
 		r.c.UpdatedAt = r.now
+		stmts = append(stmts, update("changes", changeColumns(r.c), r.c.ID))
 	}
-	if len(steps) == 0 && !r.cDirty {
-		return nil
+	r.changed = len(stmts) > 0
+	var notify []model.Notify
+	if r.s.postgres() && r.ended() {
+		notify = append(notify, model.Notify{Channel: LogLinesChannel, Payload: r.c.ID})
 	}
-	r.changed = true
-	if r.s.postgres() {
-		return r.saveOne(steps)
+	events := r.events
+	r.events = nil
+	return r.s.ExecWithEvents(r.tx, stmts, events, notify)
+}
+
+// ended reports whether this move ended the change.
+func (r *changeRun) ended() bool { return r.cDirty && Terminal(r.c.Status) }
+
+// update is an UPDATE of one row's columns, in a stable column order.
+func update(table string, cols map[string]any, id string) model.Statement {
+	names := make([]string, 0, len(cols))
+	for k := range cols {
+		names = append(names, k)
 	}
-	for _, st := range steps {
-		if err := r.tx.Model(&Step{}).Where("id = ?", st.ID).Updates(stepColumns(st)).Error; err != nil {
-			return err
+	sort.Strings(names)
+	var b strings.Builder
+	args := make([]any, 0, len(names)+1)
+	b.WriteString("UPDATE " + table + " SET ")
+	for i, k := range names {
+		if i > 0 {
+			b.WriteString(", ")
 		}
+		b.WriteString(k + " = ?")
+		args = append(args, cols[k])
 	}
-	if r.cDirty {
-		return r.tx.Model(&Change{}).Where("id = ?", r.c.ID).Updates(changeColumns(r.c)).Error
-	}
-	return nil
+	b.WriteString(" WHERE id = ?")
+	return model.Statement{SQL: b.String(), Args: append(args, id)}
 }
 
 // stepColumns and changeColumns are what a move may change.
@@ -49,51 +69,4 @@ func stepColumns(st *Step) map[string]any {
 func changeColumns(c *Change) map[string]any {
 	return map[string]any{"status": c.Status, "started_at": c.StartedAt, "finished_at": c.FinishedAt,
 		"mintmodel_id": c.MintmodelID, "updated_at": c.UpdatedAt}
-}
-
-// saveOne writes the dirty steps and the change in one statement on
-// PostgreSQL: each UPDATE but the last in a WITH (data-modifying CTEs all
-// run, on the transaction's snapshot; they touch different rows).
-func (r *changeRun) saveOne(steps []*Step) error {
-	var sql strings.Builder
-	var args []any
-	update := func(table string, cols map[string]any, id string) string {
-		names := make([]string, 0, len(cols))
-		for k := range cols {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		var b strings.Builder
-		b.WriteString("UPDATE " + table + " SET ")
-		for i, k := range names {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(k + " = ?")
-			args = append(args, cols[k])
-		}
-		b.WriteString(" WHERE id = ?")
-		args = append(args, id)
-		return b.String()
-	}
-	var parts []string
-	for _, st := range steps {
-		parts = append(parts, update("steps", stepColumns(st), st.ID))
-	}
-	if r.cDirty {
-		parts = append(parts, update("changes", changeColumns(r.c), r.c.ID))
-	}
-	for i, p := range parts[:len(parts)-1] {
-		if i == 0 {
-			sql.WriteString("WITH ")
-		} else {
-			sql.WriteString(", ")
-		}
-		fmt.Fprintf(&sql, "u%d AS (%s)", i, p)
-	}
-	if len(parts) > 1 {
-		sql.WriteString(" ")
-	}
-	sql.WriteString(parts[len(parts)-1])
-	return r.tx.Exec(sql.String(), args...).Error
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/stewardhq/steward/model"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/pkg/converge"
@@ -36,19 +35,47 @@ func queueFor(db *gorm.DB, c *Change, set model.Settings) (blockers []string, sa
 		return nil, false, nil
 	}
 	var rows []Change
-	q := db.Select("id", "action", "status", "created_at").
-		Where("node_id = ? AND id <> ? AND status IN ?", c.NodeID, c.ID, activeChangeStatuses).
-		Where("status = ? OR created_at < ? OR (created_at = ? AND id < ?)", StatusRunning, c.CreatedAt, c.CreatedAt, c.ID)
-	if set.AllowParallelChanges {
-		q = q.Where("action = ?", c.Action)
-	}
-	if err := q.Order("created_at, id").Find(&rows).Error; err != nil {
+	if err := queueQuery(db, c, set).Select("id").Order("created_at, id").Find(&rows).Error; err != nil {
 		return nil, false, err
 	}
 	for _, o := range rows {
 		blockers = append(blockers, o.ID)
 	}
 	return blockers, !set.AllowParallelChanges && len(rows) > 0, nil
+}
+
+// queueQuery selects the changes queueFor lists.
+func queueQuery(db *gorm.DB, c *Change, set model.Settings) *gorm.DB {
+	q := db.Model(&Change{}).
+		Where("node_id = ? AND id <> ? AND status IN ?", c.NodeID, c.ID, activeChangeStatuses).
+		Where("status = ? OR created_at < ? OR (created_at = ? AND id < ?)", StatusRunning, c.CreatedAt, c.CreatedAt, c.ID)
+	if set.AllowParallelChanges {
+		q = q.Where("action = ?", c.Action)
+	}
+	return q
+}
+
+// openQueueFor is nodeOpen and queueFor in one statement: what a new
+// change's transaction checks once its rows are written (a refused node
+// rolls them back).
+func openQueueFor(db *gorm.DB, n *model.Node, c *Change, set model.Settings) (blockers []string, sameNode bool, err error) {
+	if set.AllowParallelChanges && set.AllowParallelRunsOfSameChange {
+		return nil, false, nodeOpen(db, n)
+	}
+	closed := db.Session(&gorm.Session{NewDB: true}).Model(&model.Node{}).Select("'archived' AS kind, id, created_at").
+		Where("path IN ? AND archived = ?", model.Lineage(n.Path), true)
+	queue := queueQuery(db.Session(&gorm.Session{NewDB: true}), c, set).Select("'blocker' AS kind, id, created_at")
+	var rows []struct{ Kind, ID string }
+	if err := db.Raw("SELECT kind, id FROM (? UNION ALL ?) AS q ORDER BY kind, created_at, id", closed, queue).Scan(&rows).Error; err != nil {
+		return nil, false, err
+	}
+	for _, r := range rows {
+		if r.Kind == "archived" {
+			return nil, false, nodeOpen(db, n) // names the archived node
+		}
+		blockers = append(blockers, r.ID)
+	}
+	return blockers, !set.AllowParallelChanges && len(blockers) > 0, nil
 }
 
 // ChangeQueueInfo explains c's place in its node's queue (the meta of a
@@ -161,15 +188,11 @@ func (s *Store) StartWaiting(ctx context.Context, w WaitingChange, claim *Claim)
 		if r.c.TemplateVersionID != nil && r.c.MintmodelID == nil {
 			return errStartOutside
 		}
-		var node model.Node
-		if err := lockNode(r.tx, r.s.postgres()).Where("id = ?", r.c.NodeID).Take(&node).Error; err != nil {
-			return err
-		}
-		l, err := readLineage(r.tx, &node)
+		node, l, err := lockLineage(r.tx, r.s.postgres(), r.c.NodeID)
 		if err != nil {
 			return err
 		}
-		if err := r.startLocked(&node, l.parallel(), nil); err != nil || claim == nil {
+		if err := r.startLocked(node, l.parallel(), nil); err != nil || claim == nil {
 			return err
 		}
 		claimed, err = r.claimQueued(claim)
@@ -210,28 +233,15 @@ func (r *changeRun) claimQueued(claim *Claim) (*Step, error) {
 	return st, r.stepEvent(model.SystemActor, st, "start", model.JSONMap{"worker": owner})
 }
 
-// lockNode locks the node row read on PostgreSQL: starts of changes on
-// one node are serialised on it.
-func lockNode(tx *gorm.DB, postgres bool) *gorm.DB {
-	if postgres {
-		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	return tx
-}
-
 // startIfFree re-checks the queue under the lock (serialised per node on
-// PostgreSQL by locking the node row, so two changes on one node cannot
-// both see the other as not yet running) and starts the change or leaves it
-// pending.
+// PostgreSQL by lockStarts, so two changes on one node cannot both see the
+// other as not yet running) and starts the change or leaves it pending.
 func (r *changeRun) startIfFree(node *model.Node, set model.Settings, mm *converge.Rendered) error {
 	if r.c.Status != StatusInitializing && r.c.Status != StatusPending {
 		return r.progress()
 	}
-	if r.s.postgres() {
-		var locked model.Node
-		if err := lockNode(r.tx, true).Select("id").Where("id = ?", node.ID).Take(&locked).Error; err != nil {
-			return err
-		}
+	if err := lockStarts(r.tx, r.s.postgres(), node.ID); err != nil {
+		return err
 	}
 	return r.startLocked(node, set, mm)
 }

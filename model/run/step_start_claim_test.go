@@ -82,3 +82,41 @@ func TestStartWaitingClaims(t *testing.T) {
 		t.Fatalf("claim of an empty queue: %+v %v %v", st, more, err)
 	}
 }
+
+// TestConcurrentStartsOnOneNode: starts of changes on one node, all at once
+// (on PostgreSQL each on its own connection, serialised by the node's start
+// lock taken with its lineage), start exactly one; the others wait pending.
+func TestConcurrentStartsOnOneNode(t *testing.T) {
+	m := newMachine(t)
+	remote, rev := "origin", "main"
+	var ids []string
+	for i := 0; i < 6; i++ {
+		c, err := m.store.CreateChange(m.ctx, model.SystemActor, m.project, run.ChangeInput{Action: "one", GitRemoteName: &remote, GitRev: &rev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	errs := make(chan error, len(ids))
+	for _, id := range ids {
+		go func() {
+			_, _, err := m.store.StartWaiting(m.ctx, run.WaitingChange{ID: id, Status: run.StatusInitializing}, nil)
+			errs <- err
+		}()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := map[string]int{}
+	for _, id := range ids {
+		count[m.change(t, id).Status]++
+	}
+	if count[run.StatusRunning] != 1 || count[run.StatusPending] != len(ids)-1 {
+		t.Fatalf("statuses %v, want one running and the rest pending", count)
+	}
+	if s := m.change(t, ids[0]).Status; s != run.StatusRunning {
+		t.Fatalf("the oldest change is %s, want running", s)
+	}
+}

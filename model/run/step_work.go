@@ -99,7 +99,8 @@ RETURNING steps.*, (SELECT count(*) FROM (SELECT 1 FROM steps WHERE status = ? L
 			return err
 		}
 		r := &changeRun{s: s, tx: tx, c: &c}
-		return r.stepEvent(model.SystemActor, &st, "start", model.JSONMap{"worker": owner})
+		_ = r.stepEvent(model.SystemActor, &st, "start", model.JSONMap{"worker": owner})
+		return r.save()
 	})
 	if err != nil || !found {
 		return nil, nil, false, err
