@@ -1,0 +1,145 @@
+package model
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+
+	steward "github.com/stewardhq/steward"
+	"github.com/stewardhq/steward/pkg/authz"
+)
+
+// nodeMemo is what NodeForDocument read, in its one statement, besides the
+// node and its ancestors (which are in Store.known, with their children):
+// every child of some nodes, the names of every child of others, and
+// bookmark ids. A key that
+// is present means the list is complete (possibly empty). Children are kept
+// whatever the reader's rules and filtered as they are served, as NodesByID
+// filters what known holds: the in-memory decision and the SQL filter are
+// proven to agree (authorisation_check_test.go).
+type nodeMemo struct {
+	children  map[string][]*Node  // parent id -> its children, whole rows, by id
+	names     map[string][]*Node  // parent id -> its children: ID, Kind, Path and ParentID only
+	bookmarks map[string][]string // node id -> its bookmark ids, by id
+}
+
+// nodeColumns are Node's columns in the order of familyQuery's parts.
+const nodeColumns = "id, kind, code, name, description, archived, project_type, parent_id, project_id, path, " +
+	"properties_id, settings_id, template_name, template_version, created_at, updated_at"
+
+// familyQuery reads, in one statement: the node at a path with its ancestors
+// (part 0), the children of all of them (1: what their relationships name,
+// and an include of children), the names of the node's children's children
+// (2), and the bookmark ids of the node, its ancestors and its children (3).
+// Parts 2 and 3 fill the columns of Node they do not have with blanks.
+const familyQuery = `SELECT 0 AS memo_part, ` + nodeColumns + ` FROM nodes WHERE path IN @line
+UNION ALL SELECT 1, ` + nodeColumns + ` FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path IN @line)
+UNION ALL SELECT 2, id, kind, '', '', NULL, FALSE, NULL, parent_id, NULL, path, '', '', NULL, NULL, created_at, updated_at
+  FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path = @path))
+UNION ALL SELECT 3, id, '', '', '', NULL, FALSE, NULL, node_id, NULL, '', '', '', NULL, NULL, created_at, updated_at
+  FROM bookmarks WHERE node_id IN (SELECT id FROM nodes WHERE path IN @line UNION ALL
+    SELECT id FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path = @path))
+ORDER BY memo_part, id`
+
+type familyRow struct {
+	MemoPart int
+	Node     `gorm:"embedded"`
+}
+
+// NodeForDocument is NodeByPath for the node's own document. In a snapshot
+// (or a Document) the statement that reads the node also reads what its
+// document shows besides it: its children, their children's names, and the
+// bookmark ids of both, so that ViewNodes of the node and of its children
+// read nothing more and a project's or an environment's document is one
+// statement. Outside a snapshot it is NodeByPath. 404 when missing.
+func (s *Store) NodeForDocument(ctx context.Context, path string) (*Node, error) {
+	if s.memo == nil {
+		return s.NodeByPath(ctx, path)
+	}
+	if err := AuthoriseRead(ctx, path, "node", path); err != nil {
+		return nil, err
+	}
+	var rows []familyRow
+	if err := s.Read(ctx, func(db *gorm.DB) error {
+		line := append(ancestorPaths(path), path)
+		return db.Raw(familyQuery, map[string]any{"line": line, "path": path}).Scan(&rows).Error
+	}); err != nil {
+		return nil, err
+	}
+	var found *Node
+	m := s.memo
+	if m.children == nil {
+		m.children, m.names, m.bookmarks = map[string][]*Node{}, map[string][]*Node{}, map[string][]string{}
+	}
+	// Part 0 comes first: the node is found before its children are seen.
+	for i := range rows {
+		n := &rows[i].Node
+		switch rows[i].MemoPart {
+		case 0:
+			s.known[n.ID] = n
+			m.children[n.ID], m.bookmarks[n.ID] = []*Node{}, []string{}
+			if n.Path == path {
+				found = n
+			}
+		case 1:
+			s.known[n.ID] = n
+			m.children[*n.ParentID] = append(m.children[*n.ParentID], n)
+			if found != nil && *n.ParentID == found.ID {
+				m.names[n.ID], m.bookmarks[n.ID] = []*Node{}, []string{}
+			}
+		case 2:
+			m.names[*n.ParentID] = append(m.names[*n.ParentID], n)
+		case 3:
+			m.bookmarks[*n.ParentID] = append(m.bookmarks[*n.ParentID], n.ID)
+		}
+	}
+	if found == nil {
+		return nil, steward.NotFound("node", path)
+	}
+	return found, nil
+}
+
+// memoChildren is the readable children of every id, grouped by parent as
+// ChildrenOf groups them, when the memo holds them all (whole rows only
+// when whole).
+func (s *Store) memoChildren(ctx context.Context, ids []string, whole bool) (map[string][]*Node, bool) {
+	if s.memo == nil || s.memo.children == nil {
+		return nil, false
+	}
+	reader := ActorOf(ctx)
+	out := map[string][]*Node{}
+	for _, id := range ids {
+		kids, ok := s.memo.children[id]
+		if !ok && !whole {
+			kids, ok = s.memo.names[id]
+		}
+		if !ok {
+			return nil, false
+		}
+		for _, k := range kids {
+			if reader.Can(authz.Read, k.Path) {
+				out[id] = append(out[id], k)
+			}
+		}
+	}
+	return out, true
+}
+
+// memoBookmarkIDs is the bookmark ids of every id, as BookmarkIDs groups
+// them, when the memo holds them all.
+func (s *Store) memoBookmarkIDs(ids []string) (map[string][]string, bool) {
+	if s.memo == nil || s.memo.bookmarks == nil {
+		return nil, false
+	}
+	out := map[string][]string{}
+	for _, id := range ids {
+		marks, ok := s.memo.bookmarks[id]
+		if !ok {
+			return nil, false
+		}
+		if len(marks) > 0 {
+			out[id] = marks
+		}
+	}
+	return out, true
+}
