@@ -216,7 +216,7 @@ func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string]
 	if len(parentIDs) == 0 {
 		return out, nil
 	}
-	if kids, ok := s.memoChildren(ctx, parentIDs, true); ok {
+	if kids, ok := s.memoChildren(ctx, parentIDs); ok {
 		return kids, nil
 	}
 	var nodes []Node

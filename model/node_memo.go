@@ -11,15 +11,13 @@ import (
 
 // nodeMemo is what NodeForDocument read, in its one statement, besides the
 // node and its ancestors (which are in Store.known, with their children):
-// every child of some nodes, the names of every child of others, and
-// bookmark ids. A key that
+// the children of some nodes and the bookmark ids of some. A key that
 // is present means the list is complete (possibly empty). Children are kept
 // whatever the reader's rules and filtered as they are served, as NodesByID
 // filters what known holds: the in-memory decision and the SQL filter are
 // proven to agree (authorisation_check_test.go).
 type nodeMemo struct {
-	children  map[string][]*Node  // parent id -> its children, whole rows, by id
-	names     map[string][]*Node  // parent id -> its children: ID, Kind, Path and ParentID only
+	children  map[string][]*Node  // parent id -> its children, by id
 	bookmarks map[string][]string // node id -> its bookmark ids, by id
 }
 
@@ -29,14 +27,14 @@ const nodeColumns = "id, kind, code, name, description, archived, project_type, 
 
 // familyQuery reads, in one statement: the node at a path with its ancestors
 // (part 0), the children of all of them (1: what their relationships name,
-// and an include of children), the names of the node's children's children
-// (2), and the bookmark ids of the node, its ancestors and its children (3).
-// Parts 2 and 3 fill the columns of Node they do not have with blanks.
+// and an include of children), the children of the node's children (2:
+// what the included children's relationships name), and the bookmark ids
+// of the node, its ancestors and its children (3, which fills the columns
+// of Node a bookmark does not have with blanks).
 const familyQuery = `SELECT 0 AS memo_part, ` + nodeColumns + ` FROM nodes WHERE path IN @line
 UNION ALL SELECT 1, ` + nodeColumns + ` FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path IN @line)
-UNION ALL SELECT 2, id, kind, '', '', NULL, FALSE, NULL, parent_id, NULL, path, '', '', NULL, NULL, created_at, updated_at
-  FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path = @path))
-UNION ALL SELECT 3, id, '', '', '', NULL, FALSE, NULL, node_id, NULL, '', '', '', NULL, NULL, created_at, updated_at
+UNION ALL SELECT 2, ` + nodeColumns + ` FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path = @path))
+UNION ALL SELECT 3, id, '', '', '', NULL, FALSE, NULL, node_id, NULL, '', NULL, NULL, NULL, NULL, created_at, updated_at
   FROM bookmarks WHERE node_id IN (SELECT id FROM nodes WHERE path IN @line UNION ALL
     SELECT id FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path = @path))
 ORDER BY memo_part, id`
@@ -48,7 +46,7 @@ type familyRow struct {
 
 // NodeForDocument is NodeByPath for the node's own document. In a snapshot
 // (or a Document) the statement that reads the node also reads what its
-// document shows besides it: its children, their children's names, and the
+// document shows besides it: its children, their children, and the
 // bookmark ids of both, so that ViewNodes of the node and of its children
 // read nothing more and a project's or an environment's document is one
 // statement. Outside a snapshot it is NodeByPath. 404 when missing.
@@ -69,7 +67,7 @@ func (s *Store) NodeForDocument(ctx context.Context, path string) (*Node, error)
 	var found *Node
 	m := s.memo
 	if m.children == nil {
-		m.children, m.names, m.bookmarks = map[string][]*Node{}, map[string][]*Node{}, map[string][]string{}
+		m.children, m.bookmarks = map[string][]*Node{}, map[string][]string{}
 	}
 	// Part 0 comes first: the node is found before its children are seen.
 	for i := range rows {
@@ -81,14 +79,12 @@ func (s *Store) NodeForDocument(ctx context.Context, path string) (*Node, error)
 			if n.Path == path {
 				found = n
 			}
-		case 1:
+		case 1, 2:
 			s.known[n.ID] = n
 			m.children[*n.ParentID] = append(m.children[*n.ParentID], n)
 			if found != nil && *n.ParentID == found.ID {
-				m.names[n.ID], m.bookmarks[n.ID] = []*Node{}, []string{}
+				m.children[n.ID], m.bookmarks[n.ID] = []*Node{}, []string{}
 			}
-		case 2:
-			m.names[*n.ParentID] = append(m.names[*n.ParentID], n)
 		case 3:
 			m.bookmarks[*n.ParentID] = append(m.bookmarks[*n.ParentID], n.ID)
 		}
@@ -100,9 +96,8 @@ func (s *Store) NodeForDocument(ctx context.Context, path string) (*Node, error)
 }
 
 // memoChildren is the readable children of every id, grouped by parent as
-// ChildrenOf groups them, when the memo holds them all (whole rows only
-// when whole).
-func (s *Store) memoChildren(ctx context.Context, ids []string, whole bool) (map[string][]*Node, bool) {
+// ChildrenOf groups them, when the memo holds them all.
+func (s *Store) memoChildren(ctx context.Context, ids []string) (map[string][]*Node, bool) {
 	if s.memo == nil || s.memo.children == nil {
 		return nil, false
 	}
@@ -110,9 +105,6 @@ func (s *Store) memoChildren(ctx context.Context, ids []string, whole bool) (map
 	out := map[string][]*Node{}
 	for _, id := range ids {
 		kids, ok := s.memo.children[id]
-		if !ok && !whole {
-			kids, ok = s.memo.names[id]
-		}
 		if !ok {
 			return nil, false
 		}

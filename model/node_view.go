@@ -70,7 +70,7 @@ func (s *Store) childAndBookmarkRefs(ctx context.Context, ids []string) (childre
 	if len(ids) == 0 {
 		return children, bookmarks, nil
 	}
-	if kids, ok := s.memoChildren(ctx, ids, false); ok {
+	if kids, ok := s.memoChildren(ctx, ids); ok {
 		if marks, ok := s.memoBookmarkIDs(ids); ok {
 			for owner, nodes := range kids {
 				for _, k := range nodes {
