@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"sort"
 
 	"gorm.io/gorm"
 
@@ -25,19 +26,18 @@ type nodeMemo struct {
 const nodeColumns = "id, kind, code, name, description, archived, project_type, parent_id, project_id, path, " +
 	"properties_id, settings_id, template_name, template_version, created_at, updated_at"
 
-// familyQuery reads, in one statement: the node at a path with its ancestors
-// (part 0), the children of all of them (1: what their relationships name,
-// and an include of children), the children of the node's children (2:
-// what the included children's relationships name), and the bookmark ids
-// of the node, its ancestors and its children (3, which fills the columns
-// of Node a bookmark does not have with blanks).
-const familyQuery = `SELECT 0 AS memo_part, ` + nodeColumns + ` FROM nodes WHERE path IN @line
-UNION ALL SELECT 1, ` + nodeColumns + ` FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path IN @line)
-UNION ALL SELECT 2, ` + nodeColumns + ` FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path = @path))
-UNION ALL SELECT 3, id, '', '', '', NULL, FALSE, NULL, node_id, NULL, '', NULL, NULL, NULL, NULL, created_at, updated_at
-  FROM bookmarks WHERE node_id IN (SELECT id FROM nodes WHERE path IN @line UNION ALL
-    SELECT id FROM nodes WHERE parent_id IN (SELECT id FROM nodes WHERE path = @path))
-ORDER BY memo_part, id`
+// familyQuery reads, in one statement, the node at a path with its ancestors
+// (part 0: the line), the children of the line and of the node's children
+// (1: what their relationships name, and an include of children, and what
+// those name), and the bookmark ids of the same nodes (2, which fills the
+// columns of Node a bookmark does not have with blanks). It is short and
+// has no ORDER BY: SQLite compiles every statement afresh, and a compound
+// statement's sort was a third of its cost; the rows are sorted here.
+const familyQuery = `WITH near AS (SELECT id FROM nodes WHERE path IN @line OR parent_id IN (SELECT id FROM nodes WHERE path = @path))
+SELECT 0 AS memo_part, ` + nodeColumns + ` FROM nodes WHERE path IN @line
+UNION ALL SELECT 1, ` + nodeColumns + ` FROM nodes WHERE parent_id IN (SELECT id FROM near)
+UNION ALL SELECT 2, id, '', '', '', NULL, FALSE, NULL, node_id, NULL, '', NULL, NULL, NULL, NULL, created_at, updated_at
+  FROM bookmarks WHERE node_id IN (SELECT id FROM near)`
 
 type familyRow struct {
 	MemoPart int
@@ -46,10 +46,11 @@ type familyRow struct {
 
 // NodeForDocument is NodeByPath for the node's own document. In a snapshot
 // (or a Document) the statement that reads the node also reads what its
-// document shows besides it: its children, their children, and the
-// bookmark ids of both, so that ViewNodes of the node and of its children
-// read nothing more and a project's or an environment's document is one
-// statement. Outside a snapshot it is NodeByPath. 404 when missing.
+// document shows besides it: the children of the node and of its ancestors,
+// the children of its children, and the bookmark ids of all but the last,
+// so that ViewNodes of the node with its parents, and of its children, read
+// nothing more: a project's or an environment's document is one statement.
+// Outside a snapshot it is NodeByPath. 404 when missing.
 func (s *Store) NodeForDocument(ctx context.Context, path string) (*Node, error) {
 	if s.memo == nil {
 		return s.NodeByPath(ctx, path)
@@ -58,39 +59,51 @@ func (s *Store) NodeForDocument(ctx context.Context, path string) (*Node, error)
 		return nil, err
 	}
 	var rows []familyRow
+	line := append(ancestorPaths(path), path)
 	if err := s.Read(ctx, func(db *gorm.DB) error {
-		line := append(ancestorPaths(path), path)
 		return db.Raw(familyQuery, map[string]any{"line": line, "path": path}).Scan(&rows).Error
 	}); err != nil {
 		return nil, err
 	}
-	var found *Node
+	// By id, as each list is ordered; then the line, its children (the
+	// node's children among them), and theirs, so that every list is known
+	// complete before it is filled.
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
 	m := s.memo
 	if m.children == nil {
 		m.children, m.bookmarks = map[string][]*Node{}, map[string][]string{}
 	}
-	// Part 0 comes first: the node is found before its children are seen.
+	var found *Node
+	inLine := map[string]bool{}
 	for i := range rows {
-		n := &rows[i].Node
-		switch rows[i].MemoPart {
-		case 0:
-			s.known[n.ID] = n
+		if n := &rows[i].Node; rows[i].MemoPart == 0 {
+			s.known[n.ID], inLine[n.ID] = n, true
 			m.children[n.ID], m.bookmarks[n.ID] = []*Node{}, []string{}
 			if n.Path == path {
 				found = n
 			}
-		case 1, 2:
-			s.known[n.ID] = n
-			m.children[*n.ParentID] = append(m.children[*n.ParentID], n)
-			if found != nil && *n.ParentID == found.ID {
-				m.children[n.ID], m.bookmarks[n.ID] = []*Node{}, []string{}
-			}
-		case 3:
-			m.bookmarks[*n.ParentID] = append(m.bookmarks[*n.ParentID], n.ID)
 		}
 	}
 	if found == nil {
 		return nil, steward.NotFound("node", path)
+	}
+	for _, lineChild := range []bool{true, false} {
+		for i := range rows {
+			n := &rows[i].Node
+			if rows[i].MemoPart != 1 || inLine[*n.ParentID] != lineChild {
+				continue
+			}
+			s.known[n.ID] = n
+			m.children[*n.ParentID] = append(m.children[*n.ParentID], n)
+			if *n.ParentID == found.ID {
+				m.children[n.ID], m.bookmarks[n.ID] = []*Node{}, []string{}
+			}
+		}
+	}
+	for i := range rows {
+		if n := &rows[i].Node; rows[i].MemoPart == 2 {
+			m.bookmarks[*n.ParentID] = append(m.bookmarks[*n.ParentID], n.ID)
+		}
 	}
 	return found, nil
 }
