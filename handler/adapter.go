@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/model/run"
 )
 
@@ -28,6 +29,18 @@ func (a *API) snapshot(ctx context.Context, fn func(v *API) error) error {
 	return a.Store.Snapshot(ctx, func(view *run.Store) error {
 		v := *a
 		v.Store = view
+		return fn(&v)
+	})
+}
+
+// document is snapshot for a document usually read in one statement (see
+// model.Store.Document): fn only reads; the caller renders afterwards.
+func (a *API) document(ctx context.Context, fn func(v *API) error) error {
+	return a.Store.Store.Document(ctx, func(core *model.Store) error {
+		view := *a.Store // the run store's own signals, over core
+		view.Store = core
+		v := *a
+		v.Store = &view
 		return fn(&v)
 	})
 }

@@ -28,6 +28,12 @@ var nodePrefixes = []string{projectPrefix, environmentPrefix, projectAssetPrefix
 
 // resolveNode is the one node resolver: mux vars -> canonical path -> node.
 func (a *API) resolveNode(r *http.Request) (*model.Node, error) {
+	return a.resolveNodeWith(r, a.Store.NodeByPath)
+}
+
+// resolveNodeWith resolves the node with lookup: NodeByPath, or
+// NodeForDocument for the node's own document.
+func (a *API) resolveNodeWith(r *http.Request, lookup func(context.Context, string) (*model.Node, error)) (*model.Node, error) {
 	v := mux.Vars(r)
 	path := model.NodePath(v["project"], v["environment"], v["asset"])
 	// No node has a malformed code, and such bytes (NUL, broken UTF-8) are
@@ -37,7 +43,7 @@ func (a *API) resolveNode(r *http.Request) (*model.Node, error) {
 			return nil, steward.NotFound("node", strings.ToValidUTF8(path, "?"))
 		}
 	}
-	return a.Store.NodeByPath(r.Context(), path)
+	return lookup(r.Context(), path)
 }
 
 // nodeInScope parses the query against spec and resolves the node in the
@@ -261,35 +267,59 @@ var defaultShowIncludes = map[string][]string{
 func (a *API) showNode(kind string) handlerFunc {
 	spec := itemSpec(kind)
 	return func(w http.ResponseWriter, r *http.Request) error {
-		// The document is read from one snapshot: a is its view below.
-		return a.snapshot(r.Context(), func(a *API) error {
-			q, n, err := a.nodeInScope(r, spec)
+		q, err := jsonapi.ParseQuery(r, spec)
+		if err != nil {
+			return err
+		}
+		include := q.Include
+		if !q.IncludeRequested() {
+			include = defaultShowIncludes[kind]
+		}
+		// A project's or an environment's document is usually one
+		// statement (see model.Store.NodeForDocument), which needs no
+		// transaction; an asset's reads its template and MintModels too.
+		read := a.document
+		if kind == model.KindAsset {
+			read = a.snapshot
+		}
+		var doc jsonapi.Document
+		if err := read(r.Context(), func(v *API) error {
+			n, err := v.resolveNodeWith(r, v.Store.NodeForDocument)
 			if err != nil {
 				return err
 			}
-			include := q.Include
-			if !q.IncludeRequested() {
-				include = defaultShowIncludes[kind]
-			}
-			return a.renderNode(w, r, q, http.StatusOK, n, include)
-
-		})
+			doc, err = v.nodeDocument(r.Context(), n, include)
+			return err
+		}); err != nil {
+			return err
+		}
+		jsonapi.Render(w, http.StatusOK, doc, q)
+		return nil
 	}
 }
 
+// nodeDocument is n's document with the resources include names.
+func (a *API) nodeDocument(ctx context.Context, n *model.Node, include []string) (jsonapi.Document, error) {
+	data, included, err := a.renderNodes(ctx, []*model.Node{n}, include)
+	if err != nil {
+		return jsonapi.Document{}, err
+	}
+	if len(include) > 0 && included == nil {
+		included = []*jsonapi.Resource{}
+	}
+	return jsonapi.Document{Data: data[0], Included: included}, nil
+}
+
 func (a *API) renderNode(w http.ResponseWriter, r *http.Request, q *jsonapi.Query, status int, n *model.Node, include []string) error {
-	var data, included []*jsonapi.Resource
+	var doc jsonapi.Document
 	err := a.snapshot(r.Context(), func(v *API) (err error) {
-		data, included, err = v.renderNodes(r.Context(), []*model.Node{n}, include)
+		doc, err = v.nodeDocument(r.Context(), n, include)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if len(include) > 0 && included == nil {
-		included = []*jsonapi.Resource{}
-	}
-	jsonapi.Render(w, status, jsonapi.Document{Data: data[0], Included: included}, q)
+	jsonapi.Render(w, status, doc, q)
 	return nil
 }
 

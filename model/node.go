@@ -216,6 +216,9 @@ func (s *Store) ChildrenOf(ctx context.Context, parentIDs []string) (map[string]
 	if len(parentIDs) == 0 {
 		return out, nil
 	}
+	if kids, ok := s.memoChildren(ctx, parentIDs); ok {
+		return kids, nil
+	}
 	var nodes []Node
 	if err := s.Read(ctx, func(db *gorm.DB) error {
 		return s.readablePaths(ctx, db.Where("parent_id IN ?", parentIDs), "path").Order("id").Find(&nodes).Error

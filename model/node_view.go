@@ -41,8 +41,11 @@ func (s *Store) ViewNodes(ctx context.Context, nodes []*Node, withChildren bool)
 					v.Children[parent] = append(v.Children[parent], NodeRef{ID: k.ID, Kind: k.Kind})
 				}
 			}
-			if v.Bookmarks, err = s.BookmarkIDs(ctx, ids); err != nil {
-				return err
+			var ok bool
+			if v.Bookmarks, ok = s.memoBookmarkIDs(ids); !ok {
+				if v.Bookmarks, err = s.BookmarkIDs(ctx, ids); err != nil {
+					return err
+				}
 			}
 		} else if v.Children, v.Bookmarks, err = s.childAndBookmarkRefs(ctx, ids); err != nil {
 			return err
@@ -66,6 +69,16 @@ func (s *Store) childAndBookmarkRefs(ctx context.Context, ids []string) (childre
 	children, bookmarks = map[string][]NodeRef{}, map[string][]string{}
 	if len(ids) == 0 {
 		return children, bookmarks, nil
+	}
+	if kids, ok := s.memoChildren(ctx, ids); ok {
+		if marks, ok := s.memoBookmarkIDs(ids); ok {
+			for owner, nodes := range kids {
+				for _, k := range nodes {
+					children[owner] = append(children[owner], NodeRef{ID: k.ID, Kind: k.Kind})
+				}
+			}
+			return children, marks, nil
+		}
 	}
 	var rows []struct{ Owner, ID, Kind string }
 	err = s.Read(ctx, func(db *gorm.DB) error {

@@ -31,6 +31,7 @@ type Store struct {
 	templates *Signal          // a template version waits to be resolved
 	snapshot  bool             // DB is a read-only transaction: see Snapshot
 	known     map[string]*Node // in a snapshot: nodes read by path with their ancestors, by id
+	memo      *nodeMemo        // in a snapshot: what NodeForDocument read besides
 	tokens    *tokenCache
 
 	deliveries *Signal      // webhook deliveries were written: see Outbox
@@ -92,7 +93,7 @@ func (s *Store) Snapshot(ctx context.Context, fn func(view *Store) error) error 
 	}
 	return TranslateError(s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		view := *s
-		view.DB, view.snapshot, view.known = tx, true, map[string]*Node{}
+		view.DB, view.snapshot, view.known, view.memo = tx, true, map[string]*Node{}, &nodeMemo{}
 		return fn(&view)
 	}, opts))
 }

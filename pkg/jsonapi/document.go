@@ -116,20 +116,6 @@ const NullLink = "\x00null"
 // nullLinkJSON is NullLink as encoding/json writes it.
 var nullLinkJSON = []byte(`"\u0000null"`)
 
-type wireDocument struct {
-	Data     any               `json:"data"`
-	Included []*Resource       `json:"included,omitempty"`
-	Meta     map[string]any    `json:"meta,omitempty"`
-	Links    map[string]string `json:"links,omitempty"`
-}
-
-type wireDocumentIncluded struct {
-	Data     any               `json:"data"`
-	Included []*Resource       `json:"included"`
-	Meta     map[string]any    `json:"meta,omitempty"`
-	Links    map[string]string `json:"links,omitempty"`
-}
-
 // Encode turns doc into bytes after applying the request's sparse fieldsets and
 // include rules: included is present (possibly []) when include was requested,
 // holds no resource that is also primary data, has no duplicates and is sorted
@@ -153,13 +139,7 @@ func Encode(doc Document, q *Query) ([]byte, error) {
 			}
 		}
 	}
-	var out []byte
-	var err error
-	if included != nil {
-		out, err = json.Marshal(wireDocumentIncluded{Data: doc.Data, Included: included, Meta: doc.Meta, Links: doc.Links})
-	} else {
-		out, err = json.Marshal(wireDocument{Data: doc.Data, Meta: doc.Meta, Links: doc.Links})
-	}
+	out, err := appendDocument(make([]byte, 0, 2048), doc, included, included != nil)
 	if err == nil && doc.NullLinks {
 		out = bytes.ReplaceAll(out, nullLinkJSON, []byte("null"))
 	}
