@@ -42,6 +42,18 @@ func (s *Store) Claim(ctx context.Context, token string, lease time.Duration, li
 func (s *Store) FinishAndClaim(ctx context.Context, done []Finished, token string, lease time.Duration, limit int) ([]Claimed, error) {
 	var out []Claimed
 	err := s.Store.Store.Write(ctx, func(tx *gorm.DB) error {
+		// The finish and the claim are cached statements run hundreds of
+		// times a second; PostgreSQL soon gives each connection a generic
+		// plan priced on the table's size then. On a table that grows
+		// (every event adds a row per subscriber) that plan was a hash join
+		// over a sequential scan, frozen until autovacuum's next ANALYZE:
+		// 3-7 ms a statement and a backlog of seconds. A plan made for each
+		// execution follows the table's size as it grows.
+		if db.DialectOf(tx) == db.Postgres {
+			if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
+				return err
+			}
+		}
 		now := s.Now()
 		if len(done) > 0 {
 			if err := s.finish(tx, now, done); err != nil {
