@@ -13,6 +13,7 @@ import (
 	steward "github.com/stewardhq/steward"
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/jsonstr"
 )
 
 var (
@@ -198,11 +199,11 @@ func appendLogEvent(b []byte, changeID string, l *run.LogRow) []byte {
 	b = append(b, "\ndata: {\"type\":\"log_line\",\"id\":\""...)
 	b = strconv.AppendInt(b, l.ID, 10)
 	b = append(b, `","attributes":{"change_id":`...)
-	b = run.AppendJSONString(b, []byte(changeID))
+	b = jsonstr.Append(b, changeID)
 	b = append(b, `,"step_id":`...)
-	b = run.AppendJSONString(b, l.StepID)
+	b = jsonstr.Append(b, l.StepID)
 	b = append(b, `,"message":`...)
-	b = run.AppendJSONString(b, l.Message)
+	b = jsonstr.Append(b, l.Message)
 	b = append(b, `,"logged_at":"`...)
 	b = l.LoggedAt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
 	return append(b, "\"}}\n\n"...)

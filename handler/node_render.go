@@ -6,6 +6,7 @@ import (
 	"github.com/stewardhq/steward/model"
 	"github.com/stewardhq/steward/pkg/authz"
 	"github.com/stewardhq/steward/pkg/jsonapi"
+	"github.com/stewardhq/steward/pkg/jsonstr"
 )
 
 type projectAttributes struct {
@@ -219,7 +220,7 @@ func (m *nodeMeta) AppendJSON(b []byte) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = jsonapi.AppendString(b, t)
+			b = jsonstr.Append(b, t)
 		}
 		b = append(b, ']')
 	}

@@ -16,6 +16,7 @@ import (
 
 	steward "github.com/stewardhq/steward"
 	dbpkg "github.com/stewardhq/steward/pkg/db"
+	"github.com/stewardhq/steward/pkg/jsonstr"
 	"github.com/stewardhq/steward/pkg/listquery"
 )
 
@@ -122,7 +123,7 @@ func (s *Store) appendSQLite(ctx context.Context, lines []LogLine) error {
 				buf = append(buf, ',')
 			}
 			buf = append(buf, '[')
-			buf = AppendJSONString(buf, []byte(l.Message))
+			buf = jsonstr.Append(buf, l.Message)
 			buf = append(buf, `,"`...)
 			buf = l.LoggedAt.AppendFormat(buf, sqliteTimeFormat)
 			buf = append(buf, `"]`...)

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
-	"unicode/utf8"
+
+	"github.com/stewardhq/steward/pkg/jsonstr"
 )
 
 // The document encoder. encoding/json spent most of a list's rendering on
@@ -16,7 +17,7 @@ import (
 // its AppendJSON method when it has one.
 
 // Appender is a value that writes its own JSON, exactly as encoding/json
-// would write it (AppendString, AppendBoolMaps help), after dst.
+// would write it (jsonstr.Append and AppendBoolMaps help), after dst.
 type Appender interface {
 	AppendJSON(dst []byte) ([]byte, error)
 }
@@ -83,9 +84,9 @@ func appendResources(b []byte, rs []*Resource) ([]byte, error) {
 func appendResource(b []byte, r *Resource) ([]byte, error) {
 	var err error
 	b = append(b, `{"type":`...)
-	b = AppendString(b, r.Type)
+	b = jsonstr.Append(b, r.Type)
 	b = append(b, `,"id":`...)
-	b = AppendString(b, r.ID)
+	b = jsonstr.Append(b, r.ID)
 	if r.Attributes != nil {
 		b = append(b, `,"attributes":`...)
 		if b, err = appendValue(b, r.Attributes); err != nil {
@@ -98,7 +99,7 @@ func appendResource(b []byte, r *Resource) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(AppendString(b, k), ':')
+			b = append(jsonstr.Append(b, k), ':')
 			if b, err = appendRelationship(b, r.Relationships[k]); err != nil {
 				return nil, err
 			}
@@ -166,9 +167,9 @@ func appendRelationship(b []byte, rel *Relationship) ([]byte, error) {
 
 func appendIdentifier(b []byte, id Identifier) []byte {
 	b = append(b, `{"type":`...)
-	b = AppendString(b, id.Type)
+	b = jsonstr.Append(b, id.Type)
 	b = append(b, `,"id":`...)
-	b = AppendString(b, id.ID)
+	b = jsonstr.Append(b, id.ID)
 	return append(b, '}')
 }
 
@@ -188,15 +189,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 }
 
 func appendStringMap(b []byte, m map[string]string) []byte {
-	b = append(b, '{')
-	for i, k := range sortedKeys(m) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(AppendString(b, k), ':')
-		b = AppendString(b, m[k])
-	}
-	return append(b, '}')
+	return appendMap(b, m, jsonstr.Append[string])
 }
 
 // AppendBoolMaps writes a map of maps of booleans (a resource's
@@ -205,26 +198,24 @@ func AppendBoolMaps(b []byte, m map[string]map[string]bool) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
+	return appendMap(b, m, func(b []byte, inner map[string]bool) []byte {
+		if inner == nil {
+			return append(b, "null"...)
+		}
+		return appendMap(b, inner, AppendBool)
+	})
+}
+
+// appendMap writes m as an object with sorted keys, as encoding/json
+// orders a map's; appendValue writes each value.
+func appendMap[V any](b []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
 	b = append(b, '{')
 	for i, k := range sortedKeys(m) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(AppendString(b, k), ':')
-		inner := m[k]
-		if inner == nil {
-			b = append(b, "null"...)
-			continue
-		}
-		b = append(b, '{')
-		for j, v := range sortedKeys(inner) {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(AppendString(b, v), ':')
-			b = AppendBool(b, inner[v])
-		}
-		b = append(b, '}')
+		b = append(jsonstr.Append(b, k), ':')
+		b = appendValue(b, m[k])
 	}
 	return append(b, '}')
 }
@@ -245,61 +236,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-const hexDigits = "0123456789abcdef"
-
-// AppendString writes s as a JSON string exactly as encoding/json does by
-// default: ", \ and control characters escaped (\b \f \n \r \t by name), <,
-// > and & as \u003c \u003e \u0026, invalid UTF-8 as \ufffd, and U+2028 and
-// U+2029 as \u2028 and \u2029.
-func AppendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -156,20 +156,3 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
-
-func TestAppendStringEveryRune(t *testing.T) {
-	for c := rune(0); c < 0x3000; c++ {
-		s := "a" + string(c) + "b"
-		want, _ := json.Marshal(s)
-		if got := AppendString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("%U: got %s, want %s", c, got, want)
-		}
-	}
-	for b := 0; b < 256; b++ {
-		s := string([]byte{'x', byte(b), 'y'})
-		want, _ := json.Marshal(s)
-		if got := AppendString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("byte %#x: got %s, want %s", b, got, want)
-		}
-	}
-}
